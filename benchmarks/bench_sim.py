@@ -1,0 +1,67 @@
+"""Speed of the fast analytic model.
+
+Reports (1) layers per second over the BERT-base, ResNet-50 and Llama-2-7B zoo workloads
+(default mapping + cost, the `nmsim simulate` path), (2) the time of one 512x768x768 GEMM on
+the 32x32 dense-systolic preset (goal: under 1 ms), and (3) candidates per second of the
+vectorized cost function on a batch of random mappings, with the per-call path measured in the
+same run as the baseline ratio.
+
+Run: .venv/bin/python benchmarks/bench_sim.py
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from accel import load_arch
+from mapping import Mapping
+from sim import HwParams, gemm_cost, simulate_op, simulate_workload
+from workloads import Op, zoo
+
+
+def best_of(fn, repeat: int = 7, number: int = 1) -> float:
+    """Median over `repeat` runs of the mean time of `number` calls (s)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return statistics.median(times)
+
+
+def main() -> None:
+    arch = load_arch("dense-systolic")
+    hw = HwParams.from_arch(arch)
+    op = Op("g", "gemm", M=512, N=768, K=768)
+    mp = Mapping("ws", 512, 768, 768)
+    simulate_op(arch, op, mp, hw)  # warm-up
+    t_gemm = best_of(lambda: simulate_op(arch, op, mp, hw), number=200)
+    t_gemm_default = best_of(lambda: simulate_op(arch, op, None, hw), number=200)
+    print(f"512x768x768 GEMM on dense-systolic 32x32 (given mapping):   {t_gemm * 1e3:.3f} ms  (goal < 1 ms)")
+    print(f"512x768x768 GEMM on dense-systolic 32x32 (default mapping): {t_gemm_default * 1e3:.3f} ms")
+
+    for name, params in (("bert-base", {}), ("resnet50", {}), ("llama2-7b", {"seq_len": 512})):
+        wl = zoo.build(name, **params)
+        t = best_of(lambda: simulate_workload(arch, wl, "dense"), repeat=3)
+        print(f"{wl.name:40s} {len(wl.ops):4d} layers  {t * 1e3:8.1f} ms  {len(wl.ops) / t:8.0f} layers/s")
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    M, N, K = 512, 768, 768
+    tm = rng.integers(1, M + 1, n)
+    tn = rng.integers(1, N + 1, n)
+    tk = rng.integers(1, K + 1, n)
+    df = rng.integers(0, 3, n)
+    order = rng.integers(0, 6, n)
+    gemm_cost(hw, M, N, K, df[:10], tm[:10], tn[:10], tk[:10], order[:10])
+    t_batch = best_of(lambda: gemm_cost(hw, M, N, K, df, tm, tn, tk, order), repeat=5)
+    t_one = best_of(lambda: gemm_cost(hw, M, N, K, df[0], tm[0], tn[0], tk[0], order[0]), number=500)
+    print(f"vectorized cost: {n / t_batch:,.0f} candidates/s (batch of {n:,}); "
+          f"per-call: {1 / t_one:,.0f} candidates/s; ratio {t_one * n / t_batch:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

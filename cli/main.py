@@ -1,0 +1,164 @@
+"""`nmsim` command line: presets, workloads, simulate, demo.
+
+Human tables go to stdout; `--json`/`--csv` write machine-readable results; errors are one
+line on stderr with exit code 2 (see cli.errors).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from specfile import SpecError
+
+from .errors import fail, warn
+
+
+def _cmd_presets(args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    from accel import load_arch, preset_names, preset_path
+
+    from .tables import console
+
+    if args.action == "show":
+        if not args.name:
+            fail("presets show needs a NAME (`nmsim presets` lists them)")
+        # verbatim: console.print would wrap long comment lines and break the YAML for `> my.yaml`
+        text = preset_path(args.name).read_text()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    t = Table(title="nmsim presets", title_justify="left")
+    for c in ("name", "kind", "compute", "sparsity", "description"):
+        t.add_column(c)
+    for n in preset_names():
+        a = load_arch(n)
+        if a.kind == "systolic":
+            c = a.compute
+            comp = f"{c.rows}x{c.cols}x{c.macs_per_pe} @ {c.clock_hz / 1e6:.0f} MHz"
+        else:
+            comp = f"{a.gpu.sms} SMs @ {a.gpu.boost_clock_hz / 1e6:.0f} MHz"
+        sp = ", ".join(a.sparsity.nm.patterns) if a.sparsity.nm else "dense only"
+        t.add_row(n, a.kind, comp, sp, a.description)
+    console.print(t)
+
+
+def _cmd_workloads(args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    from workloads import zoo
+
+    from .resolve import parse_params, resolve_workload
+    from .tables import console, eng
+
+    if args.action == "show":
+        if not args.name:
+            fail("workloads show needs a NAME (`nmsim workloads` lists the zoo)")
+        wl = resolve_workload(args.name, parse_params(args.param))
+        t = Table(title=f"{wl.name}: {len(wl.ops)} ops, {eng(wl.macs)}MACs", title_justify="left")
+        for c in ("op", "kind", "M", "N", "K", "batch", "weights", "MACs"):
+            t.add_column(c, justify="left" if c in ("op", "kind", "weights") else "right")
+        for op in wl.ops:
+            t.add_row(op.name, op.kind, str(op.M), str(op.N), str(op.K), str(op.batch),
+                      str(op.weight_sparsity) if op.has_weights else "-", eng(op.macs))
+        console.print(t)
+        if args.save:
+            path = wl.save(args.save)
+            console.print(f"saved to {path}")
+        return
+    t = Table(title="nmsim model zoo", title_justify="left")
+    for c in ("name", "parameters (defaults)", "description"):
+        t.add_column(c)
+    for n in zoo.zoo_names():
+        t.add_row(n, ", ".join(f"{k}={v}" for k, v in zoo.zoo_params(n).items()), zoo.describe(n))
+    console.print(t)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from sim import simulate_workload
+    from workloads import Sparsity
+
+    from .resolve import parse_params, resolve_arch, resolve_workload
+    from .tables import console, run_table
+
+    arch = resolve_arch(args.arch)
+    wl = resolve_workload(args.workload, parse_params(args.param))
+    sparsity = Sparsity.parse(args.sparsity) if args.sparsity else None
+    if args.dataflow and arch.kind == "gpu":
+        fail(f"--dataflow applies to systolic arrays; {arch.name} is a GPU preset")
+    if args.dataflow and args.dataflow not in arch.compute.dataflows:
+        fail(f"--dataflow {args.dataflow}: {arch.name} supports {', '.join(arch.compute.dataflows)}")
+    with Progress(console=console, transient=True, disable=len(wl.ops) < 200) as prog:
+        task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
+        res = simulate_workload(arch, wl, sparsity, args.dataflow,
+                                progress=lambda done, total: prog.update(task, completed=done))
+    for n in res.notes:
+        warn(n)
+    if not args.quiet:
+        console.print(run_table(res, args.per_layer))
+    if args.json:
+        res.write_json(args.json)
+    if args.csv:
+        res.write_csv(args.csv)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo(args.out, args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of `nmsim`."""
+    p = argparse.ArgumentParser(prog="nmsim", description="Cycle-approximate simulator of N:M and high-sparsity DNN accelerators.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sp = sub.add_parser("presets", help="list architecture presets, or show one with its sources")
+    sp.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    sp.add_argument("name", nargs="?")
+    sp.set_defaults(func=_cmd_presets)
+
+    sw = sub.add_parser("workloads", help="list the model zoo, or show one model's ops")
+    sw.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    sw.add_argument("name", nargs="?", help="zoo name or workload YAML")
+    sw.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. batch=8")
+    sw.add_argument("--save", metavar="FILE.yaml", help="write the workload file")
+    sw.set_defaults(func=_cmd_workloads)
+
+    ss = sub.add_parser("simulate", help="cost a workload on an architecture")
+    ss.add_argument("--arch", "-a", required=True, help="preset name or arch YAML")
+    ss.add_argument("--workload", "-w", required=True, help="zoo name or workload YAML")
+    ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
+    ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
+    ss.add_argument("--dataflow", choices=["ws", "os", "is"], help="force a dataflow (default: the arch's first)")
+    ss.add_argument("--per-layer", action="store_true", help="one row per op instead of per layer group")
+    ss.add_argument("--json", metavar="R.json", help="write results as JSON (design contract)")
+    ss.add_argument("--csv", metavar="R.csv", help="write per-layer results as CSV")
+    ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
+    ss.set_defaults(func=_cmd_simulate)
+
+    sd = sub.add_parser("demo", help="flagship demo: BERT-base on dense-systolic, sat, s4 at dense/2:4/2:8/1:8")
+    sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")
+    sd.add_argument("--json", metavar="R.json")
+    sd.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `nmsim` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SpecError as exc:
+        fail(str(exc))
+    except BrokenPipeError:
+        sys.stderr.close()
+    except OSError as exc:  # e.g. --json/--csv/--save into a folder that does not exist
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}cannot write: {exc.strerror or exc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Turn CLI arguments into objects: arch names/paths, workload names/paths, zoo parameters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from accel import Arch, load_arch
+from specfile import SpecError
+from workloads import Workload
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, int]:
+    """Parse repeated `KEY=VALUE` (integers) from --param; SpecError on malformed pairs."""
+    out: dict[str, int] = {}
+    for p in pairs or []:
+        key, sep, val = p.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--param '{p}': expected KEY=VALUE, e.g. --param batch=8")
+        try:
+            out[key.strip().replace("-", "_")] = int(val)
+        except ValueError:
+            raise SpecError(f"--param '{p}': value must be an integer") from None
+    return out
+
+
+def is_path(text: str) -> bool:
+    """True when `text` names a file rather than a preset or zoo entry."""
+    return text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file()
+
+
+def resolve_arch(text: str) -> Arch:
+    """Preset name or YAML path -> Arch."""
+    return load_arch(text)
+
+
+def resolve_workload(text: str, params: dict[str, int]) -> Workload:
+    """Zoo name (with --param values) or workload YAML path -> Workload."""
+    from workloads import zoo
+
+    if is_path(text):
+        if params:
+            raise SpecError("--param applies to zoo models only, not to a workload file")
+        return Workload.load(text)
+    return zoo.build(text, **params)

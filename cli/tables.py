@@ -1,0 +1,65 @@
+"""Rich tables for human output (stdout). Machine output goes through --json/--csv instead."""
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.table import Table
+
+from sim import RunResult
+
+console = Console(soft_wrap=False, width=140)
+
+
+def eng(x: float, unit: str = "") -> str:
+    """Engineering notation with SI prefix, e.g. 1.23 M."""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"),
+                          (1e-6, "u"), (1e-9, "n")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{x:.3g} {unit}".rstrip()
+
+
+def seconds(x: float) -> str:
+    """Seconds in a readable unit (s, ms, us)."""
+    if x >= 1:
+        return f"{x:.3f} s"
+    if x >= 1e-3:
+        return f"{x * 1e3:.3f} ms"
+    return f"{x * 1e6:.2f} us"
+
+
+def layer_group(name: str) -> str:
+    """'layer3.attn.q' -> 'layer#.attn.q': repeated blocks share one summary row (per shape)."""
+    return re.sub(r"\d+", "#", name)
+
+
+def run_table(res: RunResult, per_layer: bool) -> Table:
+    """Per-layer (or per-layer-group) table with a total row."""
+    t = Table(title=f"{res.workload} on {res.arch} (weights: {res.sparsity})", title_justify="left")
+    for col, just in (("layer" if per_layer else "layer group", "left"), ("count", "right"), ("M x N x K", "right"),
+                      ("sparsity", "left"), ("cycles", "right"), ("latency", "right"),
+                      ("util", "right"), ("DRAM", "right"), ("energy", "right")):
+        t.add_column(col, justify=just)
+    rows: dict[str, list] = {}
+    for lr in res.layers:
+        key = lr.name if per_layer else f"{layer_group(lr.name)} {lr.M}x{lr.N}x{lr.K}x{lr.batch}"
+        r = rows.setdefault(key, [0, lr, 0, 0.0, 0, 0.0, 0.0])
+        r[0] += 1
+        r[2] += lr.cycles
+        r[3] += lr.latency_s
+        r[4] += lr.macs_effective
+        r[5] += lr.bytes.get("dram", lr.bytes.get("hbm", 0.0))
+        r[6] += lr.energy_pj
+    peak = res.peak_macs_per_cycle
+    for key, (count, lr, cyc, lat, macs, dram, e) in rows.items():
+        shape = f"{lr.M}x{lr.N}x{lr.K}" + (f" (x{lr.batch})" if lr.batch > 1 else "")
+        sp = lr.executed_sparsity if lr.executed_sparsity == lr.sparsity else f"{lr.sparsity}->{lr.executed_sparsity}"
+        t.add_row(key.split(" ")[0], str(count), shape, sp, f"{cyc:,}", seconds(lat), f"{macs / (cyc * peak):.1%}",
+                  eng(dram, "B"), eng(e * 1e-12, "J"))
+    tot = res.total
+    t.add_section()
+    t.add_row("total", str(len(res.layers)), "", "", f"{tot['cycles']:,}", seconds(tot["latency_s"]),
+              f"{tot['utilization']:.1%}", eng(tot["bytes"].get("dram", tot["bytes"].get("hbm", 0.0)), "B"),
+              eng(tot["energy_pj"] * 1e-12, "J"), style="bold")
+    return t

@@ -1,0 +1,78 @@
+"""Which sparsity pattern the hardware actually executes for an op's weights.
+
+Policy (docs/MODEL.md, "Unsupported patterns"):
+* a supported N:M runs as itself;
+* an N:M the hardware lacks runs as the sparsest supported N':M' that every N:M tensor also
+  satisfies (1:8 runs as 2:8 on a 2:8 array, or as 2:4 on a 2:4-only array), with a note;
+* with no compatible pattern (or for block sparsity, N:M along N, or unstructured sparsity on
+  hardware without unstructured support) the op runs dense, with a note naming preset and pattern;
+* K that M does not divide is padded up to whole groups, with a note.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accel import Arch
+from workloads import Op
+
+
+@dataclass(frozen=True)
+class SparsePlan:
+    """The executed weight pattern: `n` of every `m` weights are processed (n == m: dense)."""
+
+    n: int = 1
+    m: int = 1
+    index_bits: int = 0
+    density: float = 1.0  # fraction of weight work kept (n/m, or 1 - zeros for unstructured)
+    kind: str = "dense"   # dense | nm | unstructured
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Human form of the executed pattern ('dense', '2:8', 'unstructured:0.9')."""
+        if self.kind == "nm":
+            return f"{self.n}:{self.m}"
+        if self.kind == "unstructured":
+            return f"unstructured:{1 - self.density:g}"
+        return "dense"
+
+    def k_effective(self, k: int) -> int:
+        """Nonzero weights per output column along K after padding to whole groups (elements)."""
+        if self.kind == "unstructured":
+            return max(1, math.ceil(k * self.density))
+        return math.ceil(k / self.m) * self.n
+
+
+def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:
+    """Decide how `arch` executes `op`'s weight sparsity (see module docstring)."""
+    sp = op.weight_sparsity
+    if sp.is_dense:
+        return SparsePlan()
+    support = arch.sparsity
+    if sp.kind == "nm":
+        if sp.axis != "K":
+            return SparsePlan(note=f"{arch.name}: N:M grouped along {sp.axis} is not exploited by the "
+                                   f"K-indexed datapath; {op.name} runs dense")
+        if support.nm is None:
+            return SparsePlan(note=f"{arch.name} has no N:M support; {sp} runs dense")
+        pairs = support.nm.pairs()
+        usable = [(n, m) for n, m in pairs if sp.satisfies(n, m) and n < m]
+        if not usable:
+            return SparsePlan(note=f"{arch.name} supports {', '.join(support.nm.patterns)}; "
+                                   f"{sp} fits none of them and runs dense")
+        n, m = min(usable, key=lambda nm: (nm[0] / nm[1], nm[1]))
+        notes = []
+        if (n, m) != (sp.n, sp.m):
+            notes.append(f"{arch.name} lacks {sp}; runs as {n}:{m}")
+        if op.K % m:
+            notes.append(f"{op.name}: K={op.K} padded to {math.ceil(op.K / m) * m} for {n}:{m} groups")
+        return SparsePlan(n=n, m=m, index_bits=support.nm.bits_per_nonzero(m), density=n / m,
+                          kind="nm", note="; ".join(notes) or None)
+    if sp.kind == "unstructured":
+        if support.unstructured is None:
+            return SparsePlan(note=f"{arch.name} has no unstructured-sparsity support; {sp} runs dense")
+        return SparsePlan(index_bits=support.unstructured.index_bits, density=sp.density,
+                          kind="unstructured",
+                          note=f"{op.name}: unstructured sparsity costed with ideal load balance")
+    return SparsePlan(note=f"{arch.name} has no support for {sp}; runs dense")

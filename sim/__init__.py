@@ -1,0 +1,9 @@
+"""sim: the cost model. The fast analytic systolic model (`analytic.gemm_cost`, vectorized over
+candidate mappings), a first GPU roofline, result records, and workload-level simulation.
+Depends on `accel`, `workloads`, `mapping`."""
+from .analytic import DATAFLOW_CODES, gemm_cost
+from .hw import HwParams
+from .results import LayerResult, RunResult
+from .simulate import simulate_op, simulate_workload
+
+__all__ = ["gemm_cost", "DATAFLOW_CODES", "HwParams", "LayerResult", "RunResult", "simulate_op", "simulate_workload"]

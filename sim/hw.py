@@ -1,0 +1,61 @@
+"""`HwParams`: the scalars of a systolic `Arch` that the cost model needs, pulled out once.
+
+Keeping them in a flat frozen dataclass lets the vectorized cost function run over thousands of
+candidate mappings without touching pydantic objects in the hot path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accel import OPERANDS, Arch
+
+
+@dataclass(frozen=True)
+class HwParams:
+    """Flat view of a systolic Arch (cycles, bytes, pJ)."""
+
+    name: str
+    rows: int
+    cols: int
+    macs_per_pe: int
+    clock_hz: float
+    operand_bytes: float
+    acc_bytes: float
+    level_names: tuple[str, ...]
+    level_of: dict  # operand -> index into level_names
+    read_bpc: tuple[float, ...]
+    write_bpc: tuple[float, ...]
+    level_latency_cycles: tuple[int, ...]
+    all_double_buffered: bool
+    dram_bpc: float
+    dram_latency_cycles: float
+    mac_pj: float
+    index_decode_pj: float
+    level_pj_per_byte: tuple[float, ...]
+    dram_pj_per_byte: float
+    static_w: float
+    zero_skipping: bool
+
+    @staticmethod
+    def from_arch(arch: Arch) -> "HwParams":
+        """Extract the cost-model parameters of a systolic arch."""
+        if arch.kind != "systolic":
+            raise ValueError(f"{arch.name} is a {arch.kind} arch, not a systolic array")
+        c, e, mem = arch.compute, arch.energy, arch.memory
+        names = tuple(lv.name for lv in mem)
+        return HwParams(
+            name=arch.name, rows=c.rows, cols=c.cols, macs_per_pe=c.macs_per_pe, clock_hz=c.clock_hz,
+            operand_bytes=c.operand_bits / 8, acc_bytes=c.accumulator_bits / 8,
+            level_names=names,
+            level_of={op: names.index(arch.level_for(op).name) for op in OPERANDS},
+            read_bpc=tuple(lv.read_bytes_per_cycle for lv in mem),
+            write_bpc=tuple(lv.write_bytes_per_cycle for lv in mem),
+            level_latency_cycles=tuple(lv.latency_cycles for lv in mem),
+            all_double_buffered=all(lv.double_buffered for lv in mem),
+            dram_bpc=arch.dram.bytes_per_s / c.clock_hz,
+            dram_latency_cycles=arch.dram.latency_s * c.clock_hz,
+            mac_pj=e.mac_pj, index_decode_pj=e.index_decode_pj,
+            level_pj_per_byte=tuple(e.per_byte_pj[n] for n in names),
+            dram_pj_per_byte=e.per_byte_pj["dram"], static_w=e.static_w,
+            zero_skipping=arch.sparsity.activation_zero_skipping,
+        )

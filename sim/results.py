@@ -1,0 +1,90 @@
+"""Result records of a simulation and their JSON/CSV forms (the design's JSON contract)."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SUMMED = ("cycles", "latency_s", "macs_dense", "macs_effective", "energy_pj")
+
+
+@dataclass
+class LayerResult:
+    """Cost of one op: cycles, latency (s), utilization (0..1), MACs, bytes per level, energy (pJ)."""
+
+    name: str
+    op: str
+    M: int
+    N: int
+    K: int
+    batch: int
+    sparsity: str            # requested weight pattern
+    executed_sparsity: str   # what the hardware ran (see mapping.sparse_plan)
+    cycles: int
+    latency_s: float
+    utilization: float
+    macs_dense: int
+    macs_effective: int
+    bytes: dict[str, float]
+    energy_pj: float
+    energy_breakdown_pj: dict[str, float] = field(default_factory=dict)
+    cycle_breakdown: dict[str, float] = field(default_factory=dict)
+    mapping: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """All layers of a workload on one arch, with totals."""
+
+    arch: str
+    workload: str
+    sparsity: str
+    layers: list[LayerResult]
+    clock_hz: float
+    peak_macs_per_cycle: float
+
+    @property
+    def total(self) -> dict:
+        """Summed cycles, latency, MACs, bytes per level and energy; utilization over the run."""
+        tot: dict = {k: sum(getattr(lr, k) for lr in self.layers) for k in SUMMED}
+        tot["cycles"] = int(tot["cycles"])
+        levels: dict[str, float] = {}
+        for lr in self.layers:
+            for k, v in lr.bytes.items():
+                levels[k] = levels.get(k, 0.0) + v
+        tot["bytes"] = levels
+        denom = tot["cycles"] * self.peak_macs_per_cycle
+        tot["utilization"] = tot["macs_effective"] / denom if denom else 0.0
+        return tot
+
+    @property
+    def notes(self) -> list[str]:
+        """Distinct notes (policy warnings) across layers, in first-seen order."""
+        seen: dict[str, None] = {}
+        for lr in self.layers:
+            for n in lr.notes:
+                seen.setdefault(n, None)
+        return list(seen)
+
+    def to_dict(self) -> dict:
+        """The JSON contract: {arch, workload, sparsity, layers: [...], total: {...}, notes}."""
+        return {"arch": self.arch, "workload": self.workload, "sparsity": self.sparsity,
+                "clock_hz": self.clock_hz, "layers": [asdict(lr) for lr in self.layers],
+                "total": self.total, "notes": self.notes}
+
+    def write_json(self, path: str | Path) -> None:
+        """Write `to_dict()` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    def write_csv(self, path: str | Path) -> None:
+        """One row per layer; bytes per level as bytes_<level> columns."""
+        levels = sorted({k for lr in self.layers for k in lr.bytes})
+        cols = ["name", "op", "M", "N", "K", "batch", "sparsity", "executed_sparsity", "cycles",
+                "latency_s", "utilization", "macs_dense", "macs_effective", "energy_pj"]
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols + [f"bytes_{lv}" for lv in levels])
+            for lr in self.layers:
+                w.writerow([getattr(lr, c) for c in cols] + [lr.bytes.get(lv, 0) for lv in levels])

@@ -1,0 +1,68 @@
+"""Cost an op or a whole workload on an arch with the fast analytic model (or the GPU roofline)."""
+from __future__ import annotations
+
+import numpy as np
+
+from accel import Arch
+from mapping import LOOP_ORDERS, Mapping, SparsePlan, check_mapping, default_mapping, plan_sparsity
+from workloads import Op, Sparsity, Workload
+
+from .analytic import DATAFLOW_CODES, gemm_cost
+from .gpu_roofline import gpu_op_cost
+from .hw import HwParams
+from .results import LayerResult, RunResult
+
+
+
+def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping]) -> dict[str, np.ndarray]:
+    """Vectorized cost of `op` under each of `mappings` (arrays indexed like `mappings`)."""
+    col = lambda attr: np.array([getattr(m, attr) for m in mappings])  # noqa: E731
+    return gemm_cost(hw, op.M, op.N, op.K, np.array([DATAFLOW_CODES[m.dataflow] for m in mappings]),
+                     col("tile_m"), col("tile_n"), col("tile_k"),
+                     np.array([LOOP_ORDERS.index(m.loop_order) for m in mappings]),
+                     n=plan.n, m=plan.m, index_bits=plan.index_bits, batch=op.batch, act_density=op.act_density,
+                     k_scale=plan.density if plan.kind == "unstructured" else None)
+
+
+def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams | None = None,
+                dataflow: str | None = None) -> LayerResult:
+    """Cost one op on `arch` under `mapping` (default: mapping.default_mapping in `dataflow`)."""
+    if arch.kind == "gpu":
+        return gpu_op_cost(arch, op)
+    hw = hw or HwParams.from_arch(arch)
+    plan = plan_sparsity(arch, op)
+    mapping = mapping or default_mapping(arch, op, dataflow, cost=lambda cands: op_cost(hw, op, plan, cands)["cycles"])
+    check_mapping(arch, op, mapping, plan)
+    r = op_cost(hw, op, plan, [mapping])
+    f = {k: np.asarray(v).reshape(-1)[0].item() for k, v in r.items()}
+    return LayerResult(
+        name=op.name, op=op.kind, M=op.M, N=op.N, K=op.K, batch=op.batch,
+        sparsity=str(op.weight_sparsity), executed_sparsity=plan.label,
+        cycles=int(f["cycles"]), latency_s=float(f["latency_s"]), utilization=float(f["utilization"]),
+        macs_dense=op.macs, macs_effective=int(f["macs_effective"]),
+        bytes={**{lv: float(f[f"bytes_{lv}"]) for lv in hw.level_names}, "dram": float(f["bytes_dram"])},
+        energy_pj=float(f["energy_pj"]),
+        energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ("mac", "index", "buffer", "dram", "static")},
+        cycle_breakdown={k: float(f[k]) for k in ("compute_cycles", "buffer_cycles", "dram_cycles")},
+        mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [],
+    )
+
+
+def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str | None = None,
+                      dataflow: str | None = None, progress=None) -> RunResult:
+    """Cost every op of `workload` on `arch`; `sparsity` overrides the weight pattern of all ops.
+
+    `progress`, if given, is called with (done, total) after each op.
+    """
+    wl = workload.with_sparsity(sparsity) if sparsity is not None else workload
+    hw = HwParams.from_arch(arch) if arch.kind == "systolic" else None
+    layers = []
+    for i, op in enumerate(wl.ops):
+        layers.append(simulate_op(arch, op, None, hw, dataflow))
+        if progress:
+            progress(i + 1, len(wl.ops))
+    label = str(sparsity if not isinstance(sparsity, str) else Sparsity.parse(sparsity)) if sparsity is not None else "as-given"
+    peak = arch.peak_macs_per_cycle if arch.kind == "systolic" else \
+        arch.gpu.dense_tensor_flops[arch.gpu.dtype] / 2 / arch.gpu.boost_clock_hz
+    return RunResult(arch=arch.name, workload=wl.name, sparsity=label, layers=layers,
+                     clock_hz=arch.clock_hz, peak_macs_per_cycle=peak)

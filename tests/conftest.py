@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny, fully specified systolic arch for hand-derived checks."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from accel.spec import Arch
+
+TINY = yaml.safe_load("""
+name: tiny
+kind: systolic
+compute: {rows: 4, cols: 4, macs_per_pe: 1, clock_hz: 1.0e+9, operand_bits: 8, accumulator_bits: 32,
+          dataflows: [ws, os, is]}
+sparsity: {nm: {patterns: ["2:4", "1:4", "2:8"]}}
+memory:
+  - {name: gbuf, size_bytes: 1048576, read_bytes_per_cycle: 1.0e+9, write_bytes_per_cycle: 1.0e+9}
+dram: {bytes_per_s: 1.0e+18, latency_s: 0.0}
+energy: {mac_pj: 1.0, index_decode_pj: 0.1, per_byte_pj: {gbuf: 2.0, dram: 100.0}}
+""")
+
+
+def make_arch(**overrides) -> Arch:
+    """The tiny arch with dotted-path overrides, e.g. make_arch(**{'compute.rows': 8})."""
+    spec = copy.deepcopy(TINY)
+    for path, value in overrides.items():
+        node = spec
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if isinstance(node, list):
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
+    return Arch.model_validate(spec)
+
+
+@pytest.fixture
+def tiny() -> Arch:
+    """4x4 array, 1 GHz, practically infinite bandwidth, 1 MiB buffer."""
+    return make_arch()

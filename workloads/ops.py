@@ -1,0 +1,103 @@
+"""Ops: every costed operation is a GEMM `out[M,N] = A[M,K] . B[K,N]`, possibly batched.
+
+* `gemm` (Linear layers): A = activations, B = weights.
+* `conv2d`: lowered by im2col (M = batch*H_out*W_out, K = C_in/groups*kh*kw, N = C_out/groups,
+  one GEMM per group).
+* `attn_score` (Q.K^T) and `attn_context` (P.V): both operands are activations, so weight
+  sparsity patterns do not apply to them.
+Ops that are noted but not costed (embeddings, norms, softmax, elementwise) are not Ops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from specfile import SpecError
+
+from .sparsity import DENSE, Sparsity
+
+OP_KINDS = ("gemm", "conv2d", "attn_score", "attn_context")
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """The conv2d a `conv2d` op was lowered from (for reports; the GEMM dims are authoritative)."""
+
+    batch: int
+    in_h: int
+    in_w: int
+    in_ch: int
+    out_ch: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        """Output height and width (pixels)."""
+        h = (self.in_h + 2 * self.padding - self.kernel) // self.stride + 1
+        w = (self.in_w + 2 * self.padding - self.kernel) // self.stride + 1
+        return h, w
+
+
+@dataclass(frozen=True)
+class Op:
+    """One (batched) GEMM. `batch` counts independent GEMMs of this shape (heads, groups)."""
+
+    name: str
+    kind: str
+    M: int
+    N: int
+    K: int
+    batch: int = 1
+    weight_sparsity: Sparsity = DENSE
+    act_density: float = 1.0
+    conv: ConvShape | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in OP_KINDS:
+            raise SpecError(f"op '{self.name}': kind '{self.kind}' is not one of {OP_KINDS}")
+        for dim in ("M", "N", "K", "batch"):
+            v = getattr(self, dim)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise SpecError(f"op '{self.name}': {dim} must be a positive integer (got {v!r})")
+        if not 0.0 < self.act_density <= 1.0:
+            raise SpecError(f"op '{self.name}': act_density must be in (0, 1] (got {self.act_density})")
+        if not self.has_weights and not self.weight_sparsity.is_dense:
+            raise SpecError(f"op '{self.name}': {self.kind} has no weight operand to prune")
+
+    @property
+    def has_weights(self) -> bool:
+        """True when B is a weight tensor (gemm, conv2d), False for attention matmuls."""
+        return self.kind in ("gemm", "conv2d")
+
+    @property
+    def macs(self) -> int:
+        """Dense multiply-accumulates of the op (MACs)."""
+        return self.M * self.N * self.K * self.batch
+
+    @property
+    def weight_elements(self) -> int:
+        """Elements of the B operand across the batch."""
+        return self.K * self.N * self.batch
+
+    def with_sparsity(self, sparsity: Sparsity) -> "Op":
+        """A copy with `sparsity` on the weights; ops without weights are returned unchanged."""
+        if not self.has_weights:
+            return self
+        return replace(self, weight_sparsity=sparsity)
+
+
+def conv2d(name: str, batch: int, in_hw: int | tuple[int, int], in_ch: int, out_ch: int, kernel: int,
+           stride: int = 1, padding: int | None = None, groups: int = 1) -> Op:
+    """Lower a conv2d to its im2col GEMM. `padding` defaults to 'same' (kernel // 2)."""
+    h, w = (in_hw, in_hw) if isinstance(in_hw, int) else in_hw
+    pad = kernel // 2 if padding is None else padding
+    if in_ch % groups or out_ch % groups:
+        raise SpecError(f"op '{name}': groups={groups} must divide in_ch={in_ch} and out_ch={out_ch}")
+    shape = ConvShape(batch, h, w, in_ch, out_ch, kernel, stride, pad, groups)
+    oh, ow = shape.out_hw
+    if oh <= 0 or ow <= 0:
+        raise SpecError(f"op '{name}': kernel {kernel} with stride {stride} leaves no output on {h}x{w}")
+    return Op(name=name, kind="conv2d", M=batch * oh * ow, N=out_ch // groups,
+              K=(in_ch // groups) * kernel * kernel, batch=groups, conv=shape)

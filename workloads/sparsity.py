@@ -1,0 +1,111 @@
+"""Sparsity patterns of an operand: dense, N:M, unstructured, block.
+
+Text forms (the CLI's `--sparsity`): `dense`, `N:M` (for example `2:4`, `1:32`), `N:M@AXIS`
+to group along another axis (K by default, the reduction dimension), `unstructured:D` with D
+the fraction of ZEROS (0.9 = 90% sparse), and `block:RxC:D` (blocks of R x C, D fraction of
+zero blocks).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specfile import SpecError
+
+KINDS = ("dense", "nm", "unstructured", "block")
+AXES = ("K", "N")
+FORMS = "dense, N:M (e.g. 2:4), N:M@N, unstructured:D (D = fraction of zeros), block:RxC:D"
+
+
+def _nm(text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise SpecError(f"sparsity '{text}': expected one of {FORMS}")
+    n, m = int(parts[0]), int(parts[1])
+    if n < 1 or m < 1:
+        raise SpecError(f"sparsity '{text}': N and M must be at least 1 (e.g. 2:4)")
+    if n > m:
+        raise SpecError(f"sparsity '{text}': N ({n}) cannot exceed M ({m}); N:M keeps N of every M values")
+    return n, m
+
+
+def _fraction(text: str, whole: str) -> float:
+    try:
+        d = float(text)
+    except ValueError:
+        raise SpecError(f"sparsity '{whole}': '{text}' is not a number; give the fraction of zeros in [0, 1)") from None
+    if not 0.0 <= d < 1.0:
+        raise SpecError(f"sparsity '{whole}': fraction of zeros must be in [0, 1) (got {d})")
+    return d
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    """A sparsity pattern. `density` is the fraction of NONZERO elements (1.0 = dense)."""
+
+    kind: str = "dense"
+    n: int = 1
+    m: int = 1
+    axis: str = "K"
+    density: float = 1.0
+    block: tuple[int, int] = (1, 1)
+
+    @staticmethod
+    def parse(text: str) -> "Sparsity":
+        """Parse the text form (see module docstring); SpecError with the expected forms if malformed."""
+        t = str(text).strip()
+        if t in ("dense", "", "1:1"):
+            return DENSE
+        if t.startswith("unstructured:"):
+            zeros = _fraction(t.split(":", 1)[1], t)
+            return Sparsity(kind="unstructured", density=1.0 - zeros)
+        if t.startswith("block:"):
+            parts = t.split(":")
+            if len(parts) != 3 or "x" not in parts[1]:
+                raise SpecError(f"sparsity '{t}': expected block:RxC:D, e.g. block:4x4:0.5")
+            r, c = parts[1].split("x", 1)
+            if not (r.isdigit() and c.isdigit()) or int(r) < 1 or int(c) < 1:
+                raise SpecError(f"sparsity '{t}': block sides must be positive integers (e.g. block:4x4:0.5)")
+            return Sparsity(kind="block", block=(int(r), int(c)), density=1.0 - _fraction(parts[2], t))
+        axis = "K"
+        if "@" in t:
+            t, axis = t.split("@", 1)
+            if axis not in AXES:
+                raise SpecError(f"sparsity '{text}': axis must be one of {AXES} (got '{axis}')")
+        n, m = _nm(t)
+        if n == m:
+            return DENSE
+        return Sparsity(kind="nm", n=n, m=m, axis=axis, density=n / m)
+
+    def __str__(self) -> str:
+        if self.kind == "dense":
+            return "dense"
+        if self.kind == "nm":
+            return f"{self.n}:{self.m}" + ("" if self.axis == "K" else f"@{self.axis}")
+        zeros = round(1.0 - self.density, 6)
+        if self.kind == "unstructured":
+            return f"unstructured:{zeros:g}"
+        return f"block:{self.block[0]}x{self.block[1]}:{zeros:g}"
+
+    @property
+    def is_dense(self) -> bool:
+        """True for the dense pattern."""
+        return self.kind == "dense"
+
+    def satisfies(self, n2: int, m2: int) -> bool:
+        """True when every tensor with this N:M pattern also meets the n2:m2 constraint.
+
+        An N:M tensor meets N':M' if M' divides M and min(N, M') <= N' (one M'-slice of a group
+        can hold all N nonzeros), or if M divides M' and (M'/M)*N <= N'.
+        """
+        if self.kind == "dense":
+            return n2 == m2
+        if self.kind != "nm":
+            return False
+        if self.m % m2 == 0:
+            return min(self.n, m2) <= n2
+        if m2 % self.m == 0:
+            return (m2 // self.m) * self.n <= n2
+        return False
+
+
+DENSE = Sparsity()
