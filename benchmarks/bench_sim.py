@@ -36,7 +36,8 @@ def main() -> None:
     arch = load_arch("dense-systolic")
     hw = HwParams.from_arch(arch)
     op = Op("g", "gemm", M=512, N=768, K=768)
-    mp = Mapping("ws", 512, 768, 768)
+    mp = simulate_op(arch, op, None, hw).mapping
+    mp = Mapping(**mp)
     simulate_op(arch, op, mp, hw)  # warm-up
     t_gemm = best_of(lambda: simulate_op(arch, op, mp, hw), number=200)
     t_gemm_default = best_of(lambda: simulate_op(arch, op, None, hw), number=200)

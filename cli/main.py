@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
     except OSError as exc:  # e.g. --json/--csv/--save into a folder that does not exist
         where = f"{exc.filename}: " if exc.filename else ""
-        fail(f"{where}cannot write: {exc.strerror or exc}")
+        fail(f"{where}{exc.strerror or exc}")
     return 0
 
 

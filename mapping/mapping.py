@@ -86,6 +86,12 @@ M_SPLITS = (1, 2, 4, 8)
 
 def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
                     cost: Callable[[list[Mapping]], Sequence[float]] | None = None) -> Mapping:
+    """See `default_mapping_search`; returns only the chosen mapping."""
+    return default_mapping_search(arch, op, dataflow, cost)[0]
+
+
+def default_mapping_search(arch: Arch, op: Op, dataflow: str | None = None,
+                           cost: Callable[[list[Mapping]], Sequence[float]] | None = None) -> tuple[Mapping, int]:
     """A reasonable mapping without search: whole-layer tiles shrunk until they fit the buffers.
 
     Shrinking halves the largest of M, N, K (kept a multiple of the array extent it is spread
@@ -93,11 +99,13 @@ def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
     because splitting K spills partial sums. Loop order keeps the reduction innermost
     ("nmk"), so outputs are written once. With `cost` (candidates -> cycles, e.g. sim's fast
     model) the fitted tile is also tried split 2, 4 and 8 ways along M, which lets double
-    buffering overlap loads with compute; the cheapest wins. The mapper issue searches properly.
+    buffering overlap loads with compute; the cheapest wins. Returns (mapping, its index among
+    the candidates passed to `cost`) so callers can reuse the evaluation. The mapper issue
+    searches this space properly.
     """
     fitted = _fitted_mapping(arch, op, dataflow)
     if cost is None:
-        return fitted
+        return fitted, 0
     q = arch.compute.rows if SPATIAL[fitted.dataflow][0] == "M" else 1
     cands, seen = [], set()
     for s in M_SPLITS:
@@ -106,7 +114,8 @@ def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
             seen.add(tm)
             cands.append(Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order))
     cycles = list(cost(cands))
-    return cands[cycles.index(min(cycles))]
+    best = cycles.index(min(cycles))
+    return cands[best], best
 
 
 def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:

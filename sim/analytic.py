@@ -80,8 +80,10 @@ def gemm_cost(hw: HwParams, M, N, K, dataflow, tile_m, tile_n, tile_k, loop_orde
     usum = {d: v[0] * v[1] + v[2] for d, v in dims.items()}
     ntiles = {d: v[3] for d, v in dims.items()}
 
+    is_ws, is_os = df == 0, df == 1
+
     def pick(ws, os_, is_):
-        return np.select([df == 0, df == 1], [ws, os_], is_)
+        return np.where(is_ws, ws, np.where(is_os, os_, is_))
 
     def folds(d, extent):
         nf, uf, ur, _ = dims[d]

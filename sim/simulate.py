@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel import Arch
-from mapping import LOOP_ORDERS, Mapping, SparsePlan, check_mapping, default_mapping, plan_sparsity
+from mapping import LOOP_ORDERS, Mapping, SparsePlan, check_mapping, default_mapping_search, plan_sparsity
 from workloads import Op, Sparsity, Workload
 
 from .analytic import DATAFLOW_CODES, gemm_cost
@@ -31,9 +31,18 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
         return gpu_op_cost(arch, op)
     hw = hw or HwParams.from_arch(arch)
     plan = plan_sparsity(arch, op)
-    mapping = mapping or default_mapping(arch, op, dataflow, cost=lambda cands: op_cost(hw, op, plan, cands)["cycles"])
-    check_mapping(arch, op, mapping, plan)
-    r = op_cost(hw, op, plan, [mapping])
+    if mapping is None:
+        evaluated = {}
+
+        def cost(cands):
+            evaluated["r"] = op_cost(hw, op, plan, cands)
+            return evaluated["r"]["cycles"]
+
+        mapping, best = default_mapping_search(arch, op, dataflow, cost)
+        r = {k: np.asarray(v).reshape(-1)[best] if np.ndim(v) else v for k, v in evaluated["r"].items()}
+    else:
+        check_mapping(arch, op, mapping, plan)
+        r = op_cost(hw, op, plan, [mapping])
     f = {k: np.asarray(v).reshape(-1)[0].item() for k, v in r.items()}
     return LayerResult(
         name=op.name, op=op.kind, M=op.M, N=op.N, K=op.K, batch=op.batch,

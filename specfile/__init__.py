@@ -10,6 +10,7 @@ goes through here so that a bad file always produces the same kind of one-line m
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
@@ -148,12 +149,23 @@ def parse_model(model: type[M], data: Any, source: str = "<spec>", lines: dict[t
                 line = lines[probe]
                 break
             probe = probe[:-1]
+        desc = _describe(err, model)
+        if not loc:
+            # Cross-field validators have no location; point at the section their message names.
+            for word in re.findall(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*", desc):
+                path = tuple(word.split("."))
+                while path and path not in lines:
+                    path = path[:-1]
+                if path:
+                    line, loc = lines[path], path
+                    break
         if line is None:
             line = lines.get((), None)
         field = ".".join(str(p) for p in loc) or "(top level)"
         where = f"{source}:{line}" if line else source
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"{where}: {field}: {_describe(err, model)}{more}") from None
+        head = "" if desc.startswith(field) else f"{field}: "
+        raise SpecError(f"{where}: {head}{desc}{more}") from None
 
 
 def load_model(model: type[M], source: str | Path, text: str | None = None) -> M:

@@ -40,3 +40,15 @@ def make_arch(**overrides) -> Arch:
 def tiny() -> Arch:
     """4x4 array, 1 GHz, practically infinite bandwidth, 1 MiB buffer."""
     return make_arch()
+
+
+def run_cli(argv: list, capsys) -> tuple[int, str, str]:
+    """Run `nmsim argv` in-process; returns (exit code, stdout, stderr). Other exceptions fail the test."""
+    from cli.main import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
