@@ -68,16 +68,24 @@ def _plot(rows: list[dict], title: str, out: Path) -> None:
     x = np.arange(len(ARCHS))
     w = 0.8 / len(PATTERNS)
     for i, p in enumerate(PATTERNS):
-        lat = [next(r["latency_s"] for r in rows if r["arch"] == a and r["pattern"] == p) * 1e3 for a in ARCHS]
-        en = [next(r["energy_pj"] for r in rows if r["arch"] == a and r["pattern"] == p) * 1e-9 for a in ARCHS]
-        axes[0].bar(x + (i - (len(PATTERNS) - 1) / 2) * w, lat, w, label=p)
-        axes[1].bar(x + (i - (len(PATTERNS) - 1) / 2) * w, en, w, label=p)
+        sel = [next(r for r in rows if r["arch"] == a and r["pattern"] == p) for a in ARCHS]
+        # Hatch the bars of patterns the arch could not exploit (they ran dense).
+        hatch = ["//" if p != "dense" and r["executed"] == "dense" else "" for r in sel]
+        for ax, vals in ((axes[0], [r["latency_s"] * 1e3 for r in sel]), (axes[1], [r["energy_pj"] * 1e-9 for r in sel])):
+            bars = ax.bar(x + (i - (len(PATTERNS) - 1) / 2) * w, vals, w, label=p, color=f"C{i}")
+            for bar, h in zip(bars, hatch):
+                bar.set_hatch(h)
+                bar.set_edgecolor("white" if h else bar.get_facecolor())
     for ax, ylabel in zip(axes, ("latency (ms)", "energy (mJ)")):
         ax.set_xticks(x, ARCHS)
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(title="weight sparsity")
+    from matplotlib.patches import Patch
+
+    axes[0].legend(handles=[Patch(color=f"C{i}", label=p) for i, p in enumerate(PATTERNS)], title="weight sparsity")
+    axes[1].text(0.99, 0.98, "hatched: pattern unsupported, ran dense", transform=axes[1].transAxes,
+                 ha="right", va="top", fontsize=8)
     fig.suptitle(f"nmsim: {title}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
