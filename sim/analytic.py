@@ -89,12 +89,15 @@ def gemm_cost(hw: HwParams, M, N, K, dataflow, tile_m, tile_n, tile_k, loop_orde
         nf, uf, ur, _ = dims[d]
         return _folds(nf, uf, ur, extent)
 
-    # --- compute (MODEL.md 3.2): folds x (2R + C - 2 + T) per tile -------------------------
+    # --- compute (MODEL.md 3.2): folds x (fill + T) per tile -------------------------
     f_rows = pick(folds("K", R), folds("M", R), folds("K", R))
     f_cols = pick(folds("N", C), folds("N", C), folds("M", C))
     t_tiles = pick(ntiles["M"], ntiles["K"], ntiles["N"])
     t_sum = pick(usum["M"], usum["K"], usum["N"])
-    compute = f_rows * f_cols * (t_tiles * (2 * R + C - 2) + t_sum)
+    # WS and IS shift the stationary operand in (R cycles) before the skewed stream; OS has
+    # nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing).
+    fill = np.where(is_os, R + C - 2, 2 * R + C - 2)
+    compute = f_rows * f_cols * (t_tiles * fill + t_sum)
 
     # --- array <-> buffer traffic (MODEL.md 3.3), in elements/units ------------------------
     u_r = pick(usum["K"], usum["M"], usum["K"])
