@@ -76,13 +76,14 @@ def _cmd_workloads(args: argparse.Namespace) -> None:
 def _cmd_simulate(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
+    from accel import load_arch
     from sim import simulate_workload
     from workloads import Sparsity
 
-    from .resolve import parse_params, resolve_arch, resolve_workload
+    from .resolve import parse_params, resolve_workload
     from .tables import console, run_table
 
-    arch = resolve_arch(args.arch)
+    arch = load_arch(args.arch)
     wl = resolve_workload(args.workload, parse_params(args.param))
     sparsity = Sparsity.parse(args.sparsity) if args.sparsity else None
     if args.dataflow and arch.kind == "gpu":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accel import Arch, load_arch
 from specfile import SpecError
 from workloads import Workload
 
@@ -25,11 +24,6 @@ def parse_params(pairs: list[str] | None) -> dict[str, int]:
 def is_path(text: str) -> bool:
     """True when `text` names a file rather than a preset or zoo entry."""
     return text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file()
-
-
-def resolve_arch(text: str) -> Arch:
-    """Preset name or YAML path -> Arch."""
-    return load_arch(text)
 
 
 def resolve_workload(text: str, params: dict[str, int]) -> Workload:

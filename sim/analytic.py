@@ -105,14 +105,13 @@ def gemm_cost(hw: HwParams, M, N, K, dataflow, tile_m, tile_n, tile_k, loop_orde
     stationary = u_r * u_c * t_tiles
     row_stream = t_sum * u_r * f_cols
     col_stream = t_sum * u_c * f_rows
-    k_units_elems = P  # nonzeros per K unit
     act_per_unit = P * m / n if k_scale is None else P / np.asarray(k_scale)
     w_bytes = hw.operand_bytes + np.asarray(index_bits) / 8.0
     # A (activations): WS row-stream, OS row-stream, IS stationary; K counted in units.
     a_units = pick(row_stream, row_stream, stationary)
     a_read = a_units * act_per_unit * hw.operand_bytes
     b_units = pick(stationary, col_stream, row_stream)
-    b_read = b_units * k_units_elems * w_bytes
+    b_read = b_units * P * w_bytes  # P nonzeros per K unit
     c_write_elems = pick(col_stream, stationary, col_stream)
     c_write = c_write_elems * hw.acc_bytes
     c_read = np.maximum(c_write_elems - M * N, 0) * hw.acc_bytes

@@ -39,11 +39,12 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
             return evaluated["r"]["cycles"]
 
         mapping, best = default_mapping_search(arch, op, dataflow, cost)
-        r = {k: np.asarray(v).reshape(-1)[best] if np.ndim(v) else v for k, v in evaluated["r"].items()}
+        r = evaluated["r"]
     else:
         check_mapping(arch, op, mapping, plan)
-        r = op_cost(hw, op, plan, [mapping])
-    f = {k: np.asarray(v).reshape(-1)[0].item() for k, v in r.items()}
+        r, best = op_cost(hw, op, plan, [mapping]), 0
+    # Scalars (e.g. energy of a static-free arch) broadcast; arrays hold one entry per candidate.
+    f = {k: (np.asarray(v).reshape(-1)[best] if np.ndim(v) else np.asarray(v)).item() for k, v in r.items()}
     return LayerResult(
         name=op.name, op=op.kind, M=op.M, N=op.N, K=op.K, batch=op.batch,
         sparsity=str(op.weight_sparsity), executed_sparsity=plan.label,
@@ -63,15 +64,15 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
 
     `progress`, if given, is called with (done, total) after each op.
     """
-    wl = workload.with_sparsity(sparsity) if sparsity is not None else workload
+    sp = Sparsity.parse(sparsity) if isinstance(sparsity, str) else sparsity
+    wl = workload.with_sparsity(sp) if sp is not None else workload
     hw = HwParams.from_arch(arch) if arch.kind == "systolic" else None
     layers = []
     for i, op in enumerate(wl.ops):
         layers.append(simulate_op(arch, op, None, hw, dataflow))
         if progress:
             progress(i + 1, len(wl.ops))
-    label = str(sparsity if not isinstance(sparsity, str) else Sparsity.parse(sparsity)) if sparsity is not None else "as-given"
     peak = arch.peak_macs_per_cycle if arch.kind == "systolic" else \
         arch.gpu.dense_tensor_flops[arch.gpu.dtype] / 2 / arch.gpu.boost_clock_hz
-    return RunResult(arch=arch.name, workload=wl.name, sparsity=label, layers=layers,
+    return RunResult(arch=arch.name, workload=wl.name, sparsity=str(sp) if sp is not None else "as-given", layers=layers,
                      clock_hz=arch.clock_hz, peak_macs_per_cycle=peak)

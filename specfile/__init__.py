@@ -129,6 +129,15 @@ def _describe(err: dict, model: type[BaseModel]) -> str:
     return msg
 
 
+def _line_of(path: tuple, lines: dict[tuple, int]) -> int | None:
+    """Line of the longest prefix of `path` present in the file, or None."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
+
+
 def parse_model(model: type[M], data: Any, source: str = "<spec>", lines: dict[tuple, int] | None = None) -> M:
     """Validate `data` against `model`; on failure raise SpecError naming source:line and field."""
     try:
@@ -141,23 +150,14 @@ def parse_model(model: type[M], data: Any, source: str = "<spec>", lines: dict[t
         loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic puts union member names into loc; keep only parts that exist in the file
         lines = lines or {}
-        path = tuple(loc)
-        line = None
-        probe = path
-        while probe:
-            if probe in lines:
-                line = lines[probe]
-                break
-            probe = probe[:-1]
+        line = _line_of(loc, lines)
         desc = _describe(err, model)
         if not loc:
             # Cross-field validators have no location; point at the section their message names.
             for word in re.findall(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*", desc):
-                path = tuple(word.split("."))
-                while path and path not in lines:
-                    path = path[:-1]
-                if path:
-                    line, loc = lines[path], path
+                found = _line_of(tuple(word.split(".")), lines)
+                if found is not None:
+                    line, loc = found, tuple(word.split("."))
                     break
         if line is None:
             line = lines.get((), None)
