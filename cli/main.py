@@ -1,4 +1,4 @@
-"""`nmsim` command line: presets, workloads, simulate, demo.
+"""`nmsim` command line: presets, workloads, simulate, map, demo.
 
 Human tables go to stdout; `--json`/`--csv` write machine-readable results; errors are one
 line on stderr with exit code 2 (see cli.errors).
@@ -86,6 +86,7 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     arch = load_arch(args.arch)
     wl = resolve_workload(args.workload, parse_params(args.param))
     sparsity = Sparsity.parse(args.sparsity) if args.sparsity else None
+    mappings = _simulate_mappings(args, arch)
     if args.dataflow and arch.kind == "gpu":
         fail(f"--dataflow applies to systolic arrays; {arch.name} is a GPU preset")
     if args.dataflow and args.dataflow not in arch.compute.dataflows:
@@ -93,7 +94,14 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     with Progress(console=console, transient=True, disable=len(wl.ops) < 200) as prog:
         task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
         res = simulate_workload(arch, wl, sparsity, args.dataflow,
-                                progress=lambda done, total: prog.update(task, completed=done))
+                                progress=lambda done, total: prog.update(task, completed=done),
+                                mapper=args.mapper, objective=args.objective or "latency", mappings=mappings)
+    if args.save_mappings:
+        from mapping import Mapping, save_mappings
+
+        save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers},
+                      header=f"mappings of {wl.name} on {arch.name} "
+                             f"({'mapper ' + args.mapper if args.mapper else 'default mapping'})")
     for n in res.notes:
         warn(n)
     if not args.quiet:
@@ -102,6 +110,23 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         res.write_json(args.json)
     if args.csv:
         res.write_csv(args.csv)
+
+
+def _simulate_mappings(args: argparse.Namespace, arch):
+    """Check the mapping flags of `simulate`; returns the per-op mapping lookup or None."""
+    if args.mapper and args.mapping:
+        fail("--mapper and --mapping conflict: search mappings or read them from a file, not both")
+    if args.objective and not args.mapper:
+        fail("--objective applies to --mapper searches; add --mapper heuristic|random|exhaustive")
+    if (args.mapper or args.mapping or args.save_mappings) and arch.kind != "systolic":
+        fail(f"--mapper/--mapping/--save-mappings apply to systolic arrays; {arch.name} is a {arch.kind} preset")
+    if args.mapping and args.dataflow:
+        fail("--dataflow and --mapping conflict: the mapping file fixes each layer's dataflow")
+    if not args.mapping:
+        return None
+    from mapping import load_mappings
+
+    return load_mappings(args.mapping).for_op
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -133,11 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
     ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
     ss.add_argument("--dataflow", choices=["ws", "os", "is"], help="force a dataflow (default: the arch's first)")
+    ss.add_argument("--mapper", choices=["heuristic", "random", "exhaustive"],
+                    help="search every layer's mapping (default: the fitted default mapping)")
+    ss.add_argument("--objective", choices=["latency", "energy", "edp"], help="what --mapper minimizes (default latency)")
+    ss.add_argument("--mapping", metavar="M.yaml", help="use the mappings in this file (see nmsim map --out)")
+    ss.add_argument("--save-mappings", metavar="M.yaml", help="write every layer's mapping as a mapping file")
     ss.add_argument("--per-layer", action="store_true", help="one row per op instead of per layer group")
     ss.add_argument("--json", metavar="R.json", help="write results as JSON (design contract)")
     ss.add_argument("--csv", metavar="R.csv", help="write per-layer results as CSV")
     ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
     ss.set_defaults(func=_cmd_simulate)
+
+    from .map_cmd import add_parser as add_map_parser
+
+    add_map_parser(sub)
+
+
+
+
 
     sd = sub.add_parser("demo", help="flagship demo: BERT-base on dense-systolic, sat, s4 at dense/2:4/2:8/1:8")
     sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")

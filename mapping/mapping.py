@@ -13,13 +13,27 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 from accel import DATAFLOWS, Arch
-from specfile import SpecError
+from specfile import SpecError, did_you_mean
 from workloads import Op
 
 from .sparse_plan import SparsePlan, plan_sparsity
 
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
+# Integer codes of the vectorized cost model and the mappers' candidate arrays.
+DATAFLOW_CODES = {d: i for i, d in enumerate(DATAFLOWS)}
 SPATIAL = {"ws": ("K", "N", "M"), "os": ("M", "N", "K"), "is": ("K", "M", "N")}  # rows, cols, time
+
+
+def check_names(dataflows=None, loop_orders=None) -> None:
+    """Raise ValueError for an unknown dataflow or loop order (str or list of str); the spec
+    schemas (mapping files, constraints) turn it into a file:line error."""
+    for d in [dataflows] if isinstance(dataflows, str) else dataflows or []:
+        if d not in DATAFLOWS:
+            raise ValueError(f"'{d}' is not a dataflow{did_you_mean(d, DATAFLOWS)}")
+    for o in [loop_orders] if isinstance(loop_orders, str) else loop_orders or []:
+        if o not in LOOP_ORDERS:
+            raise ValueError(f"'{o}' is not a loop order (a permutation of m, n, k, outermost first: "
+                             f"{', '.join(LOOP_ORDERS)})")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from accel import Arch
 from workloads import Op
 
@@ -37,11 +39,16 @@ class SparsePlan:
             return f"unstructured:{1 - self.density:g}"
         return "dense"
 
-    def k_effective(self, k: int) -> int:
-        """Nonzero weights per output column along K after padding to whole groups (elements)."""
+    def k_effective(self, k):
+        """Nonzero weights per output column along K after padding to whole groups (elements).
+
+        `k` may be an int or an integer numpy array (the mappers size buffers for whole batches).
+        """
         if self.kind == "unstructured":
+            if isinstance(k, np.ndarray):
+                return np.maximum(1, np.ceil(k * self.density)).astype(np.int64)
             return max(1, math.ceil(k * self.density))
-        return math.ceil(k / self.m) * self.n
+        return -(-k // self.m) * self.n
 
 
 def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapping import LOOP_ORDERS
+from mapping import DATAFLOW_CODES, LOOP_ORDERS
 
 from .hw import HwParams
 
-DATAFLOW_CODES = {"ws": 0, "os": 1, "is": 2}
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
 

@@ -4,33 +4,50 @@ from __future__ import annotations
 import numpy as np
 
 from accel import Arch
-from mapping import LOOP_ORDERS, Mapping, SparsePlan, check_mapping, default_mapping_search, plan_sparsity
+from mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
+                     default_mapping_search, plan_sparsity, search)
 from workloads import Op, Sparsity, Workload
 
-from .analytic import DATAFLOW_CODES, gemm_cost
+from .analytic import gemm_cost
 from .gpu_roofline import gpu_op_cost
 from .hw import HwParams
 from .results import LayerResult, RunResult
 
 
 
-def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping]) -> dict[str, np.ndarray]:
-    """Vectorized cost of `op` under each of `mappings` (arrays indexed like `mappings`)."""
-    col = lambda attr: np.array([getattr(m, attr) for m in mappings])  # noqa: E731
-    return gemm_cost(hw, op.M, op.N, op.K, np.array([DATAFLOW_CODES[m.dataflow] for m in mappings]),
-                     col("tile_m"), col("tile_n"), col("tile_k"),
-                     np.array([LOOP_ORDERS.index(m.loop_order) for m in mappings]),
+def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates) -> dict[str, np.ndarray]:
+    """Vectorized cost of `op` under each of `mappings` (arrays indexed like `mappings`).
+
+    This is the one batch evaluator: `nmsim simulate` and the mappers both call it.
+    """
+    c = mappings if isinstance(mappings, Candidates) else Candidates.from_mappings(mappings)
+    return gemm_cost(hw, op.M, op.N, op.K, c.dataflow, c.tile_m, c.tile_n, c.tile_k, c.loop_order,
                      n=plan.n, m=plan.m, index_bits=plan.index_bits, batch=op.batch, act_density=op.act_density,
                      k_scale=plan.density if plan.kind == "unstructured" else None)
 
 
+def map_op(arch: Arch, op: Op, mapper: str = "heuristic", objective: str = "latency",
+           constraints: Constraints | None = None, hw: HwParams | None = None, **kw):
+    """Search the mapping space of `op` on `arch` with sim's fast model (mapping.search kwargs)."""
+    hw = hw or HwParams.from_arch(arch)
+    space = MappingSpace(arch, op, constraints=constraints)
+    return search(space, lambda c: op_cost(hw, op, space.plan, c), objective, mapper, **kw)
+
+
 def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams | None = None,
-                dataflow: str | None = None) -> LayerResult:
-    """Cost one op on `arch` under `mapping` (default: mapping.default_mapping in `dataflow`)."""
+                dataflow: str | None = None, mapper: str | None = None, objective: str = "latency") -> LayerResult:
+    """Cost one op on `arch` under `mapping`.
+
+    Without a mapping: with `mapper` (heuristic|random|exhaustive) the best mapping for
+    `objective`, else mapping.default_mapping; either restricted to `dataflow` when given.
+    """
     if arch.kind == "gpu":
         return gpu_op_cost(arch, op)
     hw = hw or HwParams.from_arch(arch)
     plan = plan_sparsity(arch, op)
+    if mapping is None and mapper is not None:
+        found = map_op(arch, op, mapper, objective, Constraints(dataflow=dataflow) if dataflow else None, hw, top=1)
+        mapping = found.best.mapping
     if mapping is None:
         evaluated = {}
 
@@ -59,17 +76,21 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
 
 
 def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str | None = None,
-                      dataflow: str | None = None, progress=None) -> RunResult:
+                      dataflow: str | None = None, progress=None, mapper: str | None = None,
+                      objective: str = "latency", mappings=None) -> RunResult:
     """Cost every op of `workload` on `arch`; `sparsity` overrides the weight pattern of all ops.
 
-    `progress`, if given, is called with (done, total) after each op.
+    `mapper` searches each op's mapping for `objective`; `mappings` (a Mapping for every op, or a
+    callable op -> Mapping | None) fixes them. `progress`, if given, is called with (done, total)
+    after each op.
     """
     sp = Sparsity.parse(sparsity) if isinstance(sparsity, str) else sparsity
     wl = workload.with_sparsity(sp) if sp is not None else workload
     hw = HwParams.from_arch(arch) if arch.kind == "systolic" else None
     layers = []
     for i, op in enumerate(wl.ops):
-        layers.append(simulate_op(arch, op, None, hw, dataflow))
+        given = mappings(op) if callable(mappings) else mappings
+        layers.append(simulate_op(arch, op, given, hw, dataflow, mapper, objective))
         if progress:
             progress(i + 1, len(wl.ops))
     peak = arch.peak_macs_per_cycle if arch.kind == "systolic" else \

@@ -1,0 +1,87 @@
+"""`nmsim map`: search the best mapping of one layer and print the ranked few."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .errors import fail, warn
+
+
+def add_parser(sub) -> None:
+    """Register `nmsim map` on the subcommand table."""
+    from mapping import MAPPERS, OBJECTIVES
+    from workloads import LAYER_FORM
+
+    sm = sub.add_parser("map", help="search the best dataflow, tiling and loop order for one layer")
+    sm.add_argument("--arch", "-a", required=True, help="systolic preset name or arch YAML")
+    sm.add_argument("--layer", "-l", required=True, help=LAYER_FORM)
+    sm.add_argument("--objective", choices=OBJECTIVES, default="latency")
+    sm.add_argument("--mapper", choices=MAPPERS, default="heuristic")
+    sm.add_argument("--constraints", "-c", metavar="C.yaml", help="constraints file (see docs/MAPPING.md)")
+    sm.add_argument("--top", type=int, default=5, help="how many ranked mappings to show (default 5)")
+    sm.add_argument("--samples", type=int, default=20_000, help="random mapper: candidates drawn")
+    sm.add_argument("--seed", type=int, default=0, help="random mapper: seed")
+    sm.add_argument("--out", metavar="M.yaml", help="write the best mapping as a mapping file")
+    sm.add_argument("--json", metavar="R.json", help="write the search result as JSON")
+    sm.set_defaults(func=cmd_map)
+
+
+def cmd_map(args: argparse.Namespace) -> None:
+    """Run one search and print it."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from accel import load_arch
+    from mapping import SPATIAL, load_constraints, save_mappings
+    from sim import HwParams
+    from sim.simulate import map_op
+    from workloads import parse_layer
+
+    from .tables import console, eng, seconds
+
+    if args.top < 1:
+        fail("--top must be at least 1")
+    if args.samples < 1:
+        fail("--samples must be at least 1")
+    if args.mapper != "random" and (args.samples != 20_000 or args.seed != 0):
+        fail(f"--samples/--seed apply to --mapper random, not --mapper {args.mapper}")
+    arch = load_arch(args.arch)
+    if arch.kind != "systolic":
+        fail(f"--arch {arch.name} is a {arch.kind} preset; nmsim map searches systolic-array mappings")
+    op = parse_layer(args.layer)
+    cons = load_constraints(args.constraints) if args.constraints else None
+    hw = HwParams.from_arch(arch)
+    with Progress(console=console, transient=True, disable=args.mapper == "heuristic") as prog:
+        task = prog.add_task(f"{args.mapper} search", total=None)
+        res = map_op(arch, op, args.mapper, args.objective, cons, hw, top=args.top, samples=args.samples,
+                     seed=args.seed, progress=lambda d, t: prog.update(task, completed=d, total=t))
+    from mapping import plan_sparsity
+    plan = plan_sparsity(arch, op)
+    if plan.note:
+        warn(plan.note)
+    t = Table(title=f"{op.M}x{op.N}x{op.K}" + (f" (x{op.batch})" if op.batch > 1 else "") +
+              f" {op.weight_sparsity} (runs {plan.label}) on {arch.name}: best by {args.objective}",
+              title_justify="left")
+    for c in ("#", "dataflow", "rows x cols", "tile M x N x K", "loop order", "cycles", "latency", "energy",
+              "EDP (J*s)", "util"):
+        t.add_column(c, justify="left" if c in ("dataflow", "rows x cols", "loop order") else "right")
+    for i, r in enumerate(res.ranked, 1):
+        m, c = r.mapping, r.cost
+        rows, cols, _ = SPATIAL[m.dataflow]
+        t.add_row(str(i), m.dataflow, f"{rows} x {cols}", f"{m.tile_m} x {m.tile_n} x {m.tile_k}", m.loop_order,
+                  f"{int(c['cycles']):,}", seconds(c["latency_s"]), eng(c["energy_pj"] * 1e-12, "J"),
+                  f"{c['latency_s'] * c['energy_pj'] * 1e-12:.3g}", f"{c['utilization']:.1%}")
+    console.print(t)
+    console.print(f"{res.mapper}: {res.evaluated:,} candidates costed ({res.valid:,} fit the buffers) in "
+                  f"{seconds(res.seconds)}; pruned space {res.space_size:,} candidates")
+    if args.out:
+        save_mappings(args.out, res.best.mapping,
+                      header=f"nmsim map --arch {args.arch} --layer {args.layer} --objective {args.objective} "
+                             f"--mapper {args.mapper}\nbest: {int(res.best.cost['cycles']):,} cycles, "
+                             f"{res.best.cost['energy_pj']:.4g} pJ")
+    if args.json:
+        doc = {"arch": arch.name, "layer": {"kind": op.kind, "M": op.M, "N": op.N, "K": op.K, "batch": op.batch,
+                                            "sparsity": str(op.weight_sparsity), "act_density": op.act_density},
+               "executed_sparsity": plan.label, "notes": [plan.note] if plan.note else [], **res.to_dict()}
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)

@@ -1,0 +1,91 @@
+"""Mapping files: one mapping for every layer, or per-layer mappings, as YAML.
+
+    # single mapping (applied to every layer; tiles larger than a layer are that layer)
+    dataflow: ws
+    tile_m: 128
+    tile_n: 768
+    tile_k: 768
+    loop_order: nmk
+
+    # per layer (what `nmsim simulate --mapper ... --save-mappings` writes)
+    default: {dataflow: ws, tile_m: 128, tile_n: 256, tile_k: 768, loop_order: nmk}   # optional
+    layers:
+      layer0.attn.q: {dataflow: is, tile_m: 128, tile_n: 768, tile_k: 128, loop_order: nkm}
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field, PositiveInt, field_validator
+
+from specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
+from workloads import Op
+
+from .mapping import Mapping, check_names
+
+
+class MappingSpec(StrictModel):
+    """One mapping as written in a file."""
+
+    dataflow: str
+    tile_m: PositiveInt
+    tile_n: PositiveInt
+    tile_k: PositiveInt
+    loop_order: str = "nmk"
+
+    @field_validator("dataflow", "loop_order")
+    @classmethod
+    def _names(cls, v, info):
+        check_names(**{"dataflows" if info.field_name == "dataflow" else "loop_orders": v})
+        return v
+
+    def to_mapping(self) -> Mapping:
+        """The Mapping object."""
+        return Mapping(**self.model_dump())
+
+
+class LayerMappings(StrictModel):
+    """Per-layer mappings with an optional default for layers not listed."""
+
+    default: MappingSpec | None = None
+    layers: dict[str, MappingSpec] = Field(default_factory=dict)
+
+
+class MappingFile:
+    """A loaded mapping file; `for_op(op)` gives the mapping to use for an op."""
+
+    def __init__(self, source: str, single: Mapping | None = None, layers: dict[str, Mapping] | None = None,
+                 default: Mapping | None = None) -> None:
+        self.source, self.single, self.layers, self.default = source, single, layers or {}, default
+
+    def for_op(self, op: Op) -> Mapping:
+        """The op's mapping, clipped to its dims; SpecError when the file has none for it."""
+        m = self.single or self.layers.get(op.name) or self.default
+        if m is None:
+            raise SpecError(f"{self.source}: no mapping for layer '{op.name}' and no 'default'"
+                            f"{did_you_mean(op.name, self.layers)}")
+        return Mapping(m.dataflow, min(m.tile_m, op.M), min(m.tile_n, op.N), min(m.tile_k, op.K), m.loop_order)
+
+
+def load_mappings(path: str | Path) -> MappingFile:
+    """Read a mapping file (single or per-layer form); SpecError naming file:line on problems."""
+    data, lines = load_yaml(path)
+    src = str(path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{src}: expected a mapping (dataflow, tile_m, tile_n, tile_k, loop_order) or 'layers:'")
+    if "layers" in data or "default" in data:
+        f = parse_model(LayerMappings, data, src, lines)
+        return MappingFile(src, layers={k: v.to_mapping() for k, v in f.layers.items()},
+                           default=f.default.to_mapping() if f.default else None)
+    return MappingFile(src, single=parse_model(MappingSpec, data, src, lines).to_mapping())
+
+
+def save_mappings(path: str | Path, mappings: Mapping | dict[str, Mapping], header: str = "") -> Path:
+    """Write one mapping, or {layer name: mapping}, as a mapping file; returns the path."""
+    doc = mappings.to_dict() if isinstance(mappings, Mapping) else \
+        {"layers": {k: m.to_dict() for k, m in mappings.items()}}
+    p = Path(path)
+    text = "".join(f"# {line}\n" for line in header.splitlines()) + yaml.safe_dump(doc, sort_keys=False)
+    p.write_text(text)
+    return p

@@ -1,0 +1,246 @@
+"""Mappers: exhaustive, random and heuristic search over a `MappingSpace`.
+
+Candidates are costed in batches by a caller-supplied `evaluate(Candidates) -> {name: array}`
+(in nmsim that is `sim`'s fast model, the same function `nmsim simulate` uses), so the mappers
+never import `sim` and never cost one Python object at a time.
+
+* exhaustive: every candidate of the pruned space, in chunks (memory stays bounded);
+* random: `samples` draws from the whole unpruned space (log-uniform tiles), seeded;
+* heuristic: on a pruned space of at most SMALL_SPACE candidates, all of them; otherwise, per
+  dataflow, the coarse grid (at most 10 tiles per dim, log-spaced) over every dataflow and
+  loop order, then coordinate descent from the best few: each round costs every single-
+  move of MappingSpace.neighbors and keeps the best `beam` distinct tiles, until a round brings
+  no gain; the grid is seeded with MappingSpace.boundary (tiles that fill the buffers).
+
+Objectives: latency (cycles), energy (pJ), edp (cycles x pJ). Ties break on the other
+objective, then on the order candidates were generated, so results are deterministic.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from specfile import SpecError
+
+from .mapping import Mapping
+from .space import Candidates, MappingSpace
+
+OBJECTIVES = ("latency", "energy", "edp")
+MAPPERS = ("heuristic", "random", "exhaustive")
+CHUNK = 1 << 18
+EVAL_SLICE = 4096
+# Below this many pruned candidates, costing them all (~35 ms) is about as fast as the descent.
+SMALL_SPACE = 100_000
+# Stage-1 grid size of the heuristic (~10 ms of costing).
+HEURISTIC_GRID = 30_000
+Evaluator = Callable[[Candidates], dict]
+
+
+def objective_values(cost: dict, objective: str) -> np.ndarray:
+    """Score to minimize per candidate: cycles, pJ, or cycles x pJ."""
+    if objective == "latency":
+        return np.asarray(cost["cycles"], dtype=np.float64)
+    if objective == "energy":
+        return np.asarray(cost["energy_pj"], dtype=np.float64)
+    if objective == "edp":
+        return np.asarray(cost["cycles"], dtype=np.float64) * np.asarray(cost["energy_pj"], dtype=np.float64)
+    raise SpecError(f"objective '{objective}' is not one of {', '.join(OBJECTIVES)}")
+
+
+@dataclass
+class RankedMapping:
+    """One mapping with its cost record (scalars: cycles, energy_pj, ...) and objective score."""
+
+    mapping: Mapping
+    cost: dict
+    score: float
+
+
+@dataclass
+class SearchResult:
+    """Outcome of a search: the ranked best mappings and what the search cost."""
+
+    mapper: str
+    objective: str
+    ranked: list[RankedMapping]
+    evaluated: int
+    valid: int
+    seconds: float
+    space_size: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> RankedMapping:
+        """The winning mapping."""
+        return self.ranked[0]
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary."""
+        return {"mapper": self.mapper, "objective": self.objective, "evaluated": self.evaluated,
+                "valid": self.valid, "seconds": self.seconds, "pruned_space_size": self.space_size,
+                "ranked": [{"mapping": r.mapping.to_dict(), "score": r.score, "cost": r.cost} for r in self.ranked],
+                "notes": self.notes}
+
+
+class _TopK:
+    """Keeps the `k` best distinct candidates seen so far, with their cost rows."""
+
+    def __init__(self, k: int, objective: str) -> None:
+        self.k, self.objective = k, objective
+        self.cands: Candidates | None = None
+        self.cost: dict[str, np.ndarray] = {}
+        self.evaluated = 0
+        self.valid = 0
+
+    def offer(self, space: MappingSpace, evaluate: Evaluator, c: Candidates, marginals: int = 0):
+        """Cost `c` (buffer-fitting ones only) and keep the best.
+
+        With `marginals` > 0, also return the best `marginals` of the per-tile-value winners
+        (for every tile value in `c`, the best candidate having it): the heuristic's diverse
+        extra seeds. Use only on small batches.
+        """
+        self.evaluated += len(c)
+        pieces, costs = [] if self.cands is None else [self.cands], [] if self.cands is None else [self.cost]
+        kept, kept_scores = [], []
+        # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (2-3x faster than
+        # one big batch on this machine); each slice is cut to its few best before merging.
+        for s in range(0, len(c), EVAL_SLICE):
+            sl = c.take(slice(s, s + EVAL_SLICE))
+            sl = sl.take(space.fits(sl))
+            self.valid += len(sl)
+            if not len(sl):
+                continue
+            cost = {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
+            score = objective_values(cost, self.objective)
+            if marginals:
+                kept.append(sl)
+                kept_scores.append(score)
+            near = self._near_best(score)
+            pieces.append(sl.take(near))
+            costs.append({k: v[near] for k, v in cost.items()})
+        if pieces:
+            self._merge(pieces, costs)
+        if not marginals:
+            return None
+        if not kept:
+            return None
+        allc, sc = Candidates.concat(kept), np.concatenate(kept_scores)
+        picks = set()
+        for col in (allc.tile_m, allc.tile_n, allc.tile_k):
+            order = np.lexsort((sc, col))  # by value, then score: first of each run is the best
+            first = np.flatnonzero(np.r_[True, col[order][1:] != col[order][:-1]])
+            picks.update(order[first].tolist())
+        picks = np.array(sorted(picks))
+        return allc.take(picks[np.argsort(sc[picks], kind="stable")][:marginals])
+
+    def _merge(self, pieces: list[Candidates], costs: list[dict]) -> None:
+        c = Candidates.concat(pieces)
+        cost = {k: np.concatenate([x[k] for x in costs]) for k in costs[0]}
+        score = objective_values(cost, self.objective)
+        near = self._near_best(score)
+        c, score, cost = c.take(near), score[near], {k: v[near] for k, v in cost.items()}
+        other = objective_values(cost, "energy" if self.objective == "latency" else "latency")
+        order = np.lexsort((np.arange(len(score)), other, score))
+        # drop repeats of a mapping (neighbors re-propose seeds) keeping the first occurrence
+        _, first = np.unique(c.stacked()[order], axis=0, return_index=True)
+        keep = order[np.sort(first)][: self.k]
+        self.cands = c.take(keep)
+        self.cost = {k: v[keep] for k, v in cost.items()}
+
+    def absorb(self, other: "_TopK") -> None:
+        """Merge another pool (already costed) into this one."""
+        self.evaluated += other.evaluated
+        self.valid += other.valid
+        if other.cands is None:
+            return
+        if self.cands is None:
+            self.cands, self.cost = other.cands, other.cost
+            return
+        c = Candidates.concat([self.cands, other.cands])
+        cost = {k: np.concatenate([self.cost[k], other.cost[k]]) for k in self.cost}
+        score = objective_values(cost, self.objective)
+        tie = objective_values(cost, "energy" if self.objective == "latency" else "latency")
+        keep = np.lexsort((np.arange(len(score)), tie, score))[: self.k]
+        self.cands, self.cost = c.take(keep), {k: v[keep] for k, v in cost.items()}
+
+    def _near_best(self, score: np.ndarray) -> np.ndarray:
+        """Indices that can still make the top k: the best 8k, plus every tie at the cut."""
+        if len(score) <= 8 * self.k:
+            return np.arange(len(score))
+        cut = np.partition(score, 8 * self.k)[8 * self.k]
+        return np.flatnonzero(score <= cut)
+
+    def score(self) -> float:
+        return float(objective_values(self.cost, self.objective)[0]) if self.cands is not None else np.inf
+
+    def result(self, mapper: str, seconds: float, space: MappingSpace) -> SearchResult:
+        if self.cands is None:
+            raise SpecError(space.explain_empty())
+        scores = objective_values(self.cost, self.objective)
+        ranked = [RankedMapping(self.cands.mapping(i), {k: v[i].item() for k, v in self.cost.items()}, float(scores[i]))
+                  for i in range(len(self.cands))]
+        return SearchResult(mapper, self.objective, ranked, self.evaluated, self.valid, seconds, space.size())
+
+
+def _distinct_tiles(c: Candidates, count: int) -> Candidates:
+    """The first `count` candidates that differ in dataflow or tiles (loop-order variants often
+    tie; seeding the descent with them would waste the beam on one point)."""
+    rows = c.stacked()[:, :4]
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return c.take(np.sort(first)[:count])
+
+
+def search(space: MappingSpace, evaluate: Evaluator, objective: str = "latency", mapper: str = "heuristic",
+           top: int = 5, samples: int = 20_000, seed: int = 0, beam: int = 6,
+           progress: Callable[[int, int], None] | None = None) -> SearchResult:
+    """Find the best mapping of `space` under `objective` with `mapper` (see module docstring).
+
+    Returns the `top` best distinct mappings. `progress(done, total)` is called per chunk by the
+    exhaustive and random mappers. Raises SpecError when nothing valid exists.
+    """
+    if objective not in OBJECTIVES:
+        raise SpecError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
+    t0 = time.perf_counter()
+    # the pool is larger than the beam so that `beam` distinct tiles survive loop-order ties
+    best = _TopK(max(top, 6 * beam), objective)
+    if mapper == "exhaustive" or (mapper == "heuristic" and space.size() <= SMALL_SPACE):
+        grid = space.grid()
+        for s in range(0, len(grid), CHUNK):
+            best.offer(space, evaluate, grid.take(slice(s, s + CHUNK)))
+            if progress:
+                progress(min(s + CHUNK, len(grid)), len(grid))
+    elif mapper == "random":
+        rng = np.random.default_rng(seed)
+        for s in range(0, samples, CHUNK):
+            best.offer(space, evaluate, space.sample(min(CHUNK, samples - s), rng))
+            if progress:
+                progress(min(s + CHUNK, samples), samples)
+    elif mapper == "heuristic":
+        # Stage 1: a strided subgrid of the pruned space (the smallest stride that keeps it
+        # under HEURISTIC_GRID candidates) plus the buffer-filling boundary tiles. Stage 2: per
+        # dataflow, descent from the best `beam` distinct tiles until a round brings no gain.
+        stride = 1
+        while space.size(stride) > HEURISTIC_GRID:
+            stride += 1
+        seeds = _TopK(best.k, objective)
+        for df in space.dataflows:
+            sub = space.restricted(df)
+            local = _TopK(best.k, objective)
+            local.offer(sub, evaluate, Candidates.concat([sub.grid(stride=stride), sub.boundary()]))
+            if local.cands is None:
+                # a strided grid can miss a narrow feasible band; the full grid settles it
+                local.offer(sub, evaluate, sub.grid())
+            previous = np.inf
+            while local.cands is not None and local.score() < previous:
+                previous = local.score()
+                local.offer(sub, evaluate, sub.neighbors(_distinct_tiles(local.cands, beam)))
+            seeds.absorb(local)
+        best.absorb(seeds)
+    else:
+        raise SpecError(f"--mapper {mapper}: choose one of {', '.join(MAPPERS)}")
+    res = best.result(mapper, time.perf_counter() - t0, space)
+    res.ranked = res.ranked[:top]
+    return res
