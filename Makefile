@@ -27,9 +27,9 @@ run: $(VENV)/.stamp-run
 	$(VENV)/bin/nmsim demo --out nmsim-demo.png
 
 system-deps:
-	@command -v iverilog >/dev/null 2>&1 || { \
+	@command -v iverilog >/dev/null 2>&1 && command -v yosys >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog yosys; }
 
 test-deps: $(VENV)/.stamp-test system-deps
 
@@ -39,6 +39,7 @@ test: test-deps
 
 bench: $(VENV)/.stamp-run
 	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_mapper.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache nmsim-demo.png

@@ -173,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_map_parser(sub)
 
+    from .rtl_cmd import add_parser as add_rtl_parser
 
-
-
+    add_rtl_parser(sub)
 
     sd = sub.add_parser("demo", help="flagship demo: BERT-base on dense-systolic, sat, s4 at dense/2:4/2:8/1:8")
     sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")

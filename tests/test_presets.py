@@ -13,7 +13,7 @@ import accel
 from accel import PRESET_DIR, Arch, load_arch, preset_names
 from specfile import SpecError, load_model
 
-EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "h100"}
+EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "h100", "rtl-array"}
 PRESETS = sorted(EXPECTED)
 
 
@@ -210,7 +210,7 @@ def test_t4_has_no_nm_support():
 def test_kinds():
     kinds = {n: load_arch(n).kind for n in PRESETS}
     assert kinds == {"a100": "gpu", "dense-systolic": "systolic", "h100": "gpu",
-                     "s4": "systolic", "sat": "systolic", "t4": "gpu"}
+                     "s4": "systolic", "sat": "systolic", "t4": "gpu", "rtl-array": "systolic"}
 
 
 # --- bad input: one located SpecError each ---------------------------------------------------

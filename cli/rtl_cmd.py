@@ -1,0 +1,108 @@
+"""`nmsim rtl`: the Verilog of rtl_models/ as ground truth.
+
+    nmsim rtl validate [--json R.json] [--simulator icarus|verilator] [--cases N] [--seed S]
+    nmsim rtl area [--json R.json] [--write]
+
+`validate` runs random GEMM tiles on nm_systolic_array (cocotb), checks the outputs bit for bit
+and prints each tile's busy cycles beside sim's compute cycles for the same configuration
+(docs/RTL.md); it exits 1 when any case is off by more than 2%. `area` synthesizes nm_pe with
+Yosys and prints cell counts and the N:M area factors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+TOLERANCE = 0.02  # the issue's bound on |sim - rtl| / rtl per case
+
+
+def add_parser(sub) -> None:
+    """Register `rtl validate` and `rtl area` on the `nmsim` subparsers."""
+    sr = sub.add_parser("rtl", help="RTL ground truth: cycle validation of the simulator, PE area from synthesis")
+    actions = sr.add_subparsers(dest="rtl_action", required=True, metavar="ACTION")
+    sv = actions.add_parser("validate", help="run random GEMM tiles on the Verilog array and compare cycles with sim")
+    sv.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus",
+                    help="RTL simulator (default icarus: no compile step; verilator builds once, then is cached)")
+    sv.add_argument("--cases", type=int, default=24, help="number of random tiles (default 24)")
+    sv.add_argument("--seed", type=int, default=0, help="seed of shapes, patterns and operands (default 0)")
+    sv.add_argument("--json", metavar="R.json", help="write the cases and max_error as JSON")
+    sv.set_defaults(func=cmd_validate)
+    sa = actions.add_parser("area", help="Yosys cell counts of nm_pe (dense, 2:4, 1:8 at 8 bits) and area factors")
+    sa.add_argument("--json", metavar="R.json", help="write the cell counts and factors as JSON")
+    sa.add_argument("--write", action="store_true", help="regenerate accel/pe_area_factors.yaml")
+    sa.set_defaults(func=cmd_area)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    """Run the validation and print the table (RTL cycles beside predicted cycles)."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from rtl_models.runner import RtlRunError
+    from rtl_models.validate import PRESET, make_cases, run_cases
+
+    from .tables import console
+
+    cases = make_cases(args.cases, args.seed)
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task(f"{args.simulator}: building, then running {len(cases)} tiles", total=len(cases))
+        try:
+            rows = run_cases(cases, args.simulator, on_record=lambda rec: prog.advance(task))
+        except RtlRunError as exc:
+            _failed(f"RTL run failed: {exc}")
+    t = Table(title=f"RTL ({args.simulator}) vs sim ({PRESET} preset and variants), compute cycles",
+              title_justify="left")
+    for col in ("case", "array", "M x N x K", "weights", "runs as", "folds", "RTL cycles", "sim cycles", "error"):
+        t.add_column(col, justify="left" if col in ("array", "weights", "runs as") else "right")
+    for r in rows:
+        t.add_row(str(r["id"]), r["array"], f"{r['M']} x {r['N']} x {r['K']}", r["sparsity"], r["executed"],
+                  str(r["folds"]), str(r["rtl_cycles"]), str(r["sim_cycles"]), f"{100 * r['error']:+.2f}%")
+    console.print(t)
+    max_error = max(abs(r["error"]) for r in rows)
+    exact = sum(r["rtl_cycles"] == r["sim_cycles"] for r in rows)
+    console.print(f"{len(rows)} tiles, outputs bit-exact against sim.functional; cycles exact on {exact}, "
+                  f"max |error| {100 * max_error:.2f}% (bound {100 * TOLERANCE:.0f}%)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
+                       "compared": "compute_cycles (busy cycles of the array)", "cases": rows,
+                       "max_error": max_error}, fh, indent=1)
+    if max_error > TOLERANCE:
+        _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * TOLERANCE:.0f}%")
+
+
+def _failed(message: str) -> None:
+    """A check that ran and failed (not bad input): message on stderr, exit code 1."""
+    print(f"nmsim: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def cmd_area(args: argparse.Namespace) -> None:
+    """Synthesize the PEs and print cells, flip-flops and factors."""
+    from rich.table import Table
+
+    from rtl_models.area import (ACC_BITS, FACTOR_FILE, FACTORS, OPERAND_BITS, factor_file_text, factors, pe_areas,
+                                 yosys_version)
+
+    from .tables import console
+
+    version = yosys_version()
+    areas = pe_areas()
+    fac = factors(areas)
+    t = Table(title=f"nm_pe, {OPERAND_BITS}-bit operands, {ACC_BITS}-bit partial sums ({version.split(' (')[0]})",
+              title_justify="left")
+    for col in ("PE", "multipliers", "lanes", "cells", "flip-flops", "area factor"):
+        t.add_column(col, justify="left" if col == "PE" else "right")
+    for a in areas:
+        factor = f"{fac[a.label]:.3f} (vs {FACTORS[a.label]})" if a.label in fac else "1 (reference)"
+        t.add_row(a.label, str(a.n), str(a.m), str(a.cells), str(a.flops), factor)
+    console.print(t)
+    if args.write:
+        FACTOR_FILE.write_text(factor_file_text(areas, version))
+        console.print(f"wrote {FACTOR_FILE}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"yosys": version, "operand_bits": OPERAND_BITS, "accumulator_bits": ACC_BITS,
+                       "pes": [a.__dict__ for a in areas], "factors": fac}, fh, indent=1)
+
