@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_map_parser(sub)
 
+    from .prune_cmd import add_parser as add_prune_parser
+
+    add_prune_parser(sub)
+
     from .rtl_cmd import add_parser as add_rtl_parser
 
     add_rtl_parser(sub)

@@ -22,12 +22,12 @@ def parse_params(pairs: list[str] | None) -> dict[str, int]:
 
 
 def is_path(text: str) -> bool:
-    """True when `text` names a file rather than a preset or zoo entry."""
-    return text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file()
+    """True when `text` names a file or a workload directory rather than a preset or zoo entry."""
+    return text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file() or Path(text).is_dir()
 
 
 def resolve_workload(text: str, params: dict[str, int]) -> Workload:
-    """Zoo name (with --param values) or workload YAML path -> Workload."""
+    """Zoo name (with --param values), workload YAML path or workload directory -> Workload."""
     from workloads import zoo
 
     if is_path(text):

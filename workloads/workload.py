@@ -113,8 +113,14 @@ class Workload:
 
     @staticmethod
     def load(path: str | Path) -> "Workload":
-        """Read a workload YAML (and its masks NPZ); SpecError naming file:line on bad input."""
+        """Read a workload YAML (and its masks NPZ), or the `workload.yaml` of a workload directory
+        (what `nmsim prune --out DIR` writes); SpecError naming file:line on bad input."""
         path = Path(path)
+        if path.is_dir():
+            if not (path / "workload.yaml").is_file():
+                raise SpecError(f"{path}: directory holds no workload.yaml (not a workload directory; "
+                                "`nmsim prune --out DIR` writes one)")
+            path = path / "workload.yaml"
         data, lines = load_yaml(path)
         if data is None:
             raise SpecError(f"{path}: file is empty")

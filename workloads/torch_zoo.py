@@ -1,0 +1,253 @@
+"""torch modules for the zoo models, built from the same hyper-parameters as `workloads.zoo`.
+
+Module names are chosen so that tracing a module (`workloads.trace`) yields exactly the op
+names and shapes of `zoo.build(name, ...)`: `layer3.attn.q`, `layer1.0.downsample`,
+`features.4.dw`, ... (tests/test_trace.py checks every zoo entry). Weights are random (seeded
+by the caller): these modules exist to be traced, and pruned for hardware studies; their
+quality numbers mean nothing, and the prune command reports them as "n/a (random weights)".
+
+Build on `device="meta"` to trace without allocating weights (how `nmsim` traces the 7B+
+LLMs in well under a second).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specfile import SpecError
+
+from . import zoo
+
+__all__ = ["build_module", "example_inputs", "module_params"]
+
+
+class _Attention(nn.Module):
+    def __init__(self, hidden: int, heads: int, kv_heads: int, causal: bool) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.hd, self.causal = heads, kv_heads, hidden // heads, causal
+        self.q = nn.Linear(hidden, hidden)
+        self.k = nn.Linear(hidden, kv_heads * self.hd)
+        self.v = nn.Linear(hidden, kv_heads * self.hd)
+        self.out = nn.Linear(hidden, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, S, _ = x.shape
+        q = self.q(x).view(B, S, self.heads, self.hd).transpose(1, 2)
+        k = self.k(x).view(B, S, self.kv_heads, self.hd).transpose(1, 2)
+        v = self.v(x).view(B, S, self.kv_heads, self.hd).transpose(1, 2)
+        ctx = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
+                                             enable_gqa=self.kv_heads != self.heads)
+        return self.out(ctx.transpose(1, 2).reshape(B, S, -1))
+
+
+class _FFN(nn.Module):
+    def __init__(self, hidden: int, ffn: int, gated: bool) -> None:
+        super().__init__()
+        if gated:
+            self.gate = nn.Linear(hidden, ffn, bias=False)
+        self.up = nn.Linear(hidden, ffn, bias=not gated)
+        self.down = nn.Linear(ffn, hidden, bias=not gated)
+        self.gated = gated
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gated:
+            return self.down(F.silu(self.gate(x)) * self.up(x))
+        return self.down(F.gelu(self.up(x)))
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block (post-norm BERT differs only in uncosted norm placement)."""
+
+    def __init__(self, hidden: int, heads: int, ffn: int, kv_heads: int | None = None, gated: bool = False,
+                 causal: bool = False) -> None:
+        super().__init__()
+        norm = nn.RMSNorm if gated else nn.LayerNorm
+        self.norm1, self.norm2 = norm(hidden), norm(hidden)
+        self.attn = _Attention(hidden, heads, kv_heads or heads, causal)
+        self.ffn = _FFN(hidden, ffn, gated)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
+
+
+class _Transformer(nn.Module):
+    """Token embedding + blocks `layer0..` (+ `lm_head` for decoders)."""
+
+    def __init__(self, cfg: dict, vocab: int, decoder: bool) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, cfg["hidden"])
+        self.n_layers = cfg["layers"]
+        block_cfg = {k: v for k, v in cfg.items() if k != "layers"}
+        for i in range(self.n_layers):
+            self.add_module(f"layer{i}", _Block(causal=decoder, **block_cfg))
+        self.norm = nn.LayerNorm(cfg["hidden"])
+        if decoder:
+            self.lm_head = nn.Linear(cfg["hidden"], vocab, bias=False)
+        self.decoder = decoder
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ids)
+        for i in range(self.n_layers):
+            x = getattr(self, f"layer{i}")(x)
+        x = self.norm(x)
+        return self.lm_head(x) if self.decoder else x
+
+
+class _ConvBN(nn.Conv2d):
+    """Conv2d followed by batch norm and an optional activation, in one module so that the conv
+    op carries the module's own name (torchvision's `features.0` is a conv-bn-act block)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1,
+                 act: type[nn.Module] | None = nn.ReLU) -> None:
+        super().__init__(cin, cout, kernel, stride, padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.act = act() if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(super().forward(x)))
+
+
+class _Bottleneck(nn.Module):
+    def __init__(self, cin: int, width: int, stride: int, downsample: bool) -> None:
+        super().__init__()
+        self.conv1 = _ConvBN(cin, width, 1)
+        self.conv2 = _ConvBN(width, width, 3, stride, 1)
+        self.conv3 = _ConvBN(width, width * 4, 1, act=None)
+        self.downsample = _ConvBN(cin, width * 4, 1, stride, act=None) if downsample else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv3(self.conv2(self.conv1(x)))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class _ResNet50(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = _ConvBN(3, 64, 7, 2, 3)
+        cin = 64
+        for stage, (width, blocks, stride) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2)), 1):
+            layers = []
+            for b in range(blocks):
+                layers.append(_Bottleneck(cin, width, stride if b == 0 else 1, b == 0))
+                cin = width * 4
+            self.add_module(f"layer{stage}", nn.Sequential(*layers))
+        self.fc = nn.Linear(2048, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.conv1(x), 3, 2, 1)
+        for s in range(1, 5):
+            x = getattr(self, f"layer{s}")(x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class _InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, t: int) -> None:
+        super().__init__()
+        hidden = cin * t
+        self.expand = _ConvBN(cin, hidden, 1, act=nn.ReLU6) if t != 1 else None
+        self.dw = _ConvBN(hidden, hidden, 3, stride, 1, groups=hidden, act=nn.ReLU6)
+        self.project = _ConvBN(hidden, cout, 1, act=None)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.dw(self.expand(x) if self.expand is not None else x))
+        return x + y if self.residual else y
+
+
+class _MobileNetV2(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        feats: list[nn.Module] = [_ConvBN(3, 32, 3, 2, 1, act=nn.ReLU6)]
+        cin = 32
+        for t, c, n, s in zoo._MBV2:
+            for i in range(n):
+                feats.append(_InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        feats.append(_ConvBN(cin, 1280, 1, act=nn.ReLU6))
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Linear(1280, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(F.dropout(torch.flatten(x, 1), 0.2, self.training))
+
+
+class _ViTB16(nn.Module):
+    def __init__(self, image_size: int) -> None:
+        super().__init__()
+        tokens = (image_size // 16) ** 2 + 1
+        self.patch_embed = nn.Conv2d(3, 768, 16, 16)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 768))
+        self.pos = nn.Parameter(torch.zeros(1, tokens, 768))
+        for i in range(12):
+            self.add_module(f"layer{i}", _Block(768, 12, 3072))
+        self.norm = nn.LayerNorm(768)
+        self.head = nn.Linear(768, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        for i in range(12):
+            x = getattr(self, f"layer{i}")(x)
+        return self.head(self.norm(x)[:, 0])
+
+
+# zoo name -> (module factory taking the zoo params, kind of input)
+_VOCAB = {"bert-base": 30522, "bert-large": 30522}
+
+
+def _factory(name: str, params: dict[str, int]) -> nn.Module:
+    entry = zoo._entry(name)
+    fn = entry.ops
+    if name in ("resnet50",):
+        return _ResNet50()
+    if name == "mobilenetv2":
+        return _MobileNetV2()
+    if name == "vit-b16":
+        if params["image_size"] % 16:
+            raise SpecError(f"zoo model 'vit-b16': image_size must be a multiple of 16 (got {params['image_size']})")
+        return _ViTB16(params["image_size"])
+    cfg = dict(fn.args[0])          # the hyper-parameters the zoo itself uses (functools.partial)
+    if fn.func is zoo._decoder:
+        return _Transformer(cfg, fn.args[1], decoder=True)
+    return _Transformer(cfg, _VOCAB[name], decoder=False)
+
+
+def _params(name: str, params: dict[str, object]) -> dict[str, int]:
+    defaults = zoo.zoo_params(name)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise SpecError(f"zoo model '{name}': unknown parameter '{unknown[0]}'; allowed: {', '.join(defaults)}")
+    return {k: zoo._int(name, k, params.get(k, d)) for k, d in defaults.items()}
+
+
+def build_module(name: str, device: str = "cpu", **params: object) -> nn.Module:
+    """The torch module of zoo model `name` (random weights; `device="meta"` allocates nothing).
+    `params` are the zoo's (batch, seq_len, image_size); only image_size changes the module."""
+    values = _params(name, params)
+    with torch.device(device):
+        model = _factory(name, values)
+    return model.eval()
+
+
+def example_inputs(name: str, device: str = "cpu", generator: torch.Generator | None = None,
+                   **params: object) -> torch.Tensor:
+    """Inputs of shape the zoo assumes: token ids [batch, seq_len] or images [batch, 3, S, S]
+    (random, from `generator`, unless on the meta device)."""
+    v = _params(name, params)
+    if "image_size" in v:
+        shape = (v["batch"], 3, v["image_size"], v["image_size"])
+        if device == "meta":
+            return torch.empty(shape, device="meta")
+        return torch.randn(shape, generator=generator)
+    vocab = _VOCAB.get(name) or zoo._entry(name).ops.args[1]
+    if device == "meta":
+        return torch.zeros((v["batch"], v["seq_len"]), dtype=torch.long, device="meta")
+    return torch.randint(0, vocab, (v["batch"], v["seq_len"]), generator=generator)
+
+
+def module_params(name: str, **params: object) -> int:
+    """Parameter count of the torch module of `name` (counted on the meta device)."""
+    return sum(p.numel() for p in build_module(name, "meta", **params).parameters())
