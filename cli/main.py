@@ -74,6 +74,12 @@ def _cmd_workloads(args: argparse.Namespace) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
+    from .scalesim_cmd import simulate_scalesim_files, wants_scalesim
+
+    if wants_scalesim(args):
+        return simulate_scalesim_files(args)
+    if not (args.arch and args.workload):
+        fail("simulate needs --arch and --workload (or --scalesim-cfg with --scalesim-topology)")
     from rich.progress import Progress
 
     from accel import load_arch
@@ -91,11 +97,15 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         fail(f"--dataflow applies to systolic arrays; {arch.name} is a GPU preset")
     if args.dataflow and args.dataflow not in arch.compute.dataflows:
         fail(f"--dataflow {args.dataflow}: {arch.name} supports {', '.join(arch.compute.dataflows)}")
-    with Progress(console=console, transient=True, disable=len(wl.ops) < 200) as prog:
+    engine, trace = _simulate_engine(args, arch)
+    with Progress(console=console, transient=True, disable=len(wl.ops) < 200 and engine == "fast") as prog:
         task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
         res = simulate_workload(arch, wl, sparsity, args.dataflow,
                                 progress=lambda done, total: prog.update(task, completed=done),
-                                mapper=args.mapper, objective=args.objective or "latency", mappings=mappings)
+                                mapper=args.mapper, objective=args.objective or "latency", mappings=mappings,
+                                engine=engine, trace=trace)
+    if trace is not None:
+        trace.write(args.trace)
     if args.save_mappings:
         from mapping import Mapping, save_mappings
 
@@ -110,6 +120,20 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         res.write_json(args.json)
     if args.csv:
         res.write_csv(args.csv)
+
+
+def _simulate_engine(args: argparse.Namespace, arch):
+    """Check --engine/--trace; returns (engine name, sim.engine.Trace or None). --trace implies detailed."""
+    engine = args.engine or ("detailed" if args.trace else "fast")
+    if args.trace and engine != "detailed":
+        fail("--trace records the detailed engine's tiles and transfers; use --engine detailed")
+    if engine == "detailed" and arch.kind != "systolic":
+        fail(f"--engine detailed models systolic arrays; {arch.name} is a {arch.kind} preset")
+    if not args.trace:
+        return engine, None
+    from sim.engine import Trace
+
+    return engine, Trace(arch.clock_hz)
 
 
 def _simulate_mappings(args: argparse.Namespace, arch):
@@ -153,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=_cmd_workloads)
 
     ss = sub.add_parser("simulate", help="cost a workload on an architecture")
-    ss.add_argument("--arch", "-a", required=True, help="preset name or arch YAML")
-    ss.add_argument("--workload", "-w", required=True, help="zoo name or workload YAML")
+    ss.add_argument("--arch", "-a", help="preset name or arch YAML (required unless --scalesim-cfg)")
+    ss.add_argument("--workload", "-w", help="zoo name or workload YAML (required unless --scalesim-topology)")
     ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
     ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
     ss.add_argument("--dataflow", choices=["ws", "os", "is"], help="force a dataflow (default: the arch's first)")
@@ -167,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--json", metavar="R.json", help="write results as JSON (design contract)")
     ss.add_argument("--csv", metavar="R.csv", help="write per-layer results as CSV")
     ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
+    ss.add_argument("--engine", choices=["fast", "detailed"],
+                    help="fast analytic model (default) or the detailed SimPy engine (stalls by cause)")
+    ss.add_argument("--trace", metavar="T.json", help="write the detailed engine's per-tile trace: "
+                                                       "Chrome trace JSON, or CSV for a .csv name")
+    from .scalesim_cmd import add_arguments as add_scalesim_arguments
+
+    add_scalesim_arguments(ss)
     ss.set_defaults(func=_cmd_simulate)
 
     from .map_cmd import add_parser as add_map_parser

@@ -35,6 +35,7 @@ class HwParams:
     dram_pj_per_byte: float
     static_w: float
     zero_skipping: bool
+    level_double_buffered: tuple[bool, ...] = ()  # per level; the detailed engine's slots per operand
 
     @staticmethod
     def from_arch(arch: Arch) -> "HwParams":
@@ -58,4 +59,5 @@ class HwParams:
             level_pj_per_byte=tuple(e.per_byte_pj[n] for n in names),
             dram_pj_per_byte=e.per_byte_pj["dram"], static_w=e.static_w,
             zero_skipping=arch.sparsity.activation_zero_skipping,
+            level_double_buffered=tuple(lv.double_buffered for lv in mem),
         )

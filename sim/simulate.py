@@ -6,13 +6,16 @@ import numpy as np
 from accel import Arch
 from mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
                      default_mapping_search, plan_sparsity, search)
+from specfile import SpecError
 from workloads import Op, Sparsity, Workload
 
 from .analytic import gemm_cost
+from .engine import STALL_CAUSES, engine_cost
 from .gpu_roofline import gpu_op_cost
 from .hw import HwParams
 from .results import LayerResult, RunResult
 
+ENGINES = ("fast", "detailed")
 
 
 def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates) -> dict[str, np.ndarray]:
@@ -35,12 +38,20 @@ def map_op(arch: Arch, op: Op, mapper: str = "heuristic", objective: str = "late
 
 
 def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams | None = None,
-                dataflow: str | None = None, mapper: str | None = None, objective: str = "latency") -> LayerResult:
+                dataflow: str | None = None, mapper: str | None = None, objective: str = "latency",
+                engine: str = "fast", trace=None) -> LayerResult:
     """Cost one op on `arch` under `mapping`.
 
     Without a mapping: with `mapper` (heuristic|random|exhaustive) the best mapping for
     `objective`, else mapping.default_mapping; either restricted to `dataflow` when given.
+    Mappings are always chosen with the fast model; `engine="detailed"` then costs the chosen
+    one with the SimPy engine (sim/engine.py; stall cycles by cause join `cycle_breakdown`),
+    recording into `trace` (an engine.Trace) when given.
     """
+    if engine not in ENGINES:
+        raise SpecError(f"engine '{engine}' is not one of {', '.join(ENGINES)}")
+    if arch.kind == "gpu" and engine == "detailed":
+        raise SpecError(f"the detailed engine models systolic arrays; {arch.name} is a GPU preset (use the fast engine)")
     if arch.kind == "gpu":
         return gpu_op_cost(arch, op)
     hw = hw or HwParams.from_arch(arch)
@@ -62,6 +73,10 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
         r, best = op_cost(hw, op, plan, [mapping]), 0
     # Scalars (e.g. energy of a static-free arch) broadcast; arrays hold one entry per candidate.
     f = {k: (np.asarray(v).reshape(-1)[best] if np.ndim(v) else np.asarray(v)).item() for k, v in r.items()}
+    breakdown = ["compute_cycles", "buffer_cycles", "dram_cycles"]
+    if engine == "detailed":
+        f = engine_cost(hw, op, plan, mapping, trace)
+        breakdown += [f"stall_{c}_cycles" for c in STALL_CAUSES]
     return LayerResult(
         name=op.name, op=op.kind, M=op.M, N=op.N, K=op.K, batch=op.batch,
         sparsity=str(op.weight_sparsity), executed_sparsity=plan.label,
@@ -70,19 +85,19 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
         bytes={**{lv: float(f[f"bytes_{lv}"]) for lv in hw.level_names}, "dram": float(f["bytes_dram"])},
         energy_pj=float(f["energy_pj"]),
         energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ("mac", "index", "buffer", "dram", "static")},
-        cycle_breakdown={k: float(f[k]) for k in ("compute_cycles", "buffer_cycles", "dram_cycles")},
+        cycle_breakdown={k: float(f[k]) for k in breakdown},
         mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [],
     )
 
 
 def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str | None = None,
                       dataflow: str | None = None, progress=None, mapper: str | None = None,
-                      objective: str = "latency", mappings=None) -> RunResult:
+                      objective: str = "latency", mappings=None, engine: str = "fast", trace=None) -> RunResult:
     """Cost every op of `workload` on `arch`; `sparsity` overrides the weight pattern of all ops.
 
     `mapper` searches each op's mapping for `objective`; `mappings` (a Mapping for every op, or a
     callable op -> Mapping | None) fixes them. `progress`, if given, is called with (done, total)
-    after each op.
+    after each op. `engine` and `trace` as in `simulate_op`; layers follow one another in the trace.
     """
     sp = Sparsity.parse(sparsity) if isinstance(sparsity, str) else sparsity
     wl = workload.with_sparsity(sp) if sp is not None else workload
@@ -90,7 +105,9 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
     layers = []
     for i, op in enumerate(wl.ops):
         given = mappings(op) if callable(mappings) else mappings
-        layers.append(simulate_op(arch, op, given, hw, dataflow, mapper, objective))
+        layers.append(simulate_op(arch, op, given, hw, dataflow, mapper, objective, engine, trace))
+        if trace is not None:
+            trace.advance(layers[-1].cycles)
         if progress:
             progress(i + 1, len(wl.ops))
     peak = arch.peak_macs_per_cycle if arch.kind == "systolic" else \

@@ -67,12 +67,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from accel import Arch
+
+from .venv import ensure_venv, last_lines, venv_python
 
 ZIGZAG_VERSION = "3.9.1"
 # zigzag-dse 3.9.1 imports `six` (zigzag/parser/upgraded_validator.py) without declaring it.
@@ -90,21 +91,7 @@ def _venv_dir(path: str | os.PathLike | None) -> Path:
     return Path(path or os.environ.get("NMSIM_ZIGZAG_VENV") or DEFAULT_VENV)
 
 
-def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _installed_version(python: Path) -> str | None:
-    """zigzag-dse version importable by `python`, or None."""
-    if not python.exists():
-        return None
-    probe = ("import importlib.metadata as m, zigzag.api; print(m.version('zigzag-dse'))")
-    r = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=120)
-    return r.stdout.strip() if r.returncode == 0 else None
-
-
-def _tail(text: str, n: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-n:])
+ZIGZAG_PROBE = "import importlib.metadata as m, zigzag.api; print(m.version('zigzag-dse'))"
 
 
 def ensure_zigzag_venv(path: str | os.PathLike | None = None, *, install: bool = True) -> Path:
@@ -113,28 +100,8 @@ def ensure_zigzag_venv(path: str | os.PathLike | None = None, *, install: bool =
     Raises ZigZagUnavailable with pip's (or venv's) error text when it cannot be set up, so a
     benchmark or test can skip with that reason.
     """
-    venv = _venv_dir(path)
-    py = _venv_python(venv)
-    if _installed_version(py) == ZIGZAG_VERSION:
-        return venv
-    if not install:
-        raise ZigZagUnavailable(f"zigzag-dse {ZIGZAG_VERSION} is not installed in {venv}")
-    if not py.exists():
-        base = getattr(sys, "_base_executable", None) or sys.executable
-        r = subprocess.run([base, "-m", "venv", str(venv)], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise ZigZagUnavailable(f"`{base} -m venv {venv}` failed:\n{_tail(r.stderr or r.stdout)}")
-    r = subprocess.run([str(py), "-m", "pip", "install", "--quiet", *ZIGZAG_REQUIREMENTS],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ZigZagUnavailable(f"pip could not install {' '.join(ZIGZAG_REQUIREMENTS)} into {venv}:\n"
-                                f"{_tail(r.stderr or r.stdout)}")
-    got = _installed_version(py)
-    if got != ZIGZAG_VERSION:
-        r = subprocess.run([str(py), "-c", "import zigzag.api"], capture_output=True, text=True)
-        raise ZigZagUnavailable(f"zigzag-dse installed into {venv} but `import zigzag.api` gives "
-                                f"{got!r}, expected {ZIGZAG_VERSION}:\n{_tail(r.stderr)}")
-    return venv
+    return ensure_venv(_venv_dir(path), ZIGZAG_REQUIREMENTS, ZIGZAG_PROBE, ZIGZAG_VERSION,
+                       ZigZagUnavailable, install=install)
 
 
 def arch_to_job(arch: Arch, layers: Iterable[tuple[str, int, int, int]], *,
@@ -207,7 +174,7 @@ def run_zigzag(arch: Arch, layers: list[tuple[str, int, int, int]], *,
         job_path = Path(tmp) / "job.json"
         out_path = Path(tmp) / "result.json"
         job_path.write_text(json.dumps(job, indent=1))
-        cmd = [str(_venv_python(venv)), str(RUNNER), str(job_path), "--out", str(out_path)]
+        cmd = [str(venv_python(venv)), str(RUNNER), str(job_path), "--out", str(out_path)]
         if keep_dir:
             cmd += ["--keep", str(keep_dir)]
         try:
@@ -215,7 +182,7 @@ def run_zigzag(arch: Arch, layers: list[tuple[str, int, int, int]], *,
         except subprocess.TimeoutExpired as exc:
             raise ZigZagUnavailable(f"ZigZag runner exceeded {timeout_s} s") from exc
         if r.returncode != 0 or not out_path.exists():
-            raise ZigZagUnavailable(f"ZigZag runner failed (exit {r.returncode}):\n{_tail(r.stderr, 25)}")
+            raise ZigZagUnavailable(f"ZigZag runner failed (exit {r.returncode}):\n{last_lines(r.stderr, 25)}")
         out = json.loads(out_path.read_text())
     rows = []
     for res in out["results"]:

@@ -1,0 +1,124 @@
+"""SCALE-Sim compatibility mode: a SCALE-Sim config + topology costed so that each layer's `cycles`
+is the number SCALE-Sim 3.0.0 prints as "Total Cycles" in COMPUTE_REPORT.csv.
+
+SCALE-Sim runs every layer as one whole-layer tile in the config's dataflow, folded over the
+array: that is our fast model's compute term (docs/MODEL.md 3.2) for the mapping
+`(dataflow, M, N, K_exec, "nmk")`. Three conventions of SCALE-Sim are reproduced here (and
+OptimizedMapping's K_exec), documented in docs/MODEL.md section 8:
+
+* the reported number is the index of the last cycle, one less than the count of cycles
+  (scalesim/memory/double_buffered_scratchpad_mem.py: `total_cycles = max(ofmap serviced cycle)`,
+  cycles numbered from 0);
+* N:M sparsity shrinks the reduction to `K_exec` rows in every dataflow, without padding the last
+  group (`scalesim_executed_k`);
+* a strided conv whose stride does not divide (ifmap - filter) gets one more, partial, output
+  window per row/column (ScaleSimTopology.scalesim_m).
+
+Stall cycles (USER-bandwidth DRAM limits, custom-layout bank conflicts, Ramulator latencies) are
+not reproduced; layers where SCALE-Sim may stall carry a note. Bytes and energy are nmsim's own
+model of the same layer on `accel.scalesim.scalesim_arch(cfg)`, and nmsim's own cycle estimate
+stays in `cycle_breakdown["nmsim_cycles"]`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from accel import Arch
+from accel.scalesim import ScaleSimConfig, scalesim_arch
+from mapping import DATAFLOW_CODES, LOOP_ORDERS, Mapping, check_mapping
+from specfile import SpecError
+from workloads import Op
+from workloads.scalesim import ScaleSimTopology
+
+from .analytic import gemm_cost
+from .hw import HwParams
+from .results import LayerResult, RunResult
+from .simulate import simulate_op
+
+COMPAT_NOTE = ("SCALE-Sim compatibility: cycles = SCALE-Sim 3.0.0 'Total Cycles' (stall-free whole-layer "
+               "schedule, counted as the last cycle's index, one less than the cycle count); nmsim's own "
+               "estimate is cycle_breakdown['nmsim_cycles']")
+
+
+def scalesim_executed_k(cfg: ScaleSimConfig, op: Op) -> int:
+    """Rows of the reduction SCALE-Sim streams per filter column for `op` (elements of K).
+
+    Dense: K. N:M with SparsitySupport: `floor(K/M)*N + min(K mod M, N)` (the kept rows of SCALE-Sim's
+    fixed first-N-of-every-M mask; the partial last group is not padded). OptimizedMapping (ws
+    only): `ceil(K / (2*BlockSize)) * BlockSize`, whatever the topology's N:M says.
+    """
+    if not cfg.sparsity_support:
+        return op.K
+    if cfg.optimized_mapping:
+        b = cfg.block_size
+        return -(-op.K // (2 * b)) * b
+    sp = op.weight_sparsity
+    if sp.kind != "nm":
+        return op.K
+    groups, rest = divmod(op.K, sp.m)
+    return groups * sp.n + min(rest, sp.n)
+
+
+def scalesim_total_cycles(cfg: ScaleSimConfig, op: Op, hw: HwParams | None = None, M: int | None = None) -> int:
+    """SCALE-Sim's stall-free "Total Cycles" of `op` under `cfg` (cycles, last cycle's index).
+
+    `M`, when given, is SCALE-Sim's own count of output rows (ofmap pixels), which can exceed op.M
+    for strided convs (ScaleSimTopology.scalesim_m).
+    """
+    hw = hw or HwParams.from_arch(scalesim_arch(cfg))
+    k = scalesim_executed_k(cfg, op)
+    m = M or op.M
+    r = gemm_cost(hw, m, op.N, k, DATAFLOW_CODES[cfg.dataflow], m, op.N, k, LOOP_ORDERS.index("nmk"))
+    return int(r["compute_cycles"]) - 1
+
+
+def _stall_note(cfg: ScaleSimConfig, op: Op) -> str | None:
+    """Where SCALE-Sim's USER mode refetches from DRAM mid-layer (an operand overflows its SRAM's
+    active half), its stall cycles, which we do not reproduce, can dominate."""
+    if not cfg.user_bandwidth:
+        return None
+    k = scalesim_executed_k(cfg, op)
+    need = {"inputs": op.M * k, "weights": k * op.N, "outputs": op.M * op.N}
+    over = [f"{o} {w} words > {cfg.sram_active_words(o)}" for o, w in need.items() if w > cfg.sram_active_words(o)]
+    if not over:
+        return None
+    return (f"{op.name}: SCALE-Sim's USER-bandwidth mode may add stall cycles here ({', '.join(over)} of the "
+            "SRAM's active half); compatibility mode reports the stall-free count")
+
+
+def _own_estimate(arch: Arch, hw: HwParams, op: Op, dataflow: str) -> LayerResult:
+    """nmsim's model of `op`: SCALE-Sim's whole-layer tile when it fits the SRAMs, else the default
+    mapping in the same dataflow (SCALE-Sim streams through its SRAMs; our tiles must fit)."""
+    whole = Mapping(dataflow, op.M, op.N, op.K, "nmk")
+    try:
+        check_mapping(arch, op, whole)
+    except SpecError:
+        return simulate_op(arch, op, None, hw, dataflow=dataflow)
+    return simulate_op(arch, op, whole, hw)
+
+
+def simulate_scalesim(cfg: ScaleSimConfig, topology: ScaleSimTopology) -> RunResult:
+    """Cost every layer of a SCALE-Sim topology under a SCALE-Sim config (compatibility mode).
+
+    `cycles` per layer is SCALE-Sim's "Total Cycles" (see module docstring); the config's and the
+    topology's reading notes travel on the first layer, per-layer notes on each.
+    """
+    arch = scalesim_arch(cfg, topology.nm_patterns)
+    hw = HwParams.from_arch(arch)
+    peak = arch.peak_macs_per_cycle
+    layers = []
+    for i, op in enumerate(topology.workload.ops):
+        own = _own_estimate(arch, hw, op, cfg.dataflow)
+        total = scalesim_total_cycles(cfg, op, hw, topology.scalesim_m.get(op.name))
+        notes = [COMPAT_NOTE, *(list(cfg.notes) + list(topology.notes) if i == 0 else []), *own.notes]
+        stall = _stall_note(cfg, op)
+        if stall:
+            notes.append(stall)
+        layers.append(replace(
+            own, cycles=total, latency_s=total / arch.clock_hz,
+            utilization=own.macs_effective / (max(total, 1) * peak),
+            cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
+                             "scalesim_executed_k": float(scalesim_executed_k(cfg, op))},
+            notes=notes))
+    return RunResult(arch=arch.name, workload=topology.workload.name, sparsity="as-given", layers=layers,
+                     clock_hz=arch.clock_hz, peak_macs_per_cycle=peak)
