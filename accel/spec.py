@@ -73,7 +73,9 @@ class NMSupport(StrictModel):
 class UnstructuredSupport(StrictModel):
     """Unstructured weight sparsity with a load-balancing window."""
 
-    window: int = Field(gt=0, description="nonzeros a PE row may borrow across when balancing (elements)")
+    window: int = Field(gt=0, description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
+                                          "(output channels) that share their nonzeros evenly; 1 = no balancing "
+                                          "(docs/MODEL.md 2.1)")
     index_bits: int = Field(8, ge=0, description="metadata bits per nonzero (e.g. relative offsets)")
 
 

@@ -97,6 +97,10 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         fail(f"--dataflow applies to systolic arrays; {arch.name} is a GPU preset")
     if args.dataflow and args.dataflow not in arch.compute.dataflows:
         fail(f"--dataflow {args.dataflow}: {arch.name} supports {', '.join(arch.compute.dataflows)}")
+    if args.no_bdwp and not args.training:
+        fail("--no-bdwp applies to --training")
+    if args.training:
+        return _simulate_training(args, arch, wl, sparsity)
     engine, trace = _simulate_engine(args, arch)
     with Progress(console=console, transient=True, disable=len(wl.ops) < 200 and engine == "fast") as prog:
         task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
@@ -112,14 +116,35 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers},
                       header=f"mappings of {wl.name} on {arch.name} "
                              f"({'mapper ' + args.mapper if args.mapper else 'default mapping'})")
+    _report(args, res, run_table)
+
+
+def _report(args: argparse.Namespace, res, table) -> None:
+    """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json/--csv."""
+    from .tables import console
+
     for n in res.notes:
         warn(n)
     if not args.quiet:
-        console.print(run_table(res, args.per_layer))
+        console.print(table(res, args.per_layer))
     if args.json:
         res.write_json(args.json)
     if args.csv:
         res.write_csv(args.csv)
+
+
+def _simulate_training(args: argparse.Namespace, arch, wl, sparsity) -> None:
+    """`simulate --training`: one training step per layer (sim/training.py, docs/MODEL.md 10)."""
+    from sim.training import simulate_training
+
+    from .tables import training_table
+
+    if args.engine == "detailed" or args.trace or args.mapping or args.save_mappings:
+        fail("--training costs each phase with the fast model and its own mappings; "
+             "drop --engine detailed/--trace/--mapping/--save-mappings")
+    res = simulate_training(arch, wl, sparsity, not args.no_bdwp, args.dataflow, args.mapper,
+                            args.objective or "latency")
+    _report(args, res, training_table)
 
 
 def _simulate_engine(args: argparse.Namespace, arch):
@@ -195,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fast analytic model (default) or the detailed SimPy engine (stalls by cause)")
     ss.add_argument("--trace", metavar="T.json", help="write the detailed engine's per-tile trace: "
                                                        "Chrome trace JSON, or CSV for a .csv name")
+    ss.add_argument("--training", action="store_true",
+                    help="cost one training step per layer: forward, backward-data, weight-gradient GEMMs (SAT BDWP)")
+    ss.add_argument("--no-bdwp", action="store_true",
+                    help="with --training: backward-data weights keep the forward mask (runs dense on K-indexed N:M)")
     from .scalesim_cmd import add_arguments as add_scalesim_arguments
 
     add_scalesim_arguments(ss)

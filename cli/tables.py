@@ -35,11 +35,12 @@ def layer_group(name: str) -> str:
 
 
 def run_table(res: RunResult, per_layer: bool) -> Table:
-    """Per-layer (or per-layer-group) table with a total row."""
+    """Per-layer (or per-layer-group) table with a total row; `bound` is the dominant cycle term
+    (compute, buffer or dram) of the group's first layer."""
     t = Table(title=f"{res.workload} on {res.arch} (weights: {res.sparsity})", title_justify="left")
     for col, just in (("layer" if per_layer else "layer group", "left"), ("count", "right"), ("M x N x K", "right"),
                       ("sparsity", "left"), ("cycles", "right"), ("latency", "right"),
-                      ("util", "right"), ("DRAM", "right"), ("energy", "right")):
+                      ("util", "right"), ("bound", "left"), ("DRAM", "right"), ("energy", "right")):
         t.add_column(col, justify=just)
     rows: dict[str, list] = {}
     for lr in res.layers:
@@ -56,10 +57,40 @@ def run_table(res: RunResult, per_layer: bool) -> Table:
         shape = f"{lr.M}x{lr.N}x{lr.K}" + (f" (x{lr.batch})" if lr.batch > 1 else "")
         sp = lr.executed_sparsity if lr.executed_sparsity == lr.sparsity else f"{lr.sparsity}->{lr.executed_sparsity}"
         t.add_row(key.split(" ")[0], str(count), shape, sp, f"{cyc:,}", seconds(lat), f"{macs / (cyc * peak):.1%}",
-                  eng(dram, "B"), eng(e * 1e-12, "J"))
+                  lr.bottleneck, eng(dram, "B"), eng(e * 1e-12, "J"))
     tot = res.total
     t.add_section()
     t.add_row("total", str(len(res.layers)), "", "", f"{tot['cycles']:,}", seconds(tot["latency_s"]),
-              f"{tot['utilization']:.1%}", eng(tot["bytes"].get("dram", tot["bytes"].get("hbm", 0.0)), "B"),
+              f"{tot['utilization']:.1%}", "", eng(tot["bytes"].get("dram", tot["bytes"].get("hbm", 0.0)), "B"),
               eng(tot["energy_pj"] * 1e-12, "J"), style="bold")
+    return t
+
+
+def training_table(res: RunResult, per_layer: bool) -> Table:
+    """Training step per layer (or layer group): fwd / bwd / wgrad cycles, mask pre-generation
+    cycles (and how many are exposed), step cycles; a total row with the step's latency."""
+    t = Table(title=f"{res.workload} on {res.arch} (forward weights: {res.sparsity}; "
+                    f"step latency {seconds(res.total['latency_s'])})", title_justify="left")
+    cols = ("layer" if per_layer else "layer group", "count", "M x N x K", "executed",
+            "fwd", "bwd", "wgrad", "pregen (exposed)", "step cycles")
+    for c in cols:
+        t.add_column(c, justify="left" if c in (cols[0], cols[3]) else "right")
+    rows: dict[str, list] = {}
+    tot = [0] * 6
+    for lr in res.layers:
+        key = lr.name if per_layer else f"{layer_group(lr.name)} {lr.M}x{lr.N}x{lr.K}x{lr.batch}"
+        r = rows.setdefault(key, [0, lr, 0, 0, 0, 0, 0, 0])
+        vals = [lr.phases[p]["cycles"] for p in ("fwd", "bwd", "wgrad")] + [
+            lr.phases["pregen_cycles"], int(lr.cycle_breakdown["pregen_exposed_cycles"]), lr.cycles]
+        r[0] += 1
+        for i, v in enumerate(vals):
+            r[2 + i] += v
+            tot[i] += v
+    for key, (count, lr, f, b, w, pre, exp, cyc) in rows.items():
+        shape = f"{lr.M}x{lr.N}x{lr.K}" + (f" (x{lr.batch})" if lr.batch > 1 else "")
+        t.add_row(key.split(" ")[0], str(count), shape, lr.executed_sparsity, f"{f:,}", f"{b:,}", f"{w:,}",
+                  f"{pre:,} ({exp:,})", f"{cyc:,}")
+    t.add_section()
+    t.add_row("total", str(len(res.layers)), "", "", *(f"{v:,}" for v in tot[:3]), f"{tot[3]:,} ({tot[4]:,})",
+              f"{tot[5]:,}", style="bold")
     return t

@@ -29,6 +29,9 @@ class SparsePlan:
     density: float = 1.0  # fraction of weight work kept (n/m, or 1 - zeros for unstructured)
     kind: str = "dense"   # dense | nm | unstructured
     note: str | None = None
+    # Unstructured with a mask: fraction of K the busiest lane of a fold processes (sim.imbalance);
+    # None = ideal balance. Only compute cycles use it.
+    busy_k_scale: float | None = None
 
     @property
     def label(self) -> str:

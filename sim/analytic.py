@@ -23,13 +23,16 @@ POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
 
 
 def gemm_cost(hw: HwParams, M, N, K, dataflow, tile_m, tile_n, tile_k, loop_order,
-              n=1, m=1, index_bits=0, batch=1, act_density=1.0, k_scale=None) -> dict[str, np.ndarray]:
+              n=1, m=1, index_bits=0, batch=1, act_density=1.0, k_scale=None,
+              k_scale_busy=None) -> dict[str, np.ndarray]:
     """Cycles, bytes per level and energy of (batched) GEMMs under given mappings.
 
     Arguments are scalars or broadcastable int/float arrays: dims in elements, `dataflow` and
     `loop_order` as codes, (n, m) the executed N:M, `index_bits` per nonzero weight,
     `act_density` the fraction of nonzero activations. `k_scale`, when given, replaces n/m as the
-    fraction of K kept (used for unstructured density). Returns arrays keyed by:
+    fraction of K kept (used for unstructured density). `k_scale_busy`, when given, is the fraction
+    of K the busiest lane of a fold processes (mask-driven imbalance, MODEL.md 2.1): it sets the K
+    units of compute cycles only; bytes and MACs keep `k_scale`. Returns arrays keyed by:
     cycles, compute_cycles, buffer_cycles, dram_cycles, macs_effective, utilization,
     bytes_<level>, bytes_dram, energy_pj (+ energy_<part>_pj), latency_s.
     """
@@ -70,7 +73,17 @@ def gemm_cost(hw: HwParams, M, N, K, dataflow, tile_m, tile_n, tile_k, loop_orde
     f_cols = pick(folds("N", C), folds("N", C), folds("M", C))
     t_tiles = pick(ntiles["M"], ntiles["K"], ntiles["N"])
     t_sum = pick(usum["M"], usum["K"], usum["N"])
-    compute = fold_cycles(f_rows, f_cols, t_tiles, t_sum, fill_cycles(R, C, is_os))
+    if k_scale_busy is None:
+        compute = fold_cycles(f_rows, f_cols, t_tiles, t_sum, fill_cycles(R, C, is_os))
+    else:
+        # Lanes wait for the busiest one (MODEL.md 2.1): only the fold count / stream length
+        # along K grows; traffic below keeps the balanced units (idle multipliers move no data).
+        busy = k_nnz_fn(n, m, k_scale_busy)
+        kb_full, kb_ufull, kb_urem, _ = dim_tiles(K, tk, lambda x: -(-busy(x) // P))
+        kb_folds = dim_folds(kb_full, kb_ufull, kb_urem, R)
+        f_rows_c = pick(kb_folds, folds("M", R), kb_folds)
+        t_sum_c = pick(usum["M"], kb_full * kb_ufull + kb_urem, usum["N"])
+        compute = fold_cycles(f_rows_c, f_cols, t_tiles, t_sum_c, fill_cycles(R, C, is_os))
 
     # --- array <-> buffer traffic (MODEL.md 3.3), in elements/units ------------------------
     u_r = pick(usum["K"], usum["M"], usum["K"])

@@ -314,7 +314,8 @@ def engine_cost(hw: HwParams, op: Op, plan: SparsePlan, mapping: Mapping, trace:
     k_scale = plan.density if plan.kind == "unstructured" else None
     df = DATAFLOW_CODES[mapping.dataflow]
     s = build_schedule(hw, op.M, op.N, op.K, df, mapping.tile_m, mapping.tile_n, mapping.tile_k,
-                       mapping.loop_order, plan.n, plan.m, plan.index_bits, op.batch, k_scale)
+                       mapping.loop_order, plan.n, plan.m, plan.index_bits, op.batch, k_scale,
+                       plan.busy_k_scale if k_scale is not None else None)
     if trace is not None:
         trace.layer = op.name
     run = _Run(hw, s, trace)

@@ -41,5 +41,5 @@ def gpu_op_cost(arch: Arch, op: Op) -> LayerResult:
         bytes={"hbm": float(hbm)}, energy_pj=g.tdp_w * t * 1e12,
         energy_breakdown_pj={"tdp_bound": g.tdp_w * t * 1e12},
         cycle_breakdown={"compute_s": t_compute, "memory_s": t_mem, "launch_s": g.launch_overhead_s},
-        notes=notes,
+        notes=notes, bottleneck="compute" if t_compute >= t_mem else "dram",
     )

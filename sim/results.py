@@ -32,6 +32,8 @@ class LayerResult:
     cycle_breakdown: dict[str, float] = field(default_factory=dict)
     mapping: dict | None = None
     notes: list[str] = field(default_factory=list)
+    bottleneck: str = ""     # compute | buffer | dram: the largest of the cycle terms ("" if not costed so)
+    phases: dict | None = None  # training step only: {"fwd"|"bwd"|"wgrad": {...}, "pregen_cycles": ...}
 
 
 @dataclass
@@ -82,7 +84,7 @@ class RunResult:
         """One row per layer; bytes per level as bytes_<level> columns."""
         levels = sorted({k for lr in self.layers for k in lr.bytes})
         cols = ["name", "op", "M", "N", "K", "batch", "sparsity", "executed_sparsity", "cycles",
-                "latency_s", "utilization", "macs_dense", "macs_effective", "energy_pj"]
+                "latency_s", "utilization", "macs_dense", "macs_effective", "energy_pj", "bottleneck"]
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols + [f"bytes_{lv}" for lv in levels])

@@ -212,12 +212,14 @@ def _changed(*idx: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 def build_schedule(hw: HwParams, M: int, N: int, K: int, dataflow: int, tile_m: int, tile_n: int,
                    tile_k: int, loop_order: str, n: int = 1, m: int = 1, index_bits: int = 0,
-                   batch: int = 1, k_scale: float | None = None) -> TileSchedule:
+                   batch: int = 1, k_scale: float | None = None,
+                   k_scale_busy: float | None = None) -> TileSchedule:
     """The tiles of a (batched) GEMM in loop order with their compute cycles and DRAM transfers.
 
     Scalars only. `dataflow` is a code (0 WS, 1 OS, 2 IS), `loop_order` a string such as "nmk"
     (outermost first), (n, m, index_bits) the executed N:M, `k_scale` the kept fraction of K for
-    unstructured density. Reload rule: a tile of A is loaded when its (m, k) index differs from
+    unstructured density, `k_scale_busy` the busiest lane's fraction (compute cycles only,
+    MODEL.md 2.1). Reload rule: a tile of A is loaded when its (m, k) index differs from
     the previous tile's, B when (k, n) differs; consecutive tiles with the same (m, n) index
     accumulate in place. This equals the closed form of MODEL.md 3.4 (`reuse_factors`).
     """
@@ -237,6 +239,9 @@ def build_schedule(hw: HwParams, M: int, N: int, K: int, dataflow: int, tile_m: 
     u_r, u_c, u_t = u[rows_d], u[cols_d], u[time_d]
     f_r, f_c = cdiv(u_r, R), cdiv(u_c, C)
     compute = fold_cycles(f_r, f_c, 1, u_t, fill_cycles(R, C, dataflow == OS))
+    if k_scale_busy is not None:
+        u_busy = {**u, "K": cdiv(k_nnz_fn(n, m, k_scale_busy)(sk), P)}
+        compute = fold_cycles(cdiv(u_busy[rows_d], R), f_c, 1, u_busy[time_d], fill_cycles(R, C, dataflow == OS))
 
     stationary, row_s, col_s = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
     act_per_unit = P * m / n if k_scale is None else P / k_scale

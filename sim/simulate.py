@@ -1,6 +1,8 @@
 """Cost an op or a whole workload on an arch with the fast analytic model (or the GPU roofline)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from accel import Arch
@@ -9,13 +11,20 @@ from mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan,
 from specfile import SpecError
 from workloads import Op, Sparsity, Workload
 
-from .analytic import gemm_cost
+from .analytic import DATAFLOW_CODES, gemm_cost
 from .engine import STALL_CAUSES, engine_cost
 from .gpu_roofline import gpu_op_cost
 from .hw import HwParams
+from .imbalance import busy_k_scale, fold_lanes, lane_prefix_counts
 from .results import LayerResult, RunResult
 
 ENGINES = ("fast", "detailed")
+BOTTLENECKS = ("compute", "buffer", "dram")
+
+
+def bottleneck(f: dict) -> str:
+    """Which of compute / buffer (port) / dram cycles is largest in a cost record (cycles keys)."""
+    return max(BOTTLENECKS, key=lambda b: f[f"{b}_cycles"])
 
 
 def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates) -> dict[str, np.ndarray]:
@@ -26,27 +35,47 @@ def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Ca
     c = mappings if isinstance(mappings, Candidates) else Candidates.from_mappings(mappings)
     return gemm_cost(hw, op.M, op.N, op.K, c.dataflow, c.tile_m, c.tile_n, c.tile_k, c.loop_order,
                      n=plan.n, m=plan.m, index_bits=plan.index_bits, batch=op.batch, act_density=op.act_density,
-                     k_scale=plan.density if plan.kind == "unstructured" else None)
+                     k_scale=plan.density if plan.kind == "unstructured" else None,
+                     k_scale_busy=plan.busy_k_scale if plan.kind == "unstructured" else None)
 
 
 def map_op(arch: Arch, op: Op, mapper: str = "heuristic", objective: str = "latency",
-           constraints: Constraints | None = None, hw: HwParams | None = None, **kw):
-    """Search the mapping space of `op` on `arch` with sim's fast model (mapping.search kwargs)."""
+           constraints: Constraints | None = None, hw: HwParams | None = None,
+           plan: SparsePlan | None = None, **kw):
+    """Search the mapping space of `op` on `arch` with sim's fast model (mapping.search kwargs);
+    `plan` overrides the space's own SparsePlan in the cost (e.g. one carrying mask imbalance)."""
     hw = hw or HwParams.from_arch(arch)
     space = MappingSpace(arch, op, constraints=constraints)
-    return search(space, lambda c: op_cost(hw, op, space.plan, c), objective, mapper, **kw)
+    return search(space, lambda c: op_cost(hw, op, plan or space.plan, c), objective, mapper, **kw)
+
+
+def _mask_plan(arch: Arch, hw: HwParams, op: Op, plan: SparsePlan, cum, mapping: Mapping | None) -> SparsePlan:
+    """`plan` with the busiest-lane K fraction of the mask (MODEL.md 2.1) for `mapping`'s tiling, or,
+    before a mapping is chosen, for whole-layer tiles (what the mapping search is steered by)."""
+    window = arch.sparsity.unstructured.window
+    if mapping is None:
+        ks = busy_k_scale(cum, op.N, op.K, hw.cols, window)
+    else:
+        tn = min(mapping.tile_n, op.N)
+        lanes = fold_lanes(DATAFLOW_CODES[mapping.dataflow], hw.cols, tn)
+        ks = busy_k_scale(cum, tn, min(mapping.tile_k, op.K), lanes, window)
+    note = (f"{op.name}: unstructured imbalance from its mask: the busiest lane holds "
+            f"{ks / plan.density:.3f}x the mean nonzeros (window {window} lanes)")
+    return replace(plan, busy_k_scale=ks, note=note)
 
 
 def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams | None = None,
                 dataflow: str | None = None, mapper: str | None = None, objective: str = "latency",
-                engine: str = "fast", trace=None) -> LayerResult:
+                engine: str = "fast", trace=None, mask: np.ndarray | None = None) -> LayerResult:
     """Cost one op on `arch` under `mapping`.
 
     Without a mapping: with `mapper` (heuristic|random|exhaustive) the best mapping for
     `objective`, else mapping.default_mapping; either restricted to `dataflow` when given.
     Mappings are always chosen with the fast model; `engine="detailed"` then costs the chosen
     one with the SimPy engine (sim/engine.py; stall cycles by cause join `cycle_breakdown`),
-    recording into `trace` (an engine.Trace) when given.
+    recording into `trace` (an engine.Trace) when given. `mask` (bool `[N, K]` or `[batch, N, K]`,
+    True = kept) makes unstructured sparsity pay the mask's load imbalance (MODEL.md 2.1) on an
+    arch with unstructured support; otherwise it is ignored and ideal balance is assumed.
     """
     if engine not in ENGINES:
         raise SpecError(f"engine '{engine}' is not one of {', '.join(ENGINES)}")
@@ -56,8 +85,16 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
         return gpu_op_cost(arch, op)
     hw = hw or HwParams.from_arch(arch)
     plan = plan_sparsity(arch, op)
+    cum = None
+    if mask is not None and plan.kind == "unstructured":
+        want = (op.N, op.K) if op.batch == 1 else (op.batch, op.N, op.K)
+        if tuple(np.shape(mask)) != want:
+            raise SpecError(f"op '{op.name}': mask has shape {tuple(np.shape(mask))}, expected {want}")
+        cum = lane_prefix_counts(mask)
+        plan = _mask_plan(arch, hw, op, plan, cum, None)
     if mapping is None and mapper is not None:
-        found = map_op(arch, op, mapper, objective, Constraints(dataflow=dataflow) if dataflow else None, hw, top=1)
+        found = map_op(arch, op, mapper, objective, Constraints(dataflow=dataflow) if dataflow else None, hw,
+                       plan=plan, top=1)
         mapping = found.best.mapping
     if mapping is None:
         evaluated = {}
@@ -70,6 +107,9 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
         r = evaluated["r"]
     else:
         check_mapping(arch, op, mapping, plan)
+        r, best = op_cost(hw, op, plan, [mapping]), 0
+    if cum is not None:  # re-cost with the imbalance of the chosen mapping's own tiling
+        plan = _mask_plan(arch, hw, op, plan, cum, mapping)
         r, best = op_cost(hw, op, plan, [mapping]), 0
     # Scalars (e.g. energy of a static-free arch) broadcast; arrays hold one entry per candidate.
     f = {k: (np.asarray(v).reshape(-1)[best] if np.ndim(v) else np.asarray(v)).item() for k, v in r.items()}
@@ -86,7 +126,7 @@ def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, hw: HwParams
         energy_pj=float(f["energy_pj"]),
         energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ("mac", "index", "buffer", "dram", "static")},
         cycle_breakdown={k: float(f[k]) for k in breakdown},
-        mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [],
+        mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [], bottleneck=bottleneck(f),
     )
 
 
@@ -98,6 +138,7 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
     `mapper` searches each op's mapping for `objective`; `mappings` (a Mapping for every op, or a
     callable op -> Mapping | None) fixes them. `progress`, if given, is called with (done, total)
     after each op. `engine` and `trace` as in `simulate_op`; layers follow one another in the trace.
+    The workload's masks drive unstructured imbalance unless `sparsity` overrides the patterns.
     """
     sp = Sparsity.parse(sparsity) if isinstance(sparsity, str) else sparsity
     wl = workload.with_sparsity(sp) if sp is not None else workload
@@ -105,12 +146,18 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
     layers = []
     for i, op in enumerate(wl.ops):
         given = mappings(op) if callable(mappings) else mappings
-        layers.append(simulate_op(arch, op, given, hw, dataflow, mapper, objective, engine, trace))
+        mask = wl.masks.get(op.name) if sp is None else None
+        layers.append(simulate_op(arch, op, given, hw, dataflow, mapper, objective, engine, trace, mask))
         if trace is not None:
             trace.advance(layers[-1].cycles)
         if progress:
             progress(i + 1, len(wl.ops))
-    peak = arch.peak_macs_per_cycle if arch.kind == "systolic" else \
-        arch.gpu.dense_tensor_flops[arch.gpu.dtype] / 2 / arch.gpu.boost_clock_hz
     return RunResult(arch=arch.name, workload=wl.name, sparsity=str(sp) if sp is not None else "as-given", layers=layers,
-                     clock_hz=arch.clock_hz, peak_macs_per_cycle=peak)
+                     clock_hz=arch.clock_hz, peak_macs_per_cycle=peak_macs_per_cycle(arch))
+
+
+def peak_macs_per_cycle(arch: Arch) -> float:
+    """Dense MACs per cycle of `arch` (MAC/cycle): the array's, or a GPU's dense tensor rate per clock."""
+    if arch.kind == "systolic":
+        return arch.peak_macs_per_cycle
+    return arch.gpu.dense_tensor_flops[arch.gpu.dtype] / 2 / arch.gpu.boost_clock_hz

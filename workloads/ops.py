@@ -81,6 +81,11 @@ class Op:
         """Elements of the B operand across the batch."""
         return self.K * self.N * self.batch
 
+    def with_act_density(self, density: float) -> "Op":
+        """A copy whose activations are `density` nonzero (0..1], e.g. from
+        workloads.sparsity.activation_density of a sampled input."""
+        return replace(self, act_density=float(density))
+
     def with_sparsity(self, sparsity: Sparsity) -> "Op":
         """A copy with `sparsity` on the weights; ops without weights are returned unchanged."""
         if not self.has_weights:

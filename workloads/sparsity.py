@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from specfile import SpecError
 
 KINDS = ("dense", "nm", "unstructured", "block")
@@ -109,3 +111,16 @@ class Sparsity:
 
 
 DENSE = Sparsity()
+
+
+def activation_density(x, threshold: float = 0.0) -> float:
+    """Fraction of elements of a sampled activation tensor with |x| > threshold (0..1).
+
+    `x` is anything numpy can read (a numpy array, a CPU torch tensor). The result is what an
+    Op's `act_density` holds; the zero-skipping model it feeds is docs/MODEL.md 2.2. An all-zero
+    sample gives 0, which an Op refuses (give a larger sample).
+    """
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    if a.size == 0:
+        raise SpecError("activation_density: the activation sample is empty")
+    return float(np.count_nonzero(a > threshold) / a.size)
