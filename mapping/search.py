@@ -7,10 +7,10 @@ never import `sim` and never cost one Python object at a time.
 * exhaustive: every candidate of the pruned space, in chunks (memory stays bounded);
 * random: `samples` draws from the whole unpruned space (log-uniform tiles), seeded;
 * heuristic: on a pruned space of at most SMALL_SPACE candidates, all of them; otherwise, per
-  dataflow, the coarse grid (at most 10 tiles per dim, log-spaced) over every dataflow and
-  loop order, then coordinate descent from the best few: each round costs every single-
-  move of MappingSpace.neighbors and keeps the best `beam` distinct tiles, until a round brings
-  no gain; the grid is seeded with MappingSpace.boundary (tiles that fill the buffers).
+  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all)
+  plus MappingSpace.boundary (tiles that fill the buffers), then a descent from the best `beam`
+  distinct tiles: each round costs every move of MappingSpace.neighbors, until a round brings
+  no gain.
 
 Objectives: latency (cycles), energy (pJ), edp (cycles x pJ). Ties break on the other
 objective, then on the order candidates were generated, so results are deterministic.
@@ -95,16 +95,10 @@ class _TopK:
         self.evaluated = 0
         self.valid = 0
 
-    def offer(self, space: MappingSpace, evaluate: Evaluator, c: Candidates, marginals: int = 0):
-        """Cost `c` (buffer-fitting ones only) and keep the best.
-
-        With `marginals` > 0, also return the best `marginals` of the per-tile-value winners
-        (for every tile value in `c`, the best candidate having it): the heuristic's diverse
-        extra seeds. Use only on small batches.
-        """
+    def offer(self, space: MappingSpace, evaluate: Evaluator, c: Candidates) -> None:
+        """Cost `c` (buffer-fitting ones only) and keep the best."""
         self.evaluated += len(c)
         pieces, costs = [] if self.cands is None else [self.cands], [] if self.cands is None else [self.cost]
-        kept, kept_scores = [], []
         # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (2-3x faster than
         # one big batch on this machine); each slice is cut to its few best before merging.
         for s in range(0, len(c), EVAL_SLICE):
@@ -114,27 +108,11 @@ class _TopK:
             if not len(sl):
                 continue
             cost = {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
-            score = objective_values(cost, self.objective)
-            if marginals:
-                kept.append(sl)
-                kept_scores.append(score)
-            near = self._near_best(score)
+            near = self._near_best(objective_values(cost, self.objective))
             pieces.append(sl.take(near))
             costs.append({k: v[near] for k, v in cost.items()})
         if pieces:
             self._merge(pieces, costs)
-        if not marginals:
-            return None
-        if not kept:
-            return None
-        allc, sc = Candidates.concat(kept), np.concatenate(kept_scores)
-        picks = set()
-        for col in (allc.tile_m, allc.tile_n, allc.tile_k):
-            order = np.lexsort((sc, col))  # by value, then score: first of each run is the best
-            first = np.flatnonzero(np.r_[True, col[order][1:] != col[order][:-1]])
-            picks.update(order[first].tolist())
-        picks = np.array(sorted(picks))
-        return allc.take(picks[np.argsort(sc[picks], kind="stable")][:marginals])
 
     def _merge(self, pieces: list[Candidates], costs: list[dict]) -> None:
         c = Candidates.concat(pieces)
@@ -225,7 +203,6 @@ def search(space: MappingSpace, evaluate: Evaluator, objective: str = "latency",
         stride = 1
         while space.size(stride) > HEURISTIC_GRID:
             stride += 1
-        seeds = _TopK(best.k, objective)
         for df in space.dataflows:
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
@@ -237,8 +214,7 @@ def search(space: MappingSpace, evaluate: Evaluator, objective: str = "latency",
             while local.cands is not None and local.score() < previous:
                 previous = local.score()
                 local.offer(sub, evaluate, sub.neighbors(_distinct_tiles(local.cands, beam)))
-            seeds.absorb(local)
-        best.absorb(seeds)
+            best.absorb(local)
     else:
         raise SpecError(f"--mapper {mapper}: choose one of {', '.join(MAPPERS)}")
     res = best.result(mapper, time.perf_counter() - t0, space)

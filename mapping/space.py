@@ -65,7 +65,7 @@ class Candidates:
 
     def stacked(self) -> np.ndarray:
         """[candidates, 5] int64 rows (dataflow, tile_m, tile_n, tile_k, loop_order), for dedup."""
-        return np.stack(np.broadcast_arrays(*self.arrays()), axis=1).astype(np.int64)
+        return np.stack(self.arrays(), axis=1).astype(np.int64)
 
     @staticmethod
     def from_mappings(mappings: list[Mapping]) -> "Candidates":
@@ -179,13 +179,13 @@ class MappingSpace:
         return extent, None
 
     # -- enumeration -----------------------------------------------------------------------
-    def grid(self, coarse: bool = False, stride: int = 1) -> Candidates:
-        """The Cartesian product of the pruned choices over dataflows and orders: all of them,
-        every `stride`-th (ends kept), or the coarse (log-spaced) subset."""
+    def grid(self, stride: int = 1) -> Candidates:
+        """The Cartesian product of the pruned choices over dataflows and orders: all of them, or
+        every `stride`-th choice per dim (the largest kept)."""
         parts = []
         orders = np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
         for df in self.dataflows:
-            ch = {d: (_coarse(v) if coarse else _strided(v, stride)) for d, v in self.choices[df].items()}
+            ch = {d: _strided(v, stride) for d, v in self.choices[df].items()}
             tm, tn, tk, lo = (a.ravel() for a in np.meshgrid(ch["m"], ch["n"], ch["k"], orders, indexing="ij"))
             parts.append(Candidates(np.full(tm.shape, DATAFLOW_CODES[df], dtype=np.int64), tm, tn, tk, lo))
         return Candidates.concat(parts)
@@ -223,15 +223,14 @@ class MappingSpace:
         return sum(int(np.prod([len(_strided(v, stride)) for v in self.choices[df].values()])) * len(self.loop_orders)
                    for df in self.dataflows)
 
-    def neighbors(self, seeds: Candidates, window: int = PAIR_WINDOW, local: bool = True) -> Candidates:
+    def neighbors(self, seeds: Candidates, window: int = PAIR_WINDOW) -> Candidates:
         """Local moves around each seed, for the heuristic's descent.
 
         * one tile over all of its pruned choices (the others fixed);
         * two tiles at once, each within `window` choices of its current value: buffer
           capacity couples the tiles, so growing one often pays only if another shrinks;
         * three tiles at once within TRIPLE_WINDOW choices;
-        * every loop order; the same tile on each other dataflow (snapped to its choices).
-        With `local=False` only the one-tile moves and the loop orders.
+        * every loop order (the dataflow stays: the heuristic descends per dataflow).
         """
         parts = []
         orders = np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
@@ -251,17 +250,11 @@ class MappingSpace:
             block(df, tm, ch["n"], tk, lo)
             block(df, tm, tn, ch["k"], lo)
             block(df, tm, tn, tk, orders)
-            if not local:
-                continue
             block(df, near["m"][:, None], near["n"][None, :], tk, lo)
             block(df, near["m"][:, None], tn, near["k"][None, :], lo)
             block(df, tm, near["n"][:, None], near["k"][None, :], lo)
             w3 = {d: ch[d][max(0, pos[d] - TRIPLE_WINDOW): pos[d] + TRIPLE_WINDOW + 1] for d in DIMS}
             block(df, w3["m"][:, None, None], w3["n"][None, :, None], w3["k"][None, None, :], lo)
-            for other in self.dataflows:
-                och = self.choices[other]
-                snap = [och[d][np.argmin(np.abs(och[d] - cur[d]))] for d in DIMS]
-                block(DATAFLOW_CODES[other], *snap, lo)
         return Candidates.concat(parts)
 
     def sample(self, count: int, rng: np.random.Generator) -> Candidates:
