@@ -14,7 +14,7 @@ $(VENV)/bin/python:
 
 # Stamps re-run the install only when pyproject.toml changes.
 $(VENV)/.stamp-run: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q $(TORCH) -e ".[ml]"
+	$(PIP) install -q $(TORCH) -e ".[ml,dist]"
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(VENV)/bin/python
