@@ -1,4 +1,4 @@
-"""`nmsim` command line: presets, workloads, simulate, map, demo.
+"""`nmsim` command line: presets, workloads, simulate, map, prune, rtl, dse, demo.
 
 Human tables go to stdout; `--json`/`--csv` write machine-readable results; errors are one
 line on stderr with exit code 2 (see cli.errors).
@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .rtl_cmd import add_parser as add_rtl_parser
 
     add_rtl_parser(sub)
+
+    from .dse_cmd import add_parser as add_dse_parser
+
+    add_dse_parser(sub)
 
     sd = sub.add_parser("demo", help="flagship demo: BERT-base on dense-systolic, sat, s4 at dense/2:4/2:8/1:8")
     sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")

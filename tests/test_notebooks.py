@@ -18,7 +18,7 @@ NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 
 def test_notebooks_present():
     names = {p.name for p in NOTEBOOKS}
-    for want in ("01_quickstart.ipynb", "03_sparsity_quality_speed.ipynb"):
+    for want in ("01_quickstart.ipynb", "02_sat_vs_s4_design_space.ipynb", "03_sparsity_quality_speed.ipynb"):
         assert want in names
 
 
