@@ -4,7 +4,7 @@ Units are in the field names: `_hz`, `_bytes`, `_bits`, `_cycles`, `_s`, `_pj`, 
 Two kinds of architecture share the schema:
 
 * `systolic`: a compute array fed by on-chip buffers and DRAM (dense-systolic, sat, s4, ...);
-* `gpu`: a GPU described by its datasheet rates (t4, a100, h100), for roofline/tile models.
+* `gpu`: a GPU described by its datasheet rates (t4, a100, h100), for the tile-level GPU model (sim/gpu_model.py).
 """
 from __future__ import annotations
 
@@ -148,6 +148,9 @@ class GPU(StrictModel):
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
     dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
     sparse_tensor_flops: dict[str, float] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
+    cuda_core_flops: dict[str, float] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
+                                              "fp32 needed: true-fp32 GEMMs and register-level work (sim/gpu_model.py)")
+    max_threads_per_sm: int = Field(gt=0, description="resident threads per SM (occupancy limit, sim/gpu_model.py)")
     hbm_bytes_per_s: float = Field(gt=0)
     hbm_bytes: float = Field(gt=0)
     l2_bytes: int = Field(gt=0)
@@ -160,6 +163,8 @@ class GPU(StrictModel):
     def _dtype_rated(self) -> "GPU":
         if self.dtype not in self.dense_tensor_flops:
             raise ValueError(f"dtype '{self.dtype}' has no entry in dense_tensor_flops")
+        if "fp32" not in self.cuda_core_flops:
+            raise ValueError("cuda_core_flops needs an 'fp32' entry (the CUDA-core FMA rate)")
         return self
 
 

@@ -1,4 +1,4 @@
-"""`nmsim` command line: presets, workloads, simulate, map, prune, rtl, dse, demo.
+"""`nmsim` command line: presets, workloads, simulate, map, prune, rtl, gpu, dse, demo.
 
 Human tables go to stdout; `--json`/`--csv` write machine-readable results; errors are one
 line on stderr with exit code 2 (see cli.errors).
@@ -241,9 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rtl_parser(sub)
 
+    from .gpu_cmd import add_parser as add_gpu_parser
+
+    add_gpu_parser(sub)
+
     from .dse_cmd import add_parser as add_dse_parser
 
     add_dse_parser(sub)
+
+    from .reproduce_cmd import add_parser as add_reproduce_parser
+
+    add_reproduce_parser(sub)
 
     sd = sub.add_parser("demo", help="flagship demo: BERT-base on dense-systolic, sat, s4 at dense/2:4/2:8/1:8")
     sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")

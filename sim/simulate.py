@@ -1,4 +1,4 @@
-"""Cost an op or a whole workload on an arch with the fast analytic model (or the GPU roofline)."""
+"""Cost an op or a whole workload on an arch with the fast analytic model (or the GPU tile model)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,7 +13,7 @@ from workloads import Op, Sparsity, Workload
 
 from .analytic import DATAFLOW_CODES, gemm_cost
 from .engine import STALL_CAUSES, engine_cost
-from .gpu_roofline import gpu_op_cost
+from .gpu_model import gpu_op_cost
 from .hw import HwParams
 from .imbalance import busy_k_scale, fold_lanes, lane_prefix_counts
 from .results import LayerResult, RunResult

@@ -29,7 +29,8 @@ def test_every_zoo_model_traces_to_its_zoo_ops_quickly(name):
     assert traced.ops == want                                  # names, kinds, M, N, K, batch
     assert [o.conv for o in traced.ops] == [o.conv for o in want]
     assert seconds < 5.0, f"tracing {name} took {seconds:.2f} s (goal < 5 s)"
-    assert traced.uncosted["norm"] > 0                         # noted, not costed
+    # noted, not costed (torchvision's vgg16 has no normalisation layers)
+    assert traced.uncosted["norm"] > 0 or name == "vgg16"
 
 
 def test_zoo_params_reach_the_traced_shapes():

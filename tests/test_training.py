@@ -101,3 +101,17 @@ def test_cli_training_json(tmp_path, capsys):
     assert code == 2 and "--no-bdwp applies to --training" in err
     code, _, err = run_cli(["simulate", "-a", "sat", "-w", "bert-base", "--training", "--engine", "detailed"], capsys)
     assert code == 2
+
+
+def test_default_mapping_of_token_long_weight_gradient():
+    """A weight-gradient GEMM reduces over every token (VGG-16's second conv: K = 8 x 224 x 224).
+    The fitted default mapping once shrank M to one row before touching K and ran 94x slower than
+    the mapper; shrinking the dominant K first keeps it within 3x of the heuristic's mapping."""
+    from sim import simulate_op
+
+    sat = load_arch("sat")
+    op = parse_layer("gemm:M=576,N=64,K=401408")
+    default = simulate_op(sat, op)
+    searched = simulate_op(sat, op, mapper="heuristic")
+    assert default.mapping["tile_m"] == 576 and default.mapping["tile_k"] < op.K
+    assert default.cycles <= 3 * searched.cycles

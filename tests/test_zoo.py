@@ -20,7 +20,7 @@ def bn_params(w: Workload) -> int:
 
 def test_catalogue():
     assert ZOO_NAMES == ("bert-base", "bert-large", "gpt2", "llama2-7b", "llama3-8b", "opt-13b",
-                         "vit-b16", "resnet50", "mobilenetv2")
+                         "vit-b16", "resnet50", "mobilenetv2", "resnet18", "vgg16")
     assert zoo_names() == list(ZOO_NAMES)
     assert zoo_params("bert-base") == {"batch": 8, "seq_len": 128}
     assert zoo_params("gpt2") == {"batch": 1, "seq_len": 1024}
@@ -41,6 +41,8 @@ def test_catalogue():
     ("vit-b16", 86e6),
     ("resnet50", 25.50e6),
     ("mobilenetv2", 3.47e6),
+    ("resnet18", 11.68e6),
+    ("vgg16", 138.3e6),
 ])
 def test_weight_counts(name, expected):
     assert weights(build(name)) == pytest.approx(expected, rel=0.02)
@@ -53,6 +55,11 @@ def test_exact_totals_cnn():
     assert weights(r) + bn_params(r) + 1000 == 25_557_032
     m = build("mobilenetv2")
     assert weights(m) + bn_params(m) + 1000 == 3_504_872
+    # torchvision resnet18 11,689,512; vgg16 138,357,544 (no batch norm: conv and fc biases instead)
+    r18 = build("resnet18")
+    assert weights(r18) + bn_params(r18) + 1000 == 11_689_512
+    v = build("vgg16")
+    assert weights(v) + sum(op.N * op.batch for op in v.ops) == 138_357_544
 
 
 def test_exact_totals_transformers():
@@ -77,6 +84,9 @@ def test_mac_counts():
     assert 4.0e9 <= build("resnet50").macs <= 4.2e9
     assert 290e6 <= build("mobilenetv2").macs <= 320e6
     assert 16.8e9 <= build("vit-b16").macs <= 18.0e9
+    # torchvision: resnet18 1.81 GFLOPS, vgg16 15.47 GFLOPS (multiply-accumulates)
+    assert 1.78e9 <= build("resnet18").macs <= 1.84e9
+    assert 15.3e9 <= build("vgg16").macs <= 15.6e9
     # an LLM prefill is ~ params * tokens MACs plus attention: 2 * layers * seq^2 * hidden
     w = build("llama2-7b", seq_len=512)
     assert w.macs == weights(w) * 512 + 2 * 32 * 512**2 * 4096

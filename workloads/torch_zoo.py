@@ -122,24 +122,62 @@ class _Bottleneck(nn.Module):
         return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
 
 
-class _ResNet50(nn.Module):
-    def __init__(self) -> None:
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, width: int, stride: int, downsample: bool) -> None:
+        super().__init__()
+        self.conv1 = _ConvBN(cin, width, 3, stride, 1)
+        self.conv2 = _ConvBN(width, width, 3, 1, 1, act=None)
+        self.downsample = _ConvBN(cin, width, 1, stride, act=None) if downsample else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.conv1(x))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class _ResNet(nn.Module):
+    """torchvision ResNet-18 (basic blocks) or ResNet-50 (bottlenecks), as `zoo._resnet`."""
+
+    def __init__(self, blocks: tuple[int, ...], bottleneck: bool) -> None:
         super().__init__()
         self.conv1 = _ConvBN(3, 64, 7, 2, 3)
-        cin = 64
-        for stage, (width, blocks, stride) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2)), 1):
+        cin, expansion = 64, 4 if bottleneck else 1
+        block = _Bottleneck if bottleneck else _BasicBlock
+        for stage, (width, n, stride) in enumerate(zip((64, 128, 256, 512), blocks, (1, 2, 2, 2)), 1):
             layers = []
-            for b in range(blocks):
-                layers.append(_Bottleneck(cin, width, stride if b == 0 else 1, b == 0))
-                cin = width * 4
+            for b in range(n):
+                s = stride if b == 0 else 1
+                layers.append(block(cin, width, s, s != 1 or cin != width * expansion))
+                cin = width * expansion
             self.add_module(f"layer{stage}", nn.Sequential(*layers))
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(cin, 1000)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(self.conv1(x), 3, 2, 1)
         for s in range(1, 5):
             x = getattr(self, f"layer{s}")(x)
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class _VGG16(nn.Module):
+    """torchvision vgg16: `features` (conv, ReLU, max pool at torchvision's indices), 7x7 pool, classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        feats: list[nn.Module] = []
+        cin = 3
+        for c in zoo._VGG16:
+            if c == "M":
+                feats.append(nn.MaxPool2d(2, 2))
+            else:
+                feats += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU()]
+                cin = c
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
+                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(self.features(x), 7)
+        return self.classifier(torch.flatten(x, 1))
 
 
 class _InvertedResidual(nn.Module):
@@ -201,8 +239,10 @@ _VOCAB = {"bert-base": 30522, "bert-large": 30522}
 def _factory(name: str, params: dict[str, int]) -> nn.Module:
     entry = zoo._entry(name)
     fn = entry.ops
-    if name in ("resnet50",):
-        return _ResNet50()
+    if name in ("resnet18", "resnet50"):
+        return _ResNet(fn.keywords["blocks"], fn.keywords["bottleneck"])
+    if name == "vgg16":
+        return _VGG16()
     if name == "mobilenetv2":
         return _MobileNetV2()
     if name == "vit-b16":

@@ -68,21 +68,44 @@ def _vit_b16(batch: int, image_size: int) -> list[Op]:
             + [_gemm("head", batch, 1000, 768)])
 
 
-def _resnet50(batch: int, image_size: int) -> list[Op]:
-    """torchvision ResNet-50 v1.5 (stride on the bottleneck's 3x3 conv), names as torchvision."""
+def _resnet(batch: int, image_size: int, blocks: tuple[int, ...], bottleneck: bool) -> list[Op]:
+    """torchvision ResNet, names as torchvision: bottleneck blocks (1x1, 3x3, 1x1 x4; v1.5, stride
+    on the 3x3) or basic blocks (3x3, 3x3); a 1x1 downsample where the shape changes."""
     ops = [conv2d("conv1", batch, image_size, 3, 64, 7, stride=2, padding=3)]
     hw = (ops[0].conv.out_hw[0] + 2 * 1 - 3) // 2 + 1            # maxpool 3x3 stride 2 pad 1
     cin = 64
-    for stage, (width, blocks, stride) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2)), 1):
-        for b in range(blocks):
-            p, s, cout = f"layer{stage}.{b}.", stride if b == 0 else 1, width * 4
-            c2 = conv2d(p + "conv2", batch, hw, width, width, 3, stride=s, padding=1)
-            ops += [conv2d(p + "conv1", batch, hw, cin, width, 1, padding=0), c2,
-                    conv2d(p + "conv3", batch, c2.conv.out_hw, width, cout, 1, padding=0)]
-            if b == 0:
+    for stage, (width, n, stride) in enumerate(zip((64, 128, 256, 512), blocks, (1, 2, 2, 2)), 1):
+        for b in range(n):
+            p, s, cout = f"layer{stage}.{b}.", stride if b == 0 else 1, width * (4 if bottleneck else 1)
+            if bottleneck:
+                c2 = conv2d(p + "conv2", batch, hw, width, width, 3, stride=s, padding=1)
+                ops += [conv2d(p + "conv1", batch, hw, cin, width, 1, padding=0), c2,
+                        conv2d(p + "conv3", batch, c2.conv.out_hw, width, cout, 1, padding=0)]
+            else:
+                c2 = conv2d(p + "conv1", batch, hw, cin, width, 3, stride=s, padding=1)
+                ops += [c2, conv2d(p + "conv2", batch, c2.conv.out_hw, width, width, 3, padding=1)]
+            if s != 1 or cin != cout:
                 ops.append(conv2d(p + "downsample", batch, hw, cin, cout, 1, stride=s, padding=0))
             cin, hw = cout, c2.conv.out_hw[0]
-    return ops + [_gemm("fc", batch, 1000, 2048)]
+    return ops + [_gemm("fc", batch, 1000, cin)]
+
+
+# VGG-16 (configuration D), Simonyan and Zisserman 2015, Table 1: conv widths, "M" = 2x2 max pool.
+_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def _vgg16(batch: int, image_size: int) -> list[Op]:
+    """torchvision vgg16 (no batch norm): 13 3x3 convs named by their `features.i` index, the
+    7x7 adaptive average pool, then classifier.0/3/6 (25088 -> 4096 -> 4096 -> 1000)."""
+    ops, hw, cin, idx = [], image_size, 3, 0
+    for c in _VGG16:
+        if c == "M":
+            hw, idx = hw // 2, idx + 1
+            continue
+        ops.append(conv2d(f"features.{idx}", batch, hw, cin, c, 3, padding=1))
+        cin, idx = c, idx + 2                                   # conv + ReLU
+    return ops + [_gemm("classifier.0", batch, 4096, 512 * 7 * 7), _gemm("classifier.3", batch, 4096, 4096),
+                  _gemm("classifier.6", batch, 1000, 4096)]
 
 
 # MobileNetV2 inverted-residual settings (expansion t, out channels c, repeats n, stride s),
@@ -155,10 +178,16 @@ _ZOO: dict[str, _Entry] = {
                       + _NOT_OPS, _vit_b16),
     # He et al. 2016, "Deep Residual Learning for Image Recognition", Table 1; v1.5 as in torchvision resnet50
     "resnet50": _Entry({"batch": 1, "image_size": 224}, "ResNet-50 v1.5, 25.6M params (He et al. 2016, torchvision)",
-                       _CNN_NOTE, _resnet50),
+                       _CNN_NOTE, partial(_resnet, blocks=(3, 4, 6, 3), bottleneck=True)),
     # Sandler et al. 2018, "MobileNetV2: Inverted Residuals and Linear Bottlenecks", Table 2; torchvision mobilenet_v2
     "mobilenetv2": _Entry({"batch": 1, "image_size": 224}, "MobileNetV2 width 1.0, 3.5M params (Sandler et al. 2018, "
                           "torchvision)", _CNN_NOTE, _mobilenetv2),
+    # He et al. 2016, Table 1 (18-layer: basic blocks [2, 2, 2, 2]); torchvision resnet18
+    "resnet18": _Entry({"batch": 1, "image_size": 224}, "ResNet-18, 11.7M params (He et al. 2016, torchvision)",
+                       _CNN_NOTE, partial(_resnet, blocks=(2, 2, 2, 2), bottleneck=False)),
+    # Simonyan and Zisserman 2015, "Very Deep Convolutional Networks", Table 1 configuration D; torchvision vgg16
+    "vgg16": _Entry({"batch": 1, "image_size": 224}, "VGG-16, 138M params (Simonyan and Zisserman 2015, torchvision)",
+                    _CNN_NOTE + "; the classifier sees the 7x7 adaptive pool at any image_size", _vgg16),
 }
 
 ZOO_NAMES: tuple[str, ...] = tuple(_ZOO)

@@ -1,0 +1,113 @@
+"""`nmsim gpu`: real GPU measurements and the GPU cost model checked against them.
+
+    nmsim gpu bench --out measurements/GPU-DATE.csv [--models ...] [--tokens ...] [--kernels ...]
+                    [--patterns ...] [--dtype fp16] [--repeats N] [--warmup N] [--json R.json]
+    nmsim gpu validate FILE.csv [--arch h100] [--split auto|models|hash] [--json R.json] [--plot OUT.png]
+
+`bench` needs a CUDA device (gpu_kernels/bench.py; without one: one line, exit code 2, no file).
+`validate` predicts every measured row with sim/gpu_model.py, calibrates its efficiencies on the
+calibration rows and prints MAPE and Spearman overall, calibration vs held out, per kernel, and the
+calibrated parameters (docs/GPU.md, "GPU cost model").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> None:
+    """Register `gpu bench` and `gpu validate` on the `nmsim` subparsers."""
+    sg = sub.add_parser("gpu", help="measure N:M kernels on a CUDA GPU; validate the GPU cost model against measurements")
+    actions = sg.add_subparsers(dest="gpu_action", required=True, metavar="ACTION")
+    sb = actions.add_parser("bench", help="time cuBLAS, 2:4 cuSPARSELt/CUTLASS and our Triton kernels (CUDA only)")
+    sb.add_argument("--out", required=True, metavar="FILE.csv",
+                    help="measurement CSV to append to (rows already there are skipped), e.g. measurements/GPU-DATE.csv")
+    sb.add_argument("--models", nargs="+", metavar="MODEL", help="zoo models (default bert-base llama2-7b llama3-8b opt-13b)")
+    sb.add_argument("--tokens", nargs="+", type=int, metavar="M", help="token counts (default 1 ... 8192)")
+    sb.add_argument("--kernels", nargs="+", metavar="KERNEL", help="subset of the kernels (default all)")
+    sb.add_argument("--patterns", nargs="+", metavar="N:M", help="N:M patterns of the Triton kernels (default 2:4 ... 1:32)")
+    sb.add_argument("--dtype", default="fp16", help="fp16 (default), bf16 or fp32")
+    sb.add_argument("--repeats", type=int, help="timed samples per row (default: the bench's)")
+    sb.add_argument("--warmup", type=int, help="eager calls before timing (default: the bench's)")
+    sb.add_argument("--json", metavar="R.json", help="write {out, rows_written} as JSON")
+    sb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sb.set_defaults(func=cmd_bench)
+    sv = actions.add_parser("validate", help="predict measured rows with the GPU model: MAPE, Spearman, plot")
+    sv.add_argument("file", metavar="FILE.csv", help="measurement CSV written by `nmsim gpu bench`")
+    sv.add_argument("--arch", default="auto",
+                    help="GPU preset or arch YAML (default: from the file's device column: H100, A100, T4)")
+    sv.add_argument("--split", default="auto", choices=("auto", "models", "hash"),
+                    help="calibration/held-out split (default auto: by model shapes, else by shape hash)")
+    sv.add_argument("--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
+    sv.add_argument("--plot", metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
+    sv.set_defaults(func=cmd_validate)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Run gpu_kernels.bench.run_bench with the given options (kernels imported only here)."""
+    from gpu_kernels.bench import run_bench
+
+    from .tables import console
+
+    opts = {k: getattr(args, k) for k in ("repeats", "warmup", "patterns") if getattr(args, k) is not None}
+    written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
+                        progress=not args.quiet, **opts)
+    console.print(f"{written} rows appended to {args.out}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"out": args.out, "rows_written": written}, fh, indent=1)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    """Validate the GPU model on a measurement file: tables on stdout, optional JSON and plot."""
+    from rich.table import Table
+
+    from gpu_kernels.measurements import read_measurements
+    from gpu_kernels.validate import check_plot_path, plot, validate
+    from sim.gpu_model import PARAMS
+
+    from .tables import console
+
+    if args.plot:
+        check_plot_path(args.plot)
+    res = validate(read_measurements(args.file), args.arch, args.split)
+    t = Table(title=f"GPU model ({res['arch']}) vs {args.file}: {res['overall']['n']} rows", title_justify="left")
+    for c in ("rows", "n", "MAPE", "max APE", "Spearman"):
+        t.add_column(c, justify="left" if c == "rows" else "right")
+    for label, key in (("held out", "held_out"), ("calibration", "calibration"), ("overall", "overall"),
+                       ("held out, uncalibrated", "uncalibrated_held_out")):
+        m = res[key]
+        t.add_row(label, str(m["n"]), _pct(m["mape"]), _pct(m["max_ape"]), _rho(m["spearman"]))
+    console.print(t)
+    k = Table(title="per kernel", title_justify="left")
+    for c in ("kernel", "held-out n", "held-out MAPE", "held-out Spearman", "calib. n", "calib. MAPE", "calib. Spearman"):
+        k.add_column(c, justify="left" if c == "kernel" else "right")
+    for name, m in res["per_kernel"].items():
+        c = m["calibration"]
+        k.add_row(name, str(m["n"]), _pct(m["mape"]), _rho(m["spearman"]), str(c["n"]), _pct(c["mape"]),
+                  _rho(c["spearman"]))
+    console.print(k)
+    p = Table(title="model parameters", title_justify="left")
+    for c in ("parameter", "default", "calibrated", "used by"):
+        p.add_column(c, justify="left" if c in ("parameter", "used by") else "right")
+    for par in PARAMS:
+        value = res["params"].get(par.name)
+        p.add_row(par.name, f"{res['param_defaults'][par.name]:.4g}", "not fitted (no rows)" if value is None
+                  else f"{value:.4g}", ", ".join(par.kernels))
+    console.print(p)
+    console.print(f"split: {res['split']}")
+    h = res["held_out"]
+    console.print(f"held-out MAPE {_pct(h['mape'])} (goal <= 10%), Spearman {_rho(h['spearman'])} (goal >= 0.95)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res | {"file": args.file}, fh, indent=1)
+    if args.plot:
+        console.print(f"plot: {plot(res, args.plot)}")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _rho(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

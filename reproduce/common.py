@@ -1,0 +1,41 @@
+"""Helpers shared by the reproductions: exact de-duplication of repeated layers."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from workloads import Op, Workload
+
+
+def shape_key(op: Op) -> Op:
+    """`op` without its name: equal keys, identical costs."""
+    # Ops compare by every field but the name (ConvShape is excluded from comparison), so two
+    # ops with the same key get identical results from the deterministic cost model.
+    return replace(op, name="")
+
+
+def unique_ops(workload: Workload) -> tuple[Workload, list[int]]:
+    """`workload` with repeated identical layers kept once (first name), and how many times each
+    occurs. Costing the unique ops and weighting by the counts equals costing every op: a
+    12-layer BERT has 5 distinct GEMM shapes. Masks are dropped (the reproductions override the
+    patterns of every op)."""
+    counts = Counter(shape_key(op) for op in workload.ops)
+    first: dict[Op, Op] = {}
+    for op in workload.ops:
+        first.setdefault(shape_key(op), op)
+    ops = list(first.values())
+    return Workload(name=workload.name, ops=ops, description=workload.description), [counts[shape_key(o)] for o in ops]
+
+
+def weighted(values, counts: list[int]) -> float:
+    """Sum of per-unique-op `values` weighted by their occurrence `counts`."""
+    return float(sum(v * c for v, c in zip(values, counts)))
+
+
+def preset_summary(arch) -> dict:
+    """The numbers of a systolic preset that the reproduction rests on (units in the keys)."""
+    c = arch.compute
+    return {"name": arch.name, "array": f"{c.rows}x{c.cols}x{c.macs_per_pe}", "clock_hz": c.clock_hz,
+            "operand_bits": c.operand_bits, "dense_macs_per_cycle": arch.peak_macs_per_cycle,
+            "onchip_bytes": sum(m.size_bytes for m in arch.memory), "dram_bytes_per_s": arch.dram.bytes_per_s,
+            "nm_patterns": list(arch.sparsity.nm.patterns) if arch.sparsity.nm else []}
