@@ -14,6 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
+from sim.gpu_tiles import DECODE_TILES, MAX_DECODE_ELEMS_PER_THREAD, decode_elems_per_thread
 from specfile import SpecError
 
 from .formats import NMWeight, nonzero_columns
@@ -23,44 +24,24 @@ __all__ = ["nm_decode", "nm_decode_reference", "MAX_DECODE_TOKENS", "DECODE_CONF
 
 MAX_DECODE_TOKENS = 16
 
-# (BLOCK_N, BLOCK_J, num_warps, num_stages). assumed: a menu from narrow-and-deep (few rows,
-# long stretches of nonzeros: streaming) to wide (more rows per program for small K), plus small
-# tiles for 8-16 tokens. Configs whose [BLOCK_T, BLOCK_N, BLOCK_J] gather tile exceeds
-# MAX_ELEMS_PER_THREAD fp32 values per thread are pruned for the token count: compiled for sm_90a
-# with Triton 3.9, tiles up to 32 elements per thread used <= 197 registers and never spilled,
-# while 128 per thread spilled in most configs (derived: ptxas -v on the kernel's PTX, docs/GPU.md).
-_GPU_TILES = [
-    (4, 256, 4, 3),
-    (8, 128, 4, 3),
-    (16, 64, 4, 3),
-    (16, 128, 4, 3),
-    (32, 128, 4, 3),
-    (64, 64, 4, 3),
-    (16, 256, 8, 3),
-    (32, 256, 8, 3),
-    (64, 128, 8, 3),
-    (2, 128, 4, 3),
-    (4, 64, 4, 3),
-    (8, 32, 4, 3),
-    (8, 64, 8, 3),
-    (16, 32, 8, 3),
-]
+# The GPU menu and the register budget that prunes it live in sim/gpu_tiles.py (shared with the
+# GPU cost model).
 _INTERPRET_TILES = [(8, 16, 4, 1)]
-MAX_ELEMS_PER_THREAD = 32
+MAX_ELEMS_PER_THREAD = MAX_DECODE_ELEMS_PER_THREAD
 
 
 
 def decode_configs(gpu: bool) -> list:
     """The autotune menu as triton.Configs: the GPU menu, or the interpreter's single tile."""
     return [triton.Config({"BLOCK_N": bn, "BLOCK_J": bj}, num_warps=w, num_stages=s)
-            for bn, bj, w, s in (_GPU_TILES if gpu else _INTERPRET_TILES)]
+            for bn, bj, w, s in (DECODE_TILES if gpu else _INTERPRET_TILES)]
 
 
 DECODE_CONFIGS = decode_configs(gpu=not INTERPRET)
 
 
 def _elems_per_thread(config, block_t: int) -> float:
-    return block_t * config.kwargs["BLOCK_N"] * config.kwargs["BLOCK_J"] / (32 * config.num_warps)
+    return decode_elems_per_thread(block_t, config.kwargs["BLOCK_N"], config.kwargs["BLOCK_J"], config.num_warps)
 
 
 def _fit_registers(configs, named_args, **kwargs):

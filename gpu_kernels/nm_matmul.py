@@ -23,6 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
+from sim.gpu_tiles import GEMM_GROUP_M, GEMM_TILES
 from specfile import SpecError
 
 from .formats import NMWeight, decompress
@@ -37,30 +38,15 @@ def _env_flag(name: str) -> bool:
 # read once, like the @triton.jit decorators below, so configs and kernels agree
 INTERPRET: bool = _env_flag("TRITON_INTERPRET")
 
-# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages): tall/wide tiles for large token counts,
-# BLOCK_M = 16/32 for small ones; shared with dense_matmul so the two differ only in sparsity.
-# assumed: a Triton-tutorial-like menu, trimmed to tiles that compile for sm_90a (Triton 3.9)
-# without register spills for 2:4, 1:8 and 3:32 fp16 (8 warps where the expanded weight tile is
-# large; derived: ptxas -v on the kernels' PTX, docs/GPU.md "Compile check"). The autotuner picks
-# per (M, N, K, n, m) and drops tiles whose shared memory does not fit the device.
-_GPU_TILES = [
-    (128, 128, 64, 8, 3),
-    (128, 64, 64, 8, 3),
-    (64, 128, 64, 8, 3),
-    (64, 64, 64, 4, 3),
-    (32, 128, 64, 8, 3),
-    (32, 64, 64, 4, 3),
-    (16, 256, 64, 8, 3),
-    (16, 128, 64, 4, 3),
-    (16, 64, 64, 4, 3),
-]
+# The GPU menu lives in sim/gpu_tiles.py, shared with the GPU cost model; dense_matmul uses it too.
 _INTERPRET_TILES = [(16, 16, 32, 4, 1)]  # one config: the interpreter is slow and has nothing to tune
 
 
 def tile_configs(gpu: bool) -> list:
     """The autotune menu as triton.Configs: the GPU menu, or the interpreter's single tile."""
-    return [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
-            for bm, bn, bk, w, s in (_GPU_TILES if gpu else _INTERPRET_TILES)]
+    return [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": GEMM_GROUP_M}, num_warps=w,
+                          num_stages=s)
+            for bm, bn, bk, w, s in (GEMM_TILES if gpu else _INTERPRET_TILES)]
 
 
 MM_CONFIGS = tile_configs(gpu=not INTERPRET)

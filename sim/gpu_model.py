@@ -11,7 +11,9 @@ Memory is the larger of HBM time and L2 time; an operand re-read by many CTAs co
 once per wave that touches it, or once in all when it stays in L2 (rule in `_geometry`). The
 decode kernel is a bandwidth kernel that reads nonzeros, packed indices and gathered
 activations. A fixed overhead per kernel family is added. Kernels without a recorded tile (cuBLAS, cuSPARSELt, CUTLASS) are modelled as
-picking their fastest tile (and split-K) from `TILE_MENU`, as their heuristics aim to.
+picking their fastest tile (and split-K) from `LIBRARY_TILE_MENU`, as their heuristics aim to;
+our Triton kernels without a recorded config at their fastest tile of sim/gpu_tiles.py's menus
+(the ones they autotune over).
 
 A few efficiencies (`PARAMS`) are the model's free parameters: `assumed:` defaults, calibrated by
 `calibrate` (least squares on log time) against measured rows (gpu_kernels/validate.py).
@@ -30,6 +32,7 @@ from mapping import plan_sparsity
 from specfile import SpecError
 from workloads import Op
 
+from .gpu_tiles import GEMM_GROUP_M, GEMM_TILES, decode_tiles_for
 from .results import LayerResult
 
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "tf32": 4, "int8": 1, "fp8": 1}
@@ -45,20 +48,16 @@ DECODE_KERNEL = "triton_nm_decode"
 FAMILIES = ("cublas", "sparse_lib", "triton", "decode")
 
 # assumed: CTA tiles (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) of the kind cuBLAS, CUTLASS and
-# Triton's tutorials use on Ampere/Hopper; BLOCK_M = 16 is the smallest tensor-core MMA height.
-TILE_MENU = ((256, 128, 64, 8, 3), (128, 256, 64, 8, 3), (128, 128, 64, 8, 3), (128, 64, 64, 4, 4),
-             (64, 128, 64, 4, 4), (64, 64, 64, 4, 4), (32, 128, 64, 4, 4), (16, 128, 128, 4, 4),
-             (16, 64, 128, 4, 4))
+# cuSPARSELt use on Ampere/Hopper: the model's own guess at the libraries' tiles, which are not
+# recorded (BLOCK_M = 16 is the smallest tensor-core MMA height). Our Triton kernels' tiles are
+# not guessed: they are sim/gpu_tiles.py's menus, the ones the kernels autotune over.
+LIBRARY_TILE_MENU = ((256, 128, 64, 8, 3), (128, 256, 64, 8, 3), (128, 128, 64, 8, 3), (128, 64, 64, 4, 4),
+                     (64, 128, 64, 4, 4), (64, 64, 64, 4, 4), (32, 128, 64, 4, 4), (16, 128, 128, 4, 4),
+                     (16, 64, 128, 4, 4))
 # assumed: libraries may split K over CTAs (cuBLAS, CUTLASS and cuSPARSELt all offer split-K) to
 # fill the SMs when M x N has few tiles; Triton kernels here never split (grid = tiles of M x N).
 SPLIT_K_MENU = (1, 2, 4, 8, 16)
-# assumed: the decode kernel's menu (BLOCK_N rows x BLOCK_J stored values per step, 4 warps),
-# spanning the range of gpu_kernels/nm_decode.py's autotune menu.
-DECODE_MENU = tuple((bn, bj) for bn in (4, 8, 16, 32, 64) for bj in (64, 128, 256))
-# assumed: the decode kernel keeps its BLOCK_T x BLOCK_N x BLOCK_J gather tile in registers and
-# drops larger menu entries (the budget gpu_kernels/nm_decode.py prunes its own menu with)
-DECODE_MAX_TILE_ELEMS = 16384
-DEFAULT_GROUP_M = 8    # assumed: CTA swizzle of 8 row tiles (our Triton kernels' GROUP_M; libraries alike)
+DEFAULT_GROUP_M = GEMM_GROUP_M    # CTA swizzle of 8 row tiles (our Triton kernels' GROUP_M; assumed: libraries alike)
 L2_SHARE = 0.5         # assumed: an operand stays in L2 when it fits in half of it (the rest: the other operands)
 SPLIT_PARTIAL_BYTES = 4  # fp32 partial sums of split-K, written once and read once
 
@@ -187,12 +186,11 @@ def _candidates(gpu: GPU, case: GemmCase) -> list[Tile]:
         return [case.tile]
     if case.kernel == DECODE_KERNEL:
         bt = _pow2_at_least(case.M)
-        menu = [Tile(bt, bn, bj, 4, 3, 1, 1) for bn, bj in DECODE_MENU]
-        fit = [t for t in menu if bt * t.block_n * t.block_k <= DECODE_MAX_TILE_ELEMS]
-        return fit or [min(menu, key=lambda t: t.block_n * t.block_k)]
-    splits = SPLIT_K_MENU if case.kernel in LIBRARY_KERNELS else (1,)
+        return [Tile(bt, bn, bj, w, stages, 1, 1) for bn, bj, w, stages in decode_tiles_for(bt)]
+    library = case.kernel in LIBRARY_KERNELS
+    splits = SPLIT_K_MENU if library else (1,)
     out = []
-    for bm, bn, bk, w, stages in TILE_MENU:
+    for bm, bn, bk, w, stages in (LIBRARY_TILE_MENU if library else GEMM_TILES):
         per_stage = _stage_bytes(case.kernel in NM_KERNELS + SPARSE_TC_KERNELS, DTYPE_BYTES[case.dtype],
                                  case.n, case.m, case.index_bits, bm, bn, bk)
         stages = min(stages, int(gpu.smem_bytes_per_sm // per_stage))
