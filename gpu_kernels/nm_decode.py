@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from sim.gpu_tiles import DECODE_TILES, MAX_DECODE_ELEMS_PER_THREAD, decode_elems_per_thread
+from sim.gpu_tiles import DECODE_TILES, fit_decode_tiles
 from specfile import SpecError
 
 from .formats import NMWeight, nonzero_columns
@@ -27,8 +27,6 @@ MAX_DECODE_TOKENS = 16
 # The GPU menu and the register budget that prunes it live in sim/gpu_tiles.py (shared with the
 # GPU cost model).
 _INTERPRET_TILES = [(8, 16, 4, 1)]
-MAX_ELEMS_PER_THREAD = MAX_DECODE_ELEMS_PER_THREAD
-
 
 
 def decode_configs(gpu: bool) -> list:
@@ -40,16 +38,15 @@ def decode_configs(gpu: bool) -> list:
 DECODE_CONFIGS = decode_configs(gpu=not INTERPRET)
 
 
-def _elems_per_thread(config, block_t: int) -> float:
-    return decode_elems_per_thread(block_t, config.kwargs["BLOCK_N"], config.kwargs["BLOCK_J"], config.num_warps)
+def _shape(config) -> tuple[int, int, int]:
+    return config.kwargs["BLOCK_N"], config.kwargs["BLOCK_J"], config.num_warps
 
 
 def _fit_registers(configs, named_args, **kwargs):
-    """Drop configs whose gather tile exceeds MAX_ELEMS_PER_THREAD per thread for this token
-    block (keep the smallest if none fits)."""
+    """Drop configs whose gather tile exceeds the register budget for this token block (keep the
+    smallest if none fits): sim.gpu_tiles.fit_decode_tiles, the rule the GPU model applies too."""
     bt = kwargs.get("BLOCK_T", named_args.get("BLOCK_T", 1))
-    fit = [c for c in configs if _elems_per_thread(c, bt) <= MAX_ELEMS_PER_THREAD]
-    return fit or [min(configs, key=lambda c: _elems_per_thread(c, bt))]
+    return fit_decode_tiles(configs, bt, _shape)
 
 
 @triton.autotune(configs=DECODE_CONFIGS, key=["M", "N", "K", "NSEL", "GROUP"],

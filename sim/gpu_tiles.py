@@ -1,9 +1,11 @@
 """CTA tile menus of our Triton kernels: the one definition shared by the kernels' autotuners
 (gpu_kernels/nm_matmul.py, dense_matmul.py, nm_decode.py) and the GPU cost model
 (sim/gpu_model.py), which predicts a Triton row without a recorded config at the best of these.
+Units: BLOCK_* in elements (M tokens, N output rows, K reduction columns; decode BLOCK_J stored
+nonzeros), num_warps and num_stages counts; the decode budget in fp32 values per thread.
 
-Plain data, no torch or triton: `sim` stays importable without them, and `gpu_kernels` (below
-`sim` in docs/ARCHITECTURE.md) imports it from here.
+Plain data, no torch or triton: `sim` stays importable without them and never imports
+`gpu_kernels`; `gpu_kernels` (after `sim` in docs/ARCHITECTURE.md's table) imports the menus from here.
 """
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from __future__ import annotations
 # (`triton_dense`) kernels: tall/wide tiles for large token counts, BLOCK_M = 16/32 for small ones.
 # assumed: a Triton-tutorial-like menu, trimmed to tiles that compile for sm_90a (Triton 3.9)
 # without register spills for 2:4, 1:8 and 3:32 fp16 (8 warps where the expanded weight tile is
-# large; derived: ptxas -v on the kernels' PTX, docs/GPU.md "Compile check"). The autotuner picks
-# per (M, N, K, n, m) and drops tiles whose shared memory does not fit the device.
+# large; derived: ptxas -v on the kernels' PTX, docs/GPU.md "Compile check", where the dense
+# kernel's 16x256 tile spills 16 bytes). The autotuner picks per (M, N, K, n, m) and drops tiles
+# whose shared memory does not fit the device.
 GEMM_TILES: tuple[tuple[int, int, int, int, int], ...] = (
     (128, 128, 64, 8, 3),
     (128, 64, 64, 8, 3),
@@ -58,8 +61,17 @@ def decode_elems_per_thread(block_t: int, block_n: int, block_j: int, num_warps:
     return block_t * block_n * block_j / (THREADS_PER_WARP * num_warps)
 
 
+def fit_decode_tiles(tiles, block_t: int, shape=lambda t: t[:3]) -> list:
+    """Those of `tiles` whose gather tile for a token block of `block_t` (count, power of two >=
+    tokens) is within MAX_DECODE_ELEMS_PER_THREAD fp32 values per thread, else the single smallest.
+    `shape(tile)` gives (BLOCK_N, BLOCK_J, num_warps): tuples here, triton.Configs in the autotuner."""
+    def per_thread(t):
+        return decode_elems_per_thread(block_t, *shape(t))
+
+    fit = [t for t in tiles if per_thread(t) <= MAX_DECODE_ELEMS_PER_THREAD]
+    return fit or [min(tiles, key=per_thread)]
+
+
 def decode_tiles_for(block_t: int) -> list[tuple[int, int, int, int]]:
-    """The decode tiles the autotuner keeps for a token block of `block_t` (power of two >= tokens):
-    those within MAX_DECODE_ELEMS_PER_THREAD, else the single smallest."""
-    fit = [t for t in DECODE_TILES if decode_elems_per_thread(block_t, t[0], t[1], t[2]) <= MAX_DECODE_ELEMS_PER_THREAD]
-    return fit or [min(DECODE_TILES, key=lambda t: decode_elems_per_thread(block_t, t[0], t[1], t[2]))]
+    """The DECODE_TILES the decode autotuner keeps for a token block of `block_t` (count)."""
+    return fit_decode_tiles(DECODE_TILES, block_t)

@@ -42,6 +42,21 @@ def test_kernel_names_match_the_measurement_contract():
     assert {k for p in gm.PARAMS for k in p.kernels} == set(KERNELS)
 
 
+def test_sim_gets_the_triton_menus_without_torch_or_triton():
+    # sim/gpu_tiles.py holds the kernels' menus so that sim never imports gpu_kernels or triton
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, sim.gpu_model, sim.gpu_tiles; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'triton', 'gpu_kernels')))")
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=root).stdout == "[]\n"
+    from sim.gpu_tiles import DECODE_TILES, decode_tiles_for
+    assert decode_tiles_for(1) == list(DECODE_TILES) and len(decode_tiles_for(16)) == 5  # docs/GPU.md
+
+
 # --- closed form -------------------------------------------------------------------------------
 
 def test_compute_bound_gemm_runs_at_peak_times_efficiency():

@@ -73,8 +73,9 @@ def _cases(full: bool):
     if full:
         mm_plan = [("fp16", nm, c) for nm in ((2, 4), (1, 8), (3, 32)) for c in mm_menu]
         mm_plan += [(d, (2, 4), mm_menu[0]) for d in ("bf16", "fp32")]
-        dec_plan = [("fp16", nm, bt, c) for nm in ((2, 4), (1, 8)) for bt in (1, 4, 16) for c in dec_menu
-                    if nm_decode._elems_per_thread(c, bt) <= nm_decode.MAX_ELEMS_PER_THREAD]
+        # the configs the autotuner's register pruning keeps for each token block
+        dec_plan = [("fp16", nm, bt, c) for nm in ((2, 4), (1, 8)) for bt in (1, 4, 16)
+                    for c in nm_decode._fit_registers(dec_menu, {}, BLOCK_T=bt)]
         dense_plan = [(d, c) for d in ("fp16", "bf16") for c in mm_menu]
     else:
         mm_plan = [("fp16", (2, 4), mm_menu[0]), ("bf16", (1, 8), mm_menu[6]), ("fp32", (3, 32), mm_menu[3])]
