@@ -113,17 +113,6 @@ class Design:
     map_key: tuple = ()
 
 
-def _dedupe(ops: list[Op]) -> list[tuple[Op, int]]:
-    seen: dict[tuple, list] = {}
-    for op in ops:
-        k = (op.kind, op.M, op.N, op.K, op.batch, op.weight_sparsity, op.act_density)
-        if k in seen:
-            seen[k][1] += 1
-        else:
-            seen[k] = [op, 1]
-    return [(op, n) for op, n in seen.values()]
-
-
 def _pad(c: np.ndarray, width: int) -> np.ndarray:
     """Candidates `[5, n]` widened to `width` by repeating the last one: argmin keeps the first
     minimum, so a repeat never wins over the original, as in the default mapping's own choice."""
@@ -164,7 +153,7 @@ class Evaluator:
             for pattern in sweep.patterns:
                 wl = sw.workload if pattern == AS_GIVEN else sw.workload.with_sparsity(pattern)
                 exact = wl if (pattern == AS_GIVEN and wl.masks) else None
-                self.combos.append(Combo(sw.label, sw.uid, pattern, _dedupe(wl.ops), wl.macs, exact))
+                self.combos.append(Combo(sw.label, sw.uid, pattern, wl.distinct_ops(), wl.macs, exact))
         self._plans: dict = {}
         self._cands: dict = {}
 

@@ -1,7 +1,6 @@
 """Helpers shared by the reproductions: exact de-duplication of repeated layers."""
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 
 from workloads import Op, Workload
@@ -19,12 +18,9 @@ def unique_ops(workload: Workload) -> tuple[Workload, list[int]]:
     occurs. Costing the unique ops and weighting by the counts equals costing every op: a
     12-layer BERT has 5 distinct GEMM shapes. Masks are dropped (the reproductions override the
     patterns of every op)."""
-    counts = Counter(shape_key(op) for op in workload.ops)
-    first: dict[Op, Op] = {}
-    for op in workload.ops:
-        first.setdefault(shape_key(op), op)
-    ops = list(first.values())
-    return Workload(name=workload.name, ops=ops, description=workload.description), [counts[shape_key(o)] for o in ops]
+    distinct = workload.distinct_ops()
+    return (Workload(name=workload.name, ops=[op for op, _ in distinct], description=workload.description),
+            [n for _, n in distinct])
 
 
 def weighted(values, counts: list[int]) -> float:
