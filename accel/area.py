@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 FACTOR_FILE = Path(__file__).parent / "pe_area_factors.yaml"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specfile import SpecError, did_you_mean, load_model
+from nmsim.specfile import SpecError, did_you_mean, load_model
 
 from .spec import Arch
 

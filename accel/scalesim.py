@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from specfile import SpecError, did_you_mean
+from nmsim.specfile import SpecError, did_you_mean
 
 from .spec import DATAFLOWS, Arch
 

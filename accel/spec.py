@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from specfile import StrictModel
+from nmsim.specfile import StrictModel
 
 OPERANDS = ("weights", "inputs", "outputs")
 DATAFLOWS = ("ws", "os", "is")

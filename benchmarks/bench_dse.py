@@ -46,8 +46,8 @@ def bench_spec(points: int) -> dict:
 def one_run(points: int, workers: int, executor: str = "local") -> dict:
     """Run the sweep once in this (fresh) process, imports included; returns timings and peak RSS (MiB)."""
     t0 = time.perf_counter()
-    from dse import run_sweep
-    from dse.spec import sweep_from_dict
+    from nmsim.dse import run_sweep
+    from nmsim.dse.spec import sweep_from_dict
 
     with tempfile.TemporaryDirectory() as tmp:
         sweep = sweep_from_dict(bench_spec(points))
@@ -63,10 +63,10 @@ def one_run(points: int, workers: int, executor: str = "local") -> dict:
 
 def baseline(sample: int = 100) -> float:
     """Seconds per design of the plain loop: build the arch, simulate_workload(BERT-base, 2:8)."""
-    from dse.design import DesignBuilder
-    from dse.space import design_points
-    from dse.spec import sweep_from_dict
-    from sim import simulate_workload
+    from nmsim.dse.design import DesignBuilder
+    from nmsim.dse.space import design_points
+    from nmsim.dse.spec import sweep_from_dict
+    from nmsim.sim import simulate_workload
 
     sweep = sweep_from_dict(bench_spec(10_000))
     pts, n = design_points(sweep)
@@ -84,7 +84,7 @@ def pareto_times(n: int = 10_000) -> tuple[float, float]:
     """Seconds of dse.pareto_mask on n uniform random points, 2 and 3 objectives."""
     import numpy as np
 
-    from dse.pareto import pareto_mask
+    from nmsim.dse.pareto import pareto_mask
 
     v = np.random.default_rng(0).random((n, 3))
     out = []

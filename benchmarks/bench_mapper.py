@@ -17,11 +17,11 @@ import argparse
 import statistics
 import time
 
-from accel import load_arch
-from mapping import MappingSpace
-from sim import HwParams, simulate_op
-from sim.simulate import map_op
-from workloads import Sparsity, zoo
+from nmsim.accel import load_arch
+from nmsim.mapping import MappingSpace
+from nmsim.sim import HwParams, simulate_op
+from nmsim.sim.simulate import map_op
+from nmsim.workloads import Sparsity, zoo
 
 SUITE = {
     ("bert-base", ()): ("layer0.attn.q", "layer0.ffn.up", "layer0.ffn.down", "layer0.attn.score"),

@@ -17,9 +17,10 @@ import time
 
 import torch
 
-from workloads import minilm, torch_zoo, zoo
-from workloads.pruning import prune
-from workloads.trace import trace_module
+from nmsim.workloads import zoo
+from nmsim.workloads.ml import minilm, torch_zoo
+from nmsim.workloads.ml.pruning import prune
+from nmsim.workloads.ml.trace import trace_module
 
 
 def clock(fn):

@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from accel import load_arch
-from mapping import Mapping
-from sim import HwParams, gemm_cost, simulate_op, simulate_workload
-from workloads import Op, zoo
+from nmsim.accel import load_arch
+from nmsim.mapping import Mapping
+from nmsim.sim import HwParams, gemm_cost, simulate_op, simulate_workload
+from nmsim.workloads import Op, zoo
 
 
 def best_of(fn, repeat: int = 7, number: int = 1) -> float:

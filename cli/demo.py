@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.progress import Progress
 from rich.table import Table
 
-from accel import load_arch
-from sim import simulate_workload
-from workloads import zoo
+from nmsim.accel import load_arch
+from nmsim.sim import simulate_workload
+from nmsim.workloads import zoo
 
 from .tables import console, seconds
 

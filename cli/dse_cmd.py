@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Run (or resume) a sweep."""
-    from dse import run_sweep
+    from nmsim.dse import run_sweep
 
     if args.chunk is not None and args.chunk < 1:
         fail("--chunk must be at least 1")
@@ -82,8 +82,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Print the front table; write --json / --plot."""
     from rich.table import Table
 
-    from dse import load_results, plots, report
-    from dse.report import parse_objectives
+    from nmsim.dse import load_results, plots, report
+    from nmsim.dse.report import parse_objectives
 
     from .tables import console, eng, seconds
 
@@ -119,7 +119,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Write CSV and/or Parquet."""
-    from dse import export_csv, export_parquet
+    from nmsim.dse import export_csv, export_parquet
 
     if not (args.csv or args.parquet):
         fail("dse export needs --csv OUT.csv and/or --parquet OUT.parquet")
@@ -136,8 +136,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> None:
     """Draw one plot kind."""
-    from dse import load_results, plots
-    from dse.report import front_rows, parse_objectives
+    from nmsim.dse import load_results, plots
+    from nmsim.dse.report import front_rows, parse_objectives
 
     plots.check_plot_path(args.out)
     objectives = parse_objectives(args.pareto)

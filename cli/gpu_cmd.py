@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     """Run gpu_kernels.bench.run_bench with the given options (kernels imported only here)."""
-    from gpu_kernels.bench import run_bench
+    from nmsim.gpu_kernels.bench import run_bench
 
     from .tables import console
 
@@ -62,9 +62,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
     """Validate the GPU model on a measurement file: tables on stdout, optional JSON and plot."""
     from rich.table import Table
 
-    from gpu_kernels.measurements import read_measurements
-    from gpu_kernels.validate import check_plot_path, plot, validate
-    from sim.gpu_model import PARAMS
+    from nmsim.gpu_kernels.measurements import read_measurements
+    from nmsim.gpu_kernels.validate import check_plot_path, plot, validate
+    from nmsim.sim.gpu_model import PARAMS
 
     from .tables import console
 

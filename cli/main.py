@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .errors import fail, warn
 
@@ -16,7 +16,7 @@ from .errors import fail, warn
 def _cmd_presets(args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from accel import load_arch, preset_names, preset_path
+    from nmsim.accel import load_arch, preset_names, preset_path
 
     from .tables import console
 
@@ -45,7 +45,7 @@ def _cmd_presets(args: argparse.Namespace) -> None:
 def _cmd_workloads(args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from workloads import zoo
+    from nmsim.workloads import zoo
 
     from .resolve import parse_params, resolve_workload
     from .tables import console, eng
@@ -82,9 +82,9 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
         fail("simulate needs --arch and --workload (or --scalesim-cfg with --scalesim-topology)")
     from rich.progress import Progress
 
-    from accel import load_arch
-    from sim import simulate_workload
-    from workloads import Sparsity
+    from nmsim.accel import load_arch
+    from nmsim.sim import simulate_workload
+    from nmsim.workloads import Sparsity
 
     from .resolve import parse_params, resolve_workload
     from .tables import console, run_table
@@ -111,7 +111,7 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     if trace is not None:
         trace.write(args.trace)
     if args.save_mappings:
-        from mapping import Mapping, save_mappings
+        from nmsim.mapping import Mapping, save_mappings
 
         save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers},
                       header=f"mappings of {wl.name} on {arch.name} "
@@ -135,7 +135,7 @@ def _report(args: argparse.Namespace, res, table) -> None:
 
 def _simulate_training(args: argparse.Namespace, arch, wl, sparsity) -> None:
     """`simulate --training`: one training step per layer (sim/training.py, docs/MODEL.md 10)."""
-    from sim.training import simulate_training
+    from nmsim.sim.training import simulate_training
 
     from .tables import training_table
 
@@ -156,7 +156,7 @@ def _simulate_engine(args: argparse.Namespace, arch):
         fail(f"--engine detailed models systolic arrays; {arch.name} is a {arch.kind} preset")
     if not args.trace:
         return engine, None
-    from sim.engine import Trace
+    from nmsim.sim.engine import Trace
 
     return engine, Trace(arch.clock_hz)
 
@@ -173,7 +173,7 @@ def _simulate_mappings(args: argparse.Namespace, arch):
         fail("--dataflow and --mapping conflict: the mapping file fixes each layer's dataflow")
     if not args.mapping:
         return None
-    from mapping import load_mappings
+    from nmsim.mapping import load_mappings
 
     return load_mappings(args.mapping).for_op
 

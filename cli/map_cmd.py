@@ -9,8 +9,8 @@ from .errors import fail, warn
 
 def add_parser(sub) -> None:
     """Register `nmsim map` on the subcommand table."""
-    from mapping import MAPPERS, OBJECTIVES
-    from workloads import LAYER_FORM
+    from nmsim.mapping import MAPPERS, OBJECTIVES
+    from nmsim.workloads import LAYER_FORM
 
     sm = sub.add_parser("map", help="search the best dataflow, tiling and loop order for one layer")
     sm.add_argument("--arch", "-a", required=True, help="systolic preset name or arch YAML")
@@ -31,11 +31,11 @@ def cmd_map(args: argparse.Namespace) -> None:
     from rich.progress import Progress
     from rich.table import Table
 
-    from accel import load_arch
-    from mapping import SPATIAL, load_constraints, save_mappings
-    from sim import HwParams
-    from sim.simulate import map_op
-    from workloads import parse_layer
+    from nmsim.accel import load_arch
+    from nmsim.mapping import SPATIAL, load_constraints, save_mappings
+    from nmsim.sim import HwParams
+    from nmsim.sim.simulate import map_op
+    from nmsim.workloads import parse_layer
 
     from .tables import console, eng, seconds
 
@@ -55,7 +55,7 @@ def cmd_map(args: argparse.Namespace) -> None:
         task = prog.add_task(f"{args.mapper} search", total=None)
         res = map_op(arch, op, args.mapper, args.objective, cons, hw, top=args.top, samples=args.samples,
                      seed=args.seed, progress=lambda d, t: prog.update(task, completed=d, total=t))
-    from mapping import plan_sparsity
+    from nmsim.mapping import plan_sparsity
     plan = plan_sparsity(arch, op)
     if plan.note:
         warn(plan.note)

@@ -15,7 +15,7 @@ import shlex
 import time
 from pathlib import Path
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .errors import fail
 
@@ -101,7 +101,7 @@ def _progress():
 
 def _check(args: argparse.Namespace) -> None:
     """Everything that can be refused before torch loads."""
-    from workloads.prune_run import check_out_dir
+    from nmsim.workloads.ml.prune_run import check_out_dir
 
     if args.threads < 1:
         fail(f"--threads {args.threads}: need at least 1")
@@ -123,7 +123,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Entry of `nmsim prune`."""
-    from workloads.prune_run import check_request
+    from nmsim.workloads.ml.prune_run import check_request
     from .resolve import parse_params
 
     _check(args)
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> None:
     check_request(args.model, args.pattern, args.method, args.calibration, args.calibration_file, params)
     import torch
 
-    from workloads.prune_run import run_prune, save_result_dir
+    from nmsim.workloads.ml.prune_run import run_prune, save_result_dir
 
     torch.set_num_threads(args.threads)
     command = _command(args)
@@ -180,8 +180,8 @@ def _run_report(args: argparse.Namespace) -> None:
 
     from rich.table import Table
 
-    from workloads.prune_run import REPORT_METHODS, REPORT_PATTERNS, digits_report, minilm_report
-    from workloads.pruning.masks import parse_pattern
+    from nmsim.workloads.ml.prune_run import REPORT_METHODS, REPORT_PATTERNS, digits_report, minilm_report
+    from nmsim.workloads.ml.pruning.masks import parse_pattern
 
     from .tables import console
 
@@ -210,7 +210,7 @@ def _run_report(args: argparse.Namespace) -> None:
             raise SpecError("--methods magnitude-global is unstructured only; drop the N:M patterns or the method")
         if args.calibration is not None and args.calibration < 1:
             raise SpecError(f"--calibration {args.calibration}: need at least 1 calibration sample")
-        from workloads.prune_run import check_request
+        from nmsim.workloads.ml.prune_run import check_request
 
         check_request("minilm", patterns[0], methods[0], args.calibration, args.calibration_file, None)
         with prog:

@@ -160,11 +160,11 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             prog.update(task, description=what, completed=done, total=max(total, 1))
 
         if args.paper == "sat":
-            from reproduce import run_sat
+            from nmsim.reproduce import run_sat
 
             result = run_sat(quick=args.quick, algorithm=algorithm, progress=progress)
         else:
-            from reproduce import run_s4
+            from nmsim.reproduce import run_s4
 
             result = run_s4(progress=progress)
     seconds = time.perf_counter() - t0

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specfile import SpecError
-from workloads import Workload
+from nmsim.specfile import SpecError
+from nmsim.workloads import Workload
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, int]:
@@ -28,7 +28,7 @@ def is_path(text: str) -> bool:
 
 def resolve_workload(text: str, params: dict[str, int]) -> Workload:
     """Zoo name (with --param values), workload YAML path or workload directory -> Workload."""
-    from workloads import zoo
+    from nmsim.workloads import zoo
 
     if is_path(text):
         if params:

@@ -39,8 +39,8 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from rich.progress import Progress
     from rich.table import Table
 
-    from rtl_models.runner import RtlRunError
-    from rtl_models.validate import PRESET, make_cases, run_cases
+    from nmsim.rtl_models.runner import RtlRunError
+    from nmsim.rtl_models.validate import PRESET, make_cases, run_cases
 
     from .tables import console
 
@@ -82,7 +82,7 @@ def cmd_area(args: argparse.Namespace) -> None:
     """Synthesize the PEs and print cells, flip-flops and factors."""
     from rich.table import Table
 
-    from rtl_models.area import (ACC_BITS, FACTOR_FILE, FACTORS, OPERAND_BITS, factor_file_text, factors, pe_areas,
+    from nmsim.rtl_models.area import (ACC_BITS, FACTOR_FILE, FACTORS, OPERAND_BITS, factor_file_text, factors, pe_areas,
                                  yosys_version)
 
     from .tables import console

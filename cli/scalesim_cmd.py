@@ -27,9 +27,9 @@ def wants_scalesim(args: argparse.Namespace) -> bool:
 
 def simulate_scalesim_files(args: argparse.Namespace) -> None:
     """Check the flag combination, run compatibility mode, print and write the results."""
-    from accel.scalesim import read_scalesim_cfg
-    from sim.scalesim_compat import COMPAT_NOTE, simulate_scalesim
-    from workloads.scalesim import read_scalesim_topology
+    from nmsim.accel.scalesim import read_scalesim_cfg
+    from nmsim.sim.scalesim_compat import COMPAT_NOTE, simulate_scalesim
+    from nmsim.workloads.scalesim import read_scalesim_topology
 
     from .tables import console, run_table
 

@@ -6,7 +6,7 @@ import re
 from rich.console import Console
 from rich.table import Table
 
-from sim import RunResult
+from nmsim.sim import RunResult
 
 console = Console(soft_wrap=False, width=140)
 

@@ -4,7 +4,7 @@ and Dask executors, a resumable SQLite result store, Pareto fronts, reports and 
 
 Notebook use (docs/DSE.md):
 
-    import dse
+    from nmsim import dse
     dse.run_sweep("dse/examples/sat_array.yaml", "sat.sqlite")
     table = dse.load_results("sat.sqlite")               # columns: table["latency_s"], table["rows"], ...
     front = dse.pareto_front(table, ["latency", "energy"])

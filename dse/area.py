@@ -22,9 +22,9 @@ from functools import lru_cache
 import numpy as np
 import yaml
 
-from accel import Arch, load_arch, parse_nm
-from accel.area import FACTOR_FILE, pe_area_factor
-from specfile import SpecError
+from nmsim.accel import Arch, load_arch, parse_nm
+from nmsim.accel.area import FACTOR_FILE, pe_area_factor
+from nmsim.specfile import SpecError
 
 REFERENCE_BITS = 8  # mac_mm2 is quoted for an 8-bit multiplier-accumulator
 MIB = 1024 * 1024

@@ -17,8 +17,8 @@ import copy
 import hashlib
 import json
 
-from accel import Arch
-from specfile import parse_model
+from nmsim.accel import Arch
+from nmsim.specfile import parse_model
 
 from .area import AreaFigures, area_of, arch_area, area_figures, nm_set_of
 from .spec import AXES, Sweep

@@ -29,12 +29,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from accel import Arch
-from mapping import Candidates, Mapping, SparsePlan, default_mapping_search, plan_sparsity
-from mapping.mapping import DATAFLOW_CODES, LOOP_ORDERS, M_SPLITS
-from sim import HwParams, simulate_workload
-from sim.simulate import op_cost
-from workloads import Op
+from nmsim.accel import Arch
+from nmsim.mapping import Candidates, Mapping, SparsePlan, default_mapping_search, plan_sparsity
+from nmsim.mapping.mapping import DATAFLOW_CODES, LOOP_ORDERS, M_SPLITS
+from nmsim.sim import HwParams, simulate_workload
+from nmsim.sim.simulate import op_cost
+from nmsim.workloads import Op
 
 from .design import DesignBuilder
 from .spec import AS_GIVEN, Sweep

@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .evaluate import evaluate_chunk
 from .spec import Sweep

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .pareto import objective_matrix, pareto_mask
 

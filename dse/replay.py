@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accel import Arch
-from sim import RunResult, simulate_workload
-from specfile import SpecError
+from nmsim.accel import Arch
+from nmsim.sim import RunResult, simulate_workload
+from nmsim.specfile import SpecError
 
 from .design import DesignBuilder
 from .spec import AS_GIVEN, Sweep, SweepSpec, resolve

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .pareto import objective_matrix, pareto_mask
 from .spec import AXES, OBJECTIVES
@@ -26,7 +26,7 @@ def parse_objectives(text: str | list[str]) -> list[str]:
     names = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
     for n in names:
         if n not in OBJECTIVES:
-            from specfile import did_you_mean
+            from nmsim.specfile import did_you_mean
 
             raise SpecError(f"--pareto: unknown objective '{n}'{did_you_mean(n, OBJECTIVES)}")
     if len(set(names)) != len(names) or not 1 <= len(names) <= 3:

@@ -31,10 +31,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from accel import Arch, load_arch, parse_nm
-from accel.spec import Dataflow
-from specfile import SpecError, StrictModel, load_yaml, parse_model
-from workloads import Sparsity, Workload
+from nmsim.accel import Arch, load_arch, parse_nm
+from nmsim.accel.spec import Dataflow
+from nmsim.specfile import SpecError, StrictModel, load_yaml, parse_model
+from nmsim.workloads import Sparsity, Workload
 
 # Objective name -> (result column, direction). Units: latency_s (s), energy_pj (pJ),
 # area_mm2 (mm^2), edp_js (J*s), throughput_per_area (dense-equivalent MAC/s per mm^2).
@@ -304,7 +304,7 @@ def _resolve_base(text: str, folder: Path) -> Arch:
 
 
 def _build_workload(ref, folder: Path) -> Workload:
-    from workloads import zoo
+    from nmsim.workloads import zoo
 
     name, params = (ref, {}) if isinstance(ref, str) else (ref.name, dict(ref.params))
     looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name or (folder / name).exists()

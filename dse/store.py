@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .evaluate import ResultRow
 

@@ -1,6 +1,6 @@
 """Run a sweep into a result store: the one entry point of `nmsim dse run` and of notebooks.
 
-    from dse import run_sweep
+    from nmsim.dse import run_sweep
     summary = run_sweep("dse/examples/sat_array.yaml", "sat.sqlite")          # local processes
     summary = run_sweep(spec, "sat.sqlite", executor="dask", workers=4)
 
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .design import DesignBuilder
 from .evaluate import ResultRow, error_text, failed_row, result_key

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from specfile import SpecError, did_you_mean
+from nmsim.specfile import SpecError, did_you_mean
 
 from .measurements import COLUMNS, KERNELS, append_rows
 
@@ -76,7 +76,7 @@ def layer_shapes(model: str) -> list[tuple[str, int, int]]:
     """(layer, N, K) of the distinct linear layers of one transformer block of zoo `model`
     (layers with equal shapes merged as 'attn.q+attn.k'); lm_head excluded (kept dense by
     N:M pruning methods, docs/GPU.md)."""
-    from workloads.zoo import ZOO_NAMES, build
+    from nmsim.workloads.zoo import ZOO_NAMES, build
 
     if model not in ZOO_NAMES:
         raise SpecError(f"gpu bench: unknown model '{model}'" + did_you_mean(model, BENCH_MODELS))

@@ -11,7 +11,7 @@ import torch
 import triton
 import triton.language as tl
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .nm_matmul import MM_CONFIGS, check_operands, dot_flags, dot_step, tile_position
 

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 if TYPE_CHECKING:
     import torch
@@ -51,7 +51,7 @@ def check_nm(n: int, m: int, K: int | None = None, where: str = "N:M pattern") -
 
 def parse_nm(text: str) -> tuple[int, int]:
     """'2:4' -> (2, 4); SpecError for anything the kernels cannot run (dense, N>=M, M not in SUPPORTED_M)."""
-    from workloads.sparsity import Sparsity
+    from nmsim.workloads.sparsity import Sparsity
 
     sp = Sparsity.parse(text)
     if sp.kind != "nm" or sp.axis != "K":

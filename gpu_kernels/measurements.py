@@ -10,7 +10,7 @@ import csv
 import math
 from pathlib import Path
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 # Column order is part of the contract: scripts and notebooks read these names.
 COLUMNS: tuple[str, ...] = (

@@ -14,8 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
-from sim.gpu_tiles import DECODE_TILES, fit_decode_tiles
-from specfile import SpecError
+from nmsim.sim.gpu_tiles import DECODE_TILES, fit_decode_tiles
+from nmsim.specfile import SpecError
 
 from .formats import NMWeight, nonzero_columns
 from .nm_matmul import INTERPRET, check_operands, check_weight, unpack_positions

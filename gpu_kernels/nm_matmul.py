@@ -23,8 +23,8 @@ import torch
 import triton
 import triton.language as tl
 
-from sim.gpu_tiles import GEMM_GROUP_M, GEMM_TILES
-from specfile import SpecError
+from nmsim.sim.gpu_tiles import GEMM_GROUP_M, GEMM_TILES
+from nmsim.specfile import SpecError
 
 from .formats import NMWeight, decompress
 

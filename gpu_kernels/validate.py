@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 CALIBRATION_MODELS = ("bert-base", "llama2-7b")
 HELD_OUT_MODELS = ("llama3-8b", "opt-13b")   # unseen shapes in the bench's default plan
@@ -48,7 +48,7 @@ def preset_for_device(device: str) -> str:
 
 def resolve_arch(rows: list[dict], arch: str = "auto"):
     """The `accel.Arch` to predict `rows` on: `arch` (preset name or YAML path), or from the rows' device."""
-    from accel import load_arch
+    from nmsim.accel import load_arch
 
     devices = sorted({r["device"] for r in rows})
     if arch == "auto":
@@ -110,7 +110,7 @@ def metrics(pred: np.ndarray, meas: np.ndarray) -> dict:
 
 
 def _cases(rows: list[dict]):
-    from sim.gpu_model import GemmCase, parse_config, parse_pattern
+    from nmsim.sim.gpu_model import GemmCase, parse_config, parse_pattern
 
     cases = []
     for i, r in enumerate(rows, start=1):
@@ -129,7 +129,7 @@ def validate(rows: list[dict], arch: str = "auto", split: str = "auto") -> dict:
     dict: held_out / calibration / overall / uncalibrated_held_out {mape, max_ape, spearman, n},
     per_kernel {kernel: {held-out metrics, "calibration": metrics}}, rows (predicted vs measured),
     params (calibrated), param_defaults, fixed_params, fit, split (description), arch, device."""
-    from sim import gpu_model as gm
+    from nmsim.sim import gpu_model as gm
 
     if not rows:
         raise SpecError("no measurement rows to validate")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from specfile import SpecError, StrictModel, load_model
+from nmsim.specfile import SpecError, StrictModel, load_model
 
 from .mapping import check_names
 

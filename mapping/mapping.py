@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-from accel import DATAFLOWS, Arch
-from specfile import SpecError, did_you_mean
-from workloads import Op
+from nmsim.accel import DATAFLOWS, Arch
+from nmsim.specfile import SpecError, did_you_mean
+from nmsim.workloads import Op
 
 from .sparse_plan import SparsePlan, plan_sparsity
 

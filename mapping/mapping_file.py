@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 from pydantic import Field, PositiveInt, field_validator
 
-from specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
-from workloads import Op
+from nmsim.specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
+from nmsim.workloads import Op
 
 from .mapping import Mapping, check_names
 

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .mapping import Mapping
 from .space import Candidates, MappingSpace

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel import Arch
-from specfile import SpecError
-from workloads import Op
+from nmsim.accel import Arch
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op
 
 from .constraints import Constraints
 from .mapping import DATAFLOW_CODES, LOOP_ORDERS, SPATIAL, Mapping

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel import Arch
-from workloads import Op
+from nmsim.accel import Arch
+from nmsim.workloads import Op
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The algorithm half of SAT's co-design, beside the simulated speedups of the same networks.
 
-* digits CNN (workloads/digits_cnn.py): trained from scratch dense and with BDWP at each pattern,
+* digits CNN (workloads/ml/digits_cnn.py): trained from scratch dense and with BDWP at each pattern,
   test accuracy averaged over seeds; SAT's abstract reports a 0.56-point average accuracy loss at
   2:8 on its own (larger) models and data sets.
-* all-MiniLM-L6-v2 (workloads/minilm.py): the real pretrained model pruned one-shot at the same
+* all-MiniLM-L6-v2 (workloads/ml/minilm.py): the real pretrained model pruned one-shot at the same
   patterns (no training data here, so not BDWP); quality = cosine similarity of its sentence
   embeddings to the dense model's.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import statistics
 
-from sim.training import simulate_training
-from workloads import Sparsity, Workload
+from nmsim.sim.training import simulate_training
+from nmsim.workloads import Sparsity, Workload
 
 from .common import unique_ops, weighted
 from .papers import Progress, figure, stage
@@ -46,8 +46,8 @@ def digits(arch, patterns, quick: bool, mapper: str, progress: Progress | None =
     simulated SAT step speedup of the CNN (batch `DIGITS_BATCH`) at each pattern."""
     import torch
 
-    from workloads import digits_cnn as dc
-    from workloads.trace import trace_module
+    from nmsim.workloads.ml import digits_cnn as dc
+    from nmsim.workloads.ml.trace import trace_module
 
     cfg = DIGITS_QUICK if quick else DIGITS_FULL
     runs = [("dense", None)] + [("bdwp", p) for p in patterns]
@@ -77,9 +77,9 @@ def digits(arch, patterns, quick: bool, mapper: str, progress: Progress | None =
 def minilm(arch, patterns, quick: bool, mapper: str, progress: Progress | None = None) -> dict:
     """Cosine similarity of one-shot pruned all-MiniLM-L6-v2 at `patterns` (each method), with the
     simulated SAT step speedup of MiniLM's own op list (batch MINILM_BATCH x MINILM_SEQ)."""
-    from workloads import minilm as ml
-    from workloads.prune_run import minilm_report
-    from workloads.trace import trace_module
+    from nmsim.workloads.ml import minilm as ml
+    from nmsim.workloads.ml.prune_run import minilm_report
+    from nmsim.workloads.ml.trace import trace_module
 
     cfg = MINILM_QUICK if quick else MINILM_FULL
     rows = minilm_report(patterns=tuple(patterns), methods=cfg["methods"], eval_sentences=cfg["eval_sentences"],

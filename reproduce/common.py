@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from workloads import Op, Workload
+from nmsim.workloads import Op, Workload
 
 
 def shape_key(op: Op) -> Op:

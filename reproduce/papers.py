@@ -8,7 +8,7 @@ from typing import Callable
 
 import yaml
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 PAPERS_FILE = Path(__file__).with_name("papers.yaml")
 

@@ -10,9 +10,9 @@ assumed), a larger sparse model out-running a smaller dense one, and the 32x spa
 """
 from __future__ import annotations
 
-from accel import load_arch
-from sim import simulate_op, simulate_workload
-from workloads import Op, Sparsity, zoo
+from nmsim.accel import load_arch
+from nmsim.sim import simulate_op, simulate_workload
+from nmsim.workloads import Op, Sparsity, zoo
 
 from .common import preset_summary, unique_ops, weighted
 from .papers import Progress, figure, load_papers, stage, t4_measured_ms

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import statistics
 
-from accel import load_arch
-from sim import HwParams, simulate_op
-from sim.training import PHASES, pregen_cycles, training_ops
-from workloads import zoo
+from nmsim.accel import load_arch
+from nmsim.sim import HwParams, simulate_op
+from nmsim.sim.training import PHASES, pregen_cycles, training_ops
+from nmsim.workloads import zoo
 
 from .algorithm import run_algorithm
 from .common import preset_summary, shape_key, unique_ops

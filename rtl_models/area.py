@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .wrapper import RTL_DIR
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.functional import signed_range
+from nmsim.sim.functional import signed_range
 
 
 def pack(values, bits: int) -> int:

@@ -28,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable, Iterator
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .wrapper import multi_top, resolve_params
 

@@ -17,8 +17,8 @@ import numpy as np
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from accel import Arch
-from sim.functional import nm_gemm, wrap_signed
+from nmsim.accel import Arch
+from nmsim.sim.functional import nm_gemm, wrap_signed
 
 from .bits import unpack
 from .runner import tb_config, tb_emit

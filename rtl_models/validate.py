@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from accel import Arch, load_arch
-from mapping import Mapping, plan_sparsity
-from sim import simulate_op
-from sim.functional import nm_decode, nm_prune, pad_groups, topn_select
-from specfile import SpecError
-from workloads import Op, Sparsity
+from nmsim.accel import Arch, load_arch
+from nmsim.mapping import Mapping, plan_sparsity
+from nmsim.sim import simulate_op
+from nmsim.sim.functional import nm_decode, nm_prune, pad_groups, topn_select
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity
 
 from .bits import pack, random_signed
 from .wrapper import idx_bits
@@ -219,7 +219,7 @@ def run_cases(cases: list[Case], simulator: str, stall: float = 0.0, seed: int =
     config = {"arches": [a.model_dump() for a in arches], "cases": [asdict(c) for c in cases],
               "stall": stall, "seed": seed}
     records = run_testbench("nm_systolic_array", [p.verilog() for p in params], simulator,
-                            "rtl_models.tb_array", config, on_record)
+                            "nmsim.rtl_models.tb_array", config, on_record)
     by_id = {r["case"]: r for r in records}
     rows = []
     for c in cases:

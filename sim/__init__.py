@@ -5,6 +5,6 @@ Depends on `accel`, `workloads`, `mapping`."""
 from .analytic import DATAFLOW_CODES, gemm_cost
 from .hw import HwParams
 from .results import LayerResult, RunResult
-from .simulate import simulate_op, simulate_workload
+from .simulate import map_op, simulate_op, simulate_workload
 
-__all__ = ["gemm_cost", "DATAFLOW_CODES", "HwParams", "LayerResult", "RunResult", "simulate_op", "simulate_workload"]
+__all__ = ["gemm_cost", "DATAFLOW_CODES", "HwParams", "LayerResult", "RunResult", "simulate_op", "simulate_workload", "map_op"]

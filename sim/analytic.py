@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapping import DATAFLOW_CODES, LOOP_ORDERS
+from nmsim.mapping import DATAFLOW_CODES, LOOP_ORDERS
 
 from .hw import HwParams
 from .schedule import (a_tile_bytes, array_traffic, b_tile_bytes, dim_folds, dim_tiles, fill_cycles, fold_cycles,

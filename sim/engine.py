@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from mapping import DATAFLOW_CODES, Mapping, SparsePlan
-from workloads import Op
+from nmsim.mapping import DATAFLOW_CODES, Mapping, SparsePlan
+from nmsim.workloads import Op
 
 from .analytic import port_cycles, work_and_energy
 from .hw import HwParams

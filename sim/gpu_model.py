@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accel import Arch
-from accel.spec import GPU
-from mapping import plan_sparsity
-from specfile import SpecError
-from workloads import Op
+from nmsim.accel import Arch
+from nmsim.accel.spec import GPU
+from nmsim.mapping import plan_sparsity
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op
 
 from .gpu_tiles import GEMM_GROUP_M, GEMM_TILES, decode_tiles_for
 from .results import LayerResult

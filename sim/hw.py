@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accel import OPERANDS, Arch
+from nmsim.accel import OPERANDS, Arch
 
 
 @dataclass(frozen=True)

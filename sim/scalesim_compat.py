@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from accel import Arch
-from accel.scalesim import ScaleSimConfig, scalesim_arch
-from mapping import DATAFLOW_CODES, LOOP_ORDERS, Mapping, check_mapping
-from specfile import SpecError
-from workloads import Op
-from workloads.scalesim import ScaleSimTopology
+from nmsim.accel import Arch
+from nmsim.accel.scalesim import ScaleSimConfig, scalesim_arch
+from nmsim.mapping import DATAFLOW_CODES, LOOP_ORDERS, Mapping, check_mapping
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op
+from nmsim.workloads.scalesim import ScaleSimTopology
 
 from .analytic import gemm_cost
 from .hw import HwParams

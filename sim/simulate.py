@@ -5,11 +5,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from accel import Arch
-from mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
+from nmsim.accel import Arch
+from nmsim.mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
                      default_mapping_search, plan_sparsity, search)
-from specfile import SpecError
-from workloads import Op, Sparsity, Workload
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity, Workload
 
 from .analytic import DATAFLOW_CODES, gemm_cost
 from .engine import STALL_CAUSES, engine_cost

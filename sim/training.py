@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from accel import Arch
-from mapping import plan_sparsity
-from specfile import SpecError
-from workloads import DENSE, Op, Sparsity, Workload
+from nmsim.accel import Arch
+from nmsim.mapping import plan_sparsity
+from nmsim.specfile import SpecError
+from nmsim.workloads import DENSE, Op, Sparsity, Workload
 
 from .hw import HwParams
 from .results import LayerResult, RunResult

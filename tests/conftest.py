@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from accel.spec import Arch
+from nmsim.accel.spec import Arch
 
 TINY = yaml.safe_load("""
 name: tiny
@@ -44,7 +44,7 @@ def tiny() -> Arch:
 
 def run_cli(argv: list, capsys) -> tuple[int, str, str]:
     """Run `nmsim argv` in-process; returns (exit code, stdout, stderr). Other exceptions fail the test."""
-    from cli.main import main
+    from nmsim.cli.main import main
 
     try:
         code = main([str(a) for a in argv])

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mapping import Mapping
-from sim import HwParams, gemm_cost, simulate_op
-from workloads import Op, Sparsity
+from nmsim.mapping import Mapping
+from nmsim.sim import HwParams, gemm_cost, simulate_op
+from nmsim.workloads import Op, Sparsity
 
 from .conftest import make_arch
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from accel import load_arch
-from workloads import Workload
-from workloads.ops import Op
+from nmsim.accel import load_arch
+from nmsim.workloads import Workload
+from nmsim.workloads.ops import Op
 
 from .conftest import TINY, run_cli
 
@@ -270,7 +270,7 @@ def test_argparse_errors_exit_2(capsys, argv):
 
 def test_bad_input_in_a_real_process(tmp_path):
     script = Path(sys.executable).with_name("nmsim")
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "cli.main"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "nmsim.cli.main"]
     proc = subprocess.run(cmd + ["simulate", "-a", "sta", "-w", "bert-base"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 2

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from accel import load_arch, preset_names, preset_path
-from workloads import Workload, zoo
+from nmsim.accel import load_arch, preset_names, preset_path
+from nmsim.workloads import Workload, zoo
 
 from .conftest import run_cli
 
@@ -238,7 +238,7 @@ def test_demo_writes_png_and_json(tmp_path, capsys, monkeypatch):
 def test_console_script_entry_point(tmp_path):
     script = Path(sys.executable).with_name("nmsim")
     cmd = [str(script)] if script.is_file() else (shutil.which("nmsim") and ["nmsim"]) or \
-        [sys.executable, "-m", "cli.main"]
+        [sys.executable, "-m", "nmsim.cli.main"]
     j = tmp_path / "r.json"
     proc = subprocess.run(cmd + ["simulate", "-a", "sat", "-w", "bert-base", "-p", "batch=1", "-s", "2:4", "-q",
                                  "--json", str(j)], capture_output=True, text=True, cwd=tmp_path, timeout=120)

@@ -19,7 +19,7 @@ def store(tmp_path_factory) -> Path:
     spec = write_sweep(tmp, axes={"rows": [8, 16, 32], "cols": [16, 32], "nm_patterns": ["dense", ["2:4", "2:8"]],
                                   "dram_bytes_per_s": [3e10, 1e11]}, patterns=["dense", "2:8"])
     out = tmp / "r.sqlite"
-    from cli.main import main
+    from nmsim.cli.main import main
 
     assert main(["dse", "run", str(spec), "--out", str(out), "--workers", "1", "--no-progress",
                  "--json", str(tmp / "run.json")]) == 0

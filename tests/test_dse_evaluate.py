@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from accel import load_arch
-from dse.area import area_figures, arch_area, nm_pattern_factor, nm_set_factor
-from dse.design import DesignBuilder
-from dse.evaluate import Evaluator
-from dse.space import design_points
-from dse.spec import sweep_from_dict
-from sim import simulate_workload
-from workloads import Op, Sparsity, Workload
+from nmsim.accel import load_arch
+from nmsim.dse.area import area_figures, arch_area, nm_pattern_factor, nm_set_factor
+from nmsim.dse.design import DesignBuilder
+from nmsim.dse.evaluate import Evaluator
+from nmsim.dse.space import design_points
+from nmsim.dse.spec import sweep_from_dict
+from nmsim.sim import simulate_workload
+from nmsim.workloads import Op, Sparsity, Workload
 
 WIDE = {
     "name": "wide", "base": "sat",
@@ -88,7 +88,7 @@ def test_masked_workload_as_given_takes_the_exact_path():
     op = Op("fc", "gemm", M=64, N=32, K=64)
     wl = Workload("masked", [op.with_sparsity(Sparsity.parse("unstructured:0.75"))],
                   masks={"fc": rng.random((32, 64)) < 0.25})
-    from dse.spec import SweepWorkload, workload_uid
+    from nmsim.dse.spec import SweepWorkload, workload_uid
 
     sweep = sweep_from_dict({"name": "m", "base": "sat", "axes": {"rows": [8, 16]}, "workloads": ["bert-base"]})
     data = sweep.base.model_dump()

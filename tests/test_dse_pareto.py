@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.pareto import pareto_front, pareto_mask
-from dse.store import ResultTable
+from nmsim.dse.pareto import pareto_front, pareto_mask
+from nmsim.dse.store import ResultTable
 
 
 def brute(v: np.ndarray) -> np.ndarray:

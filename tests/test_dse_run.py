@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dse import run_sweep
-from dse.store import ResultStore
+from nmsim.dse import run_sweep
+from nmsim.dse.store import ResultStore
 
 from .test_dse_spec import write_sweep
 
@@ -56,7 +56,7 @@ def test_sigkill_then_rerun_loses_and_duplicates_nothing(tmp_path):
     psutil = pytest.importorskip("psutil")
     spec, out = big_spec(tmp_path), tmp_path / "killed.sqlite"
     total_rows = 2048 * 2
-    cmd = [sys.executable, "-m", "cli.main", "dse", "run", str(spec), "--out", str(out), "--workers", "2",
+    cmd = [sys.executable, "-m", "nmsim.cli.main", "dse", "run", str(spec), "--out", str(out), "--workers", "2",
            "--chunk", "16", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     workers = []
@@ -118,8 +118,7 @@ def test_dask_local_cluster_matches_in_process(tmp_path):
 
 
 def test_a_failed_task_records_errors_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    import dse.executors as ex
-
+    import nmsim.dse.executors as ex
     real = ex.evaluate_chunk
 
     def flaky(sweep, items):

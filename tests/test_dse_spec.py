@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from dse.space import Axis, axes_of, design_points, grid_points, grid_size, sampled_points, unit_lhs, unit_random
-from dse.spec import load_sweep, sweep_from_dict
-from specfile import SpecError
+from nmsim.dse.space import Axis, axes_of, design_points, grid_points, grid_size, sampled_points, unit_lhs, unit_random
+from nmsim.dse.spec import load_sweep, sweep_from_dict
+from nmsim.specfile import SpecError
 
 SMALL = {
     "name": "small",
@@ -112,7 +112,7 @@ def test_resolution_errors_name_the_line(tmp_path):
 
 
 def test_base_file_resolves_next_to_the_spec(tmp_path):
-    from accel import preset_path
+    from nmsim.accel import preset_path
 
     (tmp_path / "archs").mkdir()
     (tmp_path / "archs" / "mine.yaml").write_text(preset_path("dense-systolic").read_text())

@@ -8,11 +8,11 @@ import sqlite3
 import numpy as np
 import pytest
 
-from dse import export_csv, export_parquet, load_results, run_sweep
-from dse.evaluate import ResultRow
-from dse.spec import load_sweep
-from dse.store import SCHEMA_VERSION, ResultStore
-from specfile import SpecError
+from nmsim.dse import export_csv, export_parquet, load_results, run_sweep
+from nmsim.dse.evaluate import ResultRow
+from nmsim.dse.spec import load_sweep
+from nmsim.dse.store import SCHEMA_VERSION, ResultStore
+from nmsim.specfile import SpecError
 
 from .test_dse_spec import write_sweep
 
@@ -128,7 +128,7 @@ def test_sweep_is_recorded_with_its_base(tmp_path):
 
 
 def test_replay_rebuilds_stored_designs_from_the_store_alone(tmp_path):
-    from dse.replay import replay
+    from nmsim.dse.replay import replay
 
     spec = write_sweep(tmp_path, axes={"rows": [8, 32], "nm_patterns": ["dense", ["2:4", "2:8"]]},
                        patterns=["dense", "2:8"])

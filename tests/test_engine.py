@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from mapping import LOOP_ORDERS, Mapping, plan_sparsity
-from sim import HwParams, simulate_op
-from sim.engine import STALL_CAUSES, Trace, engine_cost
-from sim.schedule import build_schedule
-from sim.simulate import op_cost
-from specfile import SpecError
-from workloads import Op, Sparsity
+from nmsim.mapping import LOOP_ORDERS, Mapping, plan_sparsity
+from nmsim.sim import HwParams, simulate_op
+from nmsim.sim.engine import STALL_CAUSES, Trace, engine_cost
+from nmsim.sim.schedule import build_schedule
+from nmsim.sim.simulate import op_cost
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity
 
 from .conftest import make_arch, run_cli
 
@@ -156,7 +156,7 @@ def test_trace_records_array_tiles_in_order(tiny, tmp_path):
 def test_unknown_engine_and_gpu_refused(tiny):
     with pytest.raises(SpecError, match="engine"):
         simulate_op(tiny, Op("g", "gemm", M=8, N=8, K=8), engine="slow")
-    from accel import load_arch
+    from nmsim.accel import load_arch
 
     with pytest.raises(SpecError, match="systolic"):
         simulate_op(load_arch("t4"), Op("g", "gemm", M=8, N=8, K=8), engine="detailed")

@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from accel import load_arch
-from gpu_kernels.measurements import KERNELS, append_rows
-from gpu_kernels.validate import preset_for_device, split_rows, validate
-from sim import gpu_model as gm
-from sim.gpu_model import GemmCase, Tile, gemm_times
+from nmsim.accel import load_arch
+from nmsim.gpu_kernels.measurements import KERNELS, append_rows
+from nmsim.gpu_kernels.validate import preset_for_device, split_rows, validate
+from nmsim.sim import gpu_model as gm
+from nmsim.sim.gpu_model import GemmCase, Tile, gemm_times
 
 from .conftest import run_cli
 from .test_bad_input import error_line
@@ -53,7 +53,7 @@ def test_sim_gets_the_triton_menus_without_torch_or_triton():
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=root).stdout == "[]\n"
-    from sim.gpu_tiles import DECODE_TILES, decode_tiles_for
+    from nmsim.sim.gpu_tiles import DECODE_TILES, decode_tiles_for
     assert decode_tiles_for(1) == list(DECODE_TILES) and len(decode_tiles_for(16)) == 5  # docs/GPU.md
 
 
@@ -161,8 +161,8 @@ def test_menu_tiles_fit_shared_memory_on_t4():
 
 
 def test_simulate_uses_the_tile_model_for_gpus():
-    from sim import simulate_op
-    from workloads import Op, Sparsity
+    from nmsim.sim import simulate_op
+    from nmsim.workloads import Op, Sparsity
 
     a = load_arch("h100")
     op = Op("ffn", "gemm", M=4096, N=11008, K=4096)
@@ -192,7 +192,7 @@ def synthesize(path, models=("bert-base", "llama2-7b", "llama3-8b", "opt-13b"), 
     """Write a test-fixture CSV: the bench's plan of cases, timed by the model with `params`
     (library kernels at their fastest tile, Triton rows with the model's choice recorded as config)
     times seeded lognormal noise."""
-    from gpu_kernels.bench import plan_cases
+    from nmsim.gpu_kernels.bench import plan_cases
 
     cases = plan_cases(models, tokens, KERNELS, patterns, "fp16")
     times = gemm_times(H100, [GemmCase(c.kernel, c.M, c.N, c.K, c.dtype, *gm.parse_pattern(c.pattern))
@@ -218,7 +218,7 @@ def fixture_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(fixture_csv):
-    from gpu_kernels.measurements import read_measurements
+    from nmsim.gpu_kernels.measurements import read_measurements
 
     return validate(read_measurements(fixture_csv))
 
@@ -252,7 +252,7 @@ def test_held_out_error_is_the_noise_level(result):
 
 def test_a_biased_model_is_caught(tmp_path):
     # rows made 3x slower for one kernel on held-out shapes only: calibration cannot see it, held out does
-    from gpu_kernels.measurements import read_measurements
+    from nmsim.gpu_kernels.measurements import read_measurements
 
     rows = read_measurements(synthesize(tmp_path / "f.csv", tokens=(1, 256), sigma=0.0))
     held, _ = split_rows(rows)
@@ -289,7 +289,7 @@ def test_device_detection(device, preset):
 
 @pytest.mark.parametrize("device", ["NVIDIA H100 PCIe", "NVIDIA H200", "NVIDIA A100-SXM4-40GB", "NVIDIA GeForce RTX 4090"])
 def test_unknown_device_names_the_fix(device):
-    from specfile import SpecError
+    from nmsim.specfile import SpecError
 
     with pytest.raises(SpecError, match="--arch"):
         preset_for_device(device)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import yaml
 
-from accel import load_arch
-from mapping import (LOOP_ORDERS, Candidates, Constraints, Mapping, MappingSpace, load_constraints,
+from nmsim.accel import load_arch
+from nmsim.mapping import (LOOP_ORDERS, Candidates, Constraints, Mapping, MappingSpace, load_constraints,
                      load_mappings, save_mappings, tile_choices)
-from sim import HwParams, simulate_op
-from sim.simulate import map_op, op_cost
-from specfile import SpecError
-from workloads import Op, Sparsity, parse_layer
+from nmsim.sim import HwParams, simulate_op
+from nmsim.sim.simulate import map_op, op_cost
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity, parse_layer
 
 from .conftest import make_arch, run_cli
 
@@ -207,7 +207,7 @@ def test_candidates_pack_and_unpack():
     assert [c.mapping(i) for i in range(2)] == ms
     hw = HwParams.from_arch(make_arch())
     op = Op("g", "gemm", M=8, N=8, K=8)
-    from mapping import plan_sparsity
+    from nmsim.mapping import plan_sparsity
     a = op_cost(hw, op, plan_sparsity(make_arch(), op), c)
     b = op_cost(hw, op, plan_sparsity(make_arch(), op), ms)
     assert np.array_equal(a["cycles"], b["cycles"])

@@ -9,9 +9,9 @@ import re
 import pytest
 import yaml
 
-import accel
-from accel import PRESET_DIR, Arch, load_arch, preset_names
-from specfile import SpecError, load_model
+from nmsim import accel
+from nmsim.accel import PRESET_DIR, Arch, load_arch, preset_names
+from nmsim.specfile import SpecError, load_model
 
 EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "h100", "rtl-array"}
 PRESETS = sorted(EXPECTED)

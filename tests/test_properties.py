@@ -4,9 +4,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapping import Mapping
-from sim import simulate_op, simulate_workload
-from workloads import Op, Sparsity, Workload
+from nmsim.mapping import Mapping
+from nmsim.sim import simulate_op, simulate_workload
+from nmsim.workloads import Op, Sparsity, Workload
 
 from .conftest import make_arch
 

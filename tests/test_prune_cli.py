@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from workloads import Workload  # noqa: E402
-from workloads.pruning import check_mask, parse_pattern  # noqa: E402
+from nmsim.workloads import Workload  # noqa: E402
+from nmsim.workloads.ml.pruning import check_mask, parse_pattern  # noqa: E402
 
 from .conftest import run_cli  # noqa: E402
 from .test_bad_input import error_line  # noqa: E402

@@ -1,4 +1,4 @@
-"""Pruning methods (workloads/pruning): masks obey their patterns, each method does what its
+"""Pruning methods (workloads/ml/pruning): masks obey their patterns, each method does what its
 paper describes on cases small enough to check by hand."""
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from specfile import SpecError  # noqa: E402
-from workloads.pruning import MaskCheckError, check_mask, parse_pattern, prune, prunable_layers  # noqa: E402
-from workloads.pruning.calibrate import CalibBatch, execution_groups  # noqa: E402
-from workloads.pruning.masks import nm_keep  # noqa: E402
-from workloads.pruning.sparsegpt import sparsegpt_matrix  # noqa: E402
+from nmsim.specfile import SpecError  # noqa: E402
+from nmsim.workloads.ml.pruning import MaskCheckError, check_mask, parse_pattern, prune, prunable_layers  # noqa: E402
+from nmsim.workloads.ml.pruning.calibrate import CalibBatch, execution_groups  # noqa: E402
+from nmsim.workloads.ml.pruning.masks import nm_keep  # noqa: E402
+from nmsim.workloads.ml.pruning.sparsegpt import sparsegpt_matrix  # noqa: E402
 
 
 def mlp(seed: int = 0, k: int = 32) -> nn.Module:
@@ -192,7 +192,7 @@ def test_unknown_method():
 # --- SR-STE and BDWP -------------------------------------------------------------------------
 
 def test_srste_gradient_rule():
-    from workloads.pruning.srste import attach_srste, finalize_srste
+    from nmsim.workloads.ml.pruning.srste import attach_srste, finalize_srste
 
     torch.manual_seed(0)
     lin = nn.Linear(8, 2, bias=False)
@@ -211,7 +211,7 @@ def test_srste_gradient_rule():
 
 @pytest.mark.parametrize("conv", [False, True])
 def test_bdwp_forward_along_k_backward_along_n(conv):
-    from workloads.pruning.bdwp import attach_bdwp, bdwp_masks, finalize_bdwp
+    from nmsim.workloads.ml.pruning.bdwp import attach_bdwp, bdwp_masks, finalize_bdwp
 
     torch.manual_seed(0)
     mod = nn.Conv2d(8, 8, 1, bias=False) if conv else nn.Linear(8, 8, bias=False)
@@ -246,8 +246,8 @@ def test_bdwp_forward_along_k_backward_along_n(conv):
 
 def test_digits_cnn_trains_and_sparse_training_keeps_patterns():
     pytest.importorskip("sklearn")
-    from workloads import digits_cnn as dc
-    from workloads.pruning import verify_masks
+    from nmsim.workloads.ml import digits_cnn as dc
+    from nmsim.workloads.ml.pruning import verify_masks
 
     data = dc.load_data(0)
     assert len(data.y_train) + len(data.y_test) == 1797

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from reproduce.papers import figure, load_papers, t4_measured_ms
+from nmsim.cli.main import main
+from nmsim.reproduce.papers import figure, load_papers, t4_measured_ms
 
 from .conftest import run_cli
 
@@ -58,11 +58,11 @@ def test_paper_figures_are_cited_and_match_the_stored_abstracts():
 def test_step_of_unique_layers_equals_simulate_training():
     """The reproduction's step (repeated layers costed once, phase GEMMs memoized) is
     sim.training's step exactly, for the whole workload."""
-    from accel import load_arch
-    from reproduce.common import unique_ops
-    from reproduce.sat import PhaseCosts, step
-    from sim.training import simulate_training
-    from workloads import zoo
+    from nmsim.accel import load_arch
+    from nmsim.reproduce.common import unique_ops
+    from nmsim.reproduce.sat import PhaseCosts, step
+    from nmsim.sim.training import simulate_training
+    from nmsim.workloads import zoo
 
     arch = load_arch("sat")
     full = zoo.build("bert-base", batch=1, seq_len=32)

@@ -13,11 +13,11 @@ import json
 
 import pytest
 
-from accel.scalesim import ScaleSimConfig, parse_scalesim_cfg, read_scalesim_cfg, scalesim_arch
-from sim.scalesim_compat import COMPAT_NOTE, scalesim_executed_k, scalesim_total_cycles, simulate_scalesim
-from specfile import SpecError
-from workloads import Op, Sparsity
-from workloads.scalesim import parse_scalesim_topology, read_scalesim_topology
+from nmsim.accel.scalesim import ScaleSimConfig, parse_scalesim_cfg, read_scalesim_cfg, scalesim_arch
+from nmsim.sim.scalesim_compat import COMPAT_NOTE, scalesim_executed_k, scalesim_total_cycles, simulate_scalesim
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity
+from nmsim.workloads.scalesim import parse_scalesim_topology, read_scalesim_topology
 
 from .conftest import run_cli
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
-from accel import Arch, load_arch
-from accel.presets import preset_path
-from mapping import Mapping
-from sim import simulate_op, simulate_workload
-from sim.engine import engine_cost
-from sim.hw import HwParams
-from sim.imbalance import busiest_nonzeros, busy_k_scale, fold_lanes, lane_prefix_counts
-from workloads import Workload, activation_density, parse_layer
+from nmsim.accel import Arch, load_arch
+from nmsim.accel.presets import preset_path
+from nmsim.mapping import Mapping
+from nmsim.sim import simulate_op, simulate_workload
+from nmsim.sim.engine import engine_cost
+from nmsim.sim.hw import HwParams
+from nmsim.sim.imbalance import busiest_nonzeros, busy_k_scale, fold_lanes, lane_prefix_counts
+from nmsim.workloads import Workload, activation_density, parse_layer
 
 from .conftest import make_arch, run_cli
 
@@ -104,7 +104,7 @@ def _plan_of(arch, mask):
     """The plan simulate_op builds for MAP: busy K fraction of one 4-lane group, one K tile."""
     from dataclasses import replace
 
-    from mapping import plan_sparsity
+    from nmsim.mapping import plan_sparsity
 
     cum = lane_prefix_counts(mask)
     return replace(plan_sparsity(arch, OP), busy_k_scale=busy_k_scale(cum, 4, 16, 4, arch.sparsity.unstructured.window))
@@ -121,7 +121,7 @@ def test_workload_masks_drive_imbalance_unless_overridden():
 
 
 def test_mask_of_wrong_shape_is_refused():
-    from specfile import SpecError
+    from nmsim.specfile import SpecError
 
     with pytest.raises(SpecError, match="expected \\(4, 16\\)"):
         simulate_op(unstructured_arch(1), OP, MAP, mask=np.ones((16, 4), dtype=bool))

@@ -1,4 +1,4 @@
-"""torch tracing (workloads/trace.py): traced op lists agree with the zoo's hand-written ones."""
+"""torch tracing (workloads/ml/trace.py): traced op lists agree with the zoo's hand-written ones."""
 from __future__ import annotations
 
 import time
@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from specfile import SpecError  # noqa: E402
-from workloads import zoo  # noqa: E402
-from workloads.trace import trace_module  # noqa: E402
+from nmsim.specfile import SpecError  # noqa: E402
+from nmsim.workloads import zoo  # noqa: E402
+from nmsim.workloads.ml.trace import trace_module  # noqa: E402
 
 
 def shapes(ops):
@@ -20,7 +20,7 @@ def shapes(ops):
 
 @pytest.mark.parametrize("name", zoo.ZOO_NAMES)
 def test_every_zoo_model_traces_to_its_zoo_ops_quickly(name):
-    from workloads import torch_zoo
+    from nmsim.workloads.ml import torch_zoo
 
     t0 = time.perf_counter()
     traced = trace_module(torch_zoo.build_module(name, "meta"), torch_zoo.example_inputs(name, "meta"))
@@ -34,7 +34,7 @@ def test_every_zoo_model_traces_to_its_zoo_ops_quickly(name):
 
 
 def test_zoo_params_reach_the_traced_shapes():
-    from workloads import torch_zoo
+    from nmsim.workloads.ml import torch_zoo
 
     traced = trace_module(torch_zoo.build_module("gpt2", "meta"),
                           torch_zoo.example_inputs("gpt2", "meta", batch=2, seq_len=64))

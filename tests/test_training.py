@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from accel import load_arch
-from sim import training
-from sim.training import pregen_cycles, simulate_training, simulate_training_op, training_ops
-from workloads import Sparsity, conv2d, parse_layer, zoo
+from nmsim.accel import load_arch
+from nmsim.sim import training
+from nmsim.sim.training import pregen_cycles, simulate_training, simulate_training_op, training_ops
+from nmsim.workloads import Sparsity, conv2d, parse_layer, zoo
 
 from .conftest import run_cli
 
@@ -107,7 +107,7 @@ def test_default_mapping_of_token_long_weight_gradient():
     """A weight-gradient GEMM reduces over every token (VGG-16's second conv: K = 8 x 224 x 224).
     The fitted default mapping once shrank M to one row before touching K and ran 94x slower than
     the mapper; shrinking the dominant K first keeps it within 3x of the heuristic's mapping."""
-    from sim import simulate_op
+    from nmsim.sim import simulate_op
 
     sat = load_arch("sat")
     op = parse_layer("gemm:M=576,N=64,K=401408")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from specfile import SpecError
-from workloads import Workload
-from workloads.zoo import ZOO_NAMES, build, describe, zoo_names, zoo_params
+from nmsim.specfile import SpecError
+from nmsim.workloads import Workload
+from nmsim.workloads.zoo import ZOO_NAMES, build, describe, zoo_names, zoo_params
 
 
 def weights(w: Workload) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .sparsity import DENSE, Sparsity
 

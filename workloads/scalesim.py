@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .ops import ConvShape, Op
 from .sparsity import DENSE, Sparsity

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 KINDS = ("dense", "nm", "unstructured", "block")
 AXES = ("K", "N")

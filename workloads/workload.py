@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 from pydantic import Field
 
-from specfile import SpecError, StrictModel, load_yaml, parse_model
+from nmsim.specfile import SpecError, StrictModel, load_yaml, parse_model
 
 from .ops import OP_KINDS, ConvShape, Op
 from .sparsity import Sparsity

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
-from specfile import SpecError, closest, did_you_mean
+from nmsim.specfile import SpecError, closest, did_you_mean
 
 from .ops import Op, conv2d
 from .workload import Workload

@@ -15,10 +15,10 @@ import json
 import sys
 import time
 
-from accel import load_arch
+from nmsim.accel import load_arch
 from benchmarks.peers.zigzag import ZigZagUnavailable, ensure_zigzag_venv, run_zigzag
-from sim import simulate_op
-from workloads import Op
+from nmsim.sim import simulate_op
+from nmsim.workloads import Op
 
 # (workload, name, M, N, K): dense GEMMs (conv layers lowered by im2col, M = H_out * W_out).
 LAYERS = [
@@ -35,8 +35,8 @@ LAYERS = [
 
 def nmsim_rows(arch, objectives: tuple[str, ...], spatial: str) -> list[dict]:
     """Our mapper's best per layer and objective (dataflow pinned to `spatial` unless 'search')."""
-    from mapping import Constraints
-    from sim.simulate import map_op
+    from nmsim.mapping import Constraints
+    from nmsim.sim.simulate import map_op
 
     cons = Constraints(dataflow=spatial) if spatial in ("ws", "os", "is") else None
     rows = []

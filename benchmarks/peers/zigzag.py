@@ -71,7 +71,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from accel import Arch
+from nmsim.accel import Arch
 
 from .venv import ensure_venv, last_lines, venv_python
 

@@ -65,7 +65,7 @@ def _nm_ptrs(dtype: str) -> dict:
 
 def _cases(full: bool):
     """(report fields, compile arguments) for every planned compile."""
-    from gpu_kernels import dense_matmul, nm_decode, nm_matmul
+    from nmsim.gpu_kernels import dense_matmul, nm_decode, nm_matmul
 
     mm_ints = ["M", "N", "K", "stride_xm", "stride_xk", "stride_vn", "stride_in", "stride_om", "stride_on"]
     dense_ints = ["M", "N", "K", "stride_xm", "stride_xk", "stride_wn", "stride_wk", "stride_om", "stride_on"]

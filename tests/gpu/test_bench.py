@@ -11,10 +11,10 @@ pytest.importorskip("triton", reason="the ml extra (torch, triton) is not instal
 
 import torch
 
-from gpu_kernels import bench
-from gpu_kernels.bench import NO_CUDA_MESSAGE, Case, NoCudaError, layer_shapes, plan_cases, run_bench
-from gpu_kernels.measurements import COLUMNS, KERNELS, read_measurements
-from specfile import SpecError
+from nmsim.gpu_kernels import bench
+from nmsim.gpu_kernels.bench import NO_CUDA_MESSAGE, Case, NoCudaError, layer_shapes, plan_cases, run_bench
+from nmsim.gpu_kernels.measurements import COLUMNS, KERNELS, read_measurements
+from nmsim.specfile import SpecError
 
 from .helpers import require_interpreter
 

@@ -5,9 +5,9 @@ pytest.importorskip("torch", reason="the ml extra (torch, triton) is not install
 
 import torch
 
-from gpu_kernels.formats import (NMWeight, byte_ratio_bound, compress_nm, decompress, index_bits, nonzero_columns,
+from nmsim.gpu_kernels.formats import (NMWeight, byte_ratio_bound, compress_nm, decompress, index_bits, nonzero_columns,
                                  pack_indices, parse_nm, to_semi_structured_2_4, unpack_indices)
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .helpers import PATTERNS
 

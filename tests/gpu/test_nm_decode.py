@@ -7,10 +7,10 @@ pytest.importorskip("triton", reason="the ml extra (torch, triton) is not instal
 
 import torch
 
-from gpu_kernels.formats import compress_nm
-from gpu_kernels.nm_decode import MAX_DECODE_TOKENS, nm_decode, nm_decode_reference
-from gpu_kernels.nm_matmul import nm_matmul_reference
-from specfile import SpecError
+from nmsim.gpu_kernels.formats import compress_nm
+from nmsim.gpu_kernels.nm_decode import MAX_DECODE_TOKENS, nm_decode, nm_decode_reference
+from nmsim.gpu_kernels.nm_matmul import nm_matmul_reference
+from nmsim.specfile import SpecError
 
 from .helpers import PATTERNS, assert_matches, k_for, poisoned, require_interpreter
 
@@ -50,7 +50,7 @@ def test_too_many_tokens(gen):
 def test_register_pruning_of_the_gpu_menu():
     import triton
 
-    from gpu_kernels import nm_decode as mod
+    from nmsim.gpu_kernels import nm_decode as mod
 
     menu = mod.decode_configs(gpu=True)
     for bt in (1, 2, 4, 8, 16):
@@ -65,9 +65,9 @@ def test_register_pruning_of_the_gpu_menu():
 def test_gpu_model_predicts_over_the_autotuned_menus():
     # a Triton row without a recorded config is predicted at the best of exactly the configs the
     # kernel's autotuner would try (sim/gpu_tiles.py), read back through the bench's config text
-    from accel import load_arch
-    from gpu_kernels import dense_matmul, nm_decode as dec, nm_matmul as mm
-    from sim import gpu_model as gm
+    from nmsim.accel import load_arch
+    from nmsim.gpu_kernels import dense_matmul, nm_decode as dec, nm_matmul as mm
+    from nmsim.sim import gpu_model as gm
 
     h100 = load_arch("h100").gpu
     assert dense_matmul.KERNEL.configs == mm.MM_CONFIGS  # the dense kernel tunes over the prefill menu

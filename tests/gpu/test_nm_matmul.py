@@ -11,10 +11,10 @@ pytest.importorskip("triton", reason="the ml extra (torch, triton) is not instal
 
 import torch
 
-from gpu_kernels.dense_matmul import dense_matmul, dense_matmul_reference
-from gpu_kernels.formats import compress_nm
-from gpu_kernels.nm_matmul import INTERPRET, KERNEL, MM_CONFIGS, config_text, nm_matmul, nm_matmul_reference
-from specfile import SpecError
+from nmsim.gpu_kernels.dense_matmul import dense_matmul, dense_matmul_reference
+from nmsim.gpu_kernels.formats import compress_nm
+from nmsim.gpu_kernels.nm_matmul import INTERPRET, KERNEL, MM_CONFIGS, config_text, nm_matmul, nm_matmul_reference
+from nmsim.specfile import SpecError
 
 from .helpers import PATTERNS, assert_matches, k_for, poisoned, require_interpreter
 

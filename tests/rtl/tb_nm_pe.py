@@ -11,10 +11,10 @@ import numpy as np
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from rtl_models.bits import pack, random_signed, unpack
-from rtl_models.runner import tb_config, tb_emit
-from rtl_models.tb_util import bus, run_units
-from sim.functional import nm_gemm
+from nmsim.rtl_models.bits import pack, random_signed, unpack
+from nmsim.rtl_models.runner import tb_config, tb_emit
+from nmsim.rtl_models.tb_util import bus, run_units
+from nmsim.sim.functional import nm_gemm
 
 
 async def check_pe(pe, p: dict) -> None:

@@ -10,10 +10,10 @@ import numpy as np
 
 import cocotb
 
-from rtl_models.bits import pack, random_signed
-from rtl_models.runner import tb_config, tb_emit
-from rtl_models.tb_util import run_units, stream_check
-from sim.functional import topn_select
+from nmsim.rtl_models.bits import pack, random_signed
+from nmsim.rtl_models.runner import tb_config, tb_emit
+from nmsim.rtl_models.tb_util import run_units, stream_check
+from nmsim.sim.functional import topn_select
 
 LATENCY_EDGES = 2  # ranking stage + compaction stage (topn_selector.v)
 

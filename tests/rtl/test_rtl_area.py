@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from accel.area import FACTOR_FILE, pe_area_factor
-from rtl_models.area import factor_file_text, factors, pe_areas, yosys_version
-from specfile import SpecError
+from nmsim.accel.area import FACTOR_FILE, pe_area_factor
+from nmsim.rtl_models.area import factor_file_text, factors, pe_areas, yosys_version
+from nmsim.specfile import SpecError
 
 from ..test_presets import unsourced_lines
 

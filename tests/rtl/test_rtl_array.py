@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from rtl_models.runner import SIMULATORS
-from rtl_models.validate import ArrayParams, Case, load_arch, make_cases, predict_compute_cycles, run_cases, variant
+from nmsim.rtl_models.runner import SIMULATORS
+from nmsim.rtl_models.validate import ArrayParams, Case, load_arch, make_cases, predict_compute_cycles, run_cases, variant
 
 CASES = 24
 SEED = 0

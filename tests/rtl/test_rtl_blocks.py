@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtl_models.runner import SIMULATORS, run_testbench
+from nmsim.rtl_models.runner import SIMULATORS, run_testbench
 
 REQUIRED_NM = {(2, 4), (1, 4), (2, 8), (1, 8), (4, 8), (1, 16)}
 # ACC below 2W truncates products; a small ACC with extreme operands wraps.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from accel.area import pe_area_factor
+from nmsim.accel.area import pe_area_factor
 
 from ..conftest import run_cli
 

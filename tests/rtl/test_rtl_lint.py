@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from rtl_models.runner import RTL_DIR, SOURCES, ensure_simulator
+from nmsim.rtl_models.runner import RTL_DIR, SOURCES, ensure_simulator
 
 PARAMS = {
     "nm_pe": [dict(N=2, M=4, W=8, ACC=32), dict(N=4, M=4, W=8, ACC=32), dict(N=1, M=8, W=16, ACC=24),

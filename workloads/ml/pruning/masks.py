@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 
 if TYPE_CHECKING:  # torch stays a lazy import for everything that only checks masks
     import torch

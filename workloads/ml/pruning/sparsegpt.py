@@ -24,9 +24,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 from .calibrate import Hessian, prune_sequential
 from .masks import check_fits
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 from .masks import layer_view
 

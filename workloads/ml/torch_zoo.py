@@ -1,6 +1,6 @@
 """torch modules for the zoo models, built from the same hyper-parameters as `workloads.zoo`.
 
-Module names are chosen so that tracing a module (`workloads.trace`) yields exactly the op
+Module names are chosen so that tracing a module (`workloads.ml.trace`) yields exactly the op
 names and shapes of `zoo.build(name, ...)`: `layer3.attn.q`, `layer1.0.downsample`,
 `features.4.dw`, ... (tests/test_trace.py checks every zoo entry). Weights are random (seeded
 by the caller): these modules exist to be traced, and pruned for hardware studies; their
@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
-from . import zoo
+from .. import zoo
 
 __all__ = ["build_module", "example_inputs", "module_params"]
 

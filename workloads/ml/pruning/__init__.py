@@ -14,9 +14,9 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Iterable
 
-from specfile import SpecError, did_you_mean
+from nmsim.specfile import SpecError, did_you_mean
 
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 from .masks import MaskCheckError, MaskReport, check_mask, layer_view, parse_pattern, prunable_layers
 
 __all__ = ["METHODS", "ONE_SHOT", "prune", "verify_masks", "CalibBatch", "check_mask", "MaskReport",
@@ -50,7 +50,7 @@ def prune(model, sparsity: Sparsity | str, method: str, calibration: Any = None,
     sp = parse_pattern(sparsity) if isinstance(sparsity, str) else sparsity
     if method not in ONE_SHOT:
         raise SpecError(f"unknown one-shot pruning method '{method}'" + did_you_mean(method, ONE_SHOT)
-                        + ("; srste and bdwp train the model: see workloads.pruning.srste / .bdwp"
+                        + ("; srste and bdwp train the model: see workloads.ml.pruning.srste / .bdwp"
                            if method in METHODS else ""))
     if method == "magnitude-global" and sp.kind != "unstructured":
         raise SpecError(f"magnitude-global is unstructured only (got {sp}); use magnitude for N:M")

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 from .masks import check_fits, layer_view, nm_keep
 
 __all__ = ["attach_bdwp", "finalize_bdwp", "bdwp_masks"]

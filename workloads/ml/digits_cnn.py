@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
-from .sparsity import Sparsity
+from ..sparsity import Sparsity
 
 __all__ = ["DigitsCNN", "load_data", "train", "accuracy", "PRUNED_LAYERS", "DENSE_LAYERS", "run_experiment"]
 

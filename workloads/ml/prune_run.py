@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from specfile import SpecError, did_you_mean
+from nmsim.specfile import SpecError, did_you_mean
 
-from . import zoo
-from .sparsity import Sparsity
-from .workload import Workload
+from .. import zoo
+from ..sparsity import Sparsity
+from ..workload import Workload
 
 __all__ = ["MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
            "REPORT_PATTERNS", "REPORT_METHODS", "model_params"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 from .masks import apply_masks, check_fits, layer_view, nm_keep, topk_keep
 
 __all__ = ["magnitude_keep", "magnitude_prune", "global_magnitude_prune"]

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
-from .ops import ConvShape, Op
-from .workload import Workload
+from ..ops import ConvShape, Op
+from ..workload import Workload
 
 __all__ = ["Traced", "trace_module", "uncosted_category"]
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .masks import check_fits, layer_view, nm_keep
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 
 __all__ = ["SRSTE", "attach_srste", "finalize_srste"]
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..sparsity import Sparsity
+from ...sparsity import Sparsity
 from .calibrate import ColumnNorms, prune_sequential
 from .magnitude import weight3d
 from .masks import check_fits, nm_keep, topk_keep

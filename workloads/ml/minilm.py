@@ -17,7 +17,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from specfile import SpecError
+from nmsim.specfile import SpecError
 
 if TYPE_CHECKING:  # torch is imported inside the functions: reading sentences needs no torch
     import torch
