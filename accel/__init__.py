@@ -3,6 +3,6 @@
 Depends on nothing else of nmsim except `specfile` (YAML loading with located errors).
 """
 from .presets import PRESET_DIR, load_arch, preset_names, preset_path
-from .spec import DATAFLOWS, OPERANDS, Arch, parse_nm
+from .spec import DATAFLOWS, OPERANDS, Arch, GpuArch, SystolicArch, require_systolic
 
-__all__ = ["Arch", "load_arch", "preset_names", "preset_path", "PRESET_DIR", "DATAFLOWS", "OPERANDS", "parse_nm"]
+__all__ = ["Arch", "SystolicArch", "GpuArch", "require_systolic", "load_arch", "preset_names", "preset_path", "PRESET_DIR", "DATAFLOWS", "OPERANDS"]

@@ -1,38 +1,24 @@
 """The `Arch` schema: what a sparse accelerator (or a GPU) is made of, validated on load.
 
 Units are in the field names: `_hz`, `_bytes`, `_bits`, `_cycles`, `_s`, `_pj`, `_w`, `_mm2`.
-Two kinds of architecture share the schema:
+Two kinds of architecture, one class each under the common `Arch` (chosen by the `kind` field):
 
-* `systolic`: a compute array fed by on-chip buffers and DRAM (dense-systolic, sat, s4, ...);
-* `gpu`: a GPU described by its datasheet rates (t4, a100, h100), for the tile-level GPU model (sim/gpu_model.py).
+* `SystolicArch`: a compute array fed by on-chip buffers and DRAM (dense-systolic, sat, s4, ...);
+* `GpuArch`: a GPU described by its datasheet rates (t4, a100, h100), for the tile-level GPU model.
 """
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nmsim.specfile import StrictModel
+from nmsim.problem import DATAFLOWS, index_bits, parse_nm
+from nmsim.specfile import SpecError, StrictModel
 
 OPERANDS = ("weights", "inputs", "outputs")
-DATAFLOWS = ("ws", "os", "is")
 
 Operand = Literal["weights", "inputs", "outputs"]
 Dataflow = Literal["ws", "os", "is"]
-
-
-def parse_nm(text: str) -> tuple[int, int]:
-    """Parse 'N:M' into (N, M); raise ValueError with the fix when impossible (N > M, zero, ...)."""
-    parts = str(text).strip().split(":")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"'{text}' is not an N:M pattern (write it like '2:4')")
-    n, m = (int(p) for p in parts)
-    if n < 1 or m < 1:
-        raise ValueError(f"'{text}': N and M must be positive (write it like '2:4')")
-    if n > m:
-        raise ValueError(f"'{text}': N ({n}) cannot exceed M ({m}); at most M of every M values can be nonzero")
-    return n, m
 
 
 class ComputeArray(StrictModel):
@@ -52,7 +38,7 @@ class NMSupport(StrictModel):
     """N:M weight sparsity on an index-multiplexed datapath."""
 
     patterns: list[str] = Field(min_length=1, description="supported patterns, e.g. ['2:4', '2:8']")
-    index_bits: int | None = Field(None, ge=0, description="metadata bits per nonzero; default ceil(log2 M)")
+    index_bits: int | None = Field(None, ge=0, description="metadata bits per nonzero; default ceil(log2 M) (problem.index_bits)")
 
     @field_validator("patterns")
     @classmethod
@@ -65,9 +51,7 @@ class NMSupport(StrictModel):
 
     def bits_per_nonzero(self, m: int) -> int:
         """Index bits stored with each nonzero for group size `m` (bits)."""
-        if self.index_bits is not None:
-            return self.index_bits
-        return max(1, math.ceil(math.log2(m))) if m > 1 else 0
+        return self.index_bits if self.index_bits is not None else index_bits(m)
 
 
 class UnstructuredSupport(StrictModel):
@@ -169,48 +153,93 @@ class GPU(StrictModel):
 
 
 class Arch(StrictModel):
-    """A complete architecture: compute, sparsity support, memory, energy (and optional area)."""
+    """Any architecture: the fields every kind has. A spec is one of the kinds below, chosen by its
+    `kind` field (systolic when absent): `Arch.model_validate(data)` (and every loader) returns a
+    `SystolicArch` or a `GpuArch`. Code that needs one kind says so in its type; what differs
+    between kinds is behaviour of the classes (clock, peak rate, summary) or of the cost backend
+    that sim chooses for the class (sim/backends.py), never a test of `kind`."""
 
     name: str = Field(min_length=1)
     description: str = ""
-    kind: Literal["systolic", "gpu"] = "systolic"
-    compute: ComputeArray | None = None
+    kind: str = "systolic"
     sparsity: SparsitySupport = Field(default_factory=SparsitySupport)
-    memory: list[MemoryLevel] = Field(default_factory=list)
-    dram: DRAM | None = None
-    energy: Energy | None = None
     area: Area | None = None
-    gpu: GPU | None = None
+
+    @classmethod
+    def model_for(cls, obj) -> type["Arch"]:
+        """The class that validates `obj`: the kind it names (`kind`, default systolic). Loaders
+        (specfile.parse_model) ask for it so errors name the kind's own fields."""
+        if cls is not Arch:
+            return cls
+        kind = obj.get("kind", "systolic") if isinstance(obj, dict) else getattr(obj, "kind", None)
+        if kind not in ARCH_KINDS:
+            raise ValueError(f"kind: '{kind}' is not one of {', '.join(ARCH_KINDS)}")
+        return ARCH_KINDS[kind]
+
+    @classmethod
+    def model_validate(cls, obj, *args, **kwargs):
+        """Validate `obj` as the kind it names (`model_for`)."""
+        model = cls.model_for(obj)
+        if model is not cls:
+            return model.model_validate(obj, *args, **kwargs)
+        return super().model_validate(obj, *args, **kwargs)
+
+    @property
+    def clock_hz(self) -> float:
+        """Clock of the compute engine (Hz)."""
+        raise NotImplementedError
+
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        """Dense MACs per cycle of the compute engine (MAC/cycle)."""
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        """One line describing the compute engine (for preset tables)."""
+        raise NotImplementedError
+
+
+class SystolicArch(Arch):
+    """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
+    energy (and optional area)."""
+
+    kind: Literal["systolic"] = "systolic"
+    compute: ComputeArray
+    memory: list[MemoryLevel] = Field(min_length=1)
+    dram: DRAM
+    energy: Energy
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data):
+        # Name the missing section the way a reader of the file thinks of it.
+        if isinstance(data, dict):
+            for part in ("compute", "dram", "energy"):
+                if data.get(part) is None:
+                    raise ValueError(f"a systolic arch needs a '{part}' section")
+            if not data.get("memory"):
+                raise ValueError("a systolic arch needs at least one 'memory' level")
+        return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Arch":
-        if self.kind == "systolic":
-            for part in ("compute", "dram", "energy"):
-                if getattr(self, part) is None:
-                    raise ValueError(f"a systolic arch needs a '{part}' section")
-            if not self.memory:
-                raise ValueError("a systolic arch needs at least one 'memory' level")
-            names = [lv.name for lv in self.memory]
-            if len(set(names)) != len(names):
-                raise ValueError(f"memory level names must be unique (got {names})")
-            for op in OPERANDS:
-                holders = [lv.name for lv in self.memory if op in lv.holds]
-                if len(holders) != 1:
-                    # The analytic model has one on-chip tier; a deeper hierarchy would be
-                    # silently ignored, so refuse it rather than report numbers that omit it.
-                    raise ValueError(f"operand '{op}' must be held by exactly one memory level (got {holders or 'none'})")
-            missing = [n for n in names + ["dram"] if n not in self.energy.per_byte_pj]
-            unknown = [n for n in self.energy.per_byte_pj if n not in names + ["dram"]]
-            if missing:
-                raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
-            if unknown:
-                raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
-        else:
-            if self.gpu is None:
-                raise ValueError("a gpu arch needs a 'gpu' section")
+    def _consistent(self) -> "SystolicArch":
+        names = [lv.name for lv in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory level names must be unique (got {names})")
+        for op in OPERANDS:
+            holders = [lv.name for lv in self.memory if op in lv.holds]
+            if len(holders) != 1:
+                # The analytic model has one on-chip tier; a deeper hierarchy would be
+                # silently ignored, so refuse it rather than report numbers that omit it.
+                raise ValueError(f"operand '{op}' must be held by exactly one memory level (got {holders or 'none'})")
+        missing = [n for n in names + ["dram"] if n not in self.energy.per_byte_pj]
+        unknown = [n for n in self.energy.per_byte_pj if n not in names + ["dram"]]
+        if missing:
+            raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
+        if unknown:
+            raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
         return self
 
-    # Convenience accessors used by mapping and sim -------------------------------------
     def level_for(self, operand: str) -> MemoryLevel:
         """The on-chip level that holds tiles of `operand` ('weights', 'inputs', 'outputs')."""
         for lv in self.memory:
@@ -220,11 +249,49 @@ class Arch(StrictModel):
 
     @property
     def clock_hz(self) -> float:
-        """Clock of the compute engine (Hz)."""
-        return self.compute.clock_hz if self.compute is not None else self.gpu.boost_clock_hz
+        """Clock of the array (Hz)."""
+        return self.compute.clock_hz
 
     @property
     def peak_macs_per_cycle(self) -> int:
         """Dense MACs per cycle of the array (MAC/cycle)."""
         c = self.compute
         return c.rows * c.cols * c.macs_per_pe
+
+    def summary(self) -> str:
+        """'RxCxP @ F MHz'."""
+        c = self.compute
+        return f"{c.rows}x{c.cols}x{c.macs_per_pe} @ {c.clock_hz / 1e6:.0f} MHz"
+
+
+class GpuArch(Arch):
+    """A GPU described by its datasheet rates (the tile-level GPU model, sim/gpu)."""
+
+    kind: Literal["gpu"]
+    gpu: GPU
+
+    @property
+    def clock_hz(self) -> float:
+        """Boost clock (Hz)."""
+        return self.gpu.boost_clock_hz
+
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        """Dense tensor-core MACs per clock at the preset's dtype (MAC/cycle)."""
+        g = self.gpu
+        return g.dense_tensor_flops[g.dtype] / 2 / g.boost_clock_hz
+
+    def summary(self) -> str:
+        """'S SMs @ F MHz'."""
+        return f"{self.gpu.sms} SMs @ {self.gpu.boost_clock_hz / 1e6:.0f} MHz"
+
+
+ARCH_KINDS: dict[str, type[Arch]] = {"systolic": SystolicArch, "gpu": GpuArch}
+
+
+def require_systolic(arch: Arch, purpose: str) -> SystolicArch:
+    """`arch` when it is a systolic array; SpecError naming `purpose` otherwise (mappers, DSE and
+    the detailed engine model arrays, not GPUs)."""
+    if not isinstance(arch, SystolicArch):
+        raise SpecError(f"{arch.name} is a {arch.kind} arch; {purpose} apply to systolic arrays")
+    return arch

@@ -60,7 +60,7 @@ def throughput() -> None:
     t0 = time.perf_counter()
     for m in sample:
         try:
-            simulate_op(arch, op, m, hw)
+            simulate_op(arch, op, m, hw=hw)
         except ValueError:  # a candidate that does not fit (SpecError) still cost a check
             pass
     one = len(sample) / (time.perf_counter() - t0)

@@ -36,11 +36,11 @@ def main() -> None:
     arch = load_arch("dense-systolic")
     hw = HwParams.from_arch(arch)
     op = Op("g", "gemm", M=512, N=768, K=768)
-    mp = simulate_op(arch, op, None, hw).mapping
+    mp = simulate_op(arch, op, None, hw=hw).mapping
     mp = Mapping(**mp)
-    simulate_op(arch, op, mp, hw)  # warm-up
-    t_gemm = best_of(lambda: simulate_op(arch, op, mp, hw), number=200)
-    t_gemm_default = best_of(lambda: simulate_op(arch, op, None, hw), number=200)
+    simulate_op(arch, op, mp, hw=hw)  # warm-up
+    t_gemm = best_of(lambda: simulate_op(arch, op, mp, hw=hw), number=200)
+    t_gemm_default = best_of(lambda: simulate_op(arch, op, None, hw=hw), number=200)
     print(f"512x768x768 GEMM on dense-systolic 32x32 (given mapping):   {t_gemm * 1e3:.3f} ms  (goal < 1 ms)")
     print(f"512x768x768 GEMM on dense-systolic 32x32 (default mapping): {t_gemm_default * 1e3:.3f} ms")
 

@@ -104,7 +104,7 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     engine, trace = _simulate_engine(args, arch)
     with Progress(console=console, transient=True, disable=len(wl.ops) < 200 and engine == "fast") as prog:
         task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
-        res = simulate_workload(arch, wl, sparsity, args.dataflow,
+        res = simulate_workload(arch, wl, sparsity, dataflow=args.dataflow,
                                 progress=lambda done, total: prog.update(task, completed=done),
                                 mapper=args.mapper, objective=args.objective or "latency", mappings=mappings,
                                 engine=engine, trace=trace)
@@ -142,8 +142,8 @@ def _simulate_training(args: argparse.Namespace, arch, wl, sparsity) -> None:
     if args.engine == "detailed" or args.trace or args.mapping or args.save_mappings:
         fail("--training costs each phase with the fast model and its own mappings; "
              "drop --engine detailed/--trace/--mapping/--save-mappings")
-    res = simulate_training(arch, wl, sparsity, not args.no_bdwp, args.dataflow, args.mapper,
-                            args.objective or "latency")
+    res = simulate_training(arch, wl, sparsity, not args.no_bdwp, dataflow=args.dataflow, mapper=args.mapper,
+                            objective=args.objective or "latency")
     _report(args, res, training_table)
 
 

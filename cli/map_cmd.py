@@ -32,7 +32,8 @@ def cmd_map(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from nmsim.accel import load_arch
-    from nmsim.mapping import SPATIAL, load_constraints, save_mappings
+    from nmsim.mapping import load_constraints, save_mappings
+    from nmsim.problem import SPATIAL
     from nmsim.sim import HwParams
     from nmsim.sim.simulate import map_op
     from nmsim.workloads import parse_layer
@@ -53,7 +54,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     hw = HwParams.from_arch(arch)
     with Progress(console=console, transient=True, disable=args.mapper == "heuristic") as prog:
         task = prog.add_task(f"{args.mapper} search", total=None)
-        res = map_op(arch, op, args.mapper, args.objective, cons, hw, top=args.top, samples=args.samples,
+        res = map_op(arch, op, args.mapper, args.objective, cons, hw=hw, top=args.top, samples=args.samples,
                      seed=args.seed, progress=lambda d, t: prog.update(task, completed=d, total=t))
     from nmsim.mapping import plan_sparsity
     plan = plan_sparsity(arch, op)

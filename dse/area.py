@@ -22,7 +22,8 @@ from functools import lru_cache
 import numpy as np
 import yaml
 
-from nmsim.accel import Arch, load_arch, parse_nm
+from nmsim.accel import Arch, load_arch
+from nmsim.problem import parse_nm
 from nmsim.accel.area import FACTOR_FILE, pe_area_factor
 from nmsim.specfile import SpecError
 

@@ -6,14 +6,14 @@ that, design by design):
 
 * a workload's ops are deduplicated by shape and pattern (BERT-base's 96 ops are 5 distinct
   GEMMs), each costed once and multiplied by its count;
-* the default mapping's candidates (mapping.default_mapping_search) depend on the array shape,
+* the default mapping's candidates (mapping.default_mapping_candidates) depend on the array shape,
   buffer size, dataflow and N:M set but not on the clock or DRAM bandwidth, so they are computed
   once per distinct (those knobs, op) and cached; the search then picks the fastest candidate
   per design exactly as `simulate_op` does (first minimum of cycles);
 * all designs of a batch that share a memory-hierarchy structure are costed in ONE call of the
-  batch evaluator `sim.simulate.op_cost`: `HwParams` fields and the SparsePlan's (n, m, index
-  bits) become `[designs, 1]` arrays and the candidates `[designs, candidates]` arrays, which
-  the vectorized `gemm_cost` broadcasts like any other argument.
+  fast model `sim.gemm_cost`: `HwParams` fields and the executed GEMM's (n, m, index bits,
+  kept fraction) become `[designs, 1]` arrays (problem.Gemm allows it on purpose) and the
+  candidates `[designs, candidates]` arrays, which the vectorized model broadcasts.
 
 A design or op that raises records its error on that design's rows; the batch goes on.
 Workloads whose ops carry masks and keep their own sparsity (pattern `as-given`) take the exact
@@ -30,10 +30,10 @@ from typing import NamedTuple
 import numpy as np
 
 from nmsim.accel import Arch
-from nmsim.mapping import Candidates, Mapping, SparsePlan, default_mapping_search, plan_sparsity
-from nmsim.mapping.mapping import DATAFLOW_CODES, LOOP_ORDERS, M_SPLITS
-from nmsim.sim import HwParams, simulate_workload
-from nmsim.sim.simulate import op_cost
+from nmsim.mapping import Candidates, SparsePlan, default_mapping_candidates, plan_sparsity
+from nmsim.mapping.mapping import M_SPLITS
+from nmsim.problem import Gemm
+from nmsim.sim import HwParams, gemm_cost, simulate_workload
 from nmsim.workloads import Op
 
 from .design import DesignBuilder
@@ -185,35 +185,25 @@ class Evaluator:
         k = (d.map_key, op)
         got = self._cands.get(k)
         if got is None:
-            seen: list[list[Mapping]] = []
-
-            def record(cands: list[Mapping]) -> list[int]:
-                # capture the candidates; the choice among them is made per design from real costs
-                seen.append(list(cands))
-                return [0] * len(cands)
-
-            mapping, _ = default_mapping_search(d.arch, op, None, record)
-            cands = seen[0] if seen else [mapping]
+            cands = default_mapping_candidates(d.arch, op, None)
             cands += cands[-1:] * (len(M_SPLITS) - len(cands))  # one width for all, so batches stack unpadded
-            got = np.array([[DATAFLOW_CODES[m.dataflow] for m in cands], [m.tile_m for m in cands],
-                            [m.tile_n for m in cands], [m.tile_k for m in cands],
-                            [LOOP_ORDERS.index(m.loop_order) for m in cands]], dtype=np.int64)
+            got = Candidates.from_mappings(cands).stacked().T
             self._cands[k] = got
         return got
 
     # --- costing ---------------------------------------------------------------------------
     def _batch(self, op: Op, designs: list[Design], members: list, unstructured: bool) -> dict[str, np.ndarray]:
-        """Cost `op` on the member designs (one op_cost call); fields at each design's best candidate."""
+        """Cost `op` on the member designs (one gemm_cost call); fields at each design's best candidate."""
         hw = stack_hw([designs[i].hw for i, _, _ in members])
         plans = [p for _, p, _ in members]
         col = lambda xs, dt: np.array(xs, dtype=dt)[:, None]  # noqa: E731
-        plan = SparsePlan(n=col([p.n for p in plans], np.int64), m=col([p.m for p in plans], np.int64),
-                          index_bits=col([p.index_bits for p in plans], np.int64),
-                          density=col([p.density for p in plans], np.float64),
-                          kind="unstructured" if unstructured else "nm")
+        gemm = Gemm(M=op.M, N=op.N, K=op.K, batch=op.batch, n=col([p.n for p in plans], np.int64),
+                    m=col([p.m for p in plans], np.int64), index_bits=col([p.index_bits for p in plans], np.int64),
+                    k_scale=col([p.density for p in plans], np.float64) if unstructured else None,
+                    act_density=op.act_density)
         width = max(c.shape[1] for _, _, c in members)
         cand = np.stack([c if c.shape[1] == width else _pad(c, width) for _, _, c in members], axis=1)
-        r = op_cost(hw, op, plan, Candidates(*cand))
+        r = gemm_cost(hw, gemm, Candidates(*cand))
         shape = (len(members), width)
         best = np.broadcast_to(r["cycles"], shape).argmin(axis=1)
         pick = np.arange(len(members))

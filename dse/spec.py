@@ -31,7 +31,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from nmsim.accel import Arch, load_arch, parse_nm
+from nmsim.accel import Arch, SystolicArch, load_arch
+from nmsim.problem import parse_nm
 from nmsim.accel.spec import Dataflow
 from nmsim.specfile import SpecError, StrictModel, load_yaml, parse_model
 from nmsim.workloads import Sparsity, Workload
@@ -331,7 +332,7 @@ def resolve(spec: SweepSpec, source: str = "<sweep>", lines: dict | None = None,
         base = base or _resolve_base(spec.base, folder)
     except SpecError as exc:
         raise SpecError(f"{where('base')}: base: {exc}") from None
-    if base.kind != "systolic":
+    if not isinstance(base, SystolicArch):
         raise SpecError(f"{where('base')}: base: '{spec.base}' is a {base.kind} preset; sweeps vary systolic "
                         "arrays (rows, cols, buffers, ...); pick sat, s4, dense-systolic or an arch YAML")
     levels = [lv.name for lv in base.memory]

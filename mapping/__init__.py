@@ -5,14 +5,14 @@ Depends on `accel` and `workloads`. The cost function is passed in by callers (s
 model), so `mapping` never imports `sim`.
 """
 from .constraints import Constraints, TileBound, load_constraints
-from .mapping import (DATAFLOW_CODES, LOOP_ORDERS, SPATIAL, Mapping, check_mapping, default_mapping,
-                      default_mapping_search, footprint_bytes)
+from .mapping import (LOOP_ORDERS, Mapping, check_mapping, default_mapping, default_mapping_candidates,
+                      footprint_bytes)
 from .mapping_file import MappingFile, load_mappings, save_mappings
 from .search import MAPPERS, OBJECTIVES, RankedMapping, SearchResult, objective_values, search
 from .space import Candidates, MappingSpace, tile_choices
-from .sparse_plan import SparsePlan, plan_sparsity
+from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
-__all__ = ["Mapping", "LOOP_ORDERS", "SPATIAL", "DATAFLOW_CODES", "check_mapping", "default_mapping",
-           "default_mapping_search", "footprint_bytes", "SparsePlan", "plan_sparsity",
+__all__ = ["Mapping", "LOOP_ORDERS", "check_mapping", "default_mapping",
+           "default_mapping_candidates", "footprint_bytes", "SparsePlan", "executed_gemm", "plan_sparsity",
            "Constraints", "TileBound", "load_constraints", "Candidates", "MappingSpace", "tile_choices",
            "MappingFile", "load_mappings", "save_mappings", "MAPPERS", "OBJECTIVES", "RankedMapping", "SearchResult", "objective_values", "search"]

@@ -1,8 +1,8 @@
 """Mappings: how a GEMM's loops are laid onto the array (dataflow) and tiled into on-chip buffers.
 
 A `Mapping` fixes
-* the dataflow, which decides the spatial unrolling: rows x cols x time =
-  WS: K x N x M, OS: M x N x K, IS: K x M x N (SCALE-Sim's Sr, Sc, T);
+* the dataflow, which decides the spatial unrolling (rows x cols x time, the dataflow table of
+  problem.dataflow: WS K x N x M, OS M x N x K, IS K x M x N);
 * the buffer-level tile (tile_m, tile_n, tile_k) in elements of the dense GEMM (partial edge
   tiles allowed), with tile_k a multiple of the executed N:M group size;
 * the order of the three tile loops, outermost first (e.g. "nmk").
@@ -12,16 +12,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-from nmsim.accel import DATAFLOWS, Arch
+from nmsim.accel import Arch
+from nmsim.problem import DATAFLOWS, SPATIAL, Gemm, cdiv, tile_bytes
 from nmsim.specfile import SpecError, did_you_mean
 from nmsim.workloads import Op
 
-from .sparse_plan import SparsePlan, plan_sparsity
+from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
-# Integer codes of the vectorized cost model and the mappers' candidate arrays.
-DATAFLOW_CODES = {d: i for i, d in enumerate(DATAFLOWS)}
-SPATIAL = {"ws": ("K", "N", "M"), "os": ("M", "N", "K"), "is": ("K", "M", "N")}  # rows, cols, time
 
 
 def check_names(dataflows=None, loop_orders=None) -> None:
@@ -60,20 +58,17 @@ class Mapping:
         return asdict(self)
 
 
-def footprint_bytes(arch: Arch, plan: SparsePlan, tm: int, tn: int, tk: int) -> dict[str, float]:
-    """Bytes each on-chip level must hold for one buffer tile, doubled where double-buffered."""
+def footprint_bytes(arch: Arch, gemm: Gemm, tm: int, tn: int, tk: int) -> dict[str, float]:
+    """Bytes each on-chip level must hold for one buffer tile (bytes), doubled where double-buffered;
+    tile sizes come from problem.tile_bytes (partial sums at accumulator width)."""
     c = arch.compute
-    op_b = c.operand_bits / 8
-    need = {
-        "inputs": tm * tk * op_b,
-        "weights": plan.k_effective(tk) * tn * (op_b + plan.index_bits / 8),
-        "outputs": tm * tn * c.accumulator_bits / 8,
-    }
-    out: dict[str, float] = {}
-    for operand, b in need.items():
+    a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
+    need = {"inputs": a, "weights": b, "outputs": out}
+    held: dict[str, float] = {}
+    for operand, nbytes in need.items():
         lv = arch.level_for(operand)
-        out[lv.name] = out.get(lv.name, 0.0) + b * (2 if lv.double_buffered else 1)
-    return out
+        held[lv.name] = held.get(lv.name, 0.0) + nbytes * (2 if lv.double_buffered else 1)
+    return held
 
 
 def check_mapping(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None = None) -> None:
@@ -83,8 +78,8 @@ def check_mapping(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None 
         raise SpecError(f"mapping: {arch.name} supports dataflows {arch.compute.dataflows}, not '{mapping.dataflow}'")
     if mapping.tile_k % plan.m and mapping.tile_k < op.K:
         raise SpecError(f"mapping: tile_k={mapping.tile_k} is not a multiple of the N:M group size {plan.m}")
-    for name, need in footprint_bytes(arch, plan, min(mapping.tile_m, op.M), min(mapping.tile_n, op.N),
-                                      min(mapping.tile_k, op.K)).items():
+    for name, need in footprint_bytes(arch, executed_gemm(op, plan), min(mapping.tile_m, op.M),
+                                      min(mapping.tile_n, op.N), min(mapping.tile_k, op.K)).items():
         size = next(lv.size_bytes for lv in arch.memory if lv.name == name)
         if need > size:
             raise SpecError(f"mapping: tile needs {need:.0f} B in '{name}' but it holds {size} B "
@@ -103,45 +98,46 @@ M_SPLITS = (1, 2, 4, 8)
 K_DOMINANCE = 4
 
 
-def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
-                    cost: Callable[[list[Mapping]], Sequence[float]] | None = None) -> Mapping:
-    """See `default_mapping_search`; returns only the chosen mapping."""
-    return default_mapping_search(arch, op, dataflow, cost)[0]
-
-
-def default_mapping_search(arch: Arch, op: Op, dataflow: str | None = None,
-                           cost: Callable[[list[Mapping]], Sequence[float]] | None = None) -> tuple[Mapping, int]:
-    """A reasonable mapping without search: whole-layer tiles shrunk until they fit the buffers.
+def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) -> list[Mapping]:
+    """The default mapping's candidates (docs/MODEL.md 4): whole-layer tiles shrunk until they fit
+    the buffers, then that tile split 2, 4 and 8 ways along M (duplicates dropped). Splitting M
+    lets double buffering overlap loads with compute; callers cost the list and keep the first
+    cheapest (`default_mapping`).
 
     Shrinking halves the largest of M, N, K (kept a multiple of the array extent it is spread
     over, and K a multiple of the N:M group) so the array stays fully used; K is shrunk last,
     because splitting K spills partial sums, unless the op's K exceeds K_DOMINANCE times its larger
     of M and N (weight-gradient GEMMs): then K is shrunk first, down to K_DOMINANCE times the
-    larger of the M and N tiles. Loop order keeps the reduction innermost
-    ("nmk"), so outputs are written once. With `cost` (candidates -> cycles, e.g. sim's fast
-    model) the fitted tile is also tried split 2, 4 and 8 ways along M, which lets double
-    buffering overlap loads with compute; the cheapest wins. Returns (mapping, its index among
-    the candidates passed to `cost`) so callers can reuse the evaluation. The mapper issue
-    searches this space properly.
+    larger of the M and N tiles. Loop order keeps the reduction innermost ("nmk"), so outputs are
+    written once.
     """
     fitted = _fitted_mapping(arch, op, dataflow)
-    if cost is None:
-        return fitted, 0
     q = arch.compute.rows if SPATIAL[fitted.dataflow][0] == "M" else 1
     cands, seen = [], set()
     for s in M_SPLITS:
-        tm = min(fitted.tile_m, max(q, -(-(-(-op.M // s)) // q) * q))
+        tm = min(fitted.tile_m, max(q, cdiv(cdiv(op.M, s), q) * q))
         if tm not in seen:
             seen.add(tm)
             cands.append(Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order))
+    return cands
+
+
+def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
+                    cost: Callable[[list[Mapping]], Sequence[float]] | None = None) -> Mapping:
+    """A reasonable mapping without search (`default_mapping_candidates`): with `cost`
+    (candidates -> cycles, e.g. sim's fast model) the first cheapest candidate, without it the
+    fitted whole-layer tile."""
+    cands = default_mapping_candidates(arch, op, dataflow)
+    if cost is None:
+        return cands[0]
     cycles = list(cost(cands))
-    best = cycles.index(min(cycles))
-    return cands[best], best
+    return cands[cycles.index(min(cycles))]
 
 
 def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:
     df = dataflow or arch.compute.dataflows[0]
     plan = plan_sparsity(arch, op)
+    gemm = executed_gemm(op, plan)
     rows_dim, cols_dim, _ = SPATIAL[df]
     c = arch.compute
     quantum = {"M": 1, "N": 1, "K": plan.m}
@@ -151,7 +147,7 @@ def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:
     sizes = {lv.name: lv.size_bytes for lv in arch.memory}
 
     def fits() -> bool:
-        need = footprint_bytes(arch, plan, tile["M"], tile["N"], tile["K"])
+        need = footprint_bytes(arch, gemm, tile["M"], tile["N"], tile["K"])
         return all(need[n] <= sizes[n] for n in need)
 
     k_dominated = op.K > K_DOMINANCE * max(op.M, op.N)
@@ -166,5 +162,5 @@ def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:
             raise SpecError(f"{arch.name}: even the smallest tile of {op.name} does not fit the on-chip buffers; "
                             "enlarge memory size_bytes")
         d = max(cand, key=lambda x: tile[x])
-        tile[d] = _round_down(-(-tile[d] // 2), quantum[d])
+        tile[d] = _round_down(cdiv(tile[d], 2), quantum[d])
     return Mapping(dataflow=df, tile_m=tile["M"], tile_n=tile["N"], tile_k=tile["K"], loop_order="nmk")

@@ -1,8 +1,8 @@
 """The mapping space of one GEMM on one systolic arch, held as numpy arrays.
 
 A candidate is (dataflow, tile_m, tile_n, tile_k, loop_order). The spatial unrolling follows
-from the dataflow (`SPATIAL`: WS puts K on the rows and N on the columns, OS puts M and N, IS
-puts K and M); on an N:M array the K rows carry whole N:M groups, so K tiles are multiples of
+from the dataflow (the table `problem.SPATIAL`: WS puts K on the rows and N on the columns, OS
+puts M and N, IS puts K and M); on an N:M array the K rows carry whole N:M groups, so K tiles are multiples of
 the executed group size M. Tiles need not divide the layer (partial edge tiles are costed).
 
 The *pruned* space (what the exhaustive mapper enumerates) keeps, per dimension of extent D and
@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nmsim.accel import Arch
+from nmsim.accel import Arch, require_systolic
+from nmsim.problem import DATAFLOW_CODES, DATAFLOWS_BY_CODE, SPATIAL, cdiv, tile_bytes
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
 
 from .constraints import Constraints
-from .mapping import DATAFLOW_CODES, LOOP_ORDERS, SPATIAL, Mapping
-from .sparse_plan import SparsePlan, plan_sparsity
+from .mapping import LOOP_ORDERS, Mapping
+from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 DIMS = ("m", "n", "k")
 FULL_UNITS = 64
@@ -82,28 +83,21 @@ class Candidates:
         return Candidates(*(np.concatenate(xs) for xs in zip(*(p.arrays() for p in parts))))
 
 
-DATAFLOWS_BY_CODE = {v: k for k, v in DATAFLOW_CODES.items()}
-
-
-def _cdiv(a, b):
-    return -(-a // b)
-
-
 def tile_choices(extent: int, quantum: int, fold: int | None = None) -> np.ndarray:
     """Pruned tile sizes (elements) for a dim of `extent` laid out in units of `quantum`.
 
     `fold`, in units, adds whole multiples of an array fold (K on the rows). See module doc.
     """
-    units = _cdiv(extent, quantum)
+    units = cdiv(extent, quantum)
     if units <= FULL_UNITS:
         u = np.arange(1, units + 1)
     else:
         pow2 = 1 << np.arange(int(np.log2(units)) + 1)
-        u = np.concatenate([pow2, _cdiv(units, np.arange(1, MAX_SPLITS + 1))])
+        u = np.concatenate([pow2, cdiv(units, np.arange(1, MAX_SPLITS + 1))])
         if fold and fold > 1:
-            folds_total = _cdiv(units, fold)
+            folds_total = cdiv(units, fold)
             u = np.concatenate([u, fold * np.concatenate([1 << np.arange(int(np.log2(folds_total)) + 1),
-                                                          _cdiv(folds_total, np.arange(1, MAX_SPLITS + 1))])])
+                                                          cdiv(folds_total, np.arange(1, MAX_SPLITS + 1))])])
     return np.unique(np.minimum(u * quantum, extent)).astype(np.int64)
 
 
@@ -127,10 +121,9 @@ class MappingSpace:
 
     def __init__(self, arch: Arch, op: Op, plan: SparsePlan | None = None,
                  constraints: Constraints | None = None) -> None:
-        if arch.kind != "systolic":
-            raise SpecError(f"{arch.name} is a {arch.kind} arch; mappers apply to systolic arrays")
-        self.arch, self.op = arch, op
+        self.arch, self.op = require_systolic(arch, "mappers"), op
         self.plan = plan or plan_sparsity(arch, op)
+        self.gemm = executed_gemm(op, self.plan)
         self.constraints = constraints or Constraints()
         c = self.constraints
         allowed_df = c.dataflows()
@@ -173,7 +166,7 @@ class MappingSpace:
         c = self.arch.compute
         if dim == "k":
             # a fold of K on the rows holds rows * macs_per_pe nonzeros = that many * m/n weights
-            fold = _cdiv(c.rows * c.macs_per_pe, self.plan.n) if rows == "K" else None
+            fold = cdiv(c.rows * c.macs_per_pe, self.plan.n) if rows == "K" else None
             return self.plan.m, fold
         extent = c.rows if rows == dim.upper() else c.cols if cols == dim.upper() else 1
         return extent, None
@@ -273,13 +266,13 @@ class MappingSpace:
                 # exact values: sample among the (already validated) choices of the first dataflow
                 tiles[d] = rng.choice(self.choices[self.dataflows[0]][d], count)
                 continue
-            lo, hi = 1, _cdiv(extents[d], step)
+            lo, hi = 1, cdiv(extents[d], step)
             if rule is not None:
                 if rule.multiple_of:
                     step = int(np.lcm(step, rule.multiple_of))
-                    hi = _cdiv(extents[d], step)
+                    hi = cdiv(extents[d], step)
                 if rule.min:
-                    lo = max(lo, _cdiv(min(rule.min, extents[d]), step))
+                    lo = max(lo, cdiv(min(rule.min, extents[d]), step))
                 if rule.max:
                     hi = max(lo, min(hi, rule.max // step))
             u = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi + 1), count))).astype(np.int64)
@@ -288,18 +281,14 @@ class MappingSpace:
 
     # -- validity ----------------------------------------------------------------------------
     def need_bytes(self, c: Candidates) -> np.ndarray:
-        """Bytes each memory level must hold per candidate, shape [levels, candidates]."""
+        """Bytes each memory level must hold per candidate, shape [levels, candidates]
+        (problem.tile_bytes, doubled where double-buffered, as mapping.footprint_bytes)."""
         a = self.arch
-        ob = a.compute.operand_bits / 8
         tm, tn, tk = np.minimum(c.tile_m, self.op.M), np.minimum(c.tile_n, self.op.N), np.minimum(c.tile_k, self.op.K)
-        need = {
-            "inputs": tm * tk * ob,
-            "weights": self.plan.k_effective(tk) * tn * (ob + self.plan.index_bits / 8),
-            "outputs": tm * tn * a.compute.accumulator_bits / 8,
-        }
+        ab, bb, ob = tile_bytes(self.gemm, tm, tn, tk, a.compute.operand_bits / 8, a.compute.accumulator_bits / 8)
         out = np.zeros((len(a.memory), len(c)))
         names = [lv.name for lv in a.memory]
-        for operand, b in need.items():
+        for operand, b in (("inputs", ab), ("weights", bb), ("outputs", ob)):
             lv = a.level_for(operand)
             out[names.index(lv.name)] += b * (2 if lv.double_buffered else 1)
         return out

@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from nmsim.accel import Arch
+from nmsim.problem import Gemm
 from nmsim.workloads import Op
 
 
@@ -42,16 +41,15 @@ class SparsePlan:
             return f"unstructured:{1 - self.density:g}"
         return "dense"
 
-    def k_effective(self, k):
-        """Nonzero weights per output column along K after padding to whole groups (elements).
 
-        `k` may be an int or an integer numpy array (the mappers size buffers for whole batches).
-        """
-        if self.kind == "unstructured":
-            if isinstance(k, np.ndarray):
-                return np.maximum(1, np.ceil(k * self.density)).astype(np.int64)
-            return max(1, math.ceil(k * self.density))
-        return -(-k // self.m) * self.n
+def executed_gemm(op: Op, plan: SparsePlan) -> Gemm:
+    """The GEMM the hardware executes for `op` under `plan` (problem.Gemm): the op's dimensions,
+    batch and activation density with the plan's N:M, index bits and, for unstructured
+    sparsity, the kept fraction of K (and the busiest lane's, when a mask set it)."""
+    unstructured = plan.kind == "unstructured"
+    return Gemm(M=op.M, N=op.N, K=op.K, batch=op.batch, n=plan.n, m=plan.m, index_bits=plan.index_bits,
+                k_scale=plan.density if unstructured else None,
+                k_scale_busy=plan.busy_k_scale if unstructured else None, act_density=op.act_density)
 
 
 def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import statistics
 
 from nmsim.accel import load_arch
-from nmsim.sim import HwParams, simulate_op
-from nmsim.sim.training import PHASES, pregen_cycles, training_ops
+from nmsim.sim import backend_for
+from nmsim.sim.training import PHASES, training_step
 from nmsim.workloads import zoo
 
 from .algorithm import run_algorithm
@@ -59,42 +59,40 @@ ABLATIONS = (
 
 
 class PhaseCosts:
-    """Each distinct phase GEMM costed once per run (`sim.simulate_op`, mapper `MAPPER` or the
-    default mapping). The weight gradient of a layer is the same dense GEMM at every pattern and
-    in every ablation, so a run of six steps per model searches a third fewer mappings. Exact:
-    the cost model is deterministic and ops compare by every field but their name."""
+    """Each distinct phase GEMM costed once per run (the fast systolic backend, mapper `MAPPER`
+    or the default mapping). The weight gradient of a layer is the same dense GEMM at every
+    pattern and in every ablation, so a run of six steps per model searches a third fewer
+    mappings. Exact: the cost model is deterministic and ops compare by every field but their name."""
 
     def __init__(self, arch) -> None:
-        self.arch, self.hw, self._seen = arch, HwParams.from_arch(arch), {}
+        self.arch, self._seen = arch, {}
+        self.backends = {mapper: backend_for(arch, mapper=mapper) for mapper in (MAPPER, None)}
 
     def __call__(self, op, mapper: str | None):
         key = (shape_key(op), mapper)
         if key not in self._seen:
-            self._seen[key] = simulate_op(self.arch, op, hw=self.hw, mapper=mapper)
+            self._seen[key] = self.backends[mapper].cost(op)
         return self._seen[key]
 
 
 def step(costs: PhaseCosts, wl, counts: list[int], pattern: str, bdwp: bool = True,
          mapper: str | None = MAPPER) -> dict:
     """One training step of the de-duplicated workload (cycles, s, MACs), totals weighted by
-    layer counts: the phases of sim.training.training_ops, each step `max(fwd + bwd + wgrad,
-    pregen)` as sim.training.simulate_training_op computes it (docs/MODEL.md 10; the test
-    suite checks the two agree)."""
+    layer counts: each layer's step is sim.training.training_step, the composition
+    sim.training.simulate_training_op uses (docs/MODEL.md 10; the test suite checks they agree)."""
     arch = costs.arch
     phases = {ph: 0.0 for ph in PHASES}
     tot = {"cycles": 0.0, "pregen_cycles": 0.0, "pregen_exposed_cycles": 0.0, "macs_dense": 0.0, "macs_effective": 0.0}
+    backend = costs.backends[mapper]
     for op, n in zip(wl.ops, counts):
-        ops = training_ops(op, pattern, bdwp)
-        res = [costs(o, mapper) for o in ops]
-        run = sum(r.cycles for r in res)
-        pre = pregen_cycles(arch, ops[0], ops[1])
-        for ph, r in zip(PHASES, res):
+        st = training_step(backend, op, pattern, bdwp, cost=lambda o: costs(o, mapper))
+        for ph, r in st.phases.items():
             phases[ph] += n * r.cycles
-        tot["cycles"] += n * max(run, pre)
-        tot["pregen_cycles"] += n * pre
-        tot["pregen_exposed_cycles"] += n * (max(run, pre) - run)
-        tot["macs_dense"] += n * sum(r.macs_dense for r in res)
-        tot["macs_effective"] += n * sum(r.macs_effective for r in res)
+        tot["cycles"] += n * st.cycles
+        tot["pregen_cycles"] += n * st.pregen_cycles
+        tot["pregen_exposed_cycles"] += n * (st.cycles - st.run_cycles)
+        tot["macs_dense"] += n * sum(r.macs_dense for r in st.phases.values())
+        tot["macs_effective"] += n * sum(r.macs_effective for r in st.phases.values())
     return {**tot, "latency_s": tot["cycles"] / arch.clock_hz, "phase_cycles": phases,
             "serial_pregen_cycles": sum(phases.values()) + tot["pregen_cycles"]}
 

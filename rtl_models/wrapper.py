@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from nmsim.problem import index_bits
+
 RTL_DIR = Path(__file__).resolve().parent
 SHARED = ("clk", "rst")
 _HEADER = re.compile(r"\bmodule\s+(\w+)\s*#\s*\((.*?)\)\s*\((.*?)\);", re.S)
@@ -22,8 +24,9 @@ _PORT = re.compile(r"^\s*(input|output)\s+(?:reg\s+|wire\s+)?(?:\[([^\]]+?):\s*0
 
 
 def idx_bits(m: int) -> int:
-    """Bits of one lane index for groups of `m` (the RTL's IDXW = max(1, clog2 M))."""
-    return max(1, (m - 1).bit_length())
+    """Width of the RTL's index wires for groups of `m` (bits): IDXW = max(1, clog2 M), the
+    index bits of problem.index_bits with at least one wire so a dense (M = 1) port exists."""
+    return max(1, index_bits(m))
 
 
 def _header(module: str) -> tuple[str, str]:

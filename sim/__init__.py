@@ -1,10 +1,16 @@
-"""sim: the cost model. The fast analytic systolic model (`analytic.gemm_cost`, vectorized over
-candidate mappings), the detailed SimPy engine (`engine.py`, `simulate_op(..., engine="detailed")`)
-on the same tile schedule (`schedule.py`), the tile-level GPU GEMM model (`gpu_model.py`), result records, and workload-level simulation.
-Depends on `accel`, `workloads`, `mapping`."""
-from .analytic import DATAFLOW_CODES, gemm_cost
+"""sim: the cost model. Cost backends behind one protocol (`backend.CostBackend`, chosen by
+`backends.backend_for`): the fast analytic systolic model (`analytic.gemm_cost`, vectorized over
+candidate mappings) and the detailed SimPy engine (`engine.py`) on the same tile schedule
+(`schedule.py`), both in `systolic.py`; the tile-level GPU GEMM model (`gpu_model.py`,
+`gpu_backend.py`); SCALE-Sim compatibility (`scalesim_compat.py`). `simulate.py` runs a workload
+through a backend; `training.py` composes SAT's training step. Depends on `accel`, `workloads`,
+`mapping`, `problem`."""
+from .analytic import gemm_cost
+from .backend import CostBackend
+from .backends import ENGINES, backend_for
 from .hw import HwParams
 from .results import LayerResult, RunResult
-from .simulate import map_op, simulate_op, simulate_workload
+from .simulate import map_op, op_cost, simulate_op, simulate_workload
 
-__all__ = ["gemm_cost", "DATAFLOW_CODES", "HwParams", "LayerResult", "RunResult", "simulate_op", "simulate_workload", "map_op"]
+__all__ = ["gemm_cost", "HwParams", "LayerResult", "RunResult", "simulate_op", "simulate_workload", "map_op",
+           "op_cost", "CostBackend", "backend_for", "ENGINES"]

@@ -1,148 +1,181 @@
 """The fast analytic cost model of a GEMM on a systolic array, vectorized over candidates.
 
-Every input may be a numpy array (broadcast together), so the same function costs one layer
-for `nmsim simulate` and a batch of thousands of candidate mappings for the mappers: one cost
-function, not two copies. Formulas and derivations: docs/MODEL.md (section numbers in comments).
+`gemm_cost(hw, gemm, candidates)` costs one executed GEMM (`problem.Gemm`) under a batch of
+candidate mappings (`mapping.Candidates`: parallel arrays of dataflow and loop-order codes and
+tile sizes), so the same function costs one layer for `nmsim simulate` and thousands of
+candidates for the mappers: one cost function, not two copies. It reads as docs/MODEL.md's
+section 3: tiling (3.1), compute (3.2), array traffic (3.3), DRAM traffic (3.4), overlap (3.5),
+work and energy (3.6), one function each.
 
 Conventions: a GEMM is out[M,N] = A[M,K] . B[K,N]; B holds the weights, executed with `n` of
-every `m` weights along K kept (n == m: dense). Dataflow codes: 0 = WS, 1 = OS, 2 = IS.
-Loop-order codes index mapping.LOOP_ORDERS (outermost first).
+every `m` weights along K kept (n == m: dense). Numeric HwParams fields and the Gemm's N:M
+fields may be `[designs, 1]` arrays (dse), broadcasting with `[designs, candidates]` tiles.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from nmsim.mapping import DATAFLOW_CODES, LOOP_ORDERS
+from nmsim.mapping import LOOP_ORDERS, Candidates
+from nmsim.problem import COLS, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
 
 from .hw import HwParams
-from .schedule import (a_tile_bytes, array_traffic, b_tile_bytes, dim_folds, dim_tiles, fill_cycles, fold_cycles,
-                       k_nnz_fn, operand_array_bytes, out_tile_bytes, reuse_factors, weight_bytes_per_nonzero)
+from .schedule import (array_traffic, dim_folds, dim_tiles, fill_cycles, fold_cycles, operand_array_bytes,
+                       output_stationary, reuse_factors)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
 
 
-def gemm_cost(hw: HwParams, M, N, K, dataflow, tile_m, tile_n, tile_k, loop_order,
-              n=1, m=1, index_bits=0, batch=1, act_density=1.0, k_scale=None,
-              k_scale_busy=None) -> dict[str, np.ndarray]:
-    """Cycles, bytes per level and energy of (batched) GEMMs under given mappings.
+class DimTiling(NamedTuple):
+    """One dimension cut into tiles (MODEL.md 3.1), in units (K: nonzeros per PE multiplier group)."""
 
-    Arguments are scalars or broadcastable int/float arrays: dims in elements, `dataflow` and
-    `loop_order` as codes, (n, m) the executed N:M, `index_bits` per nonzero weight,
-    `act_density` the fraction of nonzero activations. `k_scale`, when given, replaces n/m as the
-    fraction of K kept (used for unstructured density). `k_scale_busy`, when given, is the fraction
-    of K the busiest lane of a fold processes (mask-driven imbalance, MODEL.md 2.1): it sets the K
-    units of compute cycles only; bytes and MACs keep `k_scale`. Returns arrays keyed by:
-    cycles, compute_cycles, buffer_cycles, dram_cycles, macs_effective, utilization,
-    bytes_<level>, bytes_dram, energy_pj (+ energy_<part>_pj), latency_s.
+    full: np.ndarray     # full tiles
+    u_full: np.ndarray   # units of a full tile
+    u_rem: np.ndarray    # units of the edge tile, 0 when the tile divides the dimension
+    count: np.ndarray    # tiles
+
+    @property
+    def units(self):
+        """Units summed over the tiles."""
+        return self.full * self.u_full + self.u_rem
+
+    def folds(self, extent):
+        """Folds of this dimension's tiles over an array extent, summed over the tiles."""
+        return dim_folds(self.full, self.u_full, self.u_rem, extent)
+
+
+def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, DimTiling]:
+    """Tiling of M, N and K per candidate (MODEL.md 3.1); `k_nnz` overrides the kept-K count
+    (the busiest lane's, for compute cycles under a mask)."""
+    k_nnz = k_nnz or gemm.k_nnz
+    P = hw.macs_per_pe
+    M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
+    return {"M": DimTiling(*dim_tiles(M, c.tile_m, lambda x: x)),
+            "N": DimTiling(*dim_tiles(N, c.tile_n, lambda x: x)),
+            "K": DimTiling(*dim_tiles(K, c.tile_k, lambda x: cdiv(k_nnz(x), P)))}
+
+
+def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, dims: dict[str, DimTiling]):
+    """Compute cycles (MODEL.md 3.2): folds x (fill + T) per tile, summed over the tiles.
+
+    Under a mask's imbalance (MODEL.md 2.1) lanes wait for the busiest one: only the fold count
+    and stream length along K grow; traffic keeps the balanced units (idle multipliers move no data).
     """
-    M, N, K = (np.asarray(x, dtype=np.int64) for x in (M, N, K))
-    df = np.asarray(dataflow)
-    order = np.asarray(loop_order)
-    n = np.asarray(n, dtype=np.int64)
-    m = np.asarray(m, dtype=np.int64)
-    R, C, P = hw.rows, hw.cols, hw.macs_per_pe
-    tm, tn, tk = (np.asarray(x, dtype=np.int64) for x in (tile_m, tile_n, tile_k))
+    R, C = hw.rows, hw.cols
+    fill = fill_cycles(R, C, output_stationary(sel))
+    f_cols = sel.dim(COLS, lambda d: dims[d].folds(C))
+    t_tiles = sel.dim(TIME, lambda d: dims[d].count)
+    if gemm.has_busy_lanes:
+        dims = {**dims, "K": tile_dims(hw, gemm, c, gemm.k_nnz_busy)["K"]}
+    f_rows = sel.dim(ROWS, lambda d: dims[d].folds(R))
+    t_units = sel.dim(TIME, lambda d: dims[d].units)
+    return fold_cycles(f_rows, f_cols, t_tiles, t_units, fill)
 
-    # K is carried in "PE units": nonzeros a PE row (or a PE, over time) handles per step.
-    # Per-tile formulas live in schedule.py; here they take per-dimension sums (MODEL.md 3.1).
-    k_nnz = k_nnz_fn(n, m, k_scale)
 
-    def k_units(x):
-        return -(-k_nnz(x) // P)
+def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, dims: dict[str, DimTiling]):
+    """Array <-> buffer traffic (MODEL.md 3.3), bytes: (A read, B read, partial sums read, written)."""
+    R, C = hw.rows, hw.cols
+    u_rows = sel.dim(ROWS, lambda d: dims[d].units)
+    u_cols = sel.dim(COLS, lambda d: dims[d].units)
+    t_units = sel.dim(TIME, lambda d: dims[d].units)
+    f_rows = sel.dim(ROWS, lambda d: dims[d].folds(R))
+    f_cols = sel.dim(COLS, lambda d: dims[d].folds(C))
+    t_tiles = sel.dim(TIME, lambda d: dims[d].count)
+    traffic = array_traffic(u_rows, u_cols, t_units, f_rows, f_cols, t_tiles)
+    a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
+                                                  gemm.weight_bytes(hw.operand_bytes))
+    # Each output's first write reads no earlier partial sum (MODEL.md 3.3).
+    c_read = np.maximum(c_elems - np.int64(gemm.M) * np.int64(gemm.N), 0) * hw.acc_bytes
+    return a_read, b_read, c_read, c_elems * hw.acc_bytes
 
-    dims = {
-        "M": dim_tiles(M, tm, lambda x: x),
-        "N": dim_tiles(N, tn, lambda x: x),
-        "K": dim_tiles(K, tk, k_units),
-    }
-    usum = {d: v[0] * v[1] + v[2] for d, v in dims.items()}
-    ntiles = {d: v[3] for d, v in dims.items()}
 
-    is_ws, is_os = df == 0, df == 1
+class DramTraffic(NamedTuple):
+    """Buffer <-> DRAM bytes of one GEMM of the batch (MODEL.md 3.4)."""
 
-    def pick(ws, os_, is_):
-        return np.where(is_ws, ws, np.where(is_os, os_, is_))
+    a: np.ndarray          # activation loads
+    b: np.ndarray          # weight loads
+    out_write: np.ndarray  # final outputs plus spilled partial sums
+    out_read: np.ndarray   # spilled partial sums read back
 
-    def folds(d, extent):
-        nf, uf, ur, _ = dims[d]
-        return dim_folds(nf, uf, ur, extent)
+    @property
+    def total(self):
+        """All bytes moved (bytes)."""
+        return self.a + self.b + self.out_write + self.out_read
 
-    # --- compute (MODEL.md 3.2): folds x (fill + T) per tile -------------------------
-    f_rows = pick(folds("K", R), folds("M", R), folds("K", R))
-    f_cols = pick(folds("N", C), folds("N", C), folds("M", C))
-    t_tiles = pick(ntiles["M"], ntiles["K"], ntiles["N"])
-    t_sum = pick(usum["M"], usum["K"], usum["N"])
-    if k_scale_busy is None:
-        compute = fold_cycles(f_rows, f_cols, t_tiles, t_sum, fill_cycles(R, C, is_os))
-    else:
-        # Lanes wait for the busiest one (MODEL.md 2.1): only the fold count / stream length
-        # along K grows; traffic below keeps the balanced units (idle multipliers move no data).
-        busy = k_nnz_fn(n, m, k_scale_busy)
-        kb_full, kb_ufull, kb_urem, _ = dim_tiles(K, tk, lambda x: -(-busy(x) // P))
-        kb_folds = dim_folds(kb_full, kb_ufull, kb_urem, R)
-        f_rows_c = pick(kb_folds, folds("M", R), kb_folds)
-        t_sum_c = pick(usum["M"], kb_full * kb_ufull + kb_urem, usum["N"])
-        compute = fold_cycles(f_rows_c, f_cols, t_tiles, t_sum_c, fill_cycles(R, C, is_os))
 
-    # --- array <-> buffer traffic (MODEL.md 3.3), in elements/units ------------------------
-    u_r = pick(usum["K"], usum["M"], usum["K"])
-    u_c = pick(usum["N"], usum["N"], usum["M"])
-    stationary, row_stream, col_stream = array_traffic(u_r, u_c, t_sum, f_rows, f_cols, t_tiles)
-    act_per_unit = P * m / n if k_scale is None else P / np.asarray(k_scale)
-    w_bytes = weight_bytes_per_nonzero(hw, index_bits)
-    a_read, b_read, c_write_elems = operand_array_bytes(hw, df, stationary, row_stream, col_stream,
-                                                        act_per_unit, w_bytes)
-    c_write = c_write_elems * hw.acc_bytes
-    c_read = np.maximum(c_write_elems - M * N, 0) * hw.acc_bytes
-
-    # --- buffer <-> DRAM traffic from the tile-loop order (MODEL.md 3.4) -------------------
-    trips = np.stack(np.broadcast_arrays(ntiles["M"], ntiles["N"], ntiles["K"]), axis=-1)
-    pos = POS[order]
-    pos = np.broadcast_to(pos, trips.shape)
+def dram_bytes(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling]) -> DramTraffic:
+    """DRAM traffic from the tile-loop order (MODEL.md 3.4): an operand is re-fetched once per
+    iteration of an irrelevant loop outside its innermost iterating relevant loop."""
+    trips = np.stack(np.broadcast_arrays(dims["M"].count, dims["N"].count, dims["K"].count), axis=-1)
+    pos = np.broadcast_to(POS[np.asarray(c.loop_order)], trips.shape)
     a_mult, b_mult, c_spill = reuse_factors(trips, pos)
-    a_dram = a_tile_bytes(hw, M, K) * a_mult
-    b_dram = b_tile_bytes(k_nnz(K), N, w_bytes) * b_mult
-    spills = np.where(c_spill, trips[..., 2] - 1, 0)
-    c_dram_r = out_tile_bytes(hw, M, N, False) * spills
-    c_dram_w = out_tile_bytes(hw, M, N, True) + c_dram_r
-    dram_bytes = a_dram + b_dram + c_dram_w + c_dram_r
+    M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
+    a_all, b_all, partial_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.acc_bytes)
+    final_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.operand_bytes)[2]
+    spilled = partial_all * np.where(c_spill, trips[..., 2] - 1, 0)
+    return DramTraffic(a_all * a_mult, b_all * b_mult, final_all + spilled, spilled)
 
-    # --- per-level port time: array side plus the DRAM fills/drains of the same level ------
+
+def level_port_bytes(hw: HwParams, arr, dram: DramTraffic) -> tuple[list, list]:
+    """(read, write) bytes per on-chip level (lists indexed like hw.level_names): the array side
+    plus the DRAM fills and drains of the same level."""
+    a_read, b_read, c_read, c_write = arr
     nlev = len(hw.level_names)
-    lev_read = [0.0] * nlev
-    lev_write = [0.0] * nlev
-    for operand, rd, wr in (("inputs", a_read, a_dram), ("weights", b_read, b_dram),
-                            ("outputs", c_read + c_dram_w, c_write + c_dram_r)):
+    lev_read, lev_write = [0.0] * nlev, [0.0] * nlev
+    for operand, rd, wr in (("inputs", a_read, dram.a), ("weights", b_read, dram.b),
+                            ("outputs", c_read + dram.out_write, c_write + dram.out_read)):
         i = hw.level_of[operand]
         lev_read[i] = lev_read[i] + rd
         lev_write[i] = lev_write[i] + wr
-    buffer_cycles = port_cycles(hw, lev_read, lev_write)
-    dram_cycles = dram_bytes / hw.dram_bpc
+    return lev_read, lev_write
 
-    # --- overlap (MODEL.md 3.5) ------------------------------------------------------------
-    tm_c, tn_c, tk_c = np.minimum(tm, M), np.minimum(tn, N), np.minimum(tk, K)
-    first_in = (a_tile_bytes(hw, tm_c, tk_c) + b_tile_bytes(k_nnz(tk_c), tn_c, w_bytes)) / hw.dram_bpc
-    last_out = out_tile_bytes(hw, tm_c, tn_c, True) / hw.dram_bpc
+
+def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling], compute, buffer_cycles,
+                   dram_cycles):
+    """Cycles of the batch with transfers overlapped (MODEL.md 3.5), rounded up to whole cycles."""
+    M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
+    tm, tn, tk = np.minimum(c.tile_m, M), np.minimum(c.tile_n, N), np.minimum(c.tile_k, K)
+    a_t, b_t, _ = tile_bytes(gemm, tm, tn, tk, hw.operand_bytes, hw.acc_bytes)
+    first_in = (a_t + b_t) / hw.dram_bpc
+    last_out = tile_bytes(gemm, tm, tn, tk, hw.operand_bytes, hw.operand_bytes)[2] / hw.dram_bpc
     lat = hw.dram_latency_cycles + max(hw.level_latency_cycles)
-    batch = np.asarray(batch, dtype=np.int64)
+    batch = np.asarray(gemm.batch, dtype=np.int64)
     if hw.all_double_buffered:
         # The batch's GEMMs form one stream of tiles: only the first load and the last store
-        # are exposed; every other transfer overlaps compute (MODEL.md 3.5).
+        # are exposed; every other transfer overlaps compute.
         hidden = np.maximum(batch * dram_cycles - first_in - last_out, 0.0)
         steady = np.maximum(np.maximum(batch * compute, batch * buffer_cycles), hidden)
         cycles = first_in + steady + last_out + 2 * lat
     else:
-        n_tiles = ntiles["M"] * ntiles["N"] * ntiles["K"]
+        n_tiles = dims["M"].count * dims["N"].count * dims["K"].count
         cycles = batch * (np.maximum(compute, buffer_cycles) + dram_cycles + n_tiles * lat)
-    cycles = np.ceil(cycles).astype(np.int64)
+    return np.ceil(cycles).astype(np.int64)
 
-    macs_eff = batch * M * N * k_nnz(K)
-    sparse = (n < m) if k_scale is None else np.ones_like(macs_eff, dtype=bool)
+
+def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
+    """Cycles, bytes per level and energy of a (batched) GEMM under each candidate mapping.
+
+    Returns arrays (indexed like the candidates, or broadcast) keyed by: cycles, compute_cycles,
+    buffer_cycles, dram_cycles, macs_effective, utilization, bytes_<level>, bytes_dram,
+    energy_pj (+ energy_<part>_pj), latency_s. Cycles are of the array clock, bytes, pJ.
+    """
+    sel = PerDataflow(c.dataflow)
+    dims = tile_dims(hw, gemm, c)
+    compute = compute_cycles(hw, gemm, c, sel, dims)
+    arr = array_bytes(hw, gemm, sel, dims)
+    dram = dram_bytes(hw, gemm, c, dims)
+    lev_read, lev_write = level_port_bytes(hw, arr, dram)
+    buffer_cycles = port_cycles(hw, lev_read, lev_write)
+    dram_cycles = dram.total / hw.dram_bpc
+    cycles = overlap_cycles(hw, gemm, c, dims, compute, buffer_cycles, dram_cycles)
+    batch = np.asarray(gemm.batch, dtype=np.int64)
     out = {"compute_cycles": batch * compute, "buffer_cycles": batch * buffer_cycles,
            "dram_cycles": batch * dram_cycles}
-    out.update(work_and_energy(hw, cycles, macs_eff, [batch * (lev_read[i] + lev_write[i]) for i in range(nlev)],
-                               batch * dram_bytes, sparse, act_density))
+    out.update(work_and_energy(hw, cycles, batch * np.int64(gemm.M) * np.int64(gemm.N) * gemm.k_nnz(np.int64(gemm.K)),
+                               [batch * (lev_read[i] + lev_write[i]) for i in range(len(hw.level_names))],
+                               batch * dram.total, gemm.sparse, gemm.act_density))
     return out
 
 

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from nmsim.mapping import DATAFLOW_CODES, Mapping, SparsePlan
-from nmsim.workloads import Op
+from nmsim.mapping import Mapping
+from nmsim.problem import Gemm
 
 from .analytic import port_cycles, work_and_energy
 from .hw import HwParams
-from .schedule import TileSchedule, build_schedule, k_nnz_fn
+from .schedule import TileSchedule, build_schedule
 
 STALL_CAUSES = ("dram_bandwidth", "dram_latency", "buffer_capacity", "buffer_port", "drain")
 
@@ -307,24 +307,20 @@ class _Run:
         return end
 
 
-def engine_cost(hw: HwParams, op: Op, plan: SparsePlan, mapping: Mapping, trace: Trace | None = None) -> dict:
-    """Cost of `op` under `mapping` from the detailed engine: the keys of analytic.gemm_cost
+def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None = None, layer: str = "") -> dict:
+    """Cost of `gemm` under `mapping` from the detailed engine: the keys of analytic.gemm_cost
     (cycles, cycle breakdown, bytes per level, energy in pJ) plus `stall_<cause>_cycles` for the
-    causes in STALL_CAUSES and `tiles`. Scalars (Python floats/ints)."""
-    k_scale = plan.density if plan.kind == "unstructured" else None
-    df = DATAFLOW_CODES[mapping.dataflow]
-    s = build_schedule(hw, op.M, op.N, op.K, df, mapping.tile_m, mapping.tile_n, mapping.tile_k,
-                       mapping.loop_order, plan.n, plan.m, plan.index_bits, op.batch, k_scale,
-                       plan.busy_k_scale if k_scale is not None else None)
+    causes in STALL_CAUSES and `tiles`. Scalars (Python floats/ints). `layer` names the op in the trace."""
+    s = build_schedule(hw, gemm, mapping)
     if trace is not None:
-        trace.layer = op.name
+        trace.layer = layer
     run = _Run(hw, s, trace)
     end = run.run()
     cycles = int(math.ceil(end - 1e-9))
     rd, wr = s.level_bytes(hw)
-    macs_eff = op.batch * op.M * op.N * int(k_nnz_fn(plan.n, plan.m, k_scale)(op.K))
-    sparse = plan.n < plan.m if k_scale is None else True
-    out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd + wr], s.dram_bytes, sparse, op.act_density)
+    macs_eff = gemm.batch * gemm.M * gemm.N * int(gemm.k_nnz(gemm.K))
+    out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd + wr], s.dram_bytes, gemm.sparse,
+                          gemm.act_density)
     out = {k: (v.item() if isinstance(v, np.generic | np.ndarray) else v) for k, v in out.items()}
     out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr)),
                dram_cycles=s.dram_bytes / hw.dram_bpc, tiles=len(s),

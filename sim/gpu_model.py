@@ -28,7 +28,7 @@ import numpy as np
 
 from nmsim.accel import Arch
 from nmsim.accel.spec import GPU
-from nmsim.mapping import plan_sparsity
+from nmsim.mapping import executed_gemm, plan_sparsity
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
 
@@ -482,7 +482,7 @@ def gpu_op_cost(arch: Arch, op: Op) -> LayerResult:
                     plan.index_bits if use_sparse else 0, op.batch)
     r = gemm_times(g, [case])[0]
     t = r.total_s
-    k_eff = plan.k_effective(op.K) if use_sparse else op.K
+    k_eff = int(executed_gemm(op, plan).k_nnz(op.K)) if use_sparse else op.K
     rate = g.sparse_tensor_flops[g.dtype] if use_sparse else g.dense_tensor_flops[g.dtype]
     flops = 2.0 * op.M * op.N * op.K * op.batch
     tl = r.tile

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nmsim.accel import OPERANDS, Arch
+from nmsim.accel import OPERANDS, SystolicArch
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,8 @@ class HwParams:
     level_double_buffered: tuple[bool, ...] = ()  # per level; the detailed engine's slots per operand
 
     @staticmethod
-    def from_arch(arch: Arch) -> "HwParams":
+    def from_arch(arch: SystolicArch) -> "HwParams":
         """Extract the cost-model parameters of a systolic arch."""
-        if arch.kind != "systolic":
-            raise ValueError(f"{arch.name} is a {arch.kind} arch, not a systolic array")
         c, e, mem = arch.compute, arch.energy, arch.memory
         names = tuple(lv.name for lv in mem)
         return HwParams(

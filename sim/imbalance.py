@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from nmsim.problem import COLS, SPATIAL
+
 
 def lane_prefix_counts(mask: np.ndarray) -> np.ndarray:
     """Per-lane running nonzero counts along K: int32 `[batch, N, K + 1]`, entry k = nonzeros in
@@ -78,8 +80,8 @@ def busy_k_scale(cum: np.ndarray, tile_n: int, tile_k: int, lanes: int, window: 
     return total / (groups * (cum.shape[2] - 1))
 
 
-def fold_lanes(dataflow: int, cols: int, tile_n: int) -> int:
-    """Lanes (output channels) that advance in lockstep through one fold: the array columns for
-    WS (0) and OS (1), which carry N; the whole N tile for IS (2), whose stationary block must
-    hold the K rows of every n streamed past it."""
-    return int(tile_n) if int(dataflow) == 2 else int(cols)
+def fold_lanes(dataflow: str, cols: int, tile_n: int) -> int:
+    """Lanes (output channels) that advance in lockstep through one fold (lanes): the array
+    columns when the dataflow puts N on the columns (WS, OS); the whole N tile when N streams in
+    time (IS), because the stationary block must hold the K rows of every n streamed past it."""
+    return int(cols) if SPATIAL[dataflow][COLS] == "N" else int(tile_n)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nmsim.accel import Arch
 from nmsim.accel.scalesim import ScaleSimConfig, scalesim_arch
-from nmsim.mapping import DATAFLOW_CODES, LOOP_ORDERS, Mapping, check_mapping
+from nmsim.mapping import LOOP_ORDERS, Candidates, Mapping, check_mapping
+from nmsim.problem import DATAFLOW_CODES, Gemm
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
 from nmsim.workloads.scalesim import ScaleSimTopology
@@ -33,7 +33,7 @@ from nmsim.workloads.scalesim import ScaleSimTopology
 from .analytic import gemm_cost
 from .hw import HwParams
 from .results import LayerResult, RunResult
-from .simulate import simulate_op
+from .systolic import FastSystolic
 
 COMPAT_NOTE = ("SCALE-Sim compatibility: cycles = SCALE-Sim 3.0.0 'Total Cycles' (stall-free whole-layer "
                "schedule, counted as the last cycle's index, one less than the cycle count); nmsim's own "
@@ -68,8 +68,9 @@ def scalesim_total_cycles(cfg: ScaleSimConfig, op: Op, hw: HwParams | None = Non
     hw = hw or HwParams.from_arch(scalesim_arch(cfg))
     k = scalesim_executed_k(cfg, op)
     m = M or op.M
-    r = gemm_cost(hw, m, op.N, k, DATAFLOW_CODES[cfg.dataflow], m, op.N, k, LOOP_ORDERS.index("nmk"))
-    return int(r["compute_cycles"]) - 1
+    whole = Candidates.from_mappings([Mapping(cfg.dataflow, m, op.N, k, "nmk")])
+    r = gemm_cost(hw, Gemm(M=m, N=op.N, K=k), whole)
+    return int(r["compute_cycles"][0]) - 1
 
 
 def _stall_note(cfg: ScaleSimConfig, op: Op) -> str | None:
@@ -86,15 +87,51 @@ def _stall_note(cfg: ScaleSimConfig, op: Op) -> str | None:
             "SRAM's active half); compatibility mode reports the stall-free count")
 
 
-def _own_estimate(arch: Arch, hw: HwParams, op: Op, dataflow: str) -> LayerResult:
-    """nmsim's model of `op`: SCALE-Sim's whole-layer tile when it fits the SRAMs, else the default
-    mapping in the same dataflow (SCALE-Sim streams through its SRAMs; our tiles must fit)."""
-    whole = Mapping(dataflow, op.M, op.N, op.K, "nmk")
-    try:
-        check_mapping(arch, op, whole)
-    except SpecError:
-        return simulate_op(arch, op, None, hw, dataflow=dataflow)
-    return simulate_op(arch, op, whole, hw)
+class ScaleSimBackend:
+    """Costs ops under a SCALE-Sim config: `cycles` = SCALE-Sim 3.0.0's "Total Cycles" (module
+    docstring), bytes and energy from nmsim's own model of the same layer on the config's arch.
+    `scalesim_m` gives SCALE-Sim's own output-row count per op name where it differs (strided convs)."""
+
+    engine = "fast"
+
+    def __init__(self, cfg: ScaleSimConfig, *, nm_patterns=(), scalesim_m: dict | None = None, notes=()):
+        self.cfg, self.scalesim_m, self.first_notes = cfg, dict(scalesim_m or {}), list(notes)
+        self.arch = scalesim_arch(cfg, nm_patterns)
+        self.own = FastSystolic(self.arch)
+        self.name, self.clock_hz, self.peak_macs_per_cycle = self.arch.name, self.arch.clock_hz, self.arch.peak_macs_per_cycle
+
+    def _own_estimate(self, op: Op) -> LayerResult:
+        """nmsim's model of `op`: SCALE-Sim's whole-layer tile when it fits the SRAMs, else the default
+        mapping in the same dataflow (SCALE-Sim streams through its SRAMs; our tiles must fit)."""
+        whole = Mapping(self.cfg.dataflow, op.M, op.N, op.K, "nmk")
+        try:
+            check_mapping(self.arch, op, whole)
+        except SpecError:
+            return FastSystolic(self.arch, hw=self.own.hw, dataflow=self.cfg.dataflow).cost(op)
+        return self.own.cost(op, whole)
+
+    def cost(self, op: Op, mapping: Mapping | None = None, mask=None) -> LayerResult:
+        """SCALE-Sim's cycles for `op` (stall-free), nmsim's estimate in `cycle_breakdown`; the
+        config's and topology's notes travel on the first op costed."""
+        if mapping is not None:
+            raise SpecError("SCALE-Sim compatibility runs SCALE-Sim's own whole-layer schedule; it takes no mapping")
+        own = self._own_estimate(op)
+        total = scalesim_total_cycles(self.cfg, op, self.own.hw, self.scalesim_m.get(op.name))
+        notes = [COMPAT_NOTE, *self.first_notes, *own.notes]
+        self.first_notes = []
+        stall = _stall_note(self.cfg, op)
+        if stall:
+            notes.append(stall)
+        return replace(
+            own, cycles=total, latency_s=total / self.clock_hz,
+            utilization=own.macs_effective / (max(total, 1) * self.peak_macs_per_cycle),
+            cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
+                             "scalesim_executed_k": float(scalesim_executed_k(self.cfg, op))},
+            notes=notes)
+
+    def pregen_cycles(self, fwd: Op, bwd: Op) -> int:
+        """0: SCALE-Sim models no N:M mask generation (cycles)."""
+        return 0
 
 
 def simulate_scalesim(cfg: ScaleSimConfig, topology: ScaleSimTopology) -> RunResult:
@@ -103,22 +140,9 @@ def simulate_scalesim(cfg: ScaleSimConfig, topology: ScaleSimTopology) -> RunRes
     `cycles` per layer is SCALE-Sim's "Total Cycles" (see module docstring); the config's and the
     topology's reading notes travel on the first layer, per-layer notes on each.
     """
-    arch = scalesim_arch(cfg, topology.nm_patterns)
-    hw = HwParams.from_arch(arch)
-    peak = arch.peak_macs_per_cycle
-    layers = []
-    for i, op in enumerate(topology.workload.ops):
-        own = _own_estimate(arch, hw, op, cfg.dataflow)
-        total = scalesim_total_cycles(cfg, op, hw, topology.scalesim_m.get(op.name))
-        notes = [COMPAT_NOTE, *(list(cfg.notes) + list(topology.notes) if i == 0 else []), *own.notes]
-        stall = _stall_note(cfg, op)
-        if stall:
-            notes.append(stall)
-        layers.append(replace(
-            own, cycles=total, latency_s=total / arch.clock_hz,
-            utilization=own.macs_effective / (max(total, 1) * peak),
-            cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
-                             "scalesim_executed_k": float(scalesim_executed_k(cfg, op))},
-            notes=notes))
-    return RunResult(arch=arch.name, workload=topology.workload.name, sparsity="as-given", layers=layers,
-                     clock_hz=arch.clock_hz, peak_macs_per_cycle=peak)
+    from .backends import backend_for  # the registry imports this module
+    backend = backend_for(cfg, nm_patterns=topology.nm_patterns, scalesim_m=topology.scalesim_m,
+                          notes=list(cfg.notes) + list(topology.notes))
+    layers = [backend.cost(op) for op in topology.workload.ops]
+    return RunResult(arch=backend.name, workload=topology.workload.name, sparsity="as-given", layers=layers,
+                     clock_hz=backend.clock_hz, peak_macs_per_cycle=backend.peak_macs_per_cycle)

@@ -13,7 +13,9 @@ partial) that run in the Mapping's loop order. This module holds
   cycles (used by the detailed engine). tests/test_engine.py checks that its sums equal the
   fast model's totals.
 
-Every function accepts numpy arrays (broadcast together) unless it says otherwise.
+The GEMM (dims, executed N:M, densities) is a `problem.Gemm`; which dimension the rows,
+columns and time carry is the dataflow table of `problem.dataflow`. Every function accepts
+numpy arrays (broadcast together) unless it says otherwise.
 Units: dimensions and tiles in elements of the dense GEMM, "units" are K nonzeros per PE
 multiplier group (MODEL.md 3.1), cycles of the array clock, bytes.
 """
@@ -23,27 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nmsim.mapping import Mapping
+from nmsim.problem import COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
+
 from .hw import HwParams
-
-WS, OS, IS = 0, 1, 2  # dataflow codes (mapping.DATAFLOW_CODES order)
-
-
-def cdiv(a, b):
-    """Ceiling division of integers (or integer arrays)."""
-    return -(-a // b)
-
-
-def k_nnz_fn(n, m, k_scale=None):
-    """x dense K elements -> nonzero weights kept per output column (elements), after N:M padding.
-
-    With `k_scale` (fraction of K kept, unstructured density) the count is ceil(x * k_scale), at least 1.
-    """
-    if k_scale is None:
-        n = np.asarray(n, dtype=np.int64)
-        m = np.asarray(m, dtype=np.int64)
-        return lambda x: cdiv(x, m) * n
-    ks = np.asarray(k_scale, dtype=np.float64)
-    return lambda x: np.maximum(1, np.ceil(x * ks)).astype(np.int64)
 
 
 def dim_tiles(D, t, units):
@@ -71,6 +56,11 @@ def fill_cycles(rows, cols, is_os):
     return np.where(is_os, rows + cols - 2, 2 * rows + cols - 2)
 
 
+def output_stationary(sel: PerDataflow):
+    """Per candidate: the outputs stay in the PEs (OS), so no operand is preloaded (bool)."""
+    return sel.flag(lambda df: df == "os")
+
+
 def fold_cycles(f_rows, f_cols, time_tiles, time_units, fill):
     """Compute cycles (MODEL.md 3.2): folds x (fill + T) per tile.
 
@@ -90,41 +80,19 @@ def array_traffic(u_rows, u_cols, time_units, f_rows, f_cols, time_tiles):
     return u_rows * u_cols * time_tiles, time_units * u_rows * f_cols, time_units * u_cols * f_rows
 
 
-def pick(df, ws, os_, is_):
-    """Select by dataflow code (0 WS, 1 OS, 2 IS)."""
-    return np.where(df == WS, ws, np.where(df == OS, os_, is_))
-
-
-def weight_bytes_per_nonzero(hw: HwParams, index_bits):
-    """Bytes of one stored weight: the value plus its index metadata (bytes)."""
-    return hw.operand_bytes + np.asarray(index_bits) / 8.0
-
-
-def operand_array_bytes(hw: HwParams, df, stationary, row_stream, col_stream, act_per_unit, w_bytes):
-    """Array-side bytes (MODEL.md 3.3): (A read, B read, out elements written).
+def operand_array_bytes(hw: HwParams, sel: PerDataflow, traffic, act_per_unit, w_bytes):
+    """Array-side bytes (MODEL.md 3.3): (A read, B read, out elements written), from the
+    (stationary, row, col) stream totals of `array_traffic`, each operand taking the stream the
+    dataflow table gives it.
 
     A is activations (dense, `act_per_unit` elements per K unit), B the compressed weights
     (P nonzeros per unit), out partial sums (elements; x acc_bytes for bytes).
     """
-    a_units = pick(df, row_stream, row_stream, stationary)
-    b_units = pick(df, stationary, col_stream, row_stream)
-    c_elems = pick(df, col_stream, stationary, col_stream)
+    streams = dict(zip(("stationary", "row", "col"), traffic))
+    a_units = sel.stream("A", streams)
+    b_units = sel.stream("B", streams)
+    c_elems = sel.stream("out", streams)
     return (a_units * act_per_unit * hw.operand_bytes, b_units * hw.macs_per_pe * w_bytes, c_elems)
-
-
-def a_tile_bytes(hw: HwParams, m_elems, k_elems):
-    """DRAM bytes of an A (activation) block of m x k elements."""
-    return m_elems * k_elems * hw.operand_bytes
-
-
-def b_tile_bytes(k_nnz_elems, n_elems, w_bytes):
-    """DRAM bytes of a compressed B (weight) block: nonzeros x columns x (value + index) bytes."""
-    return k_nnz_elems * n_elems * w_bytes
-
-
-def out_tile_bytes(hw: HwParams, m_elems, n_elems, final):
-    """DRAM bytes of an output block: operand width when final, accumulator width when a partial sum."""
-    return m_elems * n_elems * np.where(final, hw.operand_bytes, hw.acc_bytes)
 
 
 def reuse_factors(trips, pos):
@@ -146,7 +114,6 @@ def reuse_factors(trips, pos):
 
 
 # --- the explicit schedule (detailed engine) ------------------------------------------------
-
 @dataclass
 class TileSchedule:
     """The buffer tiles of an op in execution order (the batch's GEMMs one after another).
@@ -210,65 +177,90 @@ def _changed(*idx: np.ndarray, start: np.ndarray) -> np.ndarray:
     return ch
 
 
-def build_schedule(hw: HwParams, M: int, N: int, K: int, dataflow: int, tile_m: int, tile_n: int,
-                   tile_k: int, loop_order: str, n: int = 1, m: int = 1, index_bits: int = 0,
-                   batch: int = 1, k_scale: float | None = None,
-                   k_scale_busy: float | None = None) -> TileSchedule:
+@dataclass
+class _Grid:
+    """Tile indices in loop order (batch GEMMs one after another) and each tile's extents."""
+
+    im: np.ndarray
+    in_: np.ndarray
+    ik: np.ndarray
+    start: np.ndarray  # a GEMM of the batch starts here: it shares no operand with the previous tile
+    sm: np.ndarray
+    sn: np.ndarray
+    sk: np.ndarray
+    k_tiles: int
+
+
+def _tile_grid(gemm: Gemm, mapping: Mapping) -> _Grid:
+    sizes = {"m": _dim_sizes(gemm.M, mapping.tile_m), "n": _dim_sizes(gemm.N, mapping.tile_n),
+             "k": _dim_sizes(gemm.K, mapping.tile_k)}
+    order = mapping.loop_order
+    grid = np.indices(tuple(len(sizes[d]) for d in order)).reshape(3, -1)
+    idx = {d: np.tile(grid[i], gemm.batch) for i, d in enumerate(order)}
+    per_gemm = grid.shape[1]
+    start = np.zeros(per_gemm * gemm.batch, dtype=bool)
+    start[::per_gemm] = True
+    im, in_, ik = idx["m"], idx["n"], idx["k"]
+    return _Grid(im, in_, ik, start, sizes["m"][im], sizes["n"][in_], sizes["k"][ik], len(sizes["k"]))
+
+
+def _tile_compute(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid):
+    """Per tile: (compute cycles, units on rows, units on cols, units in time, row folds, col folds)."""
+    R, C, P = hw.rows, hw.cols, hw.macs_per_pe
+    u = {"M": g.sm, "N": g.sn, "K": cdiv(gemm.k_nnz(g.sk), P)}
+    u_r, u_c, u_t = (sel.dim(role, u.__getitem__) for role in (ROWS, COLS, TIME))
+    f_r, f_c = cdiv(u_r, R), cdiv(u_c, C)
+    fill = fill_cycles(R, C, output_stationary(sel))
+    compute = fold_cycles(f_r, f_c, 1, u_t, fill)
+    if gemm.has_busy_lanes:
+        busy = {**u, "K": cdiv(gemm.k_nnz_busy(g.sk), P)}
+        compute = fold_cycles(cdiv(sel.dim(ROWS, busy.__getitem__), R), f_c, 1, sel.dim(TIME, busy.__getitem__), fill)
+    return compute, u_r, u_c, u_t, f_r, f_c
+
+
+def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units) -> tuple[np.ndarray, np.ndarray]:
+    """Per level and tile, the bytes the array reads and writes (MODEL.md 3.3)."""
+    _, u_r, u_c, u_t, f_r, f_c = units
+    traffic = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
+    a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
+                                                  gemm.weight_bytes(hw.operand_bytes))
+    # Each output's first write needs no read of a previous partial sum (MODEL.md 3.3).
+    c_read = (c_elems - np.where(g.ik == 0, g.sm * g.sn, 0)) * hw.acc_bytes
+    nlev = len(hw.level_names)
+    rd = np.zeros((nlev, len(g.im)))
+    wr = np.zeros((nlev, len(g.im)))
+    rd[hw.level_of["inputs"]] += a_read
+    rd[hw.level_of["weights"]] += b_read
+    rd[hw.level_of["outputs"]] += c_read
+    wr[hw.level_of["outputs"]] += c_elems * hw.acc_bytes
+    return rd, wr
+
+
+def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     """The tiles of a (batched) GEMM in loop order with their compute cycles and DRAM transfers.
 
-    Scalars only. `dataflow` is a code (0 WS, 1 OS, 2 IS), `loop_order` a string such as "nmk"
-    (outermost first), (n, m, index_bits) the executed N:M, `k_scale` the kept fraction of K for
-    unstructured density, `k_scale_busy` the busiest lane's fraction (compute cycles only,
-    MODEL.md 2.1). Reload rule: a tile of A is loaded when its (m, k) index differs from
-    the previous tile's, B when (k, n) differs; consecutive tiles with the same (m, n) index
-    accumulate in place. This equals the closed form of MODEL.md 3.4 (`reuse_factors`).
+    Scalars only (one design, one mapping). Reload rule: a tile of A is loaded when its (m, k)
+    index differs from the previous tile's, B when (k, n) differs; consecutive tiles with the
+    same (m, n) index accumulate in place. This equals the closed form of MODEL.md 3.4
+    (`reuse_factors`); tests/sim check that the schedule's sums equal the fast model's totals.
     """
-    R, C, P = hw.rows, hw.cols, hw.macs_per_pe
-    k_nnz = k_nnz_fn(n, m, k_scale)
-    sizes = {"m": _dim_sizes(M, tile_m), "n": _dim_sizes(N, tile_n), "k": _dim_sizes(K, tile_k)}
-    grid = np.indices(tuple(len(sizes[d]) for d in loop_order)).reshape(3, -1)
-    idx = {d: np.tile(grid[i], batch) for i, d in enumerate(loop_order)}
-    per_gemm = grid.shape[1]
-    start = np.zeros(per_gemm * batch, dtype=bool)
-    start[::per_gemm] = True  # a new GEMM of the batch shares no operand with the previous one
-    im, in_, ik = idx["m"], idx["n"], idx["k"]
-    sm, sn, sk = sizes["m"][im], sizes["n"][in_], sizes["k"][ik]
-
-    u = {"M": sm, "N": sn, "K": cdiv(k_nnz(sk), P)}
-    rows_d, cols_d, time_d = {WS: ("K", "N", "M"), OS: ("M", "N", "K"), IS: ("K", "M", "N")}[int(dataflow)]
-    u_r, u_c, u_t = u[rows_d], u[cols_d], u[time_d]
-    f_r, f_c = cdiv(u_r, R), cdiv(u_c, C)
-    compute = fold_cycles(f_r, f_c, 1, u_t, fill_cycles(R, C, dataflow == OS))
-    if k_scale_busy is not None:
-        u_busy = {**u, "K": cdiv(k_nnz_fn(n, m, k_scale_busy)(sk), P)}
-        compute = fold_cycles(cdiv(u_busy[rows_d], R), f_c, 1, u_busy[time_d], fill_cycles(R, C, dataflow == OS))
-
-    stationary, row_s, col_s = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
-    act_per_unit = P * m / n if k_scale is None else P / k_scale
-    w_bytes = weight_bytes_per_nonzero(hw, index_bits)
-    a_read, b_read, c_elems = operand_array_bytes(hw, np.int64(dataflow), stationary, row_s, col_s,
-                                                  act_per_unit, w_bytes)
-    # Each output's first write needs no read of a previous partial sum (MODEL.md 3.3).
-    c_read = (c_elems - np.where(ik == 0, sm * sn, 0)) * hw.acc_bytes
-    nlev = len(hw.level_names)
-    arr_rd = np.zeros((nlev, len(compute)))
-    arr_wr = np.zeros((nlev, len(compute)))
-    arr_rd[hw.level_of["inputs"]] += a_read
-    arr_rd[hw.level_of["weights"]] += b_read
-    arr_rd[hw.level_of["outputs"]] += c_read
-    arr_wr[hw.level_of["outputs"]] += c_elems * hw.acc_bytes
-
-    a_new = _changed(im, ik, start=start)
-    b_new = _changed(ik, in_, start=start)
-    c_first = _changed(im, in_, start=start)
+    sel = PerDataflow(DATAFLOW_CODES[mapping.dataflow])
+    g = _tile_grid(gemm, mapping)
+    units = _tile_compute(hw, gemm, sel, g)
+    arr_rd, arr_wr = _tile_array_bytes(hw, gemm, sel, g, units)
+    a_new = _changed(g.im, g.ik, start=g.start)
+    b_new = _changed(g.ik, g.in_, start=g.start)
+    c_first = _changed(g.im, g.in_, start=g.start)
     c_last = np.append(c_first[1:], True)
-    final = ik == len(sizes["k"]) - 1
+    final = g.ik == g.k_tiles - 1
+    a_bytes, b_bytes, partial = tile_bytes(gemm, g.sm, g.sn, g.sk, hw.operand_bytes, hw.acc_bytes)
+    out_bytes = tile_bytes(gemm, g.sm, g.sn, g.sk, hw.operand_bytes, np.where(final, hw.operand_bytes, hw.acc_bytes))[2]
     return TileSchedule(
-        im=im, in_=in_, ik=ik, compute_cycles=compute.astype(np.float64),
+        im=g.im, in_=g.in_, ik=g.ik, compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
-        a_load_bytes=np.where(a_new, a_tile_bytes(hw, sm, sk), 0.0),
-        b_load_bytes=np.where(b_new, b_tile_bytes(k_nnz(sk), sn, w_bytes), 0.0),
-        c_read_bytes=np.where(c_first & (ik > 0), out_tile_bytes(hw, sm, sn, False), 0.0),
-        c_store_bytes=np.where(c_last, out_tile_bytes(hw, sm, sn, final), 0.0),
+        a_load_bytes=np.where(a_new, a_bytes, 0.0),
+        b_load_bytes=np.where(b_new, b_bytes, 0.0),
+        c_read_bytes=np.where(c_first & (g.ik > 0), partial, 0.0),
+        c_store_bytes=np.where(c_last, out_bytes, 0.0),
         array_read_bytes=arr_rd, array_write_bytes=arr_wr,
     )

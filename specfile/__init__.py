@@ -139,7 +139,16 @@ def _line_of(path: tuple, lines: dict[tuple, int]) -> int | None:
 
 
 def parse_model(model: type[M], data: Any, source: str = "<spec>", lines: dict[tuple, int] | None = None) -> M:
-    """Validate `data` against `model`; on failure raise SpecError naming source:line and field."""
+    """Validate `data` against `model`; on failure raise SpecError naming source:line and field.
+
+    A model with a `model_for(data)` classmethod (a family of schemas chosen by a field, like
+    accel's Arch kinds) is first narrowed to the schema that `data` asks for."""
+    lines = lines or {}
+    if hasattr(model, "model_for"):
+        try:
+            model = model.model_for(data)
+        except ValueError as exc:
+            raise SpecError(f"{source}:{lines.get(('kind',), lines.get((), '?'))}: {exc}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -149,7 +158,6 @@ def parse_model(model: type[M], data: Any, source: str = "<spec>", lines: dict[t
         err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
         loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic puts union member names into loc; keep only parts that exist in the file
-        lines = lines or {}
         line = _line_of(loc, lines)
         desc = _describe(err, model)
         if not loc:

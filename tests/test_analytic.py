@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmsim.mapping import Mapping
+from nmsim.mapping import Candidates, Mapping
+from nmsim.problem import Gemm
 from nmsim.sim import HwParams, gemm_cost, simulate_op
 from nmsim.workloads import Op, Sparsity
 
@@ -143,8 +144,9 @@ def test_vectorized_matches_scalar(tiny):
     tm, tn, tk = (np.maximum(1, d // rng.integers(1, 4, size=64)) for d in (M, N, K))
     df = rng.integers(0, 3, size=64)
     order = rng.integers(0, 6, size=64)
-    batch = gemm_cost(hw, M, N, K, df, tm, tn, tk, order)
+    batch = gemm_cost(hw, Gemm(M=M, N=N, K=K), Candidates(df, tm, tn, tk, order))
     for i in range(64):
-        one = gemm_cost(hw, M[i], N[i], K[i], df[i], tm[i], tn[i], tk[i], order[i])
+        one = gemm_cost(hw, Gemm(M=int(M[i]), N=int(N[i]), K=int(K[i])),
+                        Candidates(*(np.array([x[i]]) for x in (df, tm, tn, tk, order))))
         for key in ("cycles", "bytes_dram", "energy_pj"):
-            assert one[key] == pytest.approx(batch[key][i])
+            assert one[key][0] == pytest.approx(batch[key][i])

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from nmsim.mapping import LOOP_ORDERS, Mapping, plan_sparsity
+from nmsim.mapping import LOOP_ORDERS, Mapping, executed_gemm, plan_sparsity
+from nmsim.problem import Gemm
 from nmsim.sim import HwParams, simulate_op
 from nmsim.sim.engine import STALL_CAUSES, Trace, engine_cost
 from nmsim.sim.schedule import build_schedule
@@ -42,7 +43,7 @@ def both(arch, op, mapping):
     hw = HwParams.from_arch(arch)
     plan = plan_sparsity(arch, op)
     fast = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in op_cost(hw, op, plan, [mapping]).items()}
-    return fast, engine_cost(hw, op, plan, mapping)
+    return fast, engine_cost(hw, executed_gemm(op, plan), mapping)
 
 
 def stall_sum(r: dict) -> float:
@@ -94,7 +95,7 @@ def test_reload_rule_on_a_small_schedule(tiny):
     # order kmn, 2 tiles per dim: A (m, k) is kept across the innermost n loop, B (k, n) changes
     # on every tile (2x the weights: m sits outside n), the output tile changes every tile, and
     # every k = 1 visit reads back a spilled partial sum.
-    s = build_schedule(HwParams.from_arch(tiny), 8, 8, 8, 0, 4, 4, 4, "kmn")
+    s = build_schedule(HwParams.from_arch(tiny), Gemm(M=8, N=8, K=8), Mapping("ws", 4, 4, 4, "kmn"))
     assert list(s.a_new) == [True, False, True, False] * 2
     assert s.b_new.all()
     assert s.c_first.all() and s.c_last.all()
@@ -135,9 +136,9 @@ def test_latency_shows_as_latency():
 @pytest.mark.parametrize("seed", [3, 4])
 def test_random_contention_is_never_faster_than_free(seed):
     for op, mp in random_cases(seed, 10):
-        free = engine_cost(HwParams.from_arch(make_arch()), op, plan_sparsity(make_arch(), op), mp)
+        free = engine_cost(HwParams.from_arch(make_arch()), executed_gemm(op, plan_sparsity(make_arch(), op)), mp)
         arch = make_arch(**SLOW_DRAM, **{"memory.0.double_buffered": False, "dram.latency_s": 5e-8})
-        slow = engine_cost(HwParams.from_arch(arch), op, plan_sparsity(arch, op), mp)
+        slow = engine_cost(HwParams.from_arch(arch), executed_gemm(op, plan_sparsity(arch, op)), mp)
         assert slow["cycles"] >= free["cycles"]
         assert slow["compute_cycles"] + stall_sum(slow) == pytest.approx(slow["cycles"], abs=1)
 

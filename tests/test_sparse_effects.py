@@ -15,6 +15,7 @@ from nmsim.mapping import Mapping
 from nmsim.sim import simulate_op, simulate_workload
 from nmsim.sim.engine import engine_cost
 from nmsim.sim.hw import HwParams
+from nmsim.mapping import executed_gemm
 from nmsim.sim.imbalance import busiest_nonzeros, busy_k_scale, fold_lanes, lane_prefix_counts
 from nmsim.workloads import Workload, activation_density, parse_layer
 
@@ -61,7 +62,7 @@ def test_busiest_lane_per_tile_and_group():
 
 
 def test_fold_lanes_by_dataflow():
-    assert [fold_lanes(df, 32, 100) for df in (0, 1, 2)] == [32, 32, 100]
+    assert [fold_lanes(df, 32, 100) for df in ("ws", "os", "is")] == [32, 32, 100]
 
 
 def test_random_mask_imbalance_shrinks_with_the_window():
@@ -96,7 +97,7 @@ def test_simulate_op_pays_the_mask_imbalance(window, cycles):
     assert "ideal load balance" in ideal.notes[0]
     assert "imbalance from its mask" in r.notes[0]
     # the detailed engine runs the same per-tile compute
-    e = engine_cost(HwParams.from_arch(arch), OP, _plan_of(arch, mask), MAP)
+    e = engine_cost(HwParams.from_arch(arch), executed_gemm(OP, _plan_of(arch, mask)), MAP)
     assert e["compute_cycles"] == cycles
 
 

@@ -69,7 +69,8 @@ def test_step_of_one_layer(tiny):
 
 
 def test_pregen_beyond_the_step_is_exposed(tiny, monkeypatch):
-    monkeypatch.setattr(training, "pregen_cycles", lambda *a: 1000)
+    from nmsim.sim.systolic import FastSystolic
+    monkeypatch.setattr(FastSystolic, "pregen_cycles", lambda *a: 1000)
     r = simulate_training_op(tiny, OP)
     assert r.cycles == 1000
     assert r.cycle_breakdown["pregen_exposed_cycles"] == 1000 - (19 + 73 + 53)

@@ -1,0 +1,30 @@
+"""N:M patterns as text ('2:4') and the index metadata they need.
+
+An N:M group keeps N of every M consecutive weights along the reduction dimension; each kept
+weight stores its position inside the group, ceil(log2 M) bits (docs/MODEL.md 2).
+"""
+from __future__ import annotations
+
+
+def parse_nm(text: str) -> tuple[int, int]:
+    """'N:M' -> (N, M). Raises ValueError saying what is wrong and how to write it (N > M, zero,
+    not two ASCII integers); callers prefix the file or field."""
+    parts = str(text).strip().split(":")
+    # isdigit() alone accepts '²', which int() then refuses: only ASCII digits are numbers here.
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+        raise ValueError(f"'{text}' is not an N:M pattern (write it like '2:4')")
+    n, m = (int(p) for p in parts)
+    if n < 1 or m < 1:
+        raise ValueError(f"'{text}': N and M must be positive (write it like '2:4')")
+    if n > m:
+        raise ValueError(f"'{text}': N ({n}) cannot exceed M ({m}); at most M of every M values can be nonzero")
+    return n, m
+
+
+def index_bits(m: int) -> int:
+    """Bits that locate one kept weight inside a group of `m` (bits): ceil(log2 m), 0 when m == 1
+    (dense: nothing to locate). 2:4 -> 2, 1:8 -> 3, 1:32 -> 5; for m = 6 -> 3."""
+    m = int(m)
+    if m < 1:
+        raise ValueError(f"group size must be positive (got {m})")
+    return (m - 1).bit_length()

@@ -1,0 +1,162 @@
+"""Systolic-array backends: the mapping step and the two ways to price a mapping.
+
+Both backends choose the mapping the same way, with the fast model: the one given, else the
+mapper's best for the objective (`mapper`), else the default mapping (docs/MODEL.md 4), each
+optionally limited to one dataflow. `FastSystolic` prices it with the closed form
+(`analytic.gemm_cost`), `DetailedSystolic` with the event-driven engine on the same tile schedule
+(`engine.engine_cost`; stall cycles by cause join `cycle_breakdown`). A weight mask makes
+unstructured sparsity pay its load imbalance (MODEL.md 2.1).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from nmsim.accel import SystolicArch
+from nmsim.mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
+                           default_mapping_candidates, executed_gemm, plan_sparsity, search)
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op
+
+from .analytic import gemm_cost
+from .engine import STALL_CAUSES, Trace, engine_cost
+from .hw import HwParams
+from .imbalance import busy_k_scale, fold_lanes, lane_prefix_counts
+from .results import LayerResult
+
+BOTTLENECKS = ("compute", "buffer", "dram")
+FAST_BREAKDOWN = ("compute_cycles", "buffer_cycles", "dram_cycles")
+ENERGY_PARTS = ("mac", "index", "buffer", "dram", "static")
+
+
+def bottleneck(f: dict) -> str:
+    """Which of compute / buffer (port) / dram cycles is largest in a cost record (cycles keys)."""
+    return max(BOTTLENECKS, key=lambda b: f[f"{b}_cycles"])
+
+
+def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates) -> dict[str, np.ndarray]:
+    """Fast-model cost of `op` executed as `plan` under each of `mappings` (arrays indexed like
+    them): the batch evaluator the mappers and `nmsim simulate` share (analytic.gemm_cost)."""
+    c = mappings if isinstance(mappings, Candidates) else Candidates.from_mappings(mappings)
+    return gemm_cost(hw, executed_gemm(op, plan), c)
+
+
+def _scalars(r: dict, best: int) -> dict:
+    """Entry `best` of every array of a cost record as Python scalars (scalars broadcast)."""
+    return {k: (np.asarray(v).reshape(-1)[best] if np.ndim(v) else np.asarray(v)).item() for k, v in r.items()}
+
+
+def map_op(arch: SystolicArch, op: Op, mapper: str = "heuristic", objective: str = "latency",
+           constraints: Constraints | None = None, *, hw: HwParams | None = None,
+           plan: SparsePlan | None = None, **kw):
+    """Search the mapping space of `op` on `arch` with the fast model (mapping.search kwargs);
+    `plan` overrides the space's own SparsePlan in the cost (e.g. one carrying mask imbalance)."""
+    hw = hw or HwParams.from_arch(arch)
+    space = MappingSpace(arch, op, constraints=constraints)
+    return search(space, lambda c: op_cost(hw, op, plan or space.plan, c), objective, mapper, **kw)
+
+
+class FastSystolic:
+    """Costs ops on a systolic arch with the fast analytic model (docs/MODEL.md 3)."""
+
+    engine = "fast"
+
+    def __init__(self, arch: SystolicArch, *, hw: HwParams | None = None, dataflow: str | None = None,
+                 mapper: str | None = None, objective: str = "latency", trace: Trace | None = None):
+        self.arch, self.hw = arch, hw or HwParams.from_arch(arch)
+        self.dataflow, self.mapper, self.objective, self.trace = dataflow, mapper, objective, trace
+        self.name, self.clock_hz, self.peak_macs_per_cycle = arch.name, arch.clock_hz, arch.peak_macs_per_cycle
+
+    # --- the pipeline of one op ------------------------------------------------------------
+    def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None) -> LayerResult:
+        """Cost `op` (see module docstring); `mask` bool `[N, K]` or `[batch, N, K]`, True = kept."""
+        plan = plan_sparsity(self.arch, op)
+        counts = self._mask_counts(op, plan, mask)
+        if counts is not None:
+            plan = self._mask_plan(op, plan, counts, None)
+        mapping, record = self._choose(op, plan, mapping)
+        if counts is not None:  # re-cost with the imbalance of the chosen mapping's own tiling
+            plan = self._mask_plan(op, plan, counts, mapping)
+            record = _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
+        record, breakdown = self._price(op, plan, mapping, record)
+        return self._result(op, plan, mapping, record, breakdown)
+
+    def _choose(self, op: Op, plan: SparsePlan, mapping: Mapping | None) -> tuple[Mapping, dict]:
+        """The mapping to run and its fast-model record."""
+        if mapping is None and self.mapper is not None:
+            constraints = Constraints(dataflow=self.dataflow) if self.dataflow else None
+            found = map_op(self.arch, op, self.mapper, self.objective, constraints, hw=self.hw, plan=plan, top=1)
+            mapping = found.best.mapping
+        if mapping is None:
+            cands = default_mapping_candidates(self.arch, op, self.dataflow)
+            r = op_cost(self.hw, op, plan, cands)
+            cycles = list(np.asarray(r["cycles"]).reshape(-1))
+            best = cycles.index(min(cycles))  # the first of equals, as the default mapping promises
+            return cands[best], _scalars(r, best)
+        check_mapping(self.arch, op, mapping, plan)
+        return mapping, _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
+
+    def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
+        """The cost record of the chosen mapping and the cycle-breakdown keys it reports."""
+        return record, list(FAST_BREAKDOWN)
+
+    def _mask_counts(self, op: Op, plan: SparsePlan, mask):
+        """Per-lane nonzero prefix counts of `mask` when it drives imbalance here, else None."""
+        if mask is None or plan.kind != "unstructured":
+            return None
+        want = (op.N, op.K) if op.batch == 1 else (op.batch, op.N, op.K)
+        if tuple(np.shape(mask)) != want:
+            raise SpecError(f"op '{op.name}': mask has shape {tuple(np.shape(mask))}, expected {want}")
+        return lane_prefix_counts(mask)
+
+    def _mask_plan(self, op: Op, plan: SparsePlan, counts, mapping: Mapping | None) -> SparsePlan:
+        """`plan` with the busiest-lane K fraction of the mask (MODEL.md 2.1) for `mapping`'s tiling,
+        or, before a mapping is chosen, for whole-layer tiles (what the mapping search is steered by)."""
+        window = self.arch.sparsity.unstructured.window
+        if mapping is None:
+            ks = busy_k_scale(counts, op.N, op.K, self.hw.cols, window)
+        else:
+            tn = min(mapping.tile_n, op.N)
+            lanes = fold_lanes(mapping.dataflow, self.hw.cols, tn)
+            ks = busy_k_scale(counts, tn, min(mapping.tile_k, op.K), lanes, window)
+        note = (f"{op.name}: unstructured imbalance from its mask: the busiest lane holds "
+                f"{ks / plan.density:.3f}x the mean nonzeros (window {window} lanes)")
+        return replace(plan, busy_k_scale=ks, note=note)
+
+    def _result(self, op: Op, plan: SparsePlan, mapping: Mapping, f: dict, breakdown: list[str]) -> LayerResult:
+        return LayerResult(
+            name=op.name, op=op.kind, M=op.M, N=op.N, K=op.K, batch=op.batch,
+            sparsity=str(op.weight_sparsity), executed_sparsity=plan.label,
+            cycles=int(f["cycles"]), latency_s=float(f["latency_s"]), utilization=float(f["utilization"]),
+            macs_dense=op.macs, macs_effective=int(f["macs_effective"]),
+            bytes={**{lv: float(f[f"bytes_{lv}"]) for lv in self.hw.level_names}, "dram": float(f["bytes_dram"])},
+            energy_pj=float(f["energy_pj"]),
+            energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ENERGY_PARTS},
+            cycle_breakdown={k: float(f[k]) for k in breakdown},
+            mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [], bottleneck=bottleneck(f),
+        )
+
+    # --- training ----------------------------------------------------------------------------
+    def pregen_cycles(self, fwd: Op, bwd: Op) -> int:
+        """Cycles of SAT's N:M mask pre-generation for the next step (cycles): top-N selection over
+        every group of M weights of each executed N:M direction, one group per cycle per selector,
+        with as many selectors as array columns (assumed). 0 when nothing runs N:M."""
+        groups = 0
+        for o in (fwd, bwd):
+            plan = plan_sparsity(self.arch, o)
+            if plan.kind == "nm":
+                groups += o.batch * o.N * math.ceil(o.K / plan.m)
+        return math.ceil(groups / self.arch.compute.cols)
+
+
+class DetailedSystolic(FastSystolic):
+    """Costs ops on a systolic arch with the event-driven engine (docs/MODEL.md 9); the mapping is
+    chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
+
+    engine = "detailed"
+
+    def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
+        f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)
+        return f, [*FAST_BREAKDOWN, *(f"stall_{c}_cycles" for c in STALL_CAUSES)]
