@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from nmsim.accel import load_arch
-from nmsim.mapping import Mapping
+from nmsim.mapping import Candidates, Mapping
+from nmsim.problem import Gemm
 from nmsim.sim import HwParams, gemm_cost, simulate_op, simulate_workload
 from nmsim.workloads import Op, zoo
 
@@ -57,9 +58,12 @@ def main() -> None:
     tk = rng.integers(1, K + 1, n)
     df = rng.integers(0, 3, n)
     order = rng.integers(0, 6, n)
-    gemm_cost(hw, M, N, K, df[:10], tm[:10], tn[:10], tk[:10], order[:10])
-    t_batch = best_of(lambda: gemm_cost(hw, M, N, K, df, tm, tn, tk, order), repeat=5)
-    t_one = best_of(lambda: gemm_cost(hw, M, N, K, df[0], tm[0], tn[0], tk[0], order[0]), number=500)
+    gemm = Gemm(M=M, N=N, K=K)
+    batch = Candidates(df, tm, tn, tk, order)
+    one = batch.take(slice(0, 1))
+    gemm_cost(hw, gemm, batch.take(slice(0, 10)))
+    t_batch = best_of(lambda: gemm_cost(hw, gemm, batch), repeat=5)
+    t_one = best_of(lambda: gemm_cost(hw, gemm, one), number=500)
     print(f"vectorized cost: {n / t_batch:,.0f} candidates/s (batch of {n:,}); "
           f"per-call: {1 / t_one:,.0f} candidates/s; ratio {t_one * n / t_batch:.0f}x")
 

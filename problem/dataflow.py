@@ -37,40 +37,40 @@ def stream_of(dataflow: str, operand: str) -> str:
     return spans[frozenset(OPERAND_DIMS[operand])]
 
 
+# Per role and per operand, the answer for each dataflow code (static, so selection is a lookup).
+_ROLE_DIM = [[SPATIAL[d][role] for d in DATAFLOWS] for role in (ROWS, COLS, TIME)]
+_STREAM = {operand: [stream_of(d, operand) for d in DATAFLOWS] for operand in OPERAND_DIMS}
+
+
 class PerDataflow:
     """Per-candidate selection of a value that depends on the candidate's dataflow, read from the
-    table above. `dataflow` is a code or an array of codes; the masks are computed once per batch
-    because the mappers call this on millions of candidates."""
+    table above. `dataflow` is a code or an array of codes. A batch whose candidates share one
+    dataflow (one mapping, the default mapping's splits) takes a scalar path; a mixed batch (the
+    mappers, millions of candidates) selects with masks computed once."""
 
     def __init__(self, dataflow):
-        self.codes = np.asarray(dataflow)
-        self.scalar = self.codes.ndim == 0
-        self.masks = None if self.scalar else [self.codes == c for c in range(len(DATAFLOWS))]
+        codes = np.asarray(dataflow)
+        flat = codes.reshape(-1)
+        self.single = int(flat[0]) if flat.size and (flat == flat[0]).all() else (0 if not flat.size else None)
+        self.masks = None if self.single is not None else [codes == c for c in range(len(DATAFLOWS))]
 
-    def _select(self, key_of, value):
-        if self.scalar:
-            return value(key_of(DATAFLOWS[int(self.codes)]))
-        cache: dict = {}
-
-        def at(code):
-            key = key_of(DATAFLOWS[code])
-            if key not in cache:
-                cache[key] = value(key)
-            return cache[key]
-
-        out = at(len(DATAFLOWS) - 1)
-        for code in range(len(DATAFLOWS) - 2, -1, -1):
-            out = np.where(self.masks[code], at(code), out)
+    def _select(self, keys, value):
+        if self.single is not None:
+            return value(keys[self.single])
+        cache = {k: value(k) for k in dict.fromkeys(keys)}
+        out = cache[keys[-1]]
+        for code in range(len(keys) - 2, -1, -1):
+            out = np.where(self.masks[code], cache[keys[code]], out)
         return out
 
     def dim(self, role: int, value):
         """value(d) of the GEMM dimension d ("M", "N", "K") that `role` (ROWS, COLS, TIME) carries."""
-        return self._select(lambda df: SPATIAL[df][role], value)
+        return self._select(_ROLE_DIM[role], value)
 
     def stream(self, operand: str, streams: dict):
         """`streams[s]` for the stream s ("stationary", "row", "col") that `operand` takes."""
-        return self._select(lambda df: stream_of(df, operand), streams.__getitem__)
+        return self._select(_STREAM[operand], streams.__getitem__)
 
     def flag(self, predicate):
         """predicate(dataflow name) -> bool, per candidate."""
-        return self._select(lambda df: bool(predicate(df)), lambda b: b)
+        return self._select([bool(predicate(d)) for d in DATAFLOWS], lambda b: b)

@@ -98,6 +98,4 @@ def tile_bytes(gemm: Gemm, tm, tn, tk, operand_bytes: float, out_bytes):
 
     The one definition of tile size: buffer footprints (mapping), DRAM transfers (both engines).
     """
-    return (tm * tk * operand_bytes,
-            gemm.k_nnz(tk) * tn * gemm.weight_bytes(operand_bytes),
-            tm * tn * out_bytes)
+    return (tm * tk * operand_bytes, gemm.k_nnz(tk) * tn * gemm.weight_bytes(operand_bytes), tm * tn * out_bytes)

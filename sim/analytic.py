@@ -57,33 +57,42 @@ def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, 
             "K": DimTiling(*dim_tiles(K, c.tile_k, lambda x: cdiv(k_nnz(x), P)))}
 
 
-def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, dims: dict[str, DimTiling]):
+class ArrayLayout(NamedTuple):
+    """The tiling as the array sees it (MODEL.md 3.1-3.3): per role (rows, cols, time), units
+    summed over tiles, folds over the array extent, and the time dimension's tile count."""
+
+    u_rows: np.ndarray
+    u_cols: np.ndarray
+    t_units: np.ndarray
+    f_rows: np.ndarray
+    f_cols: np.ndarray
+    t_tiles: np.ndarray
+
+
+def array_layout(hw: HwParams, sel: PerDataflow, dims: dict[str, DimTiling]) -> ArrayLayout:
+    """Which dimension's tiling each array role carries (the dataflow table), and its folds."""
+    return ArrayLayout(sel.dim(ROWS, lambda d: dims[d].units), sel.dim(COLS, lambda d: dims[d].units),
+                       sel.dim(TIME, lambda d: dims[d].units), sel.dim(ROWS, lambda d: dims[d].folds(hw.rows)),
+                       sel.dim(COLS, lambda d: dims[d].folds(hw.cols)), sel.dim(TIME, lambda d: dims[d].count))
+
+
+def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, lay: ArrayLayout):
     """Compute cycles (MODEL.md 3.2): folds x (fill + T) per tile, summed over the tiles.
 
     Under a mask's imbalance (MODEL.md 2.1) lanes wait for the busiest one: only the fold count
     and stream length along K grow; traffic keeps the balanced units (idle multipliers move no data).
     """
-    R, C = hw.rows, hw.cols
-    fill = fill_cycles(R, C, output_stationary(sel))
-    f_cols = sel.dim(COLS, lambda d: dims[d].folds(C))
-    t_tiles = sel.dim(TIME, lambda d: dims[d].count)
-    if gemm.has_busy_lanes:
-        dims = {**dims, "K": tile_dims(hw, gemm, c, gemm.k_nnz_busy)["K"]}
-    f_rows = sel.dim(ROWS, lambda d: dims[d].folds(R))
-    t_units = sel.dim(TIME, lambda d: dims[d].units)
-    return fold_cycles(f_rows, f_cols, t_tiles, t_units, fill)
+    fill = fill_cycles(hw.rows, hw.cols, output_stationary(sel))
+    if not gemm.has_busy_lanes:
+        return fold_cycles(lay.f_rows, lay.f_cols, lay.t_tiles, lay.t_units, fill)
+    dims = tile_dims(hw, gemm, c, gemm.k_nnz_busy)
+    busy = array_layout(hw, sel, dims)
+    return fold_cycles(busy.f_rows, lay.f_cols, lay.t_tiles, busy.t_units, fill)
 
 
-def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, dims: dict[str, DimTiling]):
+def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, lay: ArrayLayout):
     """Array <-> buffer traffic (MODEL.md 3.3), bytes: (A read, B read, partial sums read, written)."""
-    R, C = hw.rows, hw.cols
-    u_rows = sel.dim(ROWS, lambda d: dims[d].units)
-    u_cols = sel.dim(COLS, lambda d: dims[d].units)
-    t_units = sel.dim(TIME, lambda d: dims[d].units)
-    f_rows = sel.dim(ROWS, lambda d: dims[d].folds(R))
-    f_cols = sel.dim(COLS, lambda d: dims[d].folds(C))
-    t_tiles = sel.dim(TIME, lambda d: dims[d].count)
-    traffic = array_traffic(u_rows, u_cols, t_units, f_rows, f_cols, t_tiles)
+    traffic = array_traffic(lay.u_rows, lay.u_cols, lay.t_units, lay.f_rows, lay.f_cols, lay.t_tiles)
     a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
                                                   gemm.weight_bytes(hw.operand_bytes))
     # Each output's first write reads no earlier partial sum (MODEL.md 3.3).
@@ -163,8 +172,9 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
     """
     sel = PerDataflow(c.dataflow)
     dims = tile_dims(hw, gemm, c)
-    compute = compute_cycles(hw, gemm, c, sel, dims)
-    arr = array_bytes(hw, gemm, sel, dims)
+    lay = array_layout(hw, sel, dims)
+    compute = compute_cycles(hw, gemm, c, sel, lay)
+    arr = array_bytes(hw, gemm, sel, lay)
     dram = dram_bytes(hw, gemm, c, dims)
     lev_read, lev_write = level_port_bytes(hw, arr, dram)
     buffer_cycles = port_cycles(hw, lev_read, lev_write)
