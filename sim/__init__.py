@@ -1,6 +1,6 @@
 """sim: the cost model. The fast analytic systolic model (`analytic.gemm_cost`, vectorized over
 candidate mappings), the detailed SimPy engine (`engine.py`, `simulate_op(..., engine="detailed")`)
-on the same tile schedule (`schedule.py`), the tile-level GPU GEMM model (`gpu_model.py`), result records, and workload-level simulation.
+on the same tile schedule (`schedule.py`), the tile-level GPU GEMM model (`gpu/`), result records, and workload-level simulation.
 Depends on `accel`, `workloads`, `mapping`."""
 from .analytic import DATAFLOW_CODES, gemm_cost
 from .hw import HwParams

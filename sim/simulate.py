@@ -13,7 +13,7 @@ from nmsim.workloads import Op, Sparsity, Workload
 
 from .analytic import DATAFLOW_CODES, gemm_cost
 from .engine import STALL_CAUSES, engine_cost
-from .gpu_model import gpu_op_cost
+from .gpu import gpu_op_cost
 from .hw import HwParams
 from .imbalance import busy_k_scale, fold_lanes, lane_prefix_counts
 from .results import LayerResult, RunResult
