@@ -171,7 +171,7 @@ def test_simulate_uses_the_tile_model_for_gpus():
     ref = one(GemmCase("cublas", 4096, 11008, 4096))
     assert dense.latency_s == ref.total_s and dense.bytes["hbm"] == ref.hbm_bytes
     assert sparse.executed_sparsity == "2:4" and sparse.latency_s < dense.latency_s
-    assert dense.cycle_breakdown["block_m"] == ref.tile.block_m
+    assert dense.kernel["tile"]["block_m"] == ref.tile.block_m and dense.kernel["name"] == "cublas"
     with pytest.raises(Exception, match="sparse tensor cores"):
         gemm_times(load_arch("t4").gpu, [GemmCase("cusparselt", 16, 768, 768, n=2, m=4, index_bits=2)])
 

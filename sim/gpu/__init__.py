@@ -24,7 +24,7 @@ One concept per module, each importing only those above it:
   `sim.simulate` uses for GPU presets.
 """
 from .calibrate import calibrate, used_params
-from .cost import gpu_op_cost
+from .cost import gpu_op_cost, kernel_details
 from .geometry import Geometry, geometry
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
                       NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, GemmCase, kernel_rates, parse_kernel_pattern)
@@ -47,5 +47,5 @@ __all__ = [
     "Geometry", "geometry", "GemmTime", "pair_times", "best_pairs", "predict_s", "bound_of", "gemm_times",
     "calibrate", "used_params",
     # cost
-    "gpu_op_cost",
+    "gpu_op_cost", "kernel_details",
 ]
