@@ -133,8 +133,8 @@ class GPU(StrictModel):
     dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
     sparse_tensor_flops: dict[str, float] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
     cuda_core_flops: dict[str, float] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
-                                              "fp32 needed: true-fp32 GEMMs and register-level work (sim/gpu_model.py)")
-    max_threads_per_sm: int = Field(gt=0, description="resident threads per SM (occupancy limit, sim/gpu_model.py)")
+                                              "fp32 needed: true-fp32 GEMMs and register-level work (sim/gpu)")
+    max_threads_per_sm: int = Field(gt=0, description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
     hbm_bytes_per_s: float = Field(gt=0)
     hbm_bytes: float = Field(gt=0)
     l2_bytes: int = Field(gt=0)

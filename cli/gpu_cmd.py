@@ -5,7 +5,7 @@
     nmsim gpu validate FILE.csv [--arch h100] [--split auto|models|hash] [--json R.json] [--plot OUT.png]
 
 `bench` needs a CUDA device (gpu_kernels/bench.py; without one: one line, exit code 2, no file).
-`validate` predicts every measured row with sim/gpu_model.py, calibrates its efficiencies on the
+`validate` predicts every measured row with the model of sim/gpu/, calibrates its efficiencies on the
 calibration rows and prints MAPE and Spearman overall, calibration vs held out, per kernel, and the
 calibrated parameters (docs/GPU.md, "GPU cost model").
 """
@@ -64,7 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
     from nmsim.gpu_kernels.measurements import read_measurements
     from nmsim.gpu_kernels.validate import check_plot_path, plot, validate
-    from nmsim.sim.gpu_model import PARAMS
+    from nmsim.sim.gpu import PARAMS
 
     from .tables import console
 

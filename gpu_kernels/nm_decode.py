@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from nmsim.sim.gpu_tiles import DECODE_TILES, fit_decode_tiles
+from nmsim.sim.gpu.tiles import DECODE_TILES, fit_decode_tiles
 from nmsim.specfile import SpecError
 
 from .formats import NMWeight, nonzero_columns
@@ -24,7 +24,7 @@ __all__ = ["nm_decode", "nm_decode_reference", "MAX_DECODE_TOKENS", "DECODE_CONF
 
 MAX_DECODE_TOKENS = 16
 
-# The GPU menu and the register budget that prunes it live in sim/gpu_tiles.py (shared with the
+# The GPU menu and the register budget that prunes it live in sim/gpu/tiles.py (shared with the
 # GPU cost model).
 _INTERPRET_TILES = [(8, 16, 4, 1)]
 
@@ -44,7 +44,7 @@ def _shape(config) -> tuple[int, int, int]:
 
 def _fit_registers(configs, named_args, **kwargs):
     """Drop configs whose gather tile exceeds the register budget for this token block (keep the
-    smallest if none fits): sim.gpu_tiles.fit_decode_tiles, the rule the GPU model applies too."""
+    smallest if none fits): sim.gpu.tiles.fit_decode_tiles, the rule the GPU model applies too."""
     bt = kwargs.get("BLOCK_T", named_args.get("BLOCK_T", 1))
     return fit_decode_tiles(configs, bt, _shape)
 

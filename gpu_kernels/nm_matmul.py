@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from nmsim.sim.gpu_tiles import GEMM_GROUP_M, GEMM_TILES
+from nmsim.sim.gpu.tiles import GEMM_GROUP_M, GEMM_TILES
 from nmsim.specfile import SpecError
 
 from .formats import NMWeight, decompress
@@ -38,7 +38,7 @@ def _env_flag(name: str) -> bool:
 # read once, like the @triton.jit decorators below, so configs and kernels agree
 INTERPRET: bool = _env_flag("TRITON_INTERPRET")
 
-# The GPU menu lives in sim/gpu_tiles.py, shared with the GPU cost model; dense_matmul uses it too.
+# The GPU menu lives in sim/gpu/tiles.py, shared with the GPU cost model; dense_matmul uses it too.
 _INTERPRET_TILES = [(16, 16, 32, 4, 1)]  # one config: the interpreter is slow and has nothing to tune
 
 

@@ -1,4 +1,4 @@
-"""The GPU cost model (sim/gpu_model.py) against measured kernel times (`nmsim gpu validate`).
+"""The GPU cost model (sim/gpu/) against measured kernel times (`nmsim gpu validate`).
 
 `validate(rows, arch)` predicts every row of a measurement file (gpu_kernels.measurements),
 calibrates the model's few efficiency parameters by least squares on log time over the
@@ -110,12 +110,12 @@ def metrics(pred: np.ndarray, meas: np.ndarray) -> dict:
 
 
 def _cases(rows: list[dict]):
-    from nmsim.sim.gpu_model import GemmCase, parse_config, parse_pattern
+    from nmsim.sim.gpu import GemmCase, parse_config, parse_kernel_pattern
 
     cases = []
     for i, r in enumerate(rows, start=1):
         try:
-            n, m, b = parse_pattern(r["pattern"])
+            n, m, b = parse_kernel_pattern(r["pattern"])
             cases.append(GemmCase(r["kernel"], r["M"], r["N"], r["K"], r["dtype"], n, m, b, 1,
                                   parse_config(r["kernel"], r["config"], r["M"])))
         except SpecError as exc:
@@ -129,7 +129,7 @@ def validate(rows: list[dict], arch: str = "auto", split: str = "auto") -> dict:
     dict: held_out / calibration / overall / uncalibrated_held_out {mape, max_ape, spearman, n},
     per_kernel {kernel: {held-out metrics, "calibration": metrics}}, rows (predicted vs measured),
     params (calibrated), param_defaults, fixed_params, fit, split (description), arch, device."""
-    from nmsim.sim import gpu_model as gm
+    from nmsim.sim import gpu as gm
 
     if not rows:
         raise SpecError("no measurement rows to validate")

@@ -1,7 +1,7 @@
 """sim: the cost model. Cost backends behind one protocol (`backend.CostBackend`, chosen by
 `backends.backend_for`): the fast analytic systolic model (`analytic.gemm_cost`, vectorized over
 candidate mappings) and the detailed SimPy engine (`engine.py`) on the same tile schedule
-(`schedule.py`), both in `systolic.py`; the tile-level GPU GEMM model (`gpu_model.py`,
+(`schedule.py`), both in `systolic.py`; the tile-level GPU GEMM model (`gpu/`, through
 `gpu_backend.py`); SCALE-Sim compatibility (`scalesim_compat.py`). `simulate.py` runs a workload
 through a backend; `training.py` composes SAT's training step. Depends on `accel`, `workloads`,
 `mapping`, `problem`."""

@@ -12,7 +12,7 @@ from nmsim.mapping import Mapping
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
 
-from .gpu_model import gpu_op_cost
+from .gpu import gpu_op_cost
 from .results import LayerResult
 
 

@@ -29,11 +29,17 @@ class LayerResult:
     bytes: dict[str, float]
     energy_pj: float
     energy_breakdown_pj: dict[str, float] = field(default_factory=dict)
+    # cycles by term (compute_cycles, buffer_cycles, dram_cycles; + stall_<cause>_cycles with the
+    # detailed engine); empty on GPU presets, whose terms are seconds of a kernel (`kernel`)
     cycle_breakdown: dict[str, float] = field(default_factory=dict)
     mapping: dict | None = None
     notes: list[str] = field(default_factory=list)
     bottleneck: str = ""     # compute | buffer | dram: the largest of the cycle terms ("" if not costed so)
     phases: dict | None = None  # training step only: {"fwd"|"bwd"|"wgrad": {...}, "pregen_cycles": ...}
+    # GPU presets only (sim.gpu.kernel_details): {"name", "tile": {block_m, block_n, block_k, num_warps,
+    # num_stages, group_m}, "split_k", "ctas", "waves", "occupancy", "compute_s", "memory_s", "hbm_s",
+    # "l2_s", "launch_s", "bound"}: the kernel that ran, its tile and its time terms in seconds
+    kernel: dict | None = None
 
 
 @dataclass

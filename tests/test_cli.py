@@ -137,6 +137,7 @@ def test_simulate_json_csv_contract(tmp_path, capsys):
         assert 0 < lr["utilization"] <= 1
         assert lr["macs_effective"] <= lr["macs_dense"]
         assert lr["bytes"].get("dram", 0) > 0
+        assert lr["kernel"] is None and set(lr["cycle_breakdown"]) == {"compute_cycles", "buffer_cycles", "dram_cycles"}
     tot = res["total"]
     assert tot["cycles"] == sum(lr["cycles"] for lr in layers)
     assert tot["latency_s"] == pytest.approx(sum(lr["latency_s"] for lr in layers))
@@ -188,6 +189,16 @@ def test_simulate_gpu_roofline_h100(tmp_path, capsys):
     assert sparse["total"]["latency_s"] > 0
     assert sparse["total"]["latency_s"] <= dense["total"]["latency_s"]
     assert any(lr["executed_sparsity"] == "2:4" for lr in sparse["layers"])
+    # the kernel's details travel in `kernel`; GPU layers have no systolic cycle terms
+    for lr in sparse["layers"] + dense["layers"]:
+        k = lr["kernel"]
+        assert lr["cycle_breakdown"] == {}
+        assert set(k) == {"name", "tile", "split_k", "ctas", "waves", "occupancy", "compute_s", "memory_s", "hbm_s",
+                          "l2_s", "launch_s", "bound"}
+        assert set(k["tile"]) == {"block_m", "block_n", "block_k", "num_warps", "num_stages", "group_m"}
+        assert k["name"] == ("cusparselt" if lr["executed_sparsity"] == "2:4" else "cublas")
+        assert k["bound"] == lr["bottleneck"] and k["memory_s"] == max(k["hbm_s"], k["l2_s"])
+        assert lr["latency_s"] >= (max(k["compute_s"], k["memory_s"]) + k["launch_s"]) * (1 - 1e-12)
 
 
 def test_simulate_accepts_a_workload_file(tmp_path, capsys):

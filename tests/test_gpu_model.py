@@ -1,4 +1,4 @@
-"""The tile-level GPU model (sim/gpu_model.py), its validation (gpu_kernels/validate.py) and `nmsim gpu`.
+"""The tile-level GPU model (sim/gpu/), its validation (gpu_kernels/validate.py) and `nmsim gpu`.
 
 No GPU and no measurement file exist here. Closed-form checks use explicit tiles and parameters;
 calibration and the CLI run on CSV files synthesized in tmp_path by the model itself with known
@@ -15,15 +15,15 @@ import pytest
 from nmsim.accel import load_arch
 from nmsim.gpu_kernels.measurements import KERNELS, append_rows
 from nmsim.gpu_kernels.validate import preset_for_device, split_rows, validate
-from nmsim.sim import gpu_model as gm
-from nmsim.sim.gpu_model import GemmCase, Tile, gemm_times
+from nmsim.sim import gpu as gm
+from nmsim.sim.gpu import CtaTile, GemmCase, gemm_times
 
 from .conftest import run_cli
 from .test_bad_input import error_line
 
 H100 = load_arch("h100").gpu
-BIG = Tile(128, 256, 64, 8, 3)         # 147 KB of shared memory in fp16: one CTA per H100 SM
-SMALL = Tile(16, 64, 128, 4, 4)
+BIG = CtaTile(128, 256, 64, 8, 3)         # 147 KB of shared memory in fp16: one CTA per H100 SM
+SMALL = CtaTile(16, 64, 128, 4, 4)
 FIXTURE_DEVICE = "NVIDIA H100 80GB HBM3"
 # the "true" parameters of the synthetic files: away from the defaults, so calibration has to move
 TRUE = gm.default_params(H100) | {
@@ -43,17 +43,18 @@ def test_kernel_names_match_the_measurement_contract():
 
 
 def test_sim_gets_the_triton_menus_without_torch_or_triton():
-    # sim/gpu_tiles.py holds the kernels' menus so that sim never imports gpu_kernels or triton
+    # sim/gpu/tiles.py holds the kernels' menus so that sim never imports gpu_kernels or triton
     import subprocess
     import sys
     from pathlib import Path
 
-    code = ("import sys, sim.gpu_model, sim.gpu_tiles; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'triton', 'gpu_kernels')))")
+    code = ("import sys, nmsim.sim.gpu; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'triton') "
+            "or m.startswith('nmsim.gpu_kernels')))")
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=root).stdout == "[]\n"
-    from nmsim.sim.gpu_tiles import DECODE_TILES, decode_tiles_for
+    from nmsim.sim.gpu.tiles import DECODE_TILES, decode_tiles_for
     assert decode_tiles_for(1) == list(DECODE_TILES) and len(decode_tiles_for(16)) == 5  # docs/GPU.md
 
 
@@ -145,11 +146,11 @@ def test_decode_time_follows_nonzero_and_index_bytes(n, m):
 def test_library_kernels_pick_their_fastest_tile():
     case = GemmCase("cublas", 16, 768, 3072)
     best = one(case)
-    for tile in gm._candidates(H100, case):
+    for tile in gm.candidate_tiles(H100, case):
         assert one(GemmCase("cublas", 16, 768, 3072, tile=tile)).total_s >= best.total_s
     # 16 x 768 outputs are few tiles: splitting K brings more SMs (and their L2 bandwidth) in
     assert best.tile.split_k > 1
-    no_split = one(GemmCase("cublas", 16, 768, 3072, tile=Tile(16, 64, 128, 4, 4)))
+    no_split = one(GemmCase("cublas", 16, 768, 3072, tile=CtaTile(16, 64, 128, 4, 4)))
     assert best.total_s < no_split.total_s and best.ctas > no_split.ctas
 
 
@@ -170,14 +171,14 @@ def test_simulate_uses_the_tile_model_for_gpus():
     ref = one(GemmCase("cublas", 4096, 11008, 4096))
     assert dense.latency_s == ref.total_s and dense.bytes["hbm"] == ref.hbm_bytes
     assert sparse.executed_sparsity == "2:4" and sparse.latency_s < dense.latency_s
-    assert dense.cycle_breakdown["block_m"] == ref.tile.block_m
+    assert dense.kernel["tile"]["block_m"] == ref.tile.block_m and dense.kernel["name"] == "cublas"
     with pytest.raises(Exception, match="sparse tensor cores"):
         gemm_times(load_arch("t4").gpu, [GemmCase("cusparselt", 16, 768, 768, n=2, m=4, index_bits=2)])
 
 
 # --- calibration on synthesized files ------------------------------------------------------------
 
-def config_text(kernel: str, tile: Tile) -> str:
+def config_text(kernel: str, tile: CtaTile) -> str:
     """The bench's `config` column for a tile ('' for library kernels)."""
     if kernel in gm.LIBRARY_KERNELS:
         return ""
@@ -195,7 +196,7 @@ def synthesize(path, models=("bert-base", "llama2-7b", "llama3-8b", "opt-13b"), 
     from nmsim.gpu_kernels.bench import plan_cases
 
     cases = plan_cases(models, tokens, KERNELS, patterns, "fp16")
-    times = gemm_times(H100, [GemmCase(c.kernel, c.M, c.N, c.K, c.dtype, *gm.parse_pattern(c.pattern))
+    times = gemm_times(H100, [GemmCase(c.kernel, c.M, c.N, c.K, c.dtype, *gm.parse_kernel_pattern(c.pattern))
                               for c in cases], params)
     noise = np.random.default_rng(seed).lognormal(0.0, sigma, len(cases))
     rows = []

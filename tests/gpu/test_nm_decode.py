@@ -64,19 +64,19 @@ def test_register_pruning_of_the_gpu_menu():
 
 def test_gpu_model_predicts_over_the_autotuned_menus():
     # a Triton row without a recorded config is predicted at the best of exactly the configs the
-    # kernel's autotuner would try (sim/gpu_tiles.py), read back through the bench's config text
+    # kernel's autotuner would try (sim/gpu/tiles.py), read back through the bench's config text
     from nmsim.accel import load_arch
     from nmsim.gpu_kernels import dense_matmul, nm_decode as dec, nm_matmul as mm
-    from nmsim.sim import gpu_model as gm
+    from nmsim.sim import gpu as gm
 
     h100 = load_arch("h100").gpu
     assert dense_matmul.KERNEL.configs == mm.MM_CONFIGS  # the dense kernel tunes over the prefill menu
     prefill = [gm.parse_config("triton_nm", mm.config_text(c), 64) for c in mm.tile_configs(gpu=True)]
     for kernel, n, m, b in (("triton_nm", 1, 8, 3), ("triton_dense", 1, 1, 0)):
-        assert gm._candidates(h100, gm.GemmCase(kernel, 64, 4096, 4096, n=n, m=m, index_bits=b)) == prefill
+        assert gm.candidate_tiles(h100, gm.GemmCase(kernel, 64, 4096, 4096, n=n, m=m, index_bits=b)) == prefill
     menu = dec.decode_configs(gpu=True)
     for tokens, bt in ((1, 1), (3, 4), (9, 16), (16, 16)):
         kept = dec._fit_registers(menu, {}, BLOCK_T=bt)
         want = [gm.parse_config("triton_nm_decode", mm.config_text(c), tokens) for c in kept]
         case = gm.GemmCase("triton_nm_decode", tokens, 4096, 4096, n=2, m=4, index_bits=2)
-        assert gm._candidates(h100, case) == want and all(t.block_m == bt for t in want)
+        assert gm.candidate_tiles(h100, case) == want and all(t.block_m == bt for t in want)

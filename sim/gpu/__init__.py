@@ -1,0 +1,51 @@
+"""Tile-level cost model of one GPU GEMM kernel on the `h100`, `a100`, `t4` presets
+(docs/GPU.md, "GPU cost model"; formulas there, with units and sources).
+
+A kernel computes out[M, N] = x[M, K] @ W^T in CTA tiles of BLOCK_M x BLOCK_N, walking K in
+steps of BLOCK_K. The model counts CTAs, packs them into waves over the SMs (occupancy from
+shared memory and threads), and costs each wave as a software pipeline of K steps. Compute is the
+tensor-core time of whole (padded) tiles at the dense or 2:4 sparse rate, plus, for our
+`triton_nm` kernel, the CUDA-core work of expanding compressed weights. Memory is the larger of
+HBM time and L2 time. The decode kernel is a bandwidth kernel that reads nonzeros, packed indices
+and gathered activations. Kernels without a recorded tile run at their fastest tile of a menu.
+
+One concept per module, each importing only those above it:
+
+* `kernels`: the kernel catalogue (names, families, sparse tensor cores, DTYPE_BYTES), one kernel
+  call (`GemmCase`), its rates, the N:M pattern text of measurement rows (`parse_kernel_pattern`);
+* `tiles`: the CTA tile record (`CtaTile`), the tile menus (our Triton kernels autotune over the
+  same ones), the candidate tiles of a call, a measurement row's `config` text (`parse_config`);
+* `params`: the free efficiencies and overheads (`Param`, `PARAMS`, `default_params`);
+* `geometry`: the parameter-free tile geometry of (call, tile) pairs (`Geometry`);
+* `timing`: seconds per pair and per call (`pair_times`, `best_pairs`, `predict_s`, `gemm_times`,
+  `GemmTime`, `bound_of`);
+* `calibrate`: least-squares fit of the parameters to measured times (`calibrate`, `used_params`);
+* `cost`: one op of a workload on a GPU preset as a `LayerResult` (`gpu_op_cost`), what
+  `sim.simulate` uses for GPU presets.
+"""
+from .calibrate import calibrate, used_params
+from .cost import gpu_op_cost, kernel_details
+from .geometry import Geometry, geometry
+from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
+                      NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, GemmCase, kernel_rates, parse_kernel_pattern)
+from .params import PARAM_NAMES, PARAMS, Param, default_params
+from .tiles import (DECODE_TILES, GEMM_GROUP_M, GEMM_TILES, LIBRARY_TILE_MENU, MAX_DECODE_ELEMS_PER_THREAD,
+                    SPLIT_K_MENU, CtaTile, candidate_tiles, decode_elems_per_thread, decode_tiles_for,
+                    fit_decode_tiles, parse_config, stage_bytes)
+from .timing import GemmTime, best_pairs, bound_of, gemm_times, pair_times, predict_s
+
+__all__ = [
+    # kernels
+    "DTYPE_BYTES", "KERNEL_FAMILY", "FAMILIES", "SPARSE_TC_KERNELS", "LIBRARY_KERNELS", "NM_KERNELS",
+    "NM_PREFILL_KERNEL", "DECODE_KERNEL", "GemmCase", "kernel_rates", "parse_kernel_pattern",
+    # tiles
+    "CtaTile", "GEMM_TILES", "GEMM_GROUP_M", "DECODE_TILES", "LIBRARY_TILE_MENU", "SPLIT_K_MENU",
+    "MAX_DECODE_ELEMS_PER_THREAD", "decode_elems_per_thread", "fit_decode_tiles", "decode_tiles_for", "candidate_tiles", "parse_config", "stage_bytes",
+    # params
+    "Param", "PARAMS", "PARAM_NAMES", "default_params",
+    # geometry, timing, calibration
+    "Geometry", "geometry", "GemmTime", "pair_times", "best_pairs", "predict_s", "bound_of", "gemm_times",
+    "calibrate", "used_params",
+    # cost
+    "gpu_op_cost", "kernel_details",
+]

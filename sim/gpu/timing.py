@@ -1,0 +1,116 @@
+"""Timing: the seconds of every (case, tile) pair of a `Geometry` under given parameters, the
+fastest tile of each case, and the model's answer per case (`GemmTime`).
+
+Each wave is costed as a software pipeline of K steps: max(compute, memory) plus one step of the
+shorter of the two (the prologue or epilogue that cannot overlap); memory is the larger of HBM and
+L2 time. A fixed overhead per kernel family is added (docs/GPU.md, "Formulas").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nmsim.accel.spec import GPU
+
+from .geometry import Geometry, geometry
+from .kernels import FAMILIES, GemmCase
+from .params import default_params
+from .tiles import CtaTile
+
+
+def _family_values(params: dict, fam: np.ndarray, names: tuple[str, str, str, str]) -> np.ndarray:
+    return np.asarray([params[x] for x in names])[fam]
+
+
+def pair_times(geo: Geometry, params: dict) -> dict[str, np.ndarray]:
+    """Per (case, tile) pair, in seconds: total_s and its parts (compute_s, memory_s, hbm_s, l2_s
+    summed over waves; overhead_s), and waves (count), under `params`."""
+    eff_c = _family_values(params, geo.family, ("tensor_eff_cublas", "tensor_eff_sparse_lib",
+                                                "tensor_eff_triton", "decode_eff"))
+    eff_m = np.where(geo.family == FAMILIES.index("decode"), params["decode_eff"], params["mem_eff"])
+    overhead = _family_values(params, geo.family, ("overhead_s_cublas", "overhead_s_sparse_lib",
+                                                   "overhead_s_triton", "overhead_s_triton"))
+    t_cta = geo.t_tensor_s / eff_c + geo.t_expand_s * params["expand_ops"]
+    slots = geo.sms * geo.occupancy
+    full = np.floor(geo.ctas / slots)
+    tail = geo.ctas - full * slots
+
+    def wave(n_cta, per_sm, active_sms):
+        comp = per_sm * t_cta
+        hbm = n_cta * geo.hbm_cta_s / eff_m
+        # idle SMs leave their share of L2 bandwidth unused; the L2 rate is taken as given (the
+        # presets' figure is already a sustained-rate assumption), only HBM has a calibrated efficiency
+        l2 = n_cta * geo.l2_cta_s / np.maximum(active_sms, 1)
+        mem = np.maximum(hbm, l2)
+        return np.maximum(comp, mem) + np.minimum(comp, mem) / geo.steps, comp, hbm, l2
+
+    wf, cf, hf, lf = wave(slots, geo.occupancy, geo.sms)
+    wt, ct, ht, lt = wave(tail, np.ceil(tail / geo.sms), np.minimum(tail, geo.sms))
+    has_tail = tail > 0
+    total = full * wf + np.where(has_tail, wt, 0.0) + overhead
+    hbm_s = full * hf + np.where(has_tail, ht, 0.0)
+    l2_s = full * lf + np.where(has_tail, lt, 0.0)
+    return {"total_s": total, "compute_s": full * cf + np.where(has_tail, ct, 0.0), "hbm_s": hbm_s, "l2_s": l2_s,
+            "memory_s": np.maximum(hbm_s, l2_s), "overhead_s": overhead, "waves": full + has_tail}
+
+
+def best_pairs(geo: Geometry, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(index of the fastest pair of every case, pair_times in seconds); cases with a given tile
+    have one pair."""
+    pt = pair_times(geo, params)
+    order = np.lexsort((pt["total_s"], geo.row))               # by case, then time: first of each case is its best
+    first = np.flatnonzero(np.r_[True, geo.row[order][1:] != geo.row[order][:-1]])
+    return order[first], pt
+
+
+def predict_s(geo: Geometry, params: dict) -> np.ndarray:
+    """Predicted time (s) of every case: its tile's, or the fastest of its menu."""
+    return np.minimum.reduceat(pair_times(geo, params)["total_s"], geo.starts)
+
+
+def bound_of(compute_s: float, hbm_s: float, l2_s: float) -> str:
+    """'compute', 'dram' (HBM) or 'buffer' (L2): which summed wave term (s) is largest."""
+    if compute_s >= max(hbm_s, l2_s):
+        return "compute"
+    return "dram" if hbm_s >= l2_s else "buffer"
+
+
+@dataclass(frozen=True)
+class GemmTime:
+    """The model's answer for one case: seconds in total and by part (compute, memory = max(HBM,
+    L2), HBM, L2 summed over waves; overhead), HBM and L2 bytes (B), tile, CTAs, waves and resident
+    CTAs per SM (counts), bound."""
+
+    total_s: float
+    compute_s: float
+    memory_s: float
+    hbm_s: float
+    l2_s: float
+    overhead_s: float
+    hbm_bytes: float
+    l2_bytes: float
+    tile: CtaTile
+    ctas: int
+    waves: int
+    occupancy: int
+
+    @property
+    def bound(self) -> str:
+        """'compute', 'dram' (HBM) or 'buffer' (L2): the largest of the summed wave terms."""
+        return bound_of(self.compute_s, self.hbm_s, self.l2_s)
+
+
+def gemm_times(gpu: GPU, cases: list[GemmCase], params: dict | None = None) -> list[GemmTime]:
+    """Model every case on `gpu` with `params` (default: `default_params(gpu)`): one `GemmTime`
+    (seconds, bytes, counts) per case, at its tile or the fastest of its menu."""
+    params = params or default_params(gpu)
+    geo = geometry(gpu, cases)
+    best, pt = best_pairs(geo, params)
+    out = []
+    for i in best:
+        out.append(GemmTime(**{k: float(pt[k][i]) for k in ("total_s", "compute_s", "memory_s", "hbm_s", "l2_s",
+                                                             "overhead_s")},
+                            hbm_bytes=float(geo.hbm_bytes[i]), l2_bytes=float(geo.l2_bytes[i]), tile=geo.tiles[i],
+                            ctas=int(geo.ctas[i]), waves=int(pt["waves"][i]), occupancy=int(geo.occupancy[i])))
+    return out
