@@ -51,6 +51,8 @@ class Gemm:
         """Kept weights per output column along `k` dense K elements, after padding to whole
         N:M groups (elements); `k` an int or an int array."""
         if self.k_scale is None:
+            if type(self.n) is int and type(self.m) is int:  # one design: plain ints are faster than numpy scalars
+                return cdiv(k, self.m) * self.n
             return cdiv(k, np.asarray(self.m, dtype=np.int64)) * np.asarray(self.n, dtype=np.int64)
         return np.maximum(1, np.ceil(k * np.asarray(self.k_scale, dtype=np.float64))).astype(np.int64)
 
@@ -83,6 +85,8 @@ class Gemm:
 
     def weight_bytes(self, operand_bytes: float):
         """Bytes of one stored weight: value plus its index metadata (bytes)."""
+        if type(self.index_bits) is int:
+            return operand_bytes + self.index_bits / 8.0
         return operand_bytes + np.asarray(self.index_bits) / 8.0
 
     @property
