@@ -84,7 +84,7 @@ def factor_file_text(areas: list[PeArea], version: str) -> str:
         "# Area of an N:M processing element relative to a dense PE with as many multipliers,",
         "# from synthesis of rtl_models/nm_pe.v to Yosys's generic gates (cell counts, no technology).",
         "# Multiply a dense PE array's area by the factor for the N:M pattern it runs. Regenerate with",
-        "# `nmsim rtl area --write`; tests/rtl/test_rtl_area.py checks it against a fresh synthesis.",
+        "# `nmsim rtl area --write`; tests/rtl_models/test_rtl_area.py checks it against a fresh synthesis.",
         f"operand_bits: {OPERAND_BITS}  # source: {origin} (parameter W)",
         f"accumulator_bits: {ACC_BITS}  # source: {origin} (parameter ACC)",
         "cells:",

@@ -1,7 +1,7 @@
 """RTL blocks under Icarus Verilog and Verilator, checked bit for bit against sim.functional.
 
 Each test builds one block at all its parameter sets side by side (one cached build, see
-rtl_models.runner) and runs its cocotb testbench (tests/rtl/tb_*.py) on random vectors; every
+rtl_models.runner) and runs its cocotb testbench (tests/rtl_models/tb_*.py) on random vectors; every
 instance reports back how many vectors it checked. Per block and simulator that is at least
 1,000 vectors, across N:M in {2:4, 1:4, 2:8, 1:8, 4:8, 1:16} (and dense), operand widths from 4
 to 16 bits and accumulators narrow enough to overflow. A missing simulator fails the test.
@@ -25,7 +25,7 @@ GROUP_VECTORS = 200
 
 
 def _records(module: str, params: list[dict], simulator: str, vectors: int, seed: int) -> list[dict]:
-    recs = run_testbench(module, params, simulator, f"tests.rtl.tb_{module}", {"vectors": vectors, "seed": seed})
+    recs = run_testbench(module, params, simulator, f"tests.rtl_models.tb_{module}", {"vectors": vectors, "seed": seed})
     # Instances finish in any order; each reports once.
     key = lambda r: (r["N"], r["M"], r["W"])  # noqa: E731
     assert sorted(map(key, recs)) == sorted(map(key, params)), "every instance must report once"

@@ -8,7 +8,7 @@ from nmsim.mapping import Mapping
 from nmsim.sim import HwParams, gemm_cost, simulate_op
 from nmsim.workloads import Op, Sparsity
 
-from .conftest import make_arch
+from ..conftest import make_arch
 
 
 def compute(arch, op, mapping):

@@ -1,5 +1,5 @@
 """The kernels compile for the H100 (sm_90a) with the installed Triton, without a GPU, and the
-representative fp16/bf16 configs do not spill registers (tests/gpu/compile_check.py in a process
+representative fp16/bf16 configs do not spill registers (tests/gpu_kernels/compile_check.py in a process
 of its own: the compiler cannot run where TRITON_INTERPRET is set)."""
 import json
 import os

@@ -18,7 +18,7 @@ from nmsim.dse.store import ResultStore
 
 from .test_dse_spec import write_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def row_set(path: Path) -> set[tuple]:

@@ -19,7 +19,7 @@ from nmsim.specfile import SpecError
 from nmsim.workloads import Op, Sparsity
 from nmsim.workloads.scalesim import parse_scalesim_topology, read_scalesim_topology
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 
 def make_cfg(df: str = "ws", rows: int = 4, cols: int = 4, sparse: bool = False, optimized: bool = False,

@@ -16,8 +16,8 @@ pytest.importorskip("torch")
 from nmsim.workloads import Workload  # noqa: E402
 from nmsim.workloads.ml.pruning import check_mask, parse_pattern  # noqa: E402
 
-from .conftest import run_cli  # noqa: E402
-from .test_bad_input import error_line  # noqa: E402
+from ..conftest import run_cli  # noqa: E402
+from ..cli.test_bad_input import error_line  # noqa: E402
 
 def _has(mod: str) -> bool:
     try:

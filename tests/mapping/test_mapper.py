@@ -17,7 +17,7 @@ from nmsim.sim.simulate import map_op, op_cost
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op, Sparsity, parse_layer
 
-from .conftest import make_arch, run_cli
+from ..conftest import make_arch, run_cli
 
 
 def small_buffer_arch(size=4096):

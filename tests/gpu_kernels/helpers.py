@@ -38,5 +38,5 @@ def require_interpreter() -> None:
     from triton.runtime.interpreter import InterpretedFunction
 
     if not isinstance(getattr(getattr(tl, "standard", None), "cdiv", None), InterpretedFunction):
-        pytest.skip("triton was imported before tests/gpu/conftest.py set TRITON_INTERPRET=1; "
-                    "run `pytest tests/gpu` in a process of its own", allow_module_level=True)
+        pytest.skip("triton was imported before tests/gpu_kernels/conftest.py set TRITON_INTERPRET=1; "
+                    "run `pytest tests/gpu_kernels` in a process of its own", allow_module_level=True)

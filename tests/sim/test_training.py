@@ -11,7 +11,7 @@ from nmsim.sim import training
 from nmsim.sim.training import pregen_cycles, simulate_training, simulate_training_op, training_ops
 from nmsim.workloads import Sparsity, conv2d, parse_layer, zoo
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 OP = parse_layer("gemm:M=8,N=4,K=16,sparsity=2:8")
 

@@ -8,7 +8,7 @@ from nmsim.mapping import Mapping
 from nmsim.sim import simulate_op, simulate_workload
 from nmsim.workloads import Op, Sparsity, Workload
 
-from .conftest import make_arch
+from ..conftest import make_arch
 
 FINITE = {"dram.bytes_per_s": 4.0e9, "memory.0.size_bytes": 1 << 28, "memory.0.read_bytes_per_cycle": 16.0,
           "memory.0.write_bytes_per_cycle": 16.0, "dram.latency_s": 1.0e-7}

@@ -10,7 +10,7 @@ from nmsim.accel.area import FACTOR_FILE, pe_area_factor
 from nmsim.rtl_models.area import factor_file_text, factors, pe_areas, yosys_version
 from nmsim.specfile import SpecError
 
-from ..test_presets import unsourced_lines
+from ..accel.test_presets import unsourced_lines
 
 
 @pytest.fixture(scope="module")

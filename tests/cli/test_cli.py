@@ -18,7 +18,7 @@ import yaml
 from nmsim.accel import load_arch, preset_names, preset_path
 from nmsim.workloads import Workload, zoo
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
 PRESETS = ("dense-systolic", "sat", "s4", "t4", "a100", "h100")
 ZOO = ("bert-base", "bert-large", "gpt2", "llama2-7b", "llama3-8b", "opt-13b", "vit-b16", "resnet50", "mobilenetv2",

@@ -12,7 +12,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="notebook execution needs the dev extra (make test installs it)")
 from nbclient import NotebookClient  # noqa: E402
 
-NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 
 
@@ -40,7 +40,7 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.delenv("MPLBACKEND", raising=False)
     if path.name.startswith("04_"):
         # Exercise part 2 (validation) on a synthetic test fixture; never a measurement, never committed.
-        from .test_gpu_model import synthesize
+        from ..sim.test_gpu_model import synthesize
 
         monkeypatch.setenv("NMSIM_GPU_MEASUREMENTS", str(synthesize(tmp_path / "fixture.csv", tokens=(1, 16, 1024))))
     nb = nbformat.read(path, as_version=4)

@@ -17,7 +17,7 @@ from nmsim.accel import load_arch
 from nmsim.workloads import Workload
 from nmsim.workloads.ops import Op
 
-from .conftest import TINY, run_cli
+from ..conftest import TINY, run_cli
 
 
 run = run_cli

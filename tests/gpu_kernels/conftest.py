@@ -1,4 +1,4 @@
-"""tests/gpu: the Triton kernels run on CPU through Triton's interpreter.
+"""tests/gpu_kernels: the Triton kernels run on CPU through Triton's interpreter.
 
 TRITON_INTERPRET must be set before any @triton.jit decorator runs, Triton's own library
 functions included, i.e. before `triton` is first imported in the process. pytest imports this

@@ -18,7 +18,7 @@ from nmsim.sim.hw import HwParams
 from nmsim.sim.imbalance import busiest_nonzeros, busy_k_scale, fold_lanes, lane_prefix_counts
 from nmsim.workloads import Workload, activation_density, parse_layer
 
-from .conftest import make_arch, run_cli
+from ..conftest import make_arch, run_cli
 
 
 def lanes_mask(counts, k: int) -> np.ndarray:

@@ -1,10 +1,10 @@
 """Compile the Triton kernels for a CUDA target without a GPU, and report each config's registers,
 stack (register spills) and shared memory: compile errors and spills show up on CPU-only machines.
 
-    python tests/gpu/compile_check.py [--arch 90] [--all]       (TRITON_INTERPRET must be unset)
+    python tests/gpu_kernels/compile_check.py [--arch 90] [--all]       (TRITON_INTERPRET must be unset)
 
 Prints one JSON object per compiled (kernel, dtype, pattern, token block, config); exit code 1 if
-any config fails to compile. Default: a few representative configs (what tests/gpu/test_compile.py
+any config fails to compile. Default: a few representative configs (what tests/gpu_kernels/test_compile.py
 runs); --all: every tile of the GPU menus for 2:4, 1:8 and 3:32 fp16 plus bf16/fp32 samples.
 Operands are specialized as the launcher specializes contiguous tensors with 16-divisible sizes
 (unit strides become constants, pointers and row strides are marked divisible by 16).

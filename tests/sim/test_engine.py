@@ -15,7 +15,7 @@ from nmsim.sim.simulate import op_cost
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op, Sparsity
 
-from .conftest import make_arch, run_cli
+from ..conftest import make_arch, run_cli
 
 FREE = {}  # the tiny arch: 1e9 B/cycle DRAM and ports, no latency, double-buffered
 SLOW_DRAM = {"dram.bytes_per_s": 1.0e9}  # 1 B/cycle
@@ -73,7 +73,7 @@ def test_schedule_sums_equal_fast_model_totals():
 
 
 @pytest.mark.parametrize("order, dram", [
-    # the hand-derived figures of tests/test_analytic.py: M=N=K=8 in 4x4x4 tiles
+    # the hand-derived figures of tests/sim/test_analytic.py: M=N=K=8 in 4x4x4 tiles
     ("nmk", 128 + 128 + 64), ("kmn", 64 + 128 + 64 * (1 + 4) + 64 * 4), ("mnk", 128 + 128 + 64)])
 def test_loop_order_sets_dram_bytes(tiny, order, dram):
     r = simulate_op(tiny, Op("g", "gemm", M=8, N=8, K=8), Mapping("ws", 4, 4, 4, order), engine="detailed")

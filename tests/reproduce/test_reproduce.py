@@ -16,9 +16,9 @@ import pytest
 from nmsim.cli.main import main
 from nmsim.reproduce.papers import figure, load_papers, t4_measured_ms
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
-PAPERS_MD = Path(__file__).resolve().parents[2] / "shared" / "PAPERS.md"
+PAPERS_MD = Path(__file__).resolve().parents[3] / "shared" / "PAPERS.md"
 
 
 def _run(tmp_path_factory, *argv: str) -> tuple[dict, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from ..conftest import run_cli
 from .test_dse_spec import write_sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
