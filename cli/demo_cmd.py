@@ -6,7 +6,9 @@ import argparse
 
 def add_parser(sub) -> None:
     """Register `nmsim demo` on the subcommand table."""
-    sd = sub.add_parser("demo", help="flagship demo: BERT-base on dense-systolic, sat, s4 at dense/2:4/2:8/1:8")
+    from .demo import DEMO_ARCHS, DEMO_PATTERNS
+
+    sd = sub.add_parser("demo", help=f"flagship demo: BERT-base on {', '.join(DEMO_ARCHS)} at {'/'.join(DEMO_PATTERNS)}")
     sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")
     sd.add_argument("--json", metavar="R.json")
     sd.set_defaults(func=cmd_demo)

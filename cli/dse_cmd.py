@@ -7,18 +7,20 @@ import sys
 
 from .errors import fail, warn
 
-PLOTS = ("pareto", "roofline", "layers", "heatmap")
-
 
 def add_parser(sub) -> None:
     """Register `nmsim dse run|report|export|plot` on the subcommand table."""
+    from nmsim.dse.executors import EXECUTORS
+    from nmsim.dse.plots import PLOT_KINDS
+    from nmsim.dse.spec import OBJECTIVES
+
     sd = sub.add_parser("dse", help="design-space exploration: sweeps, Pareto fronts, plots")
     dsub = sd.add_subparsers(dest="dse_command", required=True, metavar="ACTION")
 
     r = dsub.add_parser("run", help="evaluate a sweep spec into a result store (resumable)")
     r.add_argument("spec", metavar="SWEEP.yaml")
     r.add_argument("--out", "-o", required=True, metavar="RESULTS.sqlite", help="result store (created or resumed)")
-    r.add_argument("--executor", choices=["local", "dask"], default="local",
+    r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or Dask distributed")
     r.add_argument("--workers", "-j", type=int, help="worker processes (default: all cores)")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="join this Dask scheduler (implies --executor dask)")
@@ -31,7 +33,7 @@ def add_parser(sub) -> None:
     p = dsub.add_parser("report", help="Pareto front and counts of a result store")
     p.add_argument("store", metavar="RESULTS.sqlite")
     p.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
-                   help="objectives: latency, energy, area, edp, throughput_per_area (default latency,energy)")
+                   help=f"objectives: {', '.join(OBJECTIVES)} (default latency,energy)")
     p.add_argument("--workload", help="only this workload (label as stored, e.g. 'bert-base(batch=8,seq_len=128)')")
     p.add_argument("--pattern", help="only this weight pattern")
     p.add_argument("--top", type=int, default=15, help="front rows shown in the table (default 15)")
@@ -45,9 +47,9 @@ def add_parser(sub) -> None:
     e.add_argument("--parquet", metavar="OUT.parquet")
     e.set_defaults(func=cmd_export)
 
-    g = dsub.add_parser("plot", help="pareto | roofline | layers | heatmap plot of a result store")
+    g = dsub.add_parser("plot", help=f"{' | '.join(PLOT_KINDS)} plot of a result store")
     g.add_argument("store", metavar="RESULTS.sqlite")
-    g.add_argument("kind", choices=PLOTS)
+    g.add_argument("kind", choices=PLOT_KINDS)
     g.add_argument("--out", "-o", required=True, metavar="OUT.png", help="PNG or SVG by suffix")
     g.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
                    help="objectives of the front (pareto plot; roofline/layers pick their designs from it)")

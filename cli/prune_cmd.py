@@ -19,11 +19,11 @@ from nmsim.specfile import SpecError
 
 from .errors import fail
 
-METHOD_CHOICES = ("magnitude", "magnitude-global", "wanda", "sparsegpt", "srste", "bdwp")
-
 
 def add_parser(sub) -> None:
     """Register `prune` on the `nmsim` subparsers."""
+    from nmsim.workloads.ml.pruning import METHODS, TRAINING
+
     sp = sub.add_parser("prune", help="prune a torch model (minilm, digits-cnn, zoo) into a workload directory",
                         description="Prune a real torch model and write a workload directory (op list, masks, "
                                     "quality figures, the command) that `nmsim simulate --workload DIR` costs.")
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     sp.add_argument("--pattern", default="2:4", help="N:M (e.g. 2:8), N:M@N, or unstructured:D (D = fraction of "
                                                      "zeros); default 2:4")
     sp.add_argument("--method", default="magnitude", metavar="METHOD",
-                    help=f"one of {', '.join(METHOD_CHOICES)} (srste, bdwp: digits-cnn only); default magnitude")
+                    help=f"one of {', '.join(METHODS)} ({', '.join(TRAINING)}: digits-cnn only); default magnitude")
     sp.add_argument("--calibration", type=int, metavar="N",
                     help="calibration samples for wanda/sparsegpt (default: 64 sentences, 256 images, 4 zoo inputs)")
     sp.add_argument("--calibration-file", metavar="FILE", help="minilm: calibration sentences, one per line")
@@ -101,7 +101,7 @@ def _progress():
 
 def _check(args: argparse.Namespace) -> None:
     """Everything that can be refused before torch loads."""
-    from nmsim.workloads.ml.prune_run import check_out_dir
+    from nmsim.workloads.ml.prune_run import OWN_MODELS, check_out_dir
 
     if args.threads < 1:
         fail(f"--threads {args.threads}: need at least 1")
@@ -112,8 +112,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.report:
         if args.out:
             fail("--report prints a table (and --json); it writes no workload directory, drop --out")
-        if args.model not in ("minilm", "digits-cnn"):
-            fail(f"--report covers minilm and digits-cnn; '{args.model}' has random weights, so its quality "
+        if args.model not in OWN_MODELS:
+            fail(f"--report covers {' and '.join(OWN_MODELS)}; '{args.model}' has random weights, so its quality "
                  "figures would mean nothing")
         return
     if not args.out:
@@ -181,6 +181,7 @@ def _run_report(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from nmsim.workloads.ml.prune_run import REPORT_METHODS, REPORT_PATTERNS, digits_report, minilm_report
+    from nmsim.workloads.ml.pruning import ONE_SHOT
     from nmsim.workloads.ml.pruning.masks import parse_pattern
 
     from .tables import console
@@ -203,9 +204,8 @@ def _run_report(args: argparse.Namespace) -> None:
         for p in patterns:
             parse_pattern(p)
         for m in methods:
-            if m not in ("magnitude", "magnitude-global", "wanda", "sparsegpt"):
-                raise SpecError(f"--methods: '{m}' is not a one-shot method (magnitude, magnitude-global, wanda, "
-                                "sparsegpt)")
+            if m not in ONE_SHOT:
+                raise SpecError(f"--methods: '{m}' is not a one-shot method ({', '.join(ONE_SHOT)})")
         if "magnitude-global" in methods and any(parse_pattern(p).kind == "nm" for p in patterns):
             raise SpecError("--methods magnitude-global is unstructured only; drop the N:M patterns or the method")
         if args.calibration is not None and args.calibration < 1:

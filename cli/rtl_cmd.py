@@ -19,10 +19,12 @@ TOLERANCE = 0.02  # the issue's bound on |sim - rtl| / rtl per case
 
 def add_parser(sub) -> None:
     """Register `rtl validate` and `rtl area` on the `nmsim` subparsers."""
+    from nmsim.rtl_models.runner import SIMULATORS
+
     sr = sub.add_parser("rtl", help="RTL ground truth: cycle validation of the simulator, PE area from synthesis")
     actions = sr.add_subparsers(dest="rtl_action", required=True, metavar="ACTION")
     sv = actions.add_parser("validate", help="run random GEMM tiles on the Verilog array and compare cycles with sim")
-    sv.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus",
+    sv.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                     help="RTL simulator (default icarus: no compile step; verilator builds once, then is cached)")
     sv.add_argument("--cases", type=int, default=24, help="number of random tiles (default 24)")
     sv.add_argument("--seed", type=int, default=0, help="seed of shapes, patterns and operands (default 0)")

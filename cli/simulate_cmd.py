@@ -9,22 +9,26 @@ from .errors import fail, warn
 
 def add_parser(sub) -> None:
     """Register `nmsim simulate` on the subcommand table."""
+    from nmsim.accel import DATAFLOWS
+    from nmsim.mapping import MAPPERS, OBJECTIVES
+    from nmsim.sim.simulate import ENGINES
+
     ss = sub.add_parser("simulate", help="cost a workload on an architecture")
     ss.add_argument("--arch", "-a", help="preset name or arch YAML (required unless --scalesim-cfg)")
     ss.add_argument("--workload", "-w", help="zoo name or workload YAML (required unless --scalesim-topology)")
     ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
     ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
-    ss.add_argument("--dataflow", choices=["ws", "os", "is"], help="force a dataflow (default: the arch's first)")
-    ss.add_argument("--mapper", choices=["heuristic", "random", "exhaustive"],
+    ss.add_argument("--dataflow", choices=DATAFLOWS, help="force a dataflow (default: the arch's first)")
+    ss.add_argument("--mapper", choices=MAPPERS,
                     help="search every layer's mapping (default: the fitted default mapping)")
-    ss.add_argument("--objective", choices=["latency", "energy", "edp"], help="what --mapper minimizes (default latency)")
+    ss.add_argument("--objective", choices=OBJECTIVES, help="what --mapper minimizes (default latency)")
     ss.add_argument("--mapping", metavar="M.yaml", help="use the mappings in this file (see nmsim map --out)")
     ss.add_argument("--save-mappings", metavar="M.yaml", help="write every layer's mapping as a mapping file")
     ss.add_argument("--per-layer", action="store_true", help="one row per op instead of per layer group")
     ss.add_argument("--json", metavar="R.json", help="write results as JSON (design contract)")
     ss.add_argument("--csv", metavar="R.csv", help="write per-layer results as CSV")
     ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
-    ss.add_argument("--engine", choices=["fast", "detailed"],
+    ss.add_argument("--engine", choices=ENGINES,
                     help="fast analytic model (default) or the detailed SimPy engine (stalls by cause)")
     ss.add_argument("--trace", metavar="T.json", help="write the detailed engine's per-tile trace: "
                                                        "Chrome trace JSON, or CSV for a .csv name")
@@ -132,7 +136,9 @@ def _simulate_mappings(args: argparse.Namespace, arch):
     if args.mapper and args.mapping:
         fail("--mapper and --mapping conflict: search mappings or read them from a file, not both")
     if args.objective and not args.mapper:
-        fail("--objective applies to --mapper searches; add --mapper heuristic|random|exhaustive")
+        from nmsim.mapping import MAPPERS
+
+        fail(f"--objective applies to --mapper searches; add --mapper {'|'.join(MAPPERS)}")
     if (args.mapper or args.mapping or args.save_mappings) and arch.kind != "systolic":
         fail(f"--mapper/--mapping/--save-mappings apply to systolic arrays; {arch.name} is a {arch.kind} preset")
     if args.mapping and args.dataflow:

@@ -23,6 +23,7 @@ from nmsim.specfile import SpecError
 from .pareto import objective_matrix, pareto_mask
 
 FORMATS = (".png", ".svg")
+PLOT_KINDS = ("pareto", "roofline", "layers", "heatmap")  # what `nmsim dse plot KIND` draws
 _LABELS = {"latency": "latency (s)", "energy": "energy (pJ)", "area": "area (mm$^2$)", "edp": "EDP (J s)",
            "throughput_per_area": "dense MAC/s per mm$^2$"}
 

@@ -22,14 +22,13 @@ from nmsim.specfile import SpecError, did_you_mean
 from .. import zoo
 from ..sparsity import Sparsity
 from ..workload import Workload
+from .pruning import CALIBRATED, METHODS, TRAINING
 
-__all__ = ["MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
+__all__ = ["MODELS", "OWN_MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
            "REPORT_PATTERNS", "REPORT_METHODS", "model_params"]
 
-MODELS = ("minilm", "digits-cnn") + zoo.ZOO_NAMES
-TRAINING = ("srste", "bdwp")
-ONE_SHOT = ("magnitude", "magnitude-global", "wanda", "sparsegpt")
-CALIBRATED = ("wanda", "sparsegpt")
+OWN_MODELS = ("minilm", "digits-cnn")     # real weights: their quality figures mean something
+MODELS = OWN_MODELS + zoo.ZOO_NAMES
 REPORT_PATTERNS = ("2:4", "4:8", "2:8", "1:8", "unstructured:0.5", "unstructured:0.75", "unstructured:0.9")
 REPORT_METHODS = ("magnitude", "wanda", "sparsegpt")
 # calibration samples when --calibration is not given: sentences, images, random zoo inputs
@@ -89,9 +88,8 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
     if model not in MODELS:
         raise SpecError(f"unknown model '{model}'" + did_you_mean(model, MODELS)
                         + "; models: minilm, digits-cnn, or a zoo name (`nmsim workloads`)")
-    methods = ONE_SHOT + TRAINING
-    if method not in methods:
-        raise SpecError(f"unknown pruning method '{method}'" + did_you_mean(method, methods))
+    if method not in METHODS:
+        raise SpecError(f"unknown pruning method '{method}'" + did_you_mean(method, METHODS))
     sp = parse_pattern(pattern)
     if method in TRAINING:
         if model != "digits-cnn":

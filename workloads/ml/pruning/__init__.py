@@ -19,7 +19,7 @@ from nmsim.specfile import SpecError, did_you_mean
 from ...sparsity import Sparsity
 from .masks import MaskCheckError, MaskReport, check_mask, layer_view, parse_pattern, prunable_layers
 
-__all__ = ["METHODS", "ONE_SHOT", "prune", "verify_masks", "CalibBatch", "check_mask", "MaskReport",
+__all__ = ["METHODS", "ONE_SHOT", "TRAINING", "CALIBRATED", "prune", "verify_masks", "CalibBatch", "check_mask", "MaskReport",
            "MaskCheckError", "parse_pattern", "prunable_layers"]
 
 
@@ -32,7 +32,8 @@ def __getattr__(name: str):
 
 
 ONE_SHOT = ("magnitude", "magnitude-global", "wanda", "sparsegpt")
-METHODS = ONE_SHOT + ("srste", "bdwp")
+TRAINING = ("srste", "bdwp")             # train from scratch (their own modules, digits-cnn in `nmsim prune`)
+METHODS = ONE_SHOT + TRAINING
 CALIBRATED = ("wanda", "sparsegpt")
 
 
