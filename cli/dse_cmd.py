@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from nmsim.specfile import check_plot_path
+
 from .errors import fail, warn
 
 
@@ -12,7 +14,7 @@ def add_parser(sub) -> None:
     """Register `nmsim dse run|report|export|plot` on the subcommand table."""
     from nmsim.dse.executors import EXECUTORS
     from nmsim.dse.plots import PLOT_KINDS
-    from nmsim.dse.spec import OBJECTIVES
+    from nmsim.dse.spec import DSE_OBJECTIVES
 
     sd = sub.add_parser("dse", help="design-space exploration: sweeps, Pareto fronts, plots")
     dsub = sd.add_subparsers(dest="dse_command", required=True, metavar="ACTION")
@@ -33,7 +35,7 @@ def add_parser(sub) -> None:
     p = dsub.add_parser("report", help="Pareto front and counts of a result store")
     p.add_argument("store", metavar="RESULTS.sqlite")
     p.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
-                   help=f"objectives: {', '.join(OBJECTIVES)} (default latency,energy)")
+                   help=f"objectives: {', '.join(DSE_OBJECTIVES)} (default latency,energy)")
     p.add_argument("--workload", help="only this workload (label as stored, e.g. 'bert-base(batch=8,seq_len=128)')")
     p.add_argument("--pattern", help="only this weight pattern")
     p.add_argument("--top", type=int, default=15, help="front rows shown in the table (default 15)")
@@ -91,7 +93,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     objectives = parse_objectives(args.pareto)
     if args.plot:
-        plots.check_plot_path(args.plot)
+        check_plot_path(args.plot)
     if args.top < 0:
         fail("--top must be 0 or more")
     table = load_results(args.store, args.workload, args.pattern)
@@ -141,7 +143,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from nmsim.dse import load_results, plots
     from nmsim.dse.report import front_rows, parse_objectives
 
-    plots.check_plot_path(args.out)
+    check_plot_path(args.out)
     objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
     if not len(table):

@@ -66,8 +66,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from nmsim.gpu_kernels.measurements import read_measurements
-    from nmsim.gpu_kernels.validate import check_plot_path, plot, validate
+    from nmsim.gpu_kernels.validate import plot, validate
     from nmsim.sim.gpu_model import PARAMS
+    from nmsim.specfile import check_plot_path
 
     from .tables import console
 

@@ -182,7 +182,7 @@ def _run_report(args: argparse.Namespace) -> None:
 
     from nmsim.workloads.ml.prune_run import REPORT_METHODS, REPORT_PATTERNS, digits_report, minilm_report
     from nmsim.workloads.ml.pruning import ONE_SHOT
-    from nmsim.workloads.ml.pruning.masks import parse_pattern
+    from nmsim.workloads.ml.pruning.masks import parse_prune_pattern
 
     from .tables import console
 
@@ -202,11 +202,11 @@ def _run_report(args: argparse.Namespace) -> None:
         patterns = [p.strip() for p in args.patterns.split(",")] if args.patterns else list(REPORT_PATTERNS)
         methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(REPORT_METHODS)
         for p in patterns:
-            parse_pattern(p)
+            parse_prune_pattern(p)
         for m in methods:
             if m not in ONE_SHOT:
                 raise SpecError(f"--methods: '{m}' is not a one-shot method ({', '.join(ONE_SHOT)})")
-        if "magnitude-global" in methods and any(parse_pattern(p).kind == "nm" for p in patterns):
+        if "magnitude-global" in methods and any(parse_prune_pattern(p).kind == "nm" for p in patterns):
             raise SpecError("--methods magnitude-global is unstructured only; drop the N:M patterns or the method")
         if args.calibration is not None and args.calibration < 1:
             raise SpecError(f"--calibration {args.calibration}: need at least 1 calibration sample")

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmsim.accel.area import FACTOR_FILE
 from nmsim.specfile import SpecError
 
 from .wrapper import RTL_DIR
@@ -25,7 +26,6 @@ ACC_BITS = 32
 # (label, N, M): the N:M PEs the issue asks for and the dense PE of the same multiplier count.
 PES = (("dense1", 1, 1), ("dense2", 2, 2), ("2:4", 2, 4), ("1:8", 1, 8))
 FACTORS = {"2:4": "dense2", "1:8": "dense1"}
-FACTOR_FILE = RTL_DIR.parent / "accel" / "pe_area_factors.yaml"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ pytest.importorskip("triton", reason="the ml extra (torch, triton) is not instal
 import torch
 
 from nmsim.gpu_kernels import bench
-from nmsim.gpu_kernels.bench import NO_CUDA_MESSAGE, Case, NoCudaError, layer_shapes, plan_cases, run_bench
+from nmsim.gpu_kernels.bench import NO_CUDA_MESSAGE, BenchCase, NoCudaError, layer_shapes, plan_cases, run_bench
 from nmsim.gpu_kernels.measurements import COLUMNS, KERNELS, read_measurements
 from nmsim.specfile import SpecError
 
@@ -103,11 +103,11 @@ def _fake_timer(seen: list):
 
 
 def _cases():
-    dense = [Case(k, "dense", "fp16", "tiny", "fc", 3, 20, 32) for k in ("cublas", "triton_dense")]
-    sparse = [Case("triton_nm", "2:4", "fp16", "tiny", "fc", 3, 20, 32),
-              Case("triton_nm_decode", "2:4", "fp16", "tiny", "fc", 3, 20, 32),
-              Case("cusparselt", "2:4", "fp16", "tiny", "fc", 3, 20, 32),
-              Case("triton_nm_decode", "1:8", "fp16", "tiny", "fc", 1, 20, 32)]
+    dense = [BenchCase(k, "dense", "fp16", "tiny", "fc", 3, 20, 32) for k in ("cublas", "triton_dense")]
+    sparse = [BenchCase("triton_nm", "2:4", "fp16", "tiny", "fc", 3, 20, 32),
+              BenchCase("triton_nm_decode", "2:4", "fp16", "tiny", "fc", 3, 20, 32),
+              BenchCase("cusparselt", "2:4", "fp16", "tiny", "fc", 3, 20, 32),
+              BenchCase("triton_nm_decode", "1:8", "fp16", "tiny", "fc", 1, 20, 32)]
     return dense + sparse
 
 
@@ -146,14 +146,14 @@ def test_rows_resume_and_skips(tmp_path, capsys):
     assert _run(out, cases, seen) == 0 and out.read_text() == before
     err = capsys.readouterr().err
     assert "5 of 6 rows already in" in err and "skipped cusparselt" in err
-    assert _run(out, cases + [Case("cublas", "dense", "fp16", "tiny", "fc", 5, 20, 32)], seen) == 1
+    assert _run(out, cases + [BenchCase("cublas", "dense", "fp16", "tiny", "fc", 5, 20, 32)], seen) == 1
     assert len(read_measurements(out)) == 6
 
 
 def test_pool_exceeds_twice_l2(tmp_path):
     seen: list = []
     # cublas fp16 M=3, N=20, K=32: x 192 + w 1280 + out 120 = 1592 bytes per copy; 2 x 2000 / 1592 -> 3 copies
-    case = Case("cublas", "dense", "fp16", "tiny", "fc", 3, 20, 32)
+    case = BenchCase("cublas", "dense", "fp16", "tiny", "fc", 3, 20, 32)
     assert _run(tmp_path / "o.csv", [case], seen, l2_bytes=2000) == 1
     assert seen == [3] and "pool 3 x" in read_measurements(tmp_path / "o.csv")[0]["notes"]
     assert bench._pool_size(1592, 2000) == math.ceil(4000 / 1592)
@@ -163,7 +163,7 @@ def test_pool_exceeds_twice_l2(tmp_path):
 def test_non_finite_output_writes_no_row(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch, "mm", lambda a, b, out: out.fill_(float("nan")))
     out = tmp_path / "o.csv"
-    assert _run(out, [Case("cublas", "dense", "fp16", "tiny", "fc", 3, 20, 32)], []) == 0
+    assert _run(out, [BenchCase("cublas", "dense", "fp16", "tiny", "fc", 3, 20, 32)], []) == 0
     assert "non-finite output" in capsys.readouterr().err
     assert not out.exists() or out.stat().st_size == 0
 

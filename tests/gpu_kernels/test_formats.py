@@ -6,7 +6,7 @@ pytest.importorskip("torch", reason="the ml extra (torch, triton) is not install
 import torch
 
 from nmsim.gpu_kernels.formats import (NMWeight, byte_ratio_bound, compress_nm, decompress, index_bits, nonzero_columns,
-                                 pack_indices, parse_nm, to_semi_structured_2_4, unpack_indices)
+                                 pack_indices, parse_format_nm, to_semi_structured_2_4, unpack_indices)
 from nmsim.specfile import SpecError
 
 from .helpers import PATTERNS
@@ -113,11 +113,11 @@ def test_bad_weights():
                                         ("x", "expected one of")])
 def test_parse_nm(text, match):
     with pytest.raises(SpecError, match=match):
-        parse_nm(text)
+        parse_format_nm(text)
 
 
 def test_parse_nm_ok():
-    assert parse_nm("2:4") == (2, 4) and parse_nm(" 1:32 ") == (1, 32)
+    assert parse_format_nm("2:4") == (2, 4) and parse_format_nm(" 1:32 ") == (1, 32)
 
 
 def test_semi_structured_needs_cuda():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from nmsim.rtl_models.runner import SIMULATORS
-from nmsim.rtl_models.validate import ArrayParams, Case, load_arch, make_cases, predict_compute_cycles, run_cases, variant
+from nmsim.rtl_models.validate import ArrayParams, ArrayCase, load_arch, make_cases, predict_compute_cycles, run_cases, variant
 
 CASES = 24
 SEED = 0
@@ -50,9 +50,9 @@ def test_fold_formula_by_hand():
     p = ArrayParams.from_arch(arch)
     assert (p.R, p.C, p.N, p.M, p.W, p.ACC) == (4, 6, 2, 4, 8, 32)
     # 2:4, K = 32 -> 8 groups -> 2 row folds; N = 7 -> 2 column folds; fold = 8 + 6 - 2 + 5.
-    assert predict_compute_cycles(arch, Case(0, 0, M=5, N=7, K=32, sparsity="2:4", seed=1)) == 4 * 17
+    assert predict_compute_cycles(arch, ArrayCase(0, 0, M=5, N=7, K=32, sparsity="2:4", seed=1)) == 4 * 17
     # dense, K = 9 -> 5 pairs of lanes -> 2 row folds; N = 6 -> 1 column fold; fold = 12 + 3.
-    assert predict_compute_cycles(arch, Case(1, 0, M=3, N=6, K=9, sparsity="dense", seed=1)) == 2 * 15
+    assert predict_compute_cycles(arch, ArrayCase(1, 0, M=3, N=6, K=9, sparsity="dense", seed=1)) == 2 * 15
 
 
 # Degenerate shapes: a single PE, a single row, a single column; narrow operands.

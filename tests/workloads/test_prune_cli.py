@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("torch")
 
 from nmsim.workloads import Workload  # noqa: E402
-from nmsim.workloads.ml.pruning import check_mask, parse_pattern  # noqa: E402
+from nmsim.workloads.ml.pruning import check_mask, parse_prune_pattern  # noqa: E402
 
 from ..conftest import run_cli  # noqa: E402
 from ..cli.test_bad_input import error_line  # noqa: E402
@@ -64,7 +64,7 @@ def test_digits_workload_dir_is_costed_with_its_masks(tmp_path, capsys):
     assert sorted(wl.masks) == ["conv2", "fc1"]               # conv1 (K=9) and fc2 (N=10) stay dense
     assert wl.masks["conv2"].shape == (32, 144) and wl.masks["fc1"].shape == (64, 512)
     for m in wl.masks.values():
-        assert check_mask(m, parse_pattern("2:8")).max_per_group <= 2
+        assert check_mask(m, parse_prune_pattern("2:8")).max_per_group <= 2
     assert {o.name: str(o.weight_sparsity) for o in wl.ops} == {"conv1": "dense", "conv2": "2:8", "fc1": "2:8",
                                                               "fc2": "dense"}
 
@@ -125,7 +125,7 @@ def test_minilm_wanda_small(tmp_path, capsys):
     score = wl.ops[3]
     assert (score.kind, score.M, score.N, score.K, score.batch) == ("attn_score", 32, 32, 32, 12)
     for m in wl.masks.values():
-        check_mask(m, parse_pattern("2:4"))
+        check_mask(m, parse_prune_pattern("2:4"))
 
 
 @needs_minilm

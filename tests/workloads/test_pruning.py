@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from nmsim.specfile import SpecError  # noqa: E402
-from nmsim.workloads.ml.pruning import MaskCheckError, check_mask, parse_pattern, prune, prunable_layers  # noqa: E402
+from nmsim.workloads.ml.pruning import MaskCheckError, check_mask, parse_prune_pattern, prune, prunable_layers  # noqa: E402
 from nmsim.workloads.ml.pruning.calibrate import CalibBatch, execution_groups  # noqa: E402
 from nmsim.workloads.ml.pruning.masks import nm_keep  # noqa: E402
 from nmsim.workloads.ml.pruning.sparsegpt import sparsegpt_matrix  # noqa: E402
@@ -32,7 +32,7 @@ def test_nm_keep_along_k_and_n():
 
 
 def test_check_mask_catches_overfull_groups_and_wrong_density():
-    sp = parse_pattern("2:4")
+    sp = parse_prune_pattern("2:4")
     good = np.array([[1, 1, 0, 0, 0, 1, 0, 1]], bool)
     assert check_mask(good, sp).max_per_group == 2
     with pytest.raises(MaskCheckError, match="more than 2"):
@@ -41,13 +41,13 @@ def test_check_mask_catches_overfull_groups_and_wrong_density():
         check_mask(np.array([[1, 0, 0, 0, 0, 1, 0, 1]], bool), sp)
     assert check_mask(np.array([[1, 0, 0, 0, 0, 1, 0, 1]], bool), sp, exact=False).density == 3 / 8
     with pytest.raises(MaskCheckError, match="misses the requested"):
-        check_mask(np.ones((4, 10), bool), parse_pattern("unstructured:0.5"))
+        check_mask(np.ones((4, 10), bool), parse_prune_pattern("unstructured:0.5"))
 
 
 @pytest.mark.parametrize("text", ["dense", "block:4x4:0.5", "unstructured:0"])
 def test_patterns_pruning_cannot_make(text):
     with pytest.raises(SpecError):
-        parse_pattern(text)
+        parse_prune_pattern(text)
 
 
 # --- magnitude -------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def test_patterns_pruning_cannot_make(text):
 def test_magnitude_nm_any_pattern_and_axis(pattern):
     model = mlp()
     masks = prune(model, pattern, "magnitude")
-    sp = parse_pattern(pattern)
+    sp = parse_prune_pattern(pattern)
     for name, mod in prunable_layers(model).items():
         rep = check_mask(masks[name].numpy(), sp, name=name)
         assert rep.density == pytest.approx(sp.n / sp.m)
@@ -141,7 +141,7 @@ def test_sparsegpt_identity_hessian_is_magnitude():
     torch.manual_seed(0)
     W = torch.randn(16, 64)
     for pat in ("2:4", "unstructured:0.6"):
-        sp = parse_pattern(pat)
+        sp = parse_prune_pattern(pat)
         new, keep = sparsegpt_matrix(W, torch.eye(64) * 2, sp, blocksize=16, damp=0.0)
         assert torch.equal(new, W * keep)
         if sp.kind == "nm":
@@ -161,7 +161,7 @@ def test_sparsegpt_beats_magnitude_on_correlated_inputs():
     for method in ("magnitude", "wanda", "sparsegpt"):
         m = copy.deepcopy(model)
         masks = prune(m, "2:4", method, calibration=[x[:256], x[256:]])
-        check_mask(masks["0"].numpy(), parse_pattern("2:4"))
+        check_mask(masks["0"].numpy(), parse_prune_pattern("2:4"))
         errs[method] = float(((m(x).detach() - dense_out) ** 2).mean())
     assert errs["sparsegpt"] < 0.8 * errs["magnitude"], errs
     assert errs["sparsegpt"] < errs["wanda"], errs
@@ -169,11 +169,11 @@ def test_sparsegpt_beats_magnitude_on_correlated_inputs():
 
 def test_sparsegpt_refuses_n_axis_and_singular_hessian_is_damped():
     with pytest.raises(SpecError, match="along N is not supported"):
-        sparsegpt_matrix(torch.randn(8, 8), torch.eye(8), parse_pattern("2:4@N"))
+        sparsegpt_matrix(torch.randn(8, 8), torch.eye(8), parse_prune_pattern("2:4@N"))
     x = torch.randn(3, 16)                                                        # rank 3 < 16: singular
     x[:, 5] = 0                                                                   # and a dead input
     H = 2 * x.t() @ x
-    new, keep = sparsegpt_matrix(torch.randn(4, 16), H, parse_pattern("2:4"))
+    new, keep = sparsegpt_matrix(torch.randn(4, 16), H, parse_prune_pattern("2:4"))
     assert torch.isfinite(new).all() and not keep[:, 5].any()
 
 
@@ -197,7 +197,7 @@ def test_srste_gradient_rule():
     torch.manual_seed(0)
     lin = nn.Linear(8, 2, bias=False)
     layers = {"lin": lin}
-    attach_srste(layers, parse_pattern("2:4"), lam=0.5)
+    attach_srste(layers, parse_prune_pattern("2:4"), lam=0.5)
     w = lin.parametrizations.weight.original
     keep = nm_keep(w.detach().abs()[None], 2, 4)[0]
     x = torch.randn(5, 8)
@@ -216,14 +216,14 @@ def test_bdwp_forward_along_k_backward_along_n(conv):
     torch.manual_seed(0)
     mod = nn.Conv2d(8, 8, 1, bias=False) if conv else nn.Linear(8, 8, bias=False)
     ref = copy.deepcopy(mod)
-    sp = parse_pattern("2:4")
+    sp = parse_prune_pattern("2:4")
     attach_bdwp({"m": mod}, sp)
     x = torch.randn(3, 8, 2, 2, requires_grad=True) if conv else torch.randn(3, 8, requires_grad=True)
     gy = torch.randn_like(mod(x))
     y = mod(x)
     fwd, bwd = bdwp_masks(mod.weight, 2, 4)
     check_mask(fwd.numpy(), sp)
-    check_mask(bwd.numpy(), parse_pattern("2:4@N"))
+    check_mask(bwd.numpy(), parse_prune_pattern("2:4@N"))
     (y * gy).sum().backward()
     # forward uses W pruned along K; the input gradient uses W pruned along N; dW is dense
     with torch.no_grad():
@@ -255,8 +255,8 @@ def test_digits_cnn_trains_and_sparse_training_keeps_patterns():
     dense, _ = dc.run_experiment("dense", None, data, epochs=3)
     assert dc.accuracy(dense, data.x_test, data.y_test) > 0.8
     for method, pat in (("srste", "2:8"), ("bdwp", "2:8")):
-        model, masks = dc.run_experiment(method, parse_pattern(pat), data, epochs=2)
-        reports = verify_masks(dc.pruned_layers(model), masks, parse_pattern(pat))
+        model, masks = dc.run_experiment(method, parse_prune_pattern(pat), data, epochs=2)
+        reports = verify_masks(dc.pruned_layers(model), masks, parse_prune_pattern(pat))
         assert set(reports) == {"conv2", "fc1"}
         assert dc.accuracy(model, data.x_test, data.y_test) > 0.5
     again, _ = dc.run_experiment("dense", None, data, epochs=3)              # seeded: identical

@@ -24,11 +24,11 @@ from ..sparsity import Sparsity
 from ..workload import Workload
 from .pruning import CALIBRATED, METHODS, TRAINING
 
-__all__ = ["MODELS", "OWN_MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
+__all__ = ["PRUNE_MODELS", "OWN_MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
            "REPORT_PATTERNS", "REPORT_METHODS", "model_params"]
 
 OWN_MODELS = ("minilm", "digits-cnn")     # real weights: their quality figures mean something
-MODELS = OWN_MODELS + zoo.ZOO_NAMES
+PRUNE_MODELS = OWN_MODELS + zoo.ZOO_NAMES
 REPORT_PATTERNS = ("2:4", "4:8", "2:8", "1:8", "unstructured:0.5", "unstructured:0.75", "unstructured:0.9")
 REPORT_METHODS = ("magnitude", "wanda", "sparsegpt")
 # calibration samples when --calibration is not given: sentences, images, random zoo inputs
@@ -39,6 +39,7 @@ MAX_ZOO_PARAMS = 400_000_000
 _OWN_PARAMS = {"minilm": {"batch": 8, "seq_len": 128}, "digits-cnn": {"batch": 64}}
 RANDOM_WEIGHTS = "n/a (random weights)"
 
+# A progress callback: (stage description, done, total); the reproductions take the same.
 Progress = Callable[[str, int, int], None]
 
 
@@ -83,14 +84,14 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
     a model that is not trained here, a calibration count below 1, a missing or empty
     calibration file, bad parameters, a zoo model too large to hold in memory.
     """
-    from .pruning.masks import parse_pattern
+    from .pruning.masks import parse_prune_pattern
 
-    if model not in MODELS:
-        raise SpecError(f"unknown model '{model}'" + did_you_mean(model, MODELS)
+    if model not in PRUNE_MODELS:
+        raise SpecError(f"unknown model '{model}'" + did_you_mean(model, PRUNE_MODELS)
                         + "; models: minilm, digits-cnn, or a zoo name (`nmsim workloads`)")
     if method not in METHODS:
         raise SpecError(f"unknown pruning method '{method}'" + did_you_mean(method, METHODS))
-    sp = parse_pattern(pattern)
+    sp = parse_prune_pattern(pattern)
     if method in TRAINING:
         if model != "digits-cnn":
             raise SpecError(f"{method} trains the network from scratch; it runs on --model digits-cnn only "
@@ -229,13 +230,13 @@ def minilm_report(patterns=REPORT_PATTERNS, methods=REPORT_METHODS, calibration:
                   progress: Progress | None = None) -> list[dict]:
     """The MiniLM quality table: one row per (pattern, method) with the mean cosine similarity of
     pruned vs dense sentence embeddings and the pruning time (s)."""
-    from .pruning.masks import parse_pattern
+    from .pruning.masks import parse_prune_pattern
 
     sess = _MiniLMSession(eval_sentences, calibration_file, progress)
     rows = []
     for i, (pat, method) in enumerate((p, m) for p in patterns for m in methods):
         _stage(progress, f"report: {method} {pat}", i, len(patterns) * len(methods))
-        _, _, _, q, seconds, _, calib = sess.run(parse_pattern(pat), method, calibration, (), None, progress,
+        _, _, _, q, seconds, _, calib = sess.run(parse_prune_pattern(pat), method, calibration, (), None, progress,
                                                  trace=False)
         rows.append({"pattern": pat, "method": method, **q, "seconds": round(seconds, 2),
                      "calibration": calib.get("samples", 0)})
@@ -293,7 +294,7 @@ def digits_report(epochs: int = 30, seed: int = 0, progress: Progress | None = N
     scratch for `epochs`), and one-shot magnitude 2:8 of the dense network for contrast."""
     from . import digits_cnn as dc
     from .pruning import prune
-    from .pruning.masks import parse_pattern
+    from .pruning.masks import parse_prune_pattern
 
     data = dc.load_data(seed)
     plan = [("dense", None), ("srste", "2:4"), ("srste", "2:8"), ("bdwp", "2:8")]
@@ -301,7 +302,7 @@ def digits_report(epochs: int = 30, seed: int = 0, progress: Progress | None = N
     for i, (method, pat) in enumerate(plan):
         _stage(progress, f"report: {method} {pat or ''}", i, len(plan) + 1)
         t0 = time.perf_counter()
-        model, _ = dc.run_experiment(method, parse_pattern(pat) if pat else None, data, epochs, seed)
+        model, _ = dc.run_experiment(method, parse_prune_pattern(pat) if pat else None, data, epochs, seed)
         dense_model = model if method == "dense" else dense_model
         rows.append({"method": method, "pattern": pat or "dense", "training": "from scratch",
                      "accuracy": round(dc.accuracy(model, data.x_test, data.y_test), 4),
