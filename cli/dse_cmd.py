@@ -7,7 +7,7 @@ import sys
 
 from nmsim.specfile import check_plot_path
 
-from .errors import fail, warn
+from .errors import fail, flags, warn
 
 
 def add_parser(sub) -> None:
@@ -70,9 +70,11 @@ def cmd_run(args: argparse.Namespace) -> None:
         fail("--chunk must be at least 1")
     if args.workers is not None and args.workers < 1:
         fail("--workers must be at least 1")
-    s = run_sweep(args.spec, args.out, executor="dask" if args.scheduler else args.executor,
-                  workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress and sys.stderr.isatty(),
-                  chunk=args.chunk, retry_errors=args.retry_errors)
+    with flags("executor", "scheduler", "workers"):
+        s = run_sweep(args.spec, args.out, executor="dask" if args.scheduler else args.executor,
+                      workers=args.workers, scheduler=args.scheduler,
+                      progress=not args.no_progress and sys.stderr.isatty(), chunk=args.chunk,
+                      retry_errors=args.retry_errors)
     if s.errors:
         warn(f"{s.errors:,} result rows recorded an error (see `nmsim dse export --csv`, column error)")
     print(f"{s.sweep}: {s.points:,} points ({s.evaluated:,} evaluated, {s.skipped:,} already stored), "
@@ -91,7 +93,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     from .tables import console, eng, seconds
 
-    objectives = parse_objectives(args.pareto)
+    with flags(objectives="--pareto"):
+        objectives = parse_objectives(args.pareto)
     if args.plot:
         check_plot_path(args.plot)
     if args.top < 0:
@@ -144,7 +147,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from nmsim.dse.report import front_rows, parse_objectives
 
     check_plot_path(args.out)
-    objectives = parse_objectives(args.pareto)
+    with flags(objectives="--pareto"):
+        objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
     if not len(table):
         fail(f"{args.store}: no successful results" + (" for that workload/pattern" if args.workload or args.pattern else ""))

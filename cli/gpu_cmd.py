@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .errors import flags
+
 
 def add_parser(sub) -> None:
     """Register `gpu bench` and `gpu validate` on the `nmsim` subparsers."""
@@ -53,8 +55,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .tables import console
 
     opts = {k: getattr(args, k) for k in ("repeats", "warmup", "patterns") if getattr(args, k) is not None}
-    written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
-                        progress=not args.quiet, **opts)
+    with flags(out_path="--out"):
+        written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
+                            progress=not args.quiet, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
         with open(args.json, "w") as fh:

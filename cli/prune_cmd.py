@@ -17,7 +17,10 @@ from pathlib import Path
 
 from nmsim.specfile import SpecError
 
-from .errors import fail
+from .errors import fail, flags
+
+# Parameters of the pruning library that its errors name; shown as this command's flags.
+LIBRARY_FLAGS = ("model", "method", "calibration", "calibration_file", "eval_sentences", "skip", "out", "force")
 
 
 def add_parser(sub) -> None:
@@ -123,6 +126,12 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Entry of `nmsim prune`."""
+    with flags(*LIBRARY_FLAGS):
+        _prune(args)
+
+
+def _prune(args: argparse.Namespace) -> None:
+    """Check the request, prune, write the workload directory, print (or the --report table)."""
     from nmsim.workloads.ml.prune_run import check_request
     from .resolve import parse_params
 

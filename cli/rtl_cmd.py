@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 
+from .errors import flags
+
 
 def add_parser(sub) -> None:
     """Register `rtl validate` and `rtl area` on the `nmsim` subparsers."""
@@ -44,7 +46,8 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
     from .tables import console
 
-    cases = make_cases(args.cases, args.seed)
+    with flags(count="--cases"):
+        cases = make_cases(args.cases, args.seed)
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"{args.simulator}: building, then running {len(cases)} tiles", total=len(cases))
         try:

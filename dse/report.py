@@ -28,9 +28,9 @@ def parse_objectives(text: str | list[str]) -> list[str]:
         if n not in DSE_OBJECTIVES:
             from nmsim.specfile import did_you_mean
 
-            raise SpecError(f"--pareto: unknown objective '{n}'{did_you_mean(n, DSE_OBJECTIVES)}")
+            raise SpecError(f"`objectives`: unknown objective '{n}'{did_you_mean(n, DSE_OBJECTIVES)}")
     if len(set(names)) != len(names) or not 1 <= len(names) <= 3:
-        raise SpecError(f"--pareto: give 1 to 3 distinct objectives, e.g. latency,energy (got '{text}')")
+        raise SpecError(f"`objectives`: give 1 to 3 distinct objectives, e.g. latency,energy (got '{text}')")
     return names
 
 

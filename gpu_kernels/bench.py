@@ -156,7 +156,7 @@ def existing_keys(path: str | Path) -> set[tuple]:
         reader = csv.DictReader(fh)
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise SpecError(f"{path}: exists but is not a measurement file with the columns of "
-                            f"gpu_kernels.measurements.COLUMNS; give a new --out")
+                            f"gpu_kernels.measurements.COLUMNS; give a new `out_path`")
         keys = set()
         for line, r in enumerate(reader, start=2):
             try:
@@ -164,7 +164,7 @@ def existing_keys(path: str | Path) -> set[tuple]:
                           int(r["M"]), int(r["N"]), int(r["K"])))
             except (TypeError, ValueError):
                 raise SpecError(f"{path}:{line}: M, N, K must be integers; the file is damaged, "
-                                f"give a new --out") from None
+                                f"give a new `out_path`") from None
     return keys
 
 

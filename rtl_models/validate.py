@@ -117,7 +117,7 @@ def make_cases(count: int, seed: int, arches: list[Arch] | None = None) -> list[
     three column folds, K up to three row folds of the densest layout.
     """
     if count < 1:
-        raise SpecError(f"--cases must be at least 1 (got {count})")
+        raise SpecError(f"`count` must be at least 1 (got {count})")
     rng = np.random.default_rng(seed)
     arches = arches or validation_arches()
     cases = []

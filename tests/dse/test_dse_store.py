@@ -50,7 +50,7 @@ def test_incompatible_schema_version_is_refused(tmp_path):
     with pytest.raises(SpecError) as exc:
         ResultStore(path)
     msg = str(exc.value)
-    assert "schema version 0" in msg and f"reads version {SCHEMA_VERSION}" in msg and "new --out" in msg
+    assert "schema version 0" in msg and f"reads version {SCHEMA_VERSION}" in msg and "new result store" in msg
     with pytest.raises(SpecError):
         load_results(path)
 

@@ -86,7 +86,7 @@ def test_magnitude_unstructured_per_layer_and_global():
 
 def test_pattern_the_layer_cannot_hold_names_layer_and_fix():
     model = nn.Sequential(nn.Conv2d(3, 8, 7), nn.Flatten(), nn.Linear(8, 4))
-    with pytest.raises(SpecError, match=r"'0' has K=147, not a multiple of 8.*--skip '0'"):
+    with pytest.raises(SpecError, match=r"'0' has K=147, not a multiple of 8.*`skip` '0'"):
         prune(model, "2:8", "magnitude")
     prune(model, "2:8", "magnitude", skip=["0"])                              # skipping it works
     with pytest.raises(SpecError, match="N=4"):

@@ -94,31 +94,31 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
     sp = parse_prune_pattern(pattern)
     if method in TRAINING:
         if model != "digits-cnn":
-            raise SpecError(f"{method} trains the network from scratch; it runs on --model digits-cnn only "
+            raise SpecError(f"{method} trains the network from scratch; it runs on `model` digits-cnn only "
                             f"(for '{model}' use magnitude, wanda or sparsegpt)")
         if sp.kind != "nm" or sp.axis != "K":
             raise SpecError(f"{method} needs an N:M pattern along K, e.g. 2:8 (got {sp})")
     if method == "magnitude-global" and sp.kind != "unstructured":
-        raise SpecError(f"magnitude-global is unstructured only (got {sp}); use --method magnitude for N:M")
+        raise SpecError(f"magnitude-global is unstructured only (got {sp}); use `method` magnitude for N:M")
     if method == "sparsegpt" and sp.kind == "nm" and sp.axis != "K":
         raise SpecError(f"sparsegpt: N:M along {sp.axis} is not supported (its updates run along K); "
-                        "use --method magnitude or wanda")
+                        "use `method` magnitude or wanda")
     if calibration_file is not None:            # checked even where unused: a typo should not pass
         if model != "minilm":
-            raise SpecError("--calibration-file applies to --model minilm (a text file, one sentence a line)")
+            raise SpecError("`calibration_file` applies to `model` minilm (a text file, one sentence a line)")
         from .minilm import read_sentences
 
         read_sentences(calibration_file)
     if method in CALIBRATED:
         if calibration is not None and calibration < 1:
-            raise SpecError(f"--calibration {calibration}: {method} needs at least 1 calibration sample")
+            raise SpecError(f"`calibration` {calibration}: {method} needs at least 1 calibration sample")
         if model == "minilm":
             from .minilm import read_sentences
 
             have = len(read_sentences(calibration_file, which="calibration"))
             want = _calibration_count(model, calibration)
             if want > have:
-                raise SpecError(f"--calibration {want}: {calibration_file or 'the shipped calibration set'} "
+                raise SpecError(f"`calibration` {want}: {calibration_file or 'the shipped calibration set'} "
                                 f"has only {have} sentences")
     model_params(model, params)
     if model in zoo.ZOO_NAMES:
@@ -187,7 +187,7 @@ class _MiniLMSession:
         sentences = minilm.read_sentences()
         if eval_sentences is not None:
             if eval_sentences < 1:
-                raise SpecError(f"--eval-sentences {eval_sentences}: need at least 1")
+                raise SpecError(f"`eval_sentences` {eval_sentences}: need at least 1")
             sentences = sentences[:eval_sentences]
         self.eval_batches = minilm.encode(self.tok, sentences)
         self.calib_sentences = minilm.read_sentences(calibration_file, which="calibration")
@@ -197,7 +197,7 @@ class _MiniLMSession:
 
     def calibration(self, n: int):
         if n > len(self.calib_sentences):
-            raise SpecError(f"--calibration {n}: {self.calib_source} has only {len(self.calib_sentences)} sentences")
+            raise SpecError(f"`calibration` {n}: {self.calib_source} has only {len(self.calib_sentences)} sentences")
         return self.m.calibration_batches(self.tok, self.calib_sentences[:n])
 
     def run(self, sp: Sparsity, method: str, calibration: int | None, skip, params, progress, trace=True):
@@ -407,6 +407,6 @@ def check_out_dir(out: str | Path, force: bool) -> None:
     """SpecError when `out` exists and `force` is off, or when it exists and is not a folder."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise SpecError(f"--out {out}: exists and is not a directory")
+        raise SpecError(f"`out` {out}: exists and is not a directory")
     if out.exists() and not force:
-        raise SpecError(f"--out {out}: directory exists; pass --force to replace it")
+        raise SpecError(f"`out` {out}: directory exists; pass `force` to replace it")

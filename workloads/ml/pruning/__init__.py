@@ -60,7 +60,7 @@ def prune(model, sparsity: Sparsity | str, method: str, calibration: Any = None,
     target = model if inplace else copy.deepcopy(model)
     layers = prunable_layers(target, skip)
     if not layers:
-        raise SpecError("no Linear or Conv2d layer left to prune" + (" after --skip" if list(skip) else ""))
+        raise SpecError("no Linear or Conv2d layer left to prune" + (" after `skip`" if list(skip) else ""))
     if method == "magnitude":
         from .magnitude import magnitude_prune
         masks = magnitude_prune(layers, sp)

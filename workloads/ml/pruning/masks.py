@@ -155,7 +155,7 @@ def check_fits(layers: dict[str, "nn.Module"], sparsity: Sparsity) -> None:
     if not bad:
         return
     shown = "; ".join(p for _, p in bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
-    names = " ".join(f"--skip '{n}'" for n, _ in bad[:3])
+    names = " ".join(f"`skip` '{n}'" for n, _ in bad[:3])
     raise SpecError(f"pattern {sparsity} cannot be held by {len(bad)} layer(s) (groups of {sparsity.m} run "
                     f"along {sparsity.axis}): {shown}; leave them dense with {names}"
                     + (" ..." if len(bad) > 3 else ""))
