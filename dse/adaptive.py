@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from .chunks import KeyedPoints, evaluate_into, progress_bar
 from .evaluate import OBJECTIVE_COLUMNS
 from .space import Axis, axes_of
 from .spec import DSE_OBJECTIVES, Sweep
@@ -76,8 +77,6 @@ def run_adaptive(sweep: Sweep, store: ResultStore, ex, progress: bool) -> dict:
     """Run (or resume) the adaptive search of `sweep` into `store` on executor `ex`; returns counts."""
     import optuna
     from optuna.trial import TrialState, create_trial
-
-    from .sweep import KeyedPoints, evaluate_into, progress_bar
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     axes = axes_of(sweep)
