@@ -26,7 +26,9 @@ from pathlib import Path
 
 from nmsim.specfile import SpecError, did_you_mean
 
-from .spec import DATAFLOWS, Arch
+from nmsim.problem import DATAFLOWS
+
+from .spec import Arch
 
 SECTIONS = ("general", "architecture_presets", "layout", "sparsity", "run_presets", "network_presets")
 BANDWIDTH_MODES = ("CALC", "USER")
@@ -34,7 +36,7 @@ SPARSE_REPS = ("csr", "csc", "ellpack_block")
 # SCALE-Sim counts cycles only; 1 GHz is our assumption so that latency_s = cycles / 1e9.
 CLOCK_HZ = 1.0e9
 # single_layer_sim.py: word_size = 1 byte for every operand and output.
-WORD_BITS = 8
+_WORD_BITS = 8
 # single_layer_sim.py: active_buf_frac = 0.5 of each SRAM serves the array, the rest prefetches.
 ACTIVE_BUFFER_FRACTION = 0.5
 # scale_config.py defaults, used when a file has no [layout] section.
@@ -259,7 +261,7 @@ def scalesim_arch(cfg: ScaleSimConfig, nm_patterns: list[str] | tuple[str, ...] 
 
     ref = load_arch(ENERGY_PRESET)
     e = ref.energy
-    word_b = WORD_BITS / 8
+    word_b = _WORD_BITS / 8
     port_bpc = cfg.rows * cfg.cols * word_b
     if cfg.user_bandwidth:
         words = cfg.ifmap_dram_words_per_cycle + cfg.filter_dram_words_per_cycle + cfg.bandwidth_words_per_cycle[0]
@@ -274,7 +276,7 @@ def scalesim_arch(cfg: ScaleSimConfig, nm_patterns: list[str] | tuple[str, ...] 
         "description": f"SCALE-Sim config {cfg.source} ({cfg.rows}x{cfg.cols} {cfg.dataflow.upper()})",
         "kind": "systolic",
         "compute": {"rows": cfg.rows, "cols": cfg.cols, "macs_per_pe": 1, "clock_hz": CLOCK_HZ,
-                    "operand_bits": WORD_BITS, "accumulator_bits": WORD_BITS, "dataflows": [cfg.dataflow]},
+                    "operand_bits": _WORD_BITS, "accumulator_bits": _WORD_BITS, "dataflows": [cfg.dataflow]},
         "memory": [{"name": name, "size_bytes": int(kb * 1024 * word_b), "read_bytes_per_cycle": port_bpc,
                     "write_bytes_per_cycle": port_bpc, "double_buffered": True, "holds": [operand]}
                    for name, kb, operand in srams],

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nmsim.problem import DATAFLOWS, index_bits, parse_nm
+from nmsim.problem import index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel
 
 OPERANDS = ("weights", "inputs", "outputs")

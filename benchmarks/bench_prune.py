@@ -1,11 +1,11 @@
-"""Speed of tracing and pruning (issue goals: tracing any zoo model < 5 s, Wanda on MiniLM
-< 30 s, SparseGPT 2:4 on MiniLM < 3 min, all on this machine's CPU).
+"""Speed of tracing and pruning on the CPU, against the issue's goals (tracing any zoo model < 5 s,
+Wanda on MiniLM < 30 s, SparseGPT 2:4 on MiniLM < 3 min); the figures are in docs/PERFORMANCE.md.
 
 Reports (1) the time to build each zoo model's torch module on the meta device and trace it,
 (2) the time of Wanda and SparseGPT 2:4 on all-MiniLM-L6-v2 with the default 64 calibration
 sentences and with all 128, pruning only (the model is loaded and tokenized before the clock
 starts; `nmsim prune` prints the same "pruning time" plus its total), CPU time beside wall time
-because the development machine is shared.
+because other jobs on the machine stretch wall time but not CPU time.
 
 Run: .venv/bin/python benchmarks/bench_prune.py [--threads N]   (default 1, as `nmsim prune`)
 """

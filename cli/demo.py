@@ -14,8 +14,8 @@ from nmsim.workloads import zoo
 
 from .tables import console, seconds
 
-ARCHS = ("dense-systolic", "sat", "s4")
-PATTERNS = ("dense", "2:4", "2:8", "1:8")
+DEMO_ARCHS = ("dense-systolic", "sat", "s4")
+DEMO_PATTERNS = ("dense", "2:4", "2:8", "1:8")
 
 
 def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: int = 8, seq_len: int = 128) -> list[dict]:
@@ -24,11 +24,11 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
     rows: list[dict] = []
     notes: dict[str, None] = {}
     with Progress(console=console, transient=True) as prog:
-        task = prog.add_task("simulating", total=len(ARCHS) * len(PATTERNS))
-        for a in ARCHS:
+        task = prog.add_task("simulating", total=len(DEMO_ARCHS) * len(DEMO_PATTERNS))
+        for a in DEMO_ARCHS:
             arch = load_arch(a)
             base = None
-            for p in PATTERNS:
+            for p in DEMO_PATTERNS:
                 res = simulate_workload(arch, wl, p)
                 tot = res.total
                 base = base or tot
@@ -65,25 +65,25 @@ def _plot(rows: list[dict], title: str, out: Path) -> None:
     import numpy as np
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    x = np.arange(len(ARCHS))
-    w = 0.8 / len(PATTERNS)
-    for i, p in enumerate(PATTERNS):
-        sel = [next(r for r in rows if r["arch"] == a and r["pattern"] == p) for a in ARCHS]
+    x = np.arange(len(DEMO_ARCHS))
+    w = 0.8 / len(DEMO_PATTERNS)
+    for i, p in enumerate(DEMO_PATTERNS):
+        sel = [next(r for r in rows if r["arch"] == a and r["pattern"] == p) for a in DEMO_ARCHS]
         # Hatch the bars of patterns the arch could not exploit (they ran dense).
         hatch = ["//" if p != "dense" and r["executed"] == "dense" else "" for r in sel]
         for ax, vals in ((axes[0], [r["latency_s"] * 1e3 for r in sel]), (axes[1], [r["energy_pj"] * 1e-9 for r in sel])):
-            bars = ax.bar(x + (i - (len(PATTERNS) - 1) / 2) * w, vals, w, label=p, color=f"C{i}")
+            bars = ax.bar(x + (i - (len(DEMO_PATTERNS) - 1) / 2) * w, vals, w, label=p, color=f"C{i}")
             for bar, h in zip(bars, hatch):
                 bar.set_hatch(h)
                 bar.set_edgecolor("white" if h else bar.get_facecolor())
     for ax, ylabel in zip(axes, ("latency (ms)", "energy (mJ)")):
-        ax.set_xticks(x, ARCHS)
+        ax.set_xticks(x, DEMO_ARCHS)
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
     from matplotlib.patches import Patch
 
-    axes[0].legend(handles=[Patch(color=f"C{i}", label=p) for i, p in enumerate(PATTERNS)], title="weight sparsity")
+    axes[0].legend(handles=[Patch(color=f"C{i}", label=p) for i, p in enumerate(DEMO_PATTERNS)], title="weight sparsity")
     axes[1].text(0.99, 0.98, "hatched: pattern unsupported, ran dense", transform=axes[1].transAxes,
                  ha="right", va="top", fontsize=8)
     fig.suptitle(f"nmsim: {title}")

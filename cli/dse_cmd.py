@@ -5,20 +5,24 @@ import argparse
 import json
 import sys
 
-from .errors import fail, warn
+from nmsim.specfile import check_plot_path
 
-PLOTS = ("pareto", "roofline", "layers", "heatmap")
+from .errors import fail, flags, warn
 
 
 def add_parser(sub) -> None:
     """Register `nmsim dse run|report|export|plot` on the subcommand table."""
+    from nmsim.dse.executors import EXECUTORS
+    from nmsim.dse.plots import PLOT_KINDS
+    from nmsim.dse.spec import DSE_OBJECTIVES
+
     sd = sub.add_parser("dse", help="design-space exploration: sweeps, Pareto fronts, plots")
     dsub = sd.add_subparsers(dest="dse_command", required=True, metavar="ACTION")
 
     r = dsub.add_parser("run", help="evaluate a sweep spec into a result store (resumable)")
     r.add_argument("spec", metavar="SWEEP.yaml")
     r.add_argument("--out", "-o", required=True, metavar="RESULTS.sqlite", help="result store (created or resumed)")
-    r.add_argument("--executor", choices=["local", "dask"], default="local",
+    r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or Dask distributed")
     r.add_argument("--workers", "-j", type=int, help="worker processes (default: all cores)")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="join this Dask scheduler (implies --executor dask)")
@@ -31,7 +35,7 @@ def add_parser(sub) -> None:
     p = dsub.add_parser("report", help="Pareto front and counts of a result store")
     p.add_argument("store", metavar="RESULTS.sqlite")
     p.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
-                   help="objectives: latency, energy, area, edp, throughput_per_area (default latency,energy)")
+                   help=f"objectives: {', '.join(DSE_OBJECTIVES)} (default latency,energy)")
     p.add_argument("--workload", help="only this workload (label as stored, e.g. 'bert-base(batch=8,seq_len=128)')")
     p.add_argument("--pattern", help="only this weight pattern")
     p.add_argument("--top", type=int, default=15, help="front rows shown in the table (default 15)")
@@ -45,9 +49,9 @@ def add_parser(sub) -> None:
     e.add_argument("--parquet", metavar="OUT.parquet")
     e.set_defaults(func=cmd_export)
 
-    g = dsub.add_parser("plot", help="pareto | roofline | layers | heatmap plot of a result store")
+    g = dsub.add_parser("plot", help=f"{' | '.join(PLOT_KINDS)} plot of a result store")
     g.add_argument("store", metavar="RESULTS.sqlite")
-    g.add_argument("kind", choices=PLOTS)
+    g.add_argument("kind", choices=PLOT_KINDS)
     g.add_argument("--out", "-o", required=True, metavar="OUT.png", help="PNG or SVG by suffix")
     g.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
                    help="objectives of the front (pareto plot; roofline/layers pick their designs from it)")
@@ -66,9 +70,11 @@ def cmd_run(args: argparse.Namespace) -> None:
         fail("--chunk must be at least 1")
     if args.workers is not None and args.workers < 1:
         fail("--workers must be at least 1")
-    s = run_sweep(args.spec, args.out, executor="dask" if args.scheduler else args.executor,
-                  workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress and sys.stderr.isatty(),
-                  chunk=args.chunk, retry_errors=args.retry_errors)
+    with flags("executor", "scheduler", "workers"):
+        s = run_sweep(args.spec, args.out, executor="dask" if args.scheduler else args.executor,
+                      workers=args.workers, scheduler=args.scheduler,
+                      progress=not args.no_progress and sys.stderr.isatty(), chunk=args.chunk,
+                      retry_errors=args.retry_errors)
     if s.errors:
         warn(f"{s.errors:,} result rows recorded an error (see `nmsim dse export --csv`, column error)")
     print(f"{s.sweep}: {s.points:,} points ({s.evaluated:,} evaluated, {s.skipped:,} already stored), "
@@ -87,9 +93,10 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     from .tables import console, eng, seconds
 
-    objectives = parse_objectives(args.pareto)
+    with flags(objectives="--pareto"):
+        objectives = parse_objectives(args.pareto)
     if args.plot:
-        plots.check_plot_path(args.plot)
+        check_plot_path(args.plot)
     if args.top < 0:
         fail("--top must be 0 or more")
     table = load_results(args.store, args.workload, args.pattern)
@@ -139,8 +146,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from nmsim.dse import load_results, plots
     from nmsim.dse.report import front_rows, parse_objectives
 
-    plots.check_plot_path(args.out)
-    objectives = parse_objectives(args.pareto)
+    check_plot_path(args.out)
+    with flags(objectives="--pareto"):
+        objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
     if not len(table):
         fail(f"{args.store}: no successful results" + (" for that workload/pattern" if args.workload or args.pattern else ""))

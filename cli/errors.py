@@ -1,7 +1,12 @@
 """How the CLI reports problems: one line on stderr; exit code 2 for bad input."""
 from __future__ import annotations
 
+import re
 import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from nmsim.specfile import SpecError
 
 EXIT_BAD_INPUT = 2
 
@@ -15,3 +20,19 @@ def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
 def warn(message: str) -> None:
     """Print `nmsim: warning: message` on stderr."""
     print(f"nmsim: warning: {message}", file=sys.stderr)
+
+
+@contextmanager
+def flags(*same: str, **renamed: str) -> Iterator[None]:
+    """Library errors name the parameter they are about in backticks (`calibration` 0: ...); a
+    SpecError raised inside this block shows the command's flag there instead (--calibration 0:
+    ...). `same`: parameters whose flag is --name (underscores as dashes); `renamed`: the others,
+    e.g. count="--cases"."""
+    names = {p: "--" + p.replace("_", "-") for p in same} | renamed
+    try:
+        yield
+    except SpecError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            text = re.sub(r"`(\w+)`", lambda m: names.get(m.group(1), m.group(0)), exc.args[0])
+            exc.args = (text, *exc.args[1:])
+        raise

@@ -14,19 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 
+from .errors import flags
+
 
 def add_parser(sub) -> None:
     """Register `gpu bench` and `gpu validate` on the `nmsim` subparsers."""
+    from nmsim.gpu_kernels.bench import BENCH_MODELS, DEFAULT_PATTERNS, DEFAULT_TOKENS, DTYPES
+    from nmsim.gpu_kernels.validate import SPLITS
+
     sg = sub.add_parser("gpu", help="measure N:M kernels on a CUDA GPU; validate the GPU cost model against measurements")
     actions = sg.add_subparsers(dest="gpu_action", required=True, metavar="ACTION")
     sb = actions.add_parser("bench", help="time cuBLAS, 2:4 cuSPARSELt/CUTLASS and our Triton kernels (CUDA only)")
     sb.add_argument("--out", required=True, metavar="FILE.csv",
                     help="measurement CSV to append to (rows already there are skipped), e.g. measurements/GPU-DATE.csv")
-    sb.add_argument("--models", nargs="+", metavar="MODEL", help="zoo models (default bert-base llama2-7b llama3-8b opt-13b)")
-    sb.add_argument("--tokens", nargs="+", type=int, metavar="M", help="token counts (default 1 ... 8192)")
+    sb.add_argument("--models", nargs="+", metavar="MODEL", help=f"zoo models (default {' '.join(BENCH_MODELS)})")
+    sb.add_argument("--tokens", nargs="+", type=int, metavar="M", help=f"token counts (default {DEFAULT_TOKENS[0]} ... {DEFAULT_TOKENS[-1]})")
     sb.add_argument("--kernels", nargs="+", metavar="KERNEL", help="subset of the kernels (default all)")
-    sb.add_argument("--patterns", nargs="+", metavar="N:M", help="N:M patterns of the Triton kernels (default 2:4 ... 1:32)")
-    sb.add_argument("--dtype", default="fp16", help="fp16 (default), bf16 or fp32")
+    sb.add_argument("--patterns", nargs="+", metavar="N:M", help=f"N:M patterns of the Triton kernels (default {DEFAULT_PATTERNS[0]} ... {DEFAULT_PATTERNS[-1]})")
+    sb.add_argument("--dtype", default=DTYPES[0], help=f"{DTYPES[0]} (default), {', '.join(DTYPES[1:-1])} or {DTYPES[-1]}")
     sb.add_argument("--repeats", type=int, help="timed samples per row (default: the bench's)")
     sb.add_argument("--warmup", type=int, help="eager calls before timing (default: the bench's)")
     sb.add_argument("--json", metavar="R.json", help="write {out, rows_written} as JSON")
@@ -36,7 +41,7 @@ def add_parser(sub) -> None:
     sv.add_argument("file", metavar="FILE.csv", help="measurement CSV written by `nmsim gpu bench`")
     sv.add_argument("--arch", default="auto",
                     help="GPU preset or arch YAML (default: from the file's device column: H100, A100, T4)")
-    sv.add_argument("--split", default="auto", choices=("auto", "models", "hash"),
+    sv.add_argument("--split", default="auto", choices=SPLITS,
                     help="calibration/held-out split (default auto: by model shapes, else by shape hash)")
     sv.add_argument("--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
     sv.add_argument("--plot", metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
@@ -50,8 +55,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .tables import console
 
     opts = {k: getattr(args, k) for k in ("repeats", "warmup", "patterns") if getattr(args, k) is not None}
-    written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
-                        progress=not args.quiet, **opts)
+    with flags(out_path="--out"):
+        written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
+                            progress=not args.quiet, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
         with open(args.json, "w") as fh:
@@ -63,14 +69,16 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from nmsim.gpu_kernels.measurements import read_measurements
-    from nmsim.gpu_kernels.validate import check_plot_path, plot, validate
+    from nmsim.gpu_kernels.validate import plot, validate
     from nmsim.sim.gpu import PARAMS
+    from nmsim.specfile import check_plot_path
 
     from .tables import console
 
     if args.plot:
         check_plot_path(args.plot)
-    res = validate(read_measurements(args.file), args.arch, args.split)
+    with flags("arch", "split"):
+        res = validate(read_measurements(args.file), args.arch, args.split)
     t = Table(title=f"GPU model ({res['arch']}) vs {args.file}: {res['overall']['n']} rows", title_justify="left")
     for c in ("rows", "n", "MAPE", "max APE", "Spearman"):
         t.add_column(c, justify="left" if c == "rows" else "right")

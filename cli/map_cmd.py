@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .errors import fail, warn
+from .errors import fail, flags, warn
 
 
 def add_parser(sub) -> None:
@@ -34,7 +34,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     from nmsim.accel import load_arch
     from nmsim.mapping import load_constraints, save_mappings
     from nmsim.problem import SPATIAL
-    from nmsim.sim import HwParams
+    from nmsim.sim import HwParams, backend_for
     from nmsim.sim.simulate import map_op
     from nmsim.workloads import parse_layer
 
@@ -47,15 +47,16 @@ def cmd_map(args: argparse.Namespace) -> None:
     if args.mapper != "random" and (args.samples != 20_000 or args.seed != 0):
         fail(f"--samples/--seed apply to --mapper random, not --mapper {args.mapper}")
     arch = load_arch(args.arch)
-    if arch.kind != "systolic":
+    if not backend_for(arch).takes_mappings:
         fail(f"--arch {arch.name} is a {arch.kind} preset; nmsim map searches systolic-array mappings")
     op = parse_layer(args.layer)
     cons = load_constraints(args.constraints) if args.constraints else None
     hw = HwParams.from_arch(arch)
     with Progress(console=console, transient=True, disable=args.mapper == "heuristic") as prog:
         task = prog.add_task(f"{args.mapper} search", total=None)
-        res = map_op(arch, op, args.mapper, args.objective, cons, hw=hw, top=args.top, samples=args.samples,
-                     seed=args.seed, progress=lambda d, t: prog.update(task, completed=d, total=t))
+        with flags("objective", "mapper"):
+            res = map_op(arch, op, args.mapper, args.objective, cons, hw=hw, top=args.top, samples=args.samples,
+                         seed=args.seed, progress=lambda d, t: prog.update(task, completed=d, total=t))
     from nmsim.mapping import plan_sparsity
     plan = plan_sparsity(arch, op)
     if plan.note:

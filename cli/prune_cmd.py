@@ -17,13 +17,16 @@ from pathlib import Path
 
 from nmsim.specfile import SpecError
 
-from .errors import fail
+from .errors import fail, flags
 
-METHOD_CHOICES = ("magnitude", "magnitude-global", "wanda", "sparsegpt", "srste", "bdwp")
+# Parameters of the pruning library that its errors name; shown as this command's flags.
+LIBRARY_FLAGS = ("model", "method", "calibration", "calibration_file", "eval_sentences", "skip", "out", "force")
 
 
 def add_parser(sub) -> None:
     """Register `prune` on the `nmsim` subparsers."""
+    from nmsim.workloads.ml.pruning import METHODS, TRAINING
+
     sp = sub.add_parser("prune", help="prune a torch model (minilm, digits-cnn, zoo) into a workload directory",
                         description="Prune a real torch model and write a workload directory (op list, masks, "
                                     "quality figures, the command) that `nmsim simulate --workload DIR` costs.")
@@ -31,7 +34,7 @@ def add_parser(sub) -> None:
     sp.add_argument("--pattern", default="2:4", help="N:M (e.g. 2:8), N:M@N, or unstructured:D (D = fraction of "
                                                      "zeros); default 2:4")
     sp.add_argument("--method", default="magnitude", metavar="METHOD",
-                    help=f"one of {', '.join(METHOD_CHOICES)} (srste, bdwp: digits-cnn only); default magnitude")
+                    help=f"one of {', '.join(METHODS)} ({', '.join(TRAINING)}: digits-cnn only); default magnitude")
     sp.add_argument("--calibration", type=int, metavar="N",
                     help="calibration samples for wanda/sparsegpt (default: 64 sentences, 256 images, 4 zoo inputs)")
     sp.add_argument("--calibration-file", metavar="FILE", help="minilm: calibration sentences, one per line")
@@ -101,7 +104,7 @@ def _progress():
 
 def _check(args: argparse.Namespace) -> None:
     """Everything that can be refused before torch loads."""
-    from nmsim.workloads.ml.prune_run import check_out_dir
+    from nmsim.workloads.ml.prune_run import OWN_MODELS, check_out_dir
 
     if args.threads < 1:
         fail(f"--threads {args.threads}: need at least 1")
@@ -112,8 +115,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.report:
         if args.out:
             fail("--report prints a table (and --json); it writes no workload directory, drop --out")
-        if args.model not in ("minilm", "digits-cnn"):
-            fail(f"--report covers minilm and digits-cnn; '{args.model}' has random weights, so its quality "
+        if args.model not in OWN_MODELS:
+            fail(f"--report covers {' and '.join(OWN_MODELS)}; '{args.model}' has random weights, so its quality "
                  "figures would mean nothing")
         return
     if not args.out:
@@ -123,6 +126,12 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Entry of `nmsim prune`."""
+    with flags(*LIBRARY_FLAGS):
+        _prune(args)
+
+
+def _prune(args: argparse.Namespace) -> None:
+    """Check the request, prune, write the workload directory, print (or the --report table)."""
     from nmsim.workloads.ml.prune_run import check_request
     from .resolve import parse_params
 
@@ -181,7 +190,8 @@ def _run_report(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from nmsim.workloads.ml.prune_run import REPORT_METHODS, REPORT_PATTERNS, digits_report, minilm_report
-    from nmsim.workloads.ml.pruning.masks import parse_pattern
+    from nmsim.workloads.ml.pruning import ONE_SHOT
+    from nmsim.workloads.ml.pruning.masks import parse_prune_pattern
 
     from .tables import console
 
@@ -201,12 +211,11 @@ def _run_report(args: argparse.Namespace) -> None:
         patterns = [p.strip() for p in args.patterns.split(",")] if args.patterns else list(REPORT_PATTERNS)
         methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(REPORT_METHODS)
         for p in patterns:
-            parse_pattern(p)
+            parse_prune_pattern(p)
         for m in methods:
-            if m not in ("magnitude", "magnitude-global", "wanda", "sparsegpt"):
-                raise SpecError(f"--methods: '{m}' is not a one-shot method (magnitude, magnitude-global, wanda, "
-                                "sparsegpt)")
-        if "magnitude-global" in methods and any(parse_pattern(p).kind == "nm" for p in patterns):
+            if m not in ONE_SHOT:
+                raise SpecError(f"--methods: '{m}' is not a one-shot method ({', '.join(ONE_SHOT)})")
+        if "magnitude-global" in methods and any(parse_prune_pattern(p).kind == "nm" for p in patterns):
             raise SpecError("--methods magnitude-global is unstructured only; drop the N:M patterns or the method")
         if args.calibration is not None and args.calibration < 1:
             raise SpecError(f"--calibration {args.calibration}: need at least 1 calibration sample")

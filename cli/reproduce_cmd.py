@@ -19,8 +19,10 @@ Table = tuple[str, list[str], list[list[str]]]     # title, header, rows (alread
 
 def add_parser(sub) -> None:
     """Register `reproduce` on the `nmsim` subparsers."""
+    from nmsim.reproduce import PAPERS
+
     sr = sub.add_parser("reproduce", help="reproduce the SAT and S4 papers' headline results (docs/REPRODUCTION.md)")
-    sr.add_argument("paper", choices=("sat", "s4"), help="sat: N:M sparse training (arXiv 2309.13015); "
+    sr.add_argument("paper", choices=PAPERS, help="sat: N:M sparse training (arXiv 2309.13015); "
                                                          "s4: high-sparsity inference vs T4 (arXiv 2207.08006)")
     sr.add_argument("--quick", action="store_true",
                     help="sat: short algorithm experiments (2 epochs, 1 seed, 16 sentences, magnitude only); "

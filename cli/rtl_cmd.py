@@ -14,15 +14,17 @@ import argparse
 import json
 import sys
 
-TOLERANCE = 0.02  # the issue's bound on |sim - rtl| / rtl per case
+from .errors import flags
 
 
 def add_parser(sub) -> None:
     """Register `rtl validate` and `rtl area` on the `nmsim` subparsers."""
+    from nmsim.rtl_models.runner import SIMULATORS
+
     sr = sub.add_parser("rtl", help="RTL ground truth: cycle validation of the simulator, PE area from synthesis")
     actions = sr.add_subparsers(dest="rtl_action", required=True, metavar="ACTION")
     sv = actions.add_parser("validate", help="run random GEMM tiles on the Verilog array and compare cycles with sim")
-    sv.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus",
+    sv.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                     help="RTL simulator (default icarus: no compile step; verilator builds once, then is cached)")
     sv.add_argument("--cases", type=int, default=24, help="number of random tiles (default 24)")
     sv.add_argument("--seed", type=int, default=0, help="seed of shapes, patterns and operands (default 0)")
@@ -40,11 +42,12 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from nmsim.rtl_models.runner import RtlRunError
-    from nmsim.rtl_models.validate import PRESET, make_cases, run_cases
+    from nmsim.rtl_models.validate import CYCLE_TOLERANCE, PRESET, make_cases, run_cases
 
     from .tables import console
 
-    cases = make_cases(args.cases, args.seed)
+    with flags(count="--cases"):
+        cases = make_cases(args.cases, args.seed)
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"{args.simulator}: building, then running {len(cases)} tiles", total=len(cases))
         try:
@@ -62,14 +65,14 @@ def cmd_validate(args: argparse.Namespace) -> None:
     max_error = max(abs(r["error"]) for r in rows)
     exact = sum(r["rtl_cycles"] == r["sim_cycles"] for r in rows)
     console.print(f"{len(rows)} tiles, outputs bit-exact against sim.functional; cycles exact on {exact}, "
-                  f"max |error| {100 * max_error:.2f}% (bound {100 * TOLERANCE:.0f}%)")
+                  f"max |error| {100 * max_error:.2f}% (bound {100 * CYCLE_TOLERANCE:.0f}%)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
                        "compared": "compute_cycles (busy cycles of the array)", "cases": rows,
                        "max_error": max_error}, fh, indent=1)
-    if max_error > TOLERANCE:
-        _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * TOLERANCE:.0f}%")
+    if max_error > CYCLE_TOLERANCE:
+        _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * CYCLE_TOLERANCE:.0f}%")
 
 
 def _failed(message: str) -> None:

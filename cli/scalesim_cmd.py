@@ -28,7 +28,8 @@ def wants_scalesim(args: argparse.Namespace) -> bool:
 def simulate_scalesim_files(args: argparse.Namespace) -> None:
     """Check the flag combination, run compatibility mode, print and write the results."""
     from nmsim.accel.scalesim import read_scalesim_cfg
-    from nmsim.sim.scalesim_compat import COMPAT_NOTE, simulate_scalesim
+    from nmsim.sim.scalesim_compat import COMPAT_NOTE
+    from nmsim.sim.simulate import simulate_scalesim
     from nmsim.workloads.scalesim import read_scalesim_topology
 
     from .tables import console, run_table

@@ -15,10 +15,10 @@ Depends on everything below it (accel, workloads, mapping, sim); nothing imports
 from . import plots
 from .pareto import pareto_front, pareto_mask
 from .report import report
-from .spec import OBJECTIVES, Sweep, load_sweep, sweep_from_dict
+from .spec import DSE_OBJECTIVES, Sweep, load_sweep, sweep_from_dict
 from .store import ResultStore, ResultTable, export_csv, export_parquet, load_results
 from .sweep import SweepSummary, run_sweep
 
-__all__ = ["run_sweep", "SweepSummary", "load_sweep", "sweep_from_dict", "Sweep", "OBJECTIVES", "load_results",
+__all__ = ["run_sweep", "SweepSummary", "load_sweep", "sweep_from_dict", "Sweep", "DSE_OBJECTIVES", "load_results",
            "ResultTable", "ResultStore", "export_csv", "export_parquet", "pareto_front", "pareto_mask", "report",
            "plots"]

@@ -16,9 +16,10 @@ import warnings
 
 import numpy as np
 
+from .chunks import KeyedPoints, evaluate_into, progress_bar
 from .evaluate import OBJECTIVE_COLUMNS
 from .space import Axis, axes_of
-from .spec import OBJECTIVES, Sweep
+from .spec import DSE_OBJECTIVES, Sweep
 from .store import ResultStore
 
 
@@ -53,7 +54,7 @@ def point_values(rows: list[dict], objectives: list[str]) -> list[float] | None:
         return None
     vals = []
     for name in objectives:
-        col = OBJECTIVES[name][0]
+        col = DSE_OBJECTIVES[name][0]
         xs = np.array([r[col] for r in rows], dtype=float)
         vals.append(float(np.exp(np.mean(np.log(xs)))) if np.all(xs > 0) else float(np.mean(xs)))
     return vals
@@ -64,7 +65,7 @@ def make_study(sweep: Sweep):
     import optuna
 
     s = sweep.spec.sampling
-    directions = ["maximize" if OBJECTIVES[o][1] == "max" else "minimize" for o in sweep.objectives]
+    directions = ["maximize" if DSE_OBJECTIVES[o][1] == "max" else "minimize" for o in sweep.objectives]
     if s.algorithm == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(seed=s.seed, population_size=s.population)
     else:
@@ -76,8 +77,6 @@ def run_adaptive(sweep: Sweep, store: ResultStore, ex, progress: bool) -> dict:
     """Run (or resume) the adaptive search of `sweep` into `store` on executor `ex`; returns counts."""
     import optuna
     from optuna.trial import TrialState, create_trial
-
-    from .sweep import KeyedPoints, evaluate_into, progress_bar
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     axes = axes_of(sweep)

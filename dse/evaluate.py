@@ -1,7 +1,7 @@
 """Evaluate design points: point -> Arch -> every workload x pattern with the fast model -> result rows.
 
 This is the sweep's hot path, so it evaluates a *batch* of points at once and gives the same
-numbers as `sim.simulate_workload` with the default mapping (tests/test_dse_evaluate.py checks
+numbers as `sim.simulate_workload` with the default mapping (tests/dse/test_dse_evaluate.py checks
 that, design by design):
 
 * a workload's ops are deduplicated by shape and pattern (BERT-base's 96 ops are 5 distinct
@@ -142,7 +142,7 @@ def stack_hw(hws: list[HwParams]) -> HwParams:
     return HwParams(**kw)
 
 
-class Evaluator:
+class DesignEvaluator:
     """Evaluates batches of points of one sweep; keeps its caches between batches."""
 
     def __init__(self, sweep: Sweep):
@@ -298,14 +298,14 @@ class Evaluator:
         return rows
 
 
-_EVALUATORS: dict[str, Evaluator] = {}
+_EVALUATORS: dict[str, DesignEvaluator] = {}
 
 
 def evaluate_chunk(sweep: Sweep, items: list[tuple[str, dict]]) -> list[ResultRow]:
     """Evaluate `items` = [(point_key, point)] of `sweep` (the task executors run; the process
-    keeps one Evaluator per sweep so its caches persist across chunks)."""
+    keeps one DesignEvaluator per sweep so its caches persist across chunks)."""
     ev = _EVALUATORS.get(sweep.spec_hash)
     if ev is None:
         _EVALUATORS.clear()
-        ev = _EVALUATORS[sweep.spec_hash] = Evaluator(sweep)
+        ev = _EVALUATORS[sweep.spec_hash] = DesignEvaluator(sweep)
     return ev.evaluate(items)

@@ -5,7 +5,7 @@ at most `in_flight` chunks submitted at once, so neither the points nor the resu
 sweep are ever all in memory: the caller writes each batch of rows to the store and drops it.
 
 * `LocalExecutor` (default): a process pool with all cores (`workers=1` runs in this process).
-  Workers keep one Evaluator per sweep, so caches survive across chunks; a worker whose parent
+  Workers keep one DesignEvaluator per sweep, so caches survive across chunks; a worker whose parent
   dies (the sweep was killed) exits by itself.
 * `DaskExecutor`: `distributed`; starts a `LocalCluster` (one single-threaded worker process per
   core), or joins an existing scheduler (`tcp://HOST:PORT`) whose workers have nmsim installed.
@@ -117,7 +117,7 @@ class DaskExecutor:
         try:
             import distributed  # noqa: F401
         except ImportError:
-            raise SpecError("--executor dask needs dask[distributed]: pip install 'nmsim[dist]'") from None
+            raise SpecError("`executor` dask needs dask[distributed]: pip install 'nmsim[dist]'") from None
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.scheduler = scheduler
         self.processes = processes
@@ -131,11 +131,11 @@ class DaskExecutor:
 
         if self.scheduler:
             if not self.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-                raise SpecError(f"--scheduler '{self.scheduler}': expected an address like tcp://HOST:PORT")
+                raise SpecError(f"`scheduler` '{self.scheduler}': expected an address like tcp://HOST:PORT")
             try:
                 self.client = Client(self.scheduler, timeout="10s")
             except (OSError, TimeoutError) as exc:
-                raise SpecError(f"--scheduler {self.scheduler}: cannot connect ({exc})") from None
+                raise SpecError(f"`scheduler` {self.scheduler}: cannot connect ({exc})") from None
         else:
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
                                         dashboard_address=None, silence_logs=logging.ERROR)
@@ -189,7 +189,7 @@ def make_executor(kind: str = "local", workers: int | None = None, scheduler: st
     if kind not in EXECUTORS:
         raise SpecError(f"executor '{kind}' is not one of {', '.join(EXECUTORS)}")
     if workers is not None and workers < 1:
-        raise SpecError(f"--workers must be at least 1 (got {workers})")
+        raise SpecError(f"`workers` must be at least 1 (got {workers})")
     if kind == "dask":
         return DaskExecutor(workers, scheduler)
     return LocalExecutor(workers)

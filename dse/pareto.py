@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import OBJECTIVES
+from .spec import DSE_OBJECTIVES
 
 
 def pareto_mask(values, maximize=None, max_cells: int = 1 << 24) -> np.ndarray:
@@ -76,17 +76,17 @@ def _front_blocks(uniq: np.ndarray, max_cells: int) -> np.ndarray:
 
 def objective_matrix(table, objectives: list[str]) -> tuple[np.ndarray, list[bool]]:
     """([rows, k] objective values of a ResultTable, which ones are maximized) for objective names."""
-    unknown = [o for o in objectives if o not in OBJECTIVES]
+    unknown = [o for o in objectives if o not in DSE_OBJECTIVES]
     if unknown:
-        raise ValueError(f"unknown objective '{unknown[0]}' (choices: {', '.join(OBJECTIVES)})")
-    cols = [np.asarray(table[OBJECTIVES[o][0]], dtype=np.float64) for o in objectives]
-    return np.stack(cols, axis=1) if cols else np.zeros((len(table), 0)), [OBJECTIVES[o][1] == "max"
+        raise ValueError(f"unknown objective '{unknown[0]}' (choices: {', '.join(DSE_OBJECTIVES)})")
+    cols = [np.asarray(table[DSE_OBJECTIVES[o][0]], dtype=np.float64) for o in objectives]
+    return np.stack(cols, axis=1) if cols else np.zeros((len(table), 0)), [DSE_OBJECTIVES[o][1] == "max"
                                                                              for o in objectives]
 
 
 def pareto_front(table, objectives: list[str]) -> np.ndarray:
     """Indices of a ResultTable's rows on the Pareto front of `objectives` (names of
-    spec.OBJECTIVES, e.g. ['latency', 'energy']), sorted by the first objective."""
+    spec.DSE_OBJECTIVES, e.g. ['latency', 'energy']), sorted by the first objective."""
     vals, maxi = objective_matrix(table, objectives)
     idx = np.flatnonzero(pareto_mask(vals, maxi))
     return idx[np.argsort(vals[idx, 0], kind="stable")]

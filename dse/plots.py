@@ -18,21 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nmsim.specfile import SpecError
+from nmsim.specfile import SpecError, check_plot_path
 
 from .pareto import objective_matrix, pareto_mask
 
-FORMATS = (".png", ".svg")
+PLOT_KINDS = ("pareto", "roofline", "layers", "heatmap")  # what `nmsim dse plot KIND` draws
 _LABELS = {"latency": "latency (s)", "energy": "energy (pJ)", "area": "area (mm$^2$)", "edp": "EDP (J s)",
            "throughput_per_area": "dense MAC/s per mm$^2$"}
-
-
-def check_plot_path(out: str | Path) -> Path:
-    """`out` as a Path if its suffix is .png or .svg; SpecError otherwise."""
-    p = Path(out)
-    if p.suffix.lower() not in FORMATS:
-        raise SpecError(f"plot '{out}': use a .png or .svg file name (the suffix picks the format)")
-    return p
 
 
 def save(fig, out: str | Path | None):
@@ -198,5 +190,4 @@ def utilization_heatmap(table, out: str | Path | None = None, value: str = "util
     return save(fig, out)
 
 
-__all__ = ["pareto_plot", "roofline_plot", "layer_breakdown_plot", "utilization_heatmap", "layer_role",
-           "check_plot_path"]
+__all__ = ["pareto_plot", "roofline_plot", "layer_breakdown_plot", "utilization_heatmap", "layer_role", "PLOT_KINDS"]

@@ -14,7 +14,7 @@ import numpy as np
 from nmsim.specfile import SpecError
 
 from .pareto import objective_matrix, pareto_mask
-from .spec import AXES, OBJECTIVES
+from .spec import AXES, DSE_OBJECTIVES
 from .store import ResultStore, ResultTable, load_results
 
 SHOWN = ("latency_s", "energy_pj", "area_mm2", "edp_js", "throughput_per_area", "utilization", "cycles",
@@ -25,12 +25,12 @@ def parse_objectives(text: str | list[str]) -> list[str]:
     """'latency,energy' -> ['latency', 'energy']; SpecError naming an unknown or repeated one."""
     names = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
     for n in names:
-        if n not in OBJECTIVES:
+        if n not in DSE_OBJECTIVES:
             from nmsim.specfile import did_you_mean
 
-            raise SpecError(f"--pareto: unknown objective '{n}'{did_you_mean(n, OBJECTIVES)}")
+            raise SpecError(f"`objectives`: unknown objective '{n}'{did_you_mean(n, DSE_OBJECTIVES)}")
     if len(set(names)) != len(names) or not 1 <= len(names) <= 3:
-        raise SpecError(f"--pareto: give 1 to 3 distinct objectives, e.g. latency,energy (got '{text}')")
+        raise SpecError(f"`objectives`: give 1 to 3 distinct objectives, e.g. latency,energy (got '{text}')")
     return names
 
 
@@ -42,7 +42,7 @@ def front_rows(table: ResultTable, objectives: list[str]) -> list[int]:
         idx = np.flatnonzero(table["workload"] == wl)
         vals, maxi = objective_matrix(table.take(idx), objectives)
         f = idx[pareto_mask(vals, maxi)]
-        out.extend(f[np.argsort(np.asarray(table[OBJECTIVES[objectives[0]][0]], float)[f], kind="stable")])
+        out.extend(f[np.argsort(np.asarray(table[DSE_OBJECTIVES[objectives[0]][0]], float)[f], kind="stable")])
     return out
 
 
@@ -70,7 +70,7 @@ def report(store: str | Path, objectives: list[str] | str, workload: str | None 
     front = front_rows(table, objectives) if len(table) else []
     best = {}
     for o in objectives:
-        col, direction = OBJECTIVES[o]
+        col, direction = DSE_OBJECTIVES[o]
         v = np.asarray(table[col], float) if len(table) else np.zeros(0)
         if len(v) and np.isfinite(v).any():
             best[o] = _entry(table, int(np.nanargmax(v) if direction == "max" else np.nanargmin(v)))

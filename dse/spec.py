@@ -39,7 +39,7 @@ from nmsim.workloads import Sparsity, Workload
 
 # Objective name -> (result column, direction). Units: latency_s (s), energy_pj (pJ),
 # area_mm2 (mm^2), edp_js (J*s), throughput_per_area (dense-equivalent MAC/s per mm^2).
-OBJECTIVES = {
+DSE_OBJECTIVES = {
     "latency": ("latency_s", "min"),
     "energy": ("energy_pj", "min"),
     "area": ("area_mm2", "min"),
@@ -210,7 +210,7 @@ class Sampling(StrictModel):
         return self
 
 
-class Design(StrictModel):
+class DesignOptions(StrictModel):
     """How axis values are applied to the base architecture."""
 
     buffer_level: str | None = Field(None, description="memory level `buffer_bytes` sizes; default: the only one")
@@ -238,7 +238,7 @@ class SweepSpec(StrictModel):
                                                                      min_length=1)
     objectives: list[ObjectiveName] = Field(default_factory=lambda: ["latency", "energy"], min_length=1)
     sampling: Sampling = Field(default_factory=Sampling)
-    design: Design = Field(default_factory=Design)
+    design: DesignOptions = Field(default_factory=DesignOptions)
     area: AreaModel = Field(default_factory=AreaModel)
 
     @field_validator("patterns", "objectives")

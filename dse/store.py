@@ -108,7 +108,7 @@ class ResultStore:
         if found != str(SCHEMA_VERSION):
             raise SpecError(f"{self.path}: result store schema version {found} (written by nmsim "
                             f"{meta.get('created_by', '?')}); this nmsim reads version {SCHEMA_VERSION} only. "
-                            "Write to a new --out file (results are never mixed across versions)")
+                            "Write to a new result store (results are never mixed across versions)")
 
     # --- transactions ----------------------------------------------------------------------
     def transaction(self):

@@ -11,8 +11,6 @@ written in one transaction. Memory stays bounded by the block size and the chunk
 from __future__ import annotations
 
 import itertools
-import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,8 +18,7 @@ from typing import Iterator
 
 from nmsim.specfile import SpecError
 
-from .design import DesignBuilder
-from .evaluate import ResultRow, error_text, failed_row, result_key
+from .chunks import KeyedPoints, evaluate_into, progress_bar
 from .executors import make_executor
 from .space import design_points
 from .spec import Sweep, load_sweep
@@ -47,28 +44,6 @@ class SweepSummary:
     def to_dict(self) -> dict:
         """Plain dict (JSON-friendly)."""
         return asdict(self)
-
-
-class KeyedPoints:
-    """Point keys and result keys of a sweep's points (computed once, in the parent process)."""
-
-    def __init__(self, sweep: Sweep):
-        self.sweep = sweep
-        self.builder = DesignBuilder(sweep)
-        self.combos = [(w.uid, p) for w in sweep.workloads for p in sweep.patterns]
-
-    def key(self, point: dict) -> str:
-        """The point's design key."""
-        return self.builder.key(self.builder.descriptor(point))
-
-    def result_keys(self, point_key: str) -> list[str]:
-        """Its result keys, one per (workload, pattern)."""
-        return [result_key(point_key, uid, pat) for uid, pat in self.combos]
-
-    def error_rows(self, chunk: list[tuple[str, dict]], message: str) -> list[ResultRow]:
-        """Rows recording `message` for every (point, workload, pattern) of a chunk."""
-        return [failed_row(pk, w.label, w.uid, pat, json.dumps(self.builder.descriptor(point)), message)
-                for pk, point in chunk for w in self.sweep.workloads for pat in self.sweep.patterns]
 
 
 def chunk_size_for(points: int, workers: int) -> int:
@@ -100,30 +75,6 @@ def _pending(keyed: KeyedPoints, store: ResultStore, points: Iterator[dict], chu
         yield buf
 
 
-class _NoBar:
-    """Stands in for a tqdm bar."""
-
-    def __enter__(self) -> "_NoBar":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, n: int = 1) -> None:
-        """Ignore progress."""
-
-
-def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar on stderr with rate and ETA (a silent stand-in when disabled or tqdm is absent)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm comes with the `dist` extra; a sweep runs without it
-        return _NoBar()
-
-    return tqdm(total=total, desc=desc, unit="pt", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1, mininterval=0.5)
-
-
 def run_sweep(spec: str | Path | Sweep, store: str | Path, executor: str = "local", workers: int | None = None,
               scheduler: str | None = None, progress: bool = True, chunk: int | None = None,
               retry_errors: bool = False) -> SweepSummary:
@@ -152,21 +103,6 @@ def run_sweep(spec: str | Path | Sweep, store: str | Path, executor: str = "loca
         return SweepSummary(sweep.name, str(store), counts["points"], counts["evaluated"], counts["skipped"],
                             st.count() - rows_before, st.count(errors=True) - errors_before,
                             time.perf_counter() - t0)
-
-
-def evaluate_into(sweep: Sweep, store: ResultStore, ex, chunks, keyed: KeyedPoints, on_rows=None) -> int:
-    """Run `chunks` on executor `ex`, writing each completed chunk's rows to `store` in one
-    transaction (a failed task records its error on its points); `on_rows(chunk, rows)` is called
-    after each write. Returns points evaluated."""
-    done = 0
-    for chunk, rows in ex.map(sweep, chunks):
-        if isinstance(rows, BaseException):
-            rows = keyed.error_rows(chunk, f"task failed: {error_text(rows)}")
-        store.write(sweep.spec_hash, rows)
-        done += len(chunk)
-        if on_rows:
-            on_rows(chunk, rows)
-    return done
 
 
 def _run_points(sweep: Sweep, store: ResultStore, ex, progress: bool, chunk: int | None) -> dict:

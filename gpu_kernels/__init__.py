@@ -14,5 +14,5 @@ of torch and triton and the CLI starts fast):
 * `validate`     the GPU cost model (sim) against measured rows: calibration, held-out MAPE/Spearman
 
 Kernels need a CUDA device, or TRITON_INTERPRET=1 set before the kernel modules are imported
-(CPU tests, tests/gpu/).
+(CPU tests, tests/gpu_kernels/).
 """

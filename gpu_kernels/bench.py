@@ -22,21 +22,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from nmsim.sim.gpu import DECODE_KERNEL
 from nmsim.specfile import SpecError, did_you_mean
 
 from .measurements import COLUMNS, KERNELS, append_rows
 
-__all__ = ["run_bench", "NoCudaError", "Case", "BENCH_MODELS", "DEFAULT_TOKENS", "DEFAULT_PATTERNS", "DTYPES",
+__all__ = ["run_bench", "NoCudaError", "BenchCase", "BENCH_MODELS", "DEFAULT_TOKENS", "DEFAULT_PATTERNS", "DTYPES",
            "layer_shapes", "plan_cases"]
 
 BENCH_MODELS: tuple[str, ...] = ("bert-base", "llama2-7b", "llama3-8b", "opt-13b")
 DEFAULT_TOKENS: tuple[int, ...] = (1, 2, 4, 8, 16, 64, 256, 1024, 4096, 8192)
 DEFAULT_PATTERNS: tuple[str, ...] = ("2:4", "1:4", "2:8", "1:8", "1:16", "1:32")
 DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
-MAX_TOKENS = 65536
+_MAX_TOKENS = 65536
 VENDOR_KERNELS = ("cusparselt", "cutlass")  # torch 2:4 semi-structured backends
-DECODE_KERNEL = "triton_nm_decode"
-MAX_DECODE_TOKENS = 16  # nm_decode.MAX_DECODE_TOKENS (kept here so planning needs no triton import)
+_MAX_DECODE_TOKENS = 16  # = nm_decode.MAX_DECODE_TOKENS, restated so that planning imports no triton
 
 # pool of input copies: total bytes >= L2_FACTOR x L2 so that no call finds its operands in L2
 L2_FACTOR = 2
@@ -53,7 +53,7 @@ class NoCudaError(SpecError):
 
 
 @dataclass(frozen=True)
-class Case:
+class BenchCase:
     """One row to measure: kernel, pattern ('dense' or 'N:M'), dtype name, model, layer, M tokens, N out, K in."""
 
     kernel: str
@@ -91,13 +91,13 @@ def layer_shapes(model: str) -> list[tuple[str, int, int]]:
 
 
 def _pattern_ok(pattern: str, K: int) -> bool:
-    from .formats import parse_nm
+    from .formats import parse_format_nm
 
-    return K % parse_nm(pattern)[1] == 0
+    return K % parse_format_nm(pattern)[1] == 0
 
 
 def plan_cases(models: Iterable[str], tokens: Iterable[int], kernels: Iterable[str], patterns: Iterable[str],
-               dtype: str) -> list[Case]:
+               dtype: str) -> list[BenchCase]:
     """Every case to measure, ordered so that one weight (model, layer, pattern) and one activation
     (M) are live at a time: model, layer, pattern, M, kernel."""
     kernels, patterns, tokens = list(kernels), list(patterns), list(tokens)
@@ -112,24 +112,24 @@ def plan_cases(models: Iterable[str], tokens: Iterable[int], kernels: Iterable[s
                         elif kernel in VENDOR_KERNELS:
                             wanted = pattern == "2:4"
                         elif kernel == DECODE_KERNEL:
-                            wanted = M <= MAX_DECODE_TOKENS and _pattern_ok(pattern, K)
+                            wanted = M <= _MAX_DECODE_TOKENS and _pattern_ok(pattern, K)
                         else:
                             wanted = kernel == "triton_nm" and _pattern_ok(pattern, K)
                         if wanted:
-                            cases.append(Case(kernel, pattern, dtype, model, layer, M, N, K))
+                            cases.append(BenchCase(kernel, pattern, dtype, model, layer, M, N, K))
     return cases
 
 
 def _validate(models, tokens, kernels, dtype, repeats, warmup, patterns):
-    from .formats import parse_nm
+    from .formats import parse_format_nm
 
     models = list(BENCH_MODELS if models is None else models)
     for model in models:
         layer_shapes(model)
     tokens = list(DEFAULT_TOKENS if tokens is None else tokens)
     for t in tokens:
-        if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= MAX_TOKENS:
-            raise SpecError(f"gpu bench: token count {t!r} must be an integer in 1..{MAX_TOKENS}")
+        if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= _MAX_TOKENS:
+            raise SpecError(f"gpu bench: token count {t!r} must be an integer in 1..{_MAX_TOKENS}")
     kernels = list(KERNELS if kernels is None else kernels)
     for k in kernels:
         if k not in KERNELS:
@@ -138,7 +138,7 @@ def _validate(models, tokens, kernels, dtype, repeats, warmup, patterns):
         raise SpecError(f"gpu bench: dtype '{dtype}'" + did_you_mean(str(dtype), DTYPES))
     patterns = list(DEFAULT_PATTERNS if patterns is None else patterns)
     for p in patterns:
-        parse_nm(p)
+        parse_format_nm(p)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 3:
         raise SpecError(f"gpu bench: repeats must be an integer >= 3 for a median and a spread (got {repeats!r})")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
@@ -156,7 +156,7 @@ def existing_keys(path: str | Path) -> set[tuple]:
         reader = csv.DictReader(fh)
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise SpecError(f"{path}: exists but is not a measurement file with the columns of "
-                            f"gpu_kernels.measurements.COLUMNS; give a new --out")
+                            f"gpu_kernels.measurements.COLUMNS; give a new `out_path`")
         keys = set()
         for line, r in enumerate(reader, start=2):
             try:
@@ -164,7 +164,7 @@ def existing_keys(path: str | Path) -> set[tuple]:
                           int(r["M"]), int(r["N"]), int(r["K"])))
             except (TypeError, ValueError):
                 raise SpecError(f"{path}:{line}: M, N, K must be integers; the file is damaged, "
-                                f"give a new --out") from None
+                                f"give a new `out_path`") from None
     return keys
 
 
@@ -319,10 +319,10 @@ class _Operands:
         self.wkey = self.xkey = None
         self.vendor: dict[str, object] = {}
 
-    def weight(self, case: Case):
+    def weight(self, case: BenchCase):
         import torch
 
-        from .formats import compress_nm, decompress, parse_nm
+        from .formats import compress_nm, decompress, parse_format_nm
 
         key = (case.model, case.layer, case.pattern, case.dtype, case.N, case.K)
         if key != self.wkey:
@@ -334,13 +334,13 @@ class _Operands:
             if case.pattern == "dense":
                 self.nm, self.dense = None, dense
             else:
-                n, m = parse_nm(case.pattern)
+                n, m = parse_format_nm(case.pattern)
                 self.nm = compress_nm(dense, n, m, prune=True)
                 self.dense = decompress(self.nm)
             self.wkey = key
         return self.dense, self.nm
 
-    def activation(self, case: Case):
+    def activation(self, case: BenchCase):
         """(x[M, K], fp32 reference x @ W^T)."""
         import torch
 
@@ -360,7 +360,7 @@ class _Operands:
         return self.vendor[backend]
 
 
-def _kernel_call(case: Case, ops: _Operands):
+def _kernel_call(case: BenchCase, ops: _Operands):
     """For the case's kernel: (make(x, weight, out) -> call, weight, weight bytes, weight copier,
     Triton autotuner or None, note)."""
     import torch
@@ -412,7 +412,7 @@ def _errors(out, ref) -> tuple[float, float]:
     return float(diff.abs().max()), float(diff.norm()) / (ref_norm if ref_norm > 0 else 1.0)
 
 
-def measure_case(case: Case, ops: _Operands, timer, warmup: int, repeats: int, l2_bytes: int) -> dict:
+def measure_case(case: BenchCase, ops: _Operands, timer, warmup: int, repeats: int, l2_bytes: int) -> dict:
     """Measure one case: build the pool, check correctness on one eager call, time; returns the
     row fields that depend on the case (times, errors, config, repeats, notes)."""
     import torch
@@ -449,7 +449,7 @@ def _median(sorted_samples: list[float]) -> float:
     return sorted_samples[mid] if k % 2 else 0.5 * (sorted_samples[mid - 1] + sorted_samples[mid])
 
 
-def make_row(case: Case, env: dict, clocks: tuple[str, str], measured: dict, date: str) -> dict:
+def make_row(case: BenchCase, env: dict, clocks: tuple[str, str], measured: dict, date: str) -> dict:
     """A full measurement row (measurements.COLUMNS) from the case, run environment and measured fields."""
     row = {"date": date, **{k: env[k] for k in ("device", "driver", "cuda", "torch", "triton", "cusparselt")},
            "sm_clock_mhz": clocks[0], "mem_clock_mhz": clocks[1], "kernel": case.kernel, "pattern": case.pattern,
@@ -458,7 +458,7 @@ def make_row(case: Case, env: dict, clocks: tuple[str, str], measured: dict, dat
     return {c: row[c] for c in COLUMNS}
 
 
-def _run(out_path, cases: list[Case], device: str, timer, clocks, env: dict, repeats: int, warmup: int,
+def _run(out_path, cases: list[BenchCase], device: str, timer, clocks, env: dict, repeats: int, warmup: int,
          l2_bytes: int, progress: bool) -> int:
     """Measure the cases not yet in `out_path` and append their rows; returns rows written. The
     timer and clock reader are parameters so the row logic can be tested; run_bench passes the

@@ -17,25 +17,20 @@ A group that holds fewer than n nonzeros is stored with explicit zero values at 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nmsim.problem import index_bits
 from nmsim.specfile import SpecError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SUPPORTED_M", "NMWeight", "parse_nm", "check_nm", "index_bits", "compress_nm", "decompress",
+__all__ = ["SUPPORTED_M", "NMWeight", "parse_format_nm", "check_nm", "index_bits", "compress_nm", "decompress",
            "unpack_indices", "nonzero_columns", "pack_indices", "byte_ratio_bound", "to_semi_structured_2_4"]
 
 SUPPORTED_M: tuple[int, ...] = (4, 8, 16, 32)
-WORD_BITS = 32  # indices are packed into int32 words
-
-
-def index_bits(m: int) -> int:
-    """Bits per stored index for group size m (log2 m)."""
-    return int(m).bit_length() - 1
+_WORD_BITS = 32  # indices are packed into int32 words
 
 
 def check_nm(n: int, m: int, K: int | None = None, where: str = "N:M pattern") -> None:
@@ -49,7 +44,7 @@ def check_nm(n: int, m: int, K: int | None = None, where: str = "N:M pattern") -
                         f"pad K to {K + (-K) % m} or pick M dividing {K}")
 
 
-def parse_nm(text: str) -> tuple[int, int]:
+def parse_format_nm(text: str) -> tuple[int, int]:
     """'2:4' -> (2, 4); SpecError for anything the kernels cannot run (dense, N>=M, M not in SUPPORTED_M)."""
     from nmsim.workloads.sparsity import Sparsity
 
@@ -125,7 +120,7 @@ class NMWeight:
 
 
 def _words_per_row(nnz: int, bits: int) -> int:
-    return -(-nnz * bits // WORD_BITS)
+    return -(-nnz * bits // _WORD_BITS)
 
 
 def pack_indices(pos: "torch.Tensor", bits: int) -> "torch.Tensor":
@@ -141,7 +136,7 @@ def pack_indices(pos: "torch.Tensor", bits: int) -> "torch.Tensor":
         # are distinct, so scatter_add is a bitwise or
         for t in range(bits):
             at = start + t
-            word, shift = (at // WORD_BITS).expand(R, J), (at % WORD_BITS)
+            word, shift = (at // _WORD_BITS).expand(R, J), (at % _WORD_BITS)
             words.scatter_add_(1, word, ((p >> t) & 1) << shift)
     # the uint32 bit pattern stored as int32 (two's complement wrap)
     words = torch.where(words >= 2 ** 31, words - 2 ** 32, words)
@@ -156,10 +151,10 @@ def unpack_indices(nm: NMWeight) -> "torch.Tensor":
     w = nm.indices.to(torch.int64) & 0xFFFFFFFF
     w = torch.cat([w, torch.zeros_like(w[:, :1])], dim=1)  # a zero word after each row for straddles
     start = torch.arange(J, device=w.device, dtype=torch.int64) * bits
-    lo_i, shift = start // WORD_BITS, start % WORD_BITS
+    lo_i, shift = start // _WORD_BITS, start % _WORD_BITS
     lo = w.index_select(1, lo_i)
     hi = w.index_select(1, lo_i + 1)
-    return ((lo | (hi << WORD_BITS)) >> shift) & (nm.m - 1)
+    return ((lo | (hi << _WORD_BITS)) >> shift) & (nm.m - 1)
 
 
 def nonzero_columns(nm: NMWeight) -> "torch.Tensor":

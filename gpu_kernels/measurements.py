@@ -70,7 +70,7 @@ def read_measurements(path: str | Path) -> list[dict]:
     """Read and check a measurement CSV; ints for M/N/K/repeats, floats (s, fractions) for times and errors."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"{path}: no such measurement file (make one with `nmsim gpu bench --out {path}` on a GPU)")
+        raise SpecError(f"{path}: no such measurement file (make one on a GPU with `nmsim gpu bench`)")
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         header = tuple(reader.fieldnames or ())

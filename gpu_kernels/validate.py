@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmsim.specfile import SpecError
+from nmsim.specfile import SpecError, check_plot_path
 
 CALIBRATION_MODELS = ("bert-base", "llama2-7b")
 HELD_OUT_MODELS = ("llama3-8b", "opt-13b")   # unseen shapes in the bench's default plan
@@ -43,22 +43,22 @@ def preset_for_device(device: str) -> str:
         if pattern.search(device):
             return name
     raise SpecError(f"device {device!r} has no GPU preset (auto-detection knows H100 SXM5, A100 SXM4 80GB, T4); "
-                    f"pass --arch with a preset name or a GPU arch YAML describing it")
+                    f"pass `arch` with a preset name or a GPU arch YAML describing it")
 
 
 def resolve_arch(rows: list[dict], arch: str = "auto"):
     """The `accel.Arch` to predict `rows` on: `arch` (preset name or YAML path), or from the rows' device."""
-    from nmsim.accel import load_arch
+    from nmsim.accel import GpuArch, load_arch
 
     devices = sorted({r["device"] for r in rows})
     if arch == "auto":
         if len(devices) != 1:
             raise SpecError(f"rows come from {len(devices)} devices ({', '.join(map(repr, devices))}); "
-                            f"validate one device's file at a time, or pass --arch")
+                            f"validate one device's file at a time, or pass `arch`")
         arch = preset_for_device(devices[0])
     a = load_arch(arch)
-    if a.kind != "gpu":
-        raise SpecError(f"--arch {arch}: {a.name} is a {a.kind} preset; the GPU model needs a gpu arch (h100, a100, t4)")
+    if not isinstance(a, GpuArch):
+        raise SpecError(f"`arch` {arch}: {a.name} is a {a.kind} preset; the GPU model needs a gpu arch (h100, a100, t4)")
     return a
 
 
@@ -78,7 +78,7 @@ def split_rows(rows: list[dict], how: str = "auto") -> tuple[np.ndarray, str]:
                           f"({len(set(s for s, h in zip(shapes, held) if h))} shapes, from {', '.join(others)})")
         if how == "models":
             raise SpecError(f"split 'models' needs rows of {' or '.join(CALIBRATION_MODELS)} and rows of other "
-                            f"shapes; use --split hash")
+                            f"shapes; use `split` hash")
     held = np.asarray([_crc(f"{n}x{k}") % HASH_HELD_OUT_EVERY == 0 for n, k in shapes])
     if held.any() and not held.all():
         return held, (f"by shape hash: shapes with crc32('NxK') % {HASH_HELD_OUT_EVERY} == 0 held out "
@@ -175,17 +175,6 @@ def validate(rows: list[dict], arch: str = "auto", split: str = "auto") -> dict:
         "fixed_params": {k: v for k, v in defaults.items() if k not in free},
         "fit": fit, "split": description,
     }
-
-
-PLOT_SUFFIXES = (".png", ".svg")
-
-
-def check_plot_path(path: str | Path) -> Path:
-    """`path` if its suffix is .png or .svg (the format follows the suffix), else SpecError."""
-    path = Path(path)
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise SpecError(f"--plot {path}: the suffix chooses the format; use .png or .svg")
-    return path
 
 
 def plot(result: dict, path: str | Path) -> Path:

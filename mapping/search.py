@@ -32,11 +32,13 @@ OBJECTIVES = ("latency", "energy", "edp")
 MAPPERS = ("heuristic", "random", "exhaustive")
 CHUNK = 1 << 18
 EVAL_SLICE = 4096
-# Below this many pruned candidates, costing them all (~35 ms) is about as fast as the descent.
+# Below this many pruned candidates, costing them all is about as fast as the descent
+# (docs/PERFORMANCE.md, "Mappers").
 SMALL_SPACE = 100_000
-# Stage-1 grid size of the heuristic (~7 ms of costing; 30,000 pushed the slowest suite layer past 50 ms).
+# Stage-1 grid size of the heuristic: large enough to keep quality, small enough for the per-layer
+# time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers").
 HEURISTIC_GRID = 20_000
-Evaluator = Callable[[Candidates], dict]
+CostFn = Callable[[Candidates], dict]
 
 
 def objective_values(cost: dict, objective: str) -> np.ndarray:
@@ -95,12 +97,12 @@ class _TopK:
         self.evaluated = 0
         self.valid = 0
 
-    def offer(self, space: MappingSpace, evaluate: Evaluator, c: Candidates) -> None:
+    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates) -> None:
         """Cost `c` (buffer-fitting ones only) and keep the best."""
         self.evaluated += len(c)
         pieces, costs = [] if self.cands is None else [self.cands], [] if self.cands is None else [self.cost]
-        # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (2-3x faster than
-        # one big batch on this machine); each slice is cut to its few best before merging.
+        # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (faster than one big
+        # batch, docs/PERFORMANCE.md); each slice is cut to its few best before merging.
         for s in range(0, len(c), EVAL_SLICE):
             sl = c.take(slice(s, s + EVAL_SLICE))
             sl = sl.take(space.fits(sl))
@@ -171,7 +173,7 @@ def _distinct_tiles(c: Candidates, count: int) -> Candidates:
     return c.take(np.sort(first)[:count])
 
 
-def search(space: MappingSpace, evaluate: Evaluator, objective: str = "latency", mapper: str = "heuristic",
+def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", mapper: str = "heuristic",
            top: int = 5, samples: int = 20_000, seed: int = 0, beam: int = 6,
            progress: Callable[[int, int], None] | None = None) -> SearchResult:
     """Find the best mapping of `space` under `objective` with `mapper` (see module docstring).
@@ -180,7 +182,7 @@ def search(space: MappingSpace, evaluate: Evaluator, objective: str = "latency",
     exhaustive and random mappers. Raises SpecError when nothing valid exists.
     """
     if objective not in OBJECTIVES:
-        raise SpecError(f"--objective {objective}: choose one of {', '.join(OBJECTIVES)}")
+        raise SpecError(f"`objective` {objective}: choose one of {', '.join(OBJECTIVES)}")
     t0 = time.perf_counter()
     # the pool is larger than the beam so that `beam` distinct tiles survive loop-order ties
     best = _TopK(max(top, 6 * beam), objective)
@@ -216,7 +218,7 @@ def search(space: MappingSpace, evaluate: Evaluator, objective: str = "latency",
                 local.offer(sub, evaluate, sub.neighbors(_distinct_tiles(local.cands, beam)))
             best.absorb(local)
     else:
-        raise SpecError(f"--mapper {mapper}: choose one of {', '.join(MAPPERS)}")
+        raise SpecError(f"`mapper` {mapper}: choose one of {', '.join(MAPPERS)}")
     res = best.result(mapper, time.perf_counter() - t0, space)
     res.ranked = res.ranked[:top]
     return res

@@ -10,4 +10,6 @@ from .papers import load_papers
 from .s4 import run_s4
 from .sat import run_sat
 
-__all__ = ["load_papers", "run_sat", "run_s4"]
+PAPERS = ("sat", "s4")  # what `nmsim reproduce PAPER` recomputes: run_sat, run_s4
+
+__all__ = ["PAPERS", "load_papers", "run_sat", "run_s4"]

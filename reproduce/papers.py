@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
-
 import yaml
 
 from nmsim.specfile import SpecError
+from nmsim.workloads.ml.prune_run import Progress  # noqa: F401 (the progress callback type of every run here)
 
 PAPERS_FILE = Path(__file__).with_name("papers.yaml")
 
-# A progress callback: (stage description, done, total).
-Progress = Callable[[str, int, int], None]
 
 
 @lru_cache(maxsize=1)

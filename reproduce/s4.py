@@ -14,7 +14,7 @@ from nmsim.accel import load_arch
 from nmsim.sim import simulate_op, simulate_workload
 from nmsim.workloads import Op, Sparsity, zoo
 
-from .common import preset_summary, unique_ops, weighted
+from .common import MAPPER, preset_summary, unique_ops, weighted
 from .papers import Progress, figure, load_papers, stage, t4_measured_ms
 
 # assumed: BERT (named in the paper's introduction) at the sizes NVIDIA measured on T4, and
@@ -28,7 +28,6 @@ WORKLOADS: tuple[tuple[str, dict], ...] = (
     ("resnet50", {"batch": 8, "image_size": 224}),
 )
 LEVELS = ("dense", "1:2", "1:4", "1:8", "1:16", "1:32")   # 2x..32x: "up to 32 times" (abstract)
-MAPPER = "heuristic"
 T4_DTYPE = "int8"
 CAPABILITY_GEMM = {"M": 4096, "N": 4096, "K": 8192}     # large enough that no dimension under-fills the array
 # Fill, drain and tile edges cost the dense run of that GEMM about 4% of its ideal cycles; a 1:32

@@ -22,7 +22,7 @@ from nmsim.sim.training import PHASES, training_step
 from nmsim.workloads import zoo
 
 from .algorithm import run_algorithm
-from .common import preset_summary, shape_key, unique_ops
+from .common import MAPPER, preset_summary, shape_key, unique_ops
 from .papers import Progress, figure, load_papers, stage
 
 # assumed: common N:M-training benchmarks (ImageNet CNNs and transformers); batch 8 per step
@@ -35,7 +35,6 @@ MODELS: tuple[tuple[str, dict], ...] = (
 )
 PATTERNS = ("2:4", "2:8", "2:16")       # 2:8: SAT abstract; 2:4 and 2:16 assumed (M halved, doubled)
 HEADLINE = "2:8"
-MAPPER = "heuristic"                    # per-GEMM mapping found before the run (offline scheduling stand-in)
 # Relative tolerance on the 2:8 average, chosen once (docs/REPRODUCTION.md, "Tolerance"): with the
 # weight gradient dense, BDWP 2:8 cannot beat 3 / (2 * 2/8 + 1) = 2.0x, which is 1.14x the paper's
 # 1.75x; utilization losses the model cannot know (the paper's layers, DDR stalls on the board)

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmsim.accel.area import FACTOR_FILE
 from nmsim.specfile import SpecError
 
 from .wrapper import RTL_DIR
@@ -25,7 +26,6 @@ ACC_BITS = 32
 # (label, N, M): the N:M PEs the issue asks for and the dense PE of the same multiplier count.
 PES = (("dense1", 1, 1), ("dense2", 2, 2), ("2:4", 2, 4), ("1:8", 1, 8))
 FACTORS = {"2:4": "dense2", "1:8": "dense1"}
-FACTOR_FILE = RTL_DIR.parent / "accel" / "pe_area_factors.yaml"
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def factor_file_text(areas: list[PeArea], version: str) -> str:
         "# Area of an N:M processing element relative to a dense PE with as many multipliers,",
         "# from synthesis of rtl_models/nm_pe.v to Yosys's generic gates (cell counts, no technology).",
         "# Multiply a dense PE array's area by the factor for the N:M pattern it runs. Regenerate with",
-        "# `nmsim rtl area --write`; tests/rtl/test_rtl_area.py checks it against a fresh synthesis.",
+        "# `nmsim rtl area --write`; tests/rtl_models/test_rtl_area.py checks it against a fresh synthesis.",
         f"operand_bits: {OPERAND_BITS}  # source: {origin} (parameter W)",
         f"accumulator_bits: {ACC_BITS}  # source: {origin} (parameter ACC)",
         "cells:",

@@ -30,9 +30,8 @@ from typing import Callable, Iterator
 
 from nmsim.specfile import SpecError
 
-from .wrapper import multi_top, resolve_params
+from .wrapper import RTL_DIR, multi_top, resolve_params
 
-RTL_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = RTL_DIR.parent
 SIMULATORS = ("icarus", "verilator")
 # Verilog sources of each top module, dependencies first.
@@ -152,7 +151,7 @@ def _runner(simulator: str, runtime_dir: Path | None):
     return CachedRuntimeVerilator()
 
 
-def build(module: str, param_sets: list[dict], simulator: str) -> tuple[Path, str]:
+def build_rtl(module: str, param_sets: list[dict], simulator: str) -> tuple[Path, str]:
     """Build `module` once per list of parameter sets; returns (build dir, top module name).
 
     The top is a generated wrapper holding one instance per parameter set
@@ -232,7 +231,7 @@ def run_testbench(module: str, param_sets: list[dict], simulator: str, test_modu
     """
     from cocotb_tools.runner import get_results
 
-    build_dir, top = build(module, param_sets, simulator)
+    build_dir, top = build_rtl(module, param_sets, simulator)
     config = {**config, "units": [resolve_params(module, p) for p in param_sets]}
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))  # the simulator's Python imports test_module via sys.path

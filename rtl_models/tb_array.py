@@ -4,7 +4,7 @@ against sim.functional.nm_gemm, busy cycles counted for the cycle validation.
 Config (rtl_models.runner.tb_config):
   units   the Verilog parameters of each array instance (from ArrayParams.verilog());
   arches  the Arch (model_dump) each instance implements, same order;
-  cases   rtl_models.validate.Case fields; `array` picks the instance;
+  cases   rtl_models.validate.ArrayCase fields; `array` picks the instance;
   stall   probability that a requested weight or activation beat is withheld for a cycle;
   seed    of the stall pattern.
 Emits one record per case: case id, rtl_cycles (cycles with busy high), stall_cycles, folds,
@@ -23,7 +23,7 @@ from nmsim.sim.functional import nm_gemm, wrap_signed
 from .bits import unpack
 from .runner import tb_config, tb_emit
 from .tb_util import bus, run_units
-from .validate import Case, build_tile
+from .validate import ArrayCase, build_tile
 
 INPUTS = ("start", "t_len", "w_valid", "w_data", "w_idx", "a_valid", "a_data")
 
@@ -81,7 +81,7 @@ async def check_array(arr, p: dict) -> None:
     arch = Arch.model_validate(cfg["arches"][unit])
     rng = np.random.default_rng([cfg["seed"], unit])
     for fields in cfg["cases"]:
-        case = Case(**fields)
+        case = ArrayCase(**fields)
         if case.array != unit:
             continue
         tile = build_tile(arch, case)

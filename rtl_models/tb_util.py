@@ -1,4 +1,4 @@
-"""Helpers shared by the cocotb testbenches (rtl_models/tb_array.py, tests/rtl/tb_*.py).
+"""Helpers shared by the cocotb testbenches (rtl_models/tb_array.py, tests/rtl_models/tb_*.py).
 
 Convention of every testbench here: inputs are written right after a falling edge and outputs
 are read right after a falling edge, so the design has settled half a cycle after the rising

@@ -21,7 +21,7 @@ import numpy as np
 from nmsim.accel import Arch, load_arch
 from nmsim.mapping import Mapping, plan_sparsity
 from nmsim.sim import simulate_op
-from nmsim.sim.functional import nm_decode, nm_prune, pad_groups, topn_select
+from nmsim.sim.functional import nm_decompress, nm_prune, pad_groups, topn_select
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op, Sparsity
 
@@ -29,6 +29,7 @@ from .bits import pack, random_signed
 from .wrapper import idx_bits
 
 PRESET = "rtl-array"
+CYCLE_TOLERANCE = 0.02  # the bound on |sim - rtl| / rtl per case (`nmsim rtl validate` fails above it)
 # Other builds of the same Verilog, as overrides of the preset: a dense-mode array (N = M)
 # and a 1:8 array, both with narrow accumulators so that sums wrap. The cases spread over the
 # preset and these, so the fill formula is checked at three (R, C) pairs, R > C and R < C.
@@ -36,7 +37,7 @@ VARIANTS = (
     {"rows": 3, "cols": 5, "macs_per_pe": 4, "accumulator_bits": 20, "patterns": None},
     {"rows": 5, "cols": 3, "macs_per_pe": 1, "accumulator_bits": 16, "patterns": ["1:8"]},
 )
-PATTERNS = ("dense", "2:4", "1:4", "2:8", "1:8", "4:8", "1:16")
+_PATTERNS = ("dense", "2:4", "1:4", "2:8", "1:8", "4:8", "1:16")
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def validation_arches() -> list[Arch]:
 
 
 @dataclass(frozen=True)
-class Case:
+class ArrayCase:
     """One GEMM tile: out[M, N] = A[M, K] . W[N, K]^T with W pruned to `sparsity`."""
 
     id: int
@@ -108,7 +109,7 @@ class Case:
                   weight_sparsity=Sparsity.parse(self.sparsity))
 
 
-def make_cases(count: int, seed: int, arches: list[Arch] | None = None) -> list[Case]:
+def make_cases(count: int, seed: int, arches: list[Arch] | None = None) -> list[ArrayCase]:
     """`count` random tiles spread round-robin over `arches` (default `validation_arches()`)
     and the patterns (dense included).
 
@@ -116,27 +117,27 @@ def make_cases(count: int, seed: int, arches: list[Arch] | None = None) -> list[
     three column folds, K up to three row folds of the densest layout.
     """
     if count < 1:
-        raise SpecError(f"--cases must be at least 1 (got {count})")
+        raise SpecError(f"`count` must be at least 1 (got {count})")
     rng = np.random.default_rng(seed)
     arches = arches or validation_arches()
     cases = []
     for i in range(count):
         a = i % len(arches)
         p = ArrayParams.from_arch(arches[a])
-        cases.append(Case(id=i, array=a, M=int(rng.integers(1, 41)), N=int(rng.integers(1, 3 * p.C + 1)),
-                          K=int(rng.integers(1, 3 * p.R * p.M + 1)), sparsity=PATTERNS[(i // len(arches)) % len(PATTERNS)],
+        cases.append(ArrayCase(id=i, array=a, M=int(rng.integers(1, 41)), N=int(rng.integers(1, 3 * p.C + 1)),
+                          K=int(rng.integers(1, 3 * p.R * p.M + 1)), sparsity=_PATTERNS[(i // len(arches)) % len(_PATTERNS)],
                           seed=int(rng.integers(0, 2**31))))
     return cases
 
 
-def predict_compute_cycles(arch: Arch, case: Case) -> int:
+def predict_compute_cycles(arch: Arch, case: ArrayCase) -> int:
     """sim's compute cycles of `case` on `arch`: WS, the whole GEMM as one buffer tile."""
     mapping = Mapping("ws", tile_m=case.M, tile_n=case.N, tile_k=case.K, loop_order="nmk")
     return int(simulate_op(arch, case.op(), mapping).cycle_breakdown["compute_cycles"])
 
 
 @dataclass
-class Tile:
+class ArrayTile:
     """A case's operands and the beats that run it on the array, fold by fold."""
 
     a: np.ndarray            # [M, K_pad] activations (K zero-padded to whole groups)
@@ -146,7 +147,7 @@ class Tile:
     folds: list[dict]        # {"cols": (c0, c1), "weights": [(w_bus, idx_bus)] * R, "acts": [a_bus] * M}
 
 
-def build_tile(arch: Arch, case: Case) -> Tile:
+def build_tile(arch: Arch, case: ArrayCase) -> ArrayTile:
     """Draw the case's operands and lay the executed pattern onto the array's rows and lanes.
 
     A PE row takes g = macs_per_pe / n consecutive groups of the executed n:m (dense: n = m = 1):
@@ -167,7 +168,7 @@ def build_tile(arch: Arch, case: Case) -> Tile:
         # The workload's own pattern: pad to whole groups, prune, crop back to K.
         w = nm_prune(pad_groups(w, sp.m), sp.n, sp.m)[:, : case.K]
     values, indices = topn_select(pad_groups(w, m), n, m)
-    if not np.array_equal(nm_decode(values, indices, m)[:, : case.K], w):
+    if not np.array_equal(nm_decompress(values, indices, m)[:, : case.K], w):
         raise RuntimeError(f"case {case.id}: {case.sparsity} weights do not fit the executed {plan.label}")
     units = -(-values.shape[1] // g)          # PE rows of work per output column
     groups = units * g
@@ -198,11 +199,11 @@ def build_tile(arch: Arch, case: Case) -> Tile:
             rows_here = min(p.R, units - r0)
             lanes[:, :rows_here, : g * m] = u_acts[:, r0:r0 + rows_here]
             folds.append({"cols": (c0, c1), "weights": weights, "acts": [pack(row, p.W) for row in lanes]})
-    return Tile(a=a_pad, values=values, indices=indices, m=m, folds=folds)
+    return ArrayTile(a=a_pad, values=values, indices=indices, m=m, folds=folds)
 
 
 
-def run_cases(cases: list[Case], simulator: str, stall: float = 0.0, seed: int = 0,
+def run_cases(cases: list[ArrayCase], simulator: str, stall: float = 0.0, seed: int = 0,
               arches: list[Arch] | None = None, on_record=None) -> list[dict]:
     """Run `cases` on the RTL and predict each with sim; one row per case, in case order.
 

@@ -23,6 +23,8 @@ class CostBackend(Protocol):
     name: str               # target's name (the arch or config), for results
     clock_hz: float         # clock of the cycles it reports (Hz)
     peak_macs_per_cycle: float  # dense MACs per cycle at that clock (MAC/cycle)
+    engine: str             # "fast" or "detailed"
+    takes_mappings: bool    # whether mappings, mappers and dataflows apply (systolic arrays)
 
     def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None) -> LayerResult:
         """Cycles, latency (s), bytes, energy (pJ) of `op`; `mapping` fixes how it runs where the

@@ -7,7 +7,7 @@ definition of what an N:M datapath computes:
   largest magnitude. Tie-break: equal magnitudes go to the lower index (a stable sort), and
   `|-2^(b-1)| = 2^(b-1)` is the largest magnitude of a b-bit operand. Kept weights are stored in
   ascending index order, as (values, indices) arrays of shape [..., groups, n];
-* `nm_decode` scatters (values, indices) back to a dense [..., groups * m] array; should two
+* `nm_decompress` scatters (values, indices) back to a dense [..., groups * m] array; should two
   slots of a group name the same lane, the higher slot wins;
 * `nm_gemm` is `out[M, N] = A[M, K] . W[N, K]^T` with W compressed, computed the way the
   index-multiplexed datapath does it: every stored weight multiplies the activation its index
@@ -78,7 +78,7 @@ def topn_select(w, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(g, idx, axis=-1), idx.astype(np.int64)
 
 
-def nm_decode(values, indices, m: int) -> np.ndarray:
+def nm_decompress(values, indices, m: int) -> np.ndarray:
     """Dense [..., groups * m] int64 array from (values, indices) of shape [..., groups, n]."""
     values = np.asarray(values, dtype=np.int64)
     indices = np.asarray(indices, dtype=np.int64)
@@ -95,7 +95,7 @@ def nm_decode(values, indices, m: int) -> np.ndarray:
 
 def nm_prune(w, n: int, m: int) -> np.ndarray:
     """`w` with all but the `n` largest magnitudes of every `m` (along the last axis) zeroed."""
-    return nm_decode(*topn_select(w, n, m), m)
+    return nm_decompress(*topn_select(w, n, m), m)
 
 
 def nm_gemm(a, values, indices, m: int, acc_bits: int, psum=None) -> np.ndarray:

@@ -20,14 +20,16 @@ class GpuBackend:
     """Costs ops on a GPU preset (`gpu_op_cost`: cuBLAS dense, cuSPARSELt 2:4 where it runs)."""
 
     engine = "fast"
+    takes_mappings = False  # the libraries pick their own tiles
 
     def __init__(self, arch: GpuArch, *, dataflow: str | None = None, mapper: str | None = None,
                  objective: str = "latency", trace=None, hw=None):
         # objective, trace and hw have no meaning here (no mapping search, no event trace, no
         # array parameters); accepted so that one call shape serves every backend.
-        for what, value in (("a dataflow", dataflow), ("a mapper", mapper)):
+        for what, value in (("dataflow", dataflow), ("mapper", mapper)):
             if value is not None:
-                raise SpecError(f"{arch.name} is a GPU preset; {what} applies to systolic arrays only")
+                raise SpecError(f"`{what}` {value}: {arch.name} is a GPU preset; mappers, mappings and dataflows "
+                                "apply to systolic arrays only")
         self.arch = arch
         self.name, self.clock_hz, self.peak_macs_per_cycle = arch.name, arch.clock_hz, arch.peak_macs_per_cycle
 
@@ -35,7 +37,8 @@ class GpuBackend:
         """Latency (s), HBM/L2 bytes and TDP-bound energy (pJ) of `op`; masks do not change a GPU
         library kernel's time, so `mask` is unused."""
         if mapping is not None:
-            raise SpecError(f"{self.arch.name} is a GPU preset; mappings apply to systolic arrays only")
+            raise SpecError(f"`mapping`: {self.arch.name} is a GPU preset; mappers, mappings and dataflows "
+                            "apply to systolic arrays only")
         return gpu_op_cost(self.arch, op)
 
     def pregen_cycles(self, fwd: Op, bwd: Op) -> int:

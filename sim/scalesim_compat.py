@@ -24,15 +24,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nmsim.accel.scalesim import ScaleSimConfig, scalesim_arch
-from nmsim.mapping import LOOP_ORDERS, Candidates, Mapping, check_mapping
-from nmsim.problem import DATAFLOW_CODES, Gemm
+from nmsim.mapping import Candidates, Mapping, check_mapping
+from nmsim.problem import Gemm
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
-from nmsim.workloads.scalesim import ScaleSimTopology
 
 from .analytic import gemm_cost
 from .hw import HwParams
-from .results import LayerResult, RunResult
+from .results import LayerResult
 from .systolic import FastSystolic
 
 COMPAT_NOTE = ("SCALE-Sim compatibility: cycles = SCALE-Sim 3.0.0 'Total Cycles' (stall-free whole-layer "
@@ -93,6 +92,7 @@ class ScaleSimBackend:
     `scalesim_m` gives SCALE-Sim's own output-row count per op name where it differs (strided convs)."""
 
     engine = "fast"
+    takes_mappings = False  # SCALE-Sim's whole-layer schedule
 
     def __init__(self, cfg: ScaleSimConfig, *, nm_patterns=(), scalesim_m: dict | None = None, notes=()):
         self.cfg, self.scalesim_m, self.first_notes = cfg, dict(scalesim_m or {}), list(notes)
@@ -132,17 +132,3 @@ class ScaleSimBackend:
     def pregen_cycles(self, fwd: Op, bwd: Op) -> int:
         """0: SCALE-Sim models no N:M mask generation (cycles)."""
         return 0
-
-
-def simulate_scalesim(cfg: ScaleSimConfig, topology: ScaleSimTopology) -> RunResult:
-    """Cost every layer of a SCALE-Sim topology under a SCALE-Sim config (compatibility mode).
-
-    `cycles` per layer is SCALE-Sim's "Total Cycles" (see module docstring); the config's and the
-    topology's reading notes travel on the first layer, per-layer notes on each.
-    """
-    from .backends import backend_for  # the registry imports this module
-    backend = backend_for(cfg, nm_patterns=topology.nm_patterns, scalesim_m=topology.scalesim_m,
-                          notes=list(cfg.notes) + list(topology.notes))
-    layers = [backend.cost(op) for op in topology.workload.ops]
-    return RunResult(arch=backend.name, workload=topology.workload.name, sparsity="as-given", layers=layers,
-                     clock_hz=backend.clock_hz, peak_macs_per_cycle=backend.peak_macs_per_cycle)

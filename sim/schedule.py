@@ -10,7 +10,7 @@ partial) that run in the Mapping's loop order. This module holds
 * the closed-form reuse rule of MODEL.md 3.4 (`reuse_factors`, used by the fast model);
 * `build_schedule`, the explicit list of tiles in loop order with, for each tile, the operand
   tiles that must be (re)loaded from DRAM, partial sums spilled or read back, and its compute
-  cycles (used by the detailed engine). tests/test_engine.py checks that its sums equal the
+  cycles (used by the detailed engine). tests/sim/test_engine.py checks that its sums equal the
   fast model's totals.
 
 The GEMM (dims, executed N:M, densities) is a `problem.Gemm`; which dimension the rows,

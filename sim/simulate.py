@@ -12,8 +12,10 @@ from typing import Callable
 import numpy as np
 
 from nmsim.accel import Arch
+from nmsim.accel.scalesim import ScaleSimConfig
 from nmsim.mapping import Mapping
 from nmsim.workloads import Op, Sparsity, Workload
+from nmsim.workloads.scalesim import ScaleSimTopology
 
 from .backends import ENGINES, backend_for
 from .engine import Trace
@@ -21,7 +23,7 @@ from .hw import HwParams
 from .results import LayerResult, RunResult
 from .systolic import bottleneck, map_op, op_cost
 
-__all__ = ["simulate_op", "simulate_workload", "map_op", "op_cost", "bottleneck", "ENGINES"]
+__all__ = ["simulate_op", "simulate_workload", "simulate_scalesim", "map_op", "op_cost", "bottleneck", "ENGINES"]
 
 
 def simulate_op(arch: Arch, op: Op, mapping: Mapping | None = None, *, hw: HwParams | None = None,
@@ -64,4 +66,15 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
         if progress:
             progress(i + 1, len(wl.ops))
     return RunResult(arch=arch.name, workload=wl.name, sparsity=str(sp) if sp is not None else "as-given", layers=layers,
+                     clock_hz=backend.clock_hz, peak_macs_per_cycle=backend.peak_macs_per_cycle)
+
+
+def simulate_scalesim(cfg: ScaleSimConfig, topology: ScaleSimTopology) -> RunResult:
+    """Cost every layer of a SCALE-Sim topology under a SCALE-Sim config (compatibility mode,
+    sim/scalesim_compat.py): `cycles` per layer is SCALE-Sim's "Total Cycles"; the config's and the
+    topology's reading notes travel on the first layer, per-layer notes on each."""
+    backend = backend_for(cfg, nm_patterns=topology.nm_patterns, scalesim_m=topology.scalesim_m,
+                          notes=list(cfg.notes) + list(topology.notes))
+    layers = [backend.cost(op) for op in topology.workload.ops]
+    return RunResult(arch=backend.name, workload=topology.workload.name, sparsity="as-given", layers=layers,
                      clock_hz=backend.clock_hz, peak_macs_per_cycle=backend.peak_macs_per_cycle)

@@ -62,9 +62,12 @@ class FastSystolic:
     """Costs ops on a systolic arch with the fast analytic model (docs/MODEL.md 3)."""
 
     engine = "fast"
+    takes_mappings = True
 
     def __init__(self, arch: SystolicArch, *, hw: HwParams | None = None, dataflow: str | None = None,
                  mapper: str | None = None, objective: str = "latency", trace: Trace | None = None):
+        if dataflow is not None and dataflow not in arch.compute.dataflows:
+            raise SpecError(f"`dataflow` {dataflow}: {arch.name} supports {', '.join(arch.compute.dataflows)}")
         self.arch, self.hw = arch, hw or HwParams.from_arch(arch)
         self.dataflow, self.mapper, self.objective, self.trace = dataflow, mapper, objective, trace
         self.name, self.clock_hz, self.peak_macs_per_cycle = arch.name, arch.clock_hz, arch.peak_macs_per_cycle

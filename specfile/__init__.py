@@ -17,7 +17,8 @@ from typing import Any, Iterable, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["SpecError", "StrictModel", "load_yaml", "parse_model", "load_model", "closest", "did_you_mean"]
+__all__ = ["SpecError", "StrictModel", "load_yaml", "parse_model", "load_model", "closest", "did_you_mean",
+           "check_plot_path", "PLOT_SUFFIXES"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -182,3 +183,15 @@ def load_model(model: type[M], source: str | Path, text: str | None = None) -> M
     if data is None:
         raise SpecError(f"{source}: file is empty")
     return parse_model(model, data, str(source), lines)
+
+
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """`path` as a Path when its suffix picks a format plots are written in (.png or .svg), else SpecError.
+    Checked before the work that draws the plot, so that a bad name fails at once."""
+    p = Path(path)
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise SpecError(f"plot '{path}': use a .png or .svg file name (the suffix picks the format)")
+    return p

@@ -120,23 +120,23 @@ def parse_layer(text: str, name: str = "layer") -> Op:
 
     kind, sep, rest = text.partition(":")
     if not sep or kind.strip() not in OP_KINDS:
-        raise SpecError(f"--layer '{text}': expected {LAYER_FORM}")
+        raise SpecError(f"layer '{text}': expected {LAYER_FORM}")
     fields: dict[str, str] = {}
     for part in rest.split(","):
         key, eq, val = part.partition("=")
         key = key.strip()
         if not eq or not key or not val.strip():
-            raise SpecError(f"--layer '{text}': '{part}' is not KEY=VALUE; expected {LAYER_FORM}")
+            raise SpecError(f"layer '{text}': '{part}' is not KEY=VALUE; expected {LAYER_FORM}")
         if key not in ("M", "N", "K", "batch", "sparsity", "act_density"):
-            raise SpecError(f"--layer '{text}': unknown key '{key}'; expected {LAYER_FORM}")
+            raise SpecError(f"layer '{text}': unknown key '{key}'; expected {LAYER_FORM}")
         fields[key] = val.strip()
     missing = [d for d in ("M", "N", "K") if d not in fields]
     if missing:
-        raise SpecError(f"--layer '{text}': missing {', '.join(missing)}; expected {LAYER_FORM}")
+        raise SpecError(f"layer '{text}': missing {', '.join(missing)}; expected {LAYER_FORM}")
     try:
         ints = {k: int(fields[k]) for k in ("M", "N", "K", "batch") if k in fields}
         act = float(fields.get("act_density", 1.0))
     except ValueError:
-        raise SpecError(f"--layer '{text}': dims must be integers and act_density a number; expected {LAYER_FORM}") from None
+        raise SpecError(f"layer '{text}': dims must be integers and act_density a number; expected {LAYER_FORM}") from None
     sp = Sparsity.parse(fields["sparsity"]) if "sparsity" in fields else DENSE
     return Op(name=name, kind=kind.strip(), weight_sparsity=sp, act_density=act, **ints)

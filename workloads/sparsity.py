@@ -14,7 +14,7 @@ import numpy as np
 from nmsim.specfile import SpecError
 
 KINDS = ("dense", "nm", "unstructured", "block")
-AXES = ("K", "N")
+GROUP_AXES = ("K", "N")
 FORMS = "dense, N:M (e.g. 2:4), N:M@N, unstructured:D (D = fraction of zeros), block:RxC:D"
 
 
@@ -71,8 +71,8 @@ class Sparsity:
         axis = "K"
         if "@" in t:
             t, axis = t.split("@", 1)
-            if axis not in AXES:
-                raise SpecError(f"sparsity '{text}': axis must be one of {AXES} (got '{axis}')")
+            if axis not in GROUP_AXES:
+                raise SpecError(f"sparsity '{text}': axis must be one of {GROUP_AXES} (got '{axis}')")
         n, m = _nm(t)
         if n == m:
             return DENSE

@@ -133,7 +133,7 @@ class Workload:
         if path.is_dir():
             if not (path / "workload.yaml").is_file():
                 raise SpecError(f"{path}: directory holds no workload.yaml (not a workload directory; "
-                                "`nmsim prune --out DIR` writes one)")
+                                "`nmsim prune` writes one)")
             path = path / "workload.yaml"
         data, lines = load_yaml(path)
         if data is None:

@@ -55,8 +55,8 @@ What cannot be configured alike (see also the doc text in the lead's report)
   partial-sum read-back of every compute cycle (about 3x the ideal cycles; measured: doubling
   the port width leaves ZigZag's latency unchanged). `buffer_ports="per_operand"` shows the
   same search with one full-width port per operand.
-* Search space: LOMA with its default `lpf_limit=6` (loop prime factors); on Llama gate and
-  BERT q, `lpf_limit=8` took 90 s and 262 s instead of ~3 s and found the same energy.
+* Search space: LOMA with its default `lpf_limit=6` (loop prime factors); `lpf_limit=8` found the
+  same energy on Llama gate and BERT q at 30-90 times the search time (docs/PERFORMANCE.md, ZigZag).
 * Sparsity: ZigZag has no N:M or unstructured sparsity model. `run_zigzag` costs dense GEMMs
   only; an arch's sparsity support is ignored.
 * One on-chip level: nmsim's schema has exactly one level per operand; a preset with different

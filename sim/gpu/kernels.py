@@ -3,7 +3,7 @@ compressed N:M format or run on the 2:4 sparse tensor cores, bytes per dtype ele
 call (`GemmCase`), the rates a call computes at, and the N:M pattern text of measurement rows.
 
 Kernel names are those of the measurement files (gpu_kernels.measurements.KERNELS); sim cannot
-import gpu_kernels, so tests/test_gpu_model.py checks that the two lists agree.
+import gpu_kernels, so tests/sim/test_gpu_model.py checks that the two lists agree.
 """
 from __future__ import annotations
 

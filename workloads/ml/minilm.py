@@ -28,7 +28,7 @@ __all__ = ["NAME", "load", "read_sentences", "encode", "embed", "calibration_bat
 
 NAME = "all-MiniLM-L6-v2"
 DATA_DIR = Path(__file__).resolve().parent / "data"
-MAX_TOKENS = 256            # sentence-transformers' max_seq_length for this model
+_MAX_TOKENS = 256            # sentence-transformers' max_seq_length for this model
 
 
 def model_dir() -> Path:
@@ -84,7 +84,7 @@ def encode(tokenizer, sentences: list[str], batch_size: int = 32) -> list[tuple[
     out = []
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        enc = tokenizer([sentences[i] for i in idx], padding=True, truncation=True, max_length=MAX_TOKENS,
+        enc = tokenizer([sentences[i] for i in idx], padding=True, truncation=True, max_length=_MAX_TOKENS,
                         return_tensors="pt")
         out.append((idx, {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                           "token_type_ids": enc["token_type_ids"]}))

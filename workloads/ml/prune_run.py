@@ -22,24 +22,25 @@ from nmsim.specfile import SpecError, did_you_mean
 from .. import zoo
 from ..sparsity import Sparsity
 from ..workload import Workload
+from .pruning import CALIBRATED, METHODS, TRAINING
 
-__all__ = ["MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
+__all__ = ["PRUNE_MODELS", "OWN_MODELS", "PruneResult", "check_request", "run_prune", "minilm_report", "digits_report",
            "REPORT_PATTERNS", "REPORT_METHODS", "model_params"]
 
-MODELS = ("minilm", "digits-cnn") + zoo.ZOO_NAMES
-TRAINING = ("srste", "bdwp")
-ONE_SHOT = ("magnitude", "magnitude-global", "wanda", "sparsegpt")
-CALIBRATED = ("wanda", "sparsegpt")
+OWN_MODELS = ("minilm", "digits-cnn")     # real weights: their quality figures mean something
+PRUNE_MODELS = OWN_MODELS + zoo.ZOO_NAMES
 REPORT_PATTERNS = ("2:4", "4:8", "2:8", "1:8", "unstructured:0.5", "unstructured:0.75", "unstructured:0.9")
 REPORT_METHODS = ("magnitude", "wanda", "sparsegpt")
 # calibration samples when --calibration is not given: sentences, images, random zoo inputs
 DEFAULT_CALIBRATION = {"minilm": 64, "digits-cnn": 256}
 ZOO_DEFAULT_CALIBRATION = 4
-# Materialising random weights of a 7B model takes 28 GB in fp32: more than this machine has.
+# Pruning materialises a zoo model's random weights in fp32, 4 bytes a parameter: the cap keeps that
+# at 1.6 GB (a 7B model would need 28 GB); larger models are costed without masks instead.
 MAX_ZOO_PARAMS = 400_000_000
 _OWN_PARAMS = {"minilm": {"batch": 8, "seq_len": 128}, "digits-cnn": {"batch": 64}}
 RANDOM_WEIGHTS = "n/a (random weights)"
 
+# A progress callback: (stage description, done, total); the reproductions take the same.
 Progress = Callable[[str, int, int], None]
 
 
@@ -84,42 +85,41 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
     a model that is not trained here, a calibration count below 1, a missing or empty
     calibration file, bad parameters, a zoo model too large to hold in memory.
     """
-    from .pruning.masks import parse_pattern
+    from .pruning.masks import parse_prune_pattern
 
-    if model not in MODELS:
-        raise SpecError(f"unknown model '{model}'" + did_you_mean(model, MODELS)
+    if model not in PRUNE_MODELS:
+        raise SpecError(f"unknown model '{model}'" + did_you_mean(model, PRUNE_MODELS)
                         + "; models: minilm, digits-cnn, or a zoo name (`nmsim workloads`)")
-    methods = ONE_SHOT + TRAINING
-    if method not in methods:
-        raise SpecError(f"unknown pruning method '{method}'" + did_you_mean(method, methods))
-    sp = parse_pattern(pattern)
+    if method not in METHODS:
+        raise SpecError(f"unknown pruning method '{method}'" + did_you_mean(method, METHODS))
+    sp = parse_prune_pattern(pattern)
     if method in TRAINING:
         if model != "digits-cnn":
-            raise SpecError(f"{method} trains the network from scratch; it runs on --model digits-cnn only "
+            raise SpecError(f"{method} trains the network from scratch; it runs on `model` digits-cnn only "
                             f"(for '{model}' use magnitude, wanda or sparsegpt)")
         if sp.kind != "nm" or sp.axis != "K":
             raise SpecError(f"{method} needs an N:M pattern along K, e.g. 2:8 (got {sp})")
     if method == "magnitude-global" and sp.kind != "unstructured":
-        raise SpecError(f"magnitude-global is unstructured only (got {sp}); use --method magnitude for N:M")
+        raise SpecError(f"magnitude-global is unstructured only (got {sp}); use `method` magnitude for N:M")
     if method == "sparsegpt" and sp.kind == "nm" and sp.axis != "K":
         raise SpecError(f"sparsegpt: N:M along {sp.axis} is not supported (its updates run along K); "
-                        "use --method magnitude or wanda")
+                        "use `method` magnitude or wanda")
     if calibration_file is not None:            # checked even where unused: a typo should not pass
         if model != "minilm":
-            raise SpecError("--calibration-file applies to --model minilm (a text file, one sentence a line)")
+            raise SpecError("`calibration_file` applies to `model` minilm (a text file, one sentence a line)")
         from .minilm import read_sentences
 
         read_sentences(calibration_file)
     if method in CALIBRATED:
         if calibration is not None and calibration < 1:
-            raise SpecError(f"--calibration {calibration}: {method} needs at least 1 calibration sample")
+            raise SpecError(f"`calibration` {calibration}: {method} needs at least 1 calibration sample")
         if model == "minilm":
             from .minilm import read_sentences
 
             have = len(read_sentences(calibration_file, which="calibration"))
             want = _calibration_count(model, calibration)
             if want > have:
-                raise SpecError(f"--calibration {want}: {calibration_file or 'the shipped calibration set'} "
+                raise SpecError(f"`calibration` {want}: {calibration_file or 'the shipped calibration set'} "
                                 f"has only {have} sentences")
     model_params(model, params)
     if model in zoo.ZOO_NAMES:
@@ -188,7 +188,7 @@ class _MiniLMSession:
         sentences = minilm.read_sentences()
         if eval_sentences is not None:
             if eval_sentences < 1:
-                raise SpecError(f"--eval-sentences {eval_sentences}: need at least 1")
+                raise SpecError(f"`eval_sentences` {eval_sentences}: need at least 1")
             sentences = sentences[:eval_sentences]
         self.eval_batches = minilm.encode(self.tok, sentences)
         self.calib_sentences = minilm.read_sentences(calibration_file, which="calibration")
@@ -198,7 +198,7 @@ class _MiniLMSession:
 
     def calibration(self, n: int):
         if n > len(self.calib_sentences):
-            raise SpecError(f"--calibration {n}: {self.calib_source} has only {len(self.calib_sentences)} sentences")
+            raise SpecError(f"`calibration` {n}: {self.calib_source} has only {len(self.calib_sentences)} sentences")
         return self.m.calibration_batches(self.tok, self.calib_sentences[:n])
 
     def run(self, sp: Sparsity, method: str, calibration: int | None, skip, params, progress, trace=True):
@@ -231,13 +231,13 @@ def minilm_report(patterns=REPORT_PATTERNS, methods=REPORT_METHODS, calibration:
                   progress: Progress | None = None) -> list[dict]:
     """The MiniLM quality table: one row per (pattern, method) with the mean cosine similarity of
     pruned vs dense sentence embeddings and the pruning time (s)."""
-    from .pruning.masks import parse_pattern
+    from .pruning.masks import parse_prune_pattern
 
     sess = _MiniLMSession(eval_sentences, calibration_file, progress)
     rows = []
     for i, (pat, method) in enumerate((p, m) for p in patterns for m in methods):
         _stage(progress, f"report: {method} {pat}", i, len(patterns) * len(methods))
-        _, _, _, q, seconds, _, calib = sess.run(parse_pattern(pat), method, calibration, (), None, progress,
+        _, _, _, q, seconds, _, calib = sess.run(parse_prune_pattern(pat), method, calibration, (), None, progress,
                                                  trace=False)
         rows.append({"pattern": pat, "method": method, **q, "seconds": round(seconds, 2),
                      "calibration": calib.get("samples", 0)})
@@ -295,7 +295,7 @@ def digits_report(epochs: int = 30, seed: int = 0, progress: Progress | None = N
     scratch for `epochs`), and one-shot magnitude 2:8 of the dense network for contrast."""
     from . import digits_cnn as dc
     from .pruning import prune
-    from .pruning.masks import parse_pattern
+    from .pruning.masks import parse_prune_pattern
 
     data = dc.load_data(seed)
     plan = [("dense", None), ("srste", "2:4"), ("srste", "2:8"), ("bdwp", "2:8")]
@@ -303,7 +303,7 @@ def digits_report(epochs: int = 30, seed: int = 0, progress: Progress | None = N
     for i, (method, pat) in enumerate(plan):
         _stage(progress, f"report: {method} {pat or ''}", i, len(plan) + 1)
         t0 = time.perf_counter()
-        model, _ = dc.run_experiment(method, parse_pattern(pat) if pat else None, data, epochs, seed)
+        model, _ = dc.run_experiment(method, parse_prune_pattern(pat) if pat else None, data, epochs, seed)
         dense_model = model if method == "dense" else dense_model
         rows.append({"method": method, "pattern": pat or "dense", "training": "from scratch",
                      "accuracy": round(dc.accuracy(model, data.x_test, data.y_test), 4),
@@ -408,6 +408,6 @@ def check_out_dir(out: str | Path, force: bool) -> None:
     """SpecError when `out` exists and `force` is off, or when it exists and is not a folder."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise SpecError(f"--out {out}: exists and is not a directory")
+        raise SpecError(f"`out` {out}: exists and is not a directory")
     if out.exists() and not force:
-        raise SpecError(f"--out {out}: directory exists; pass --force to replace it")
+        raise SpecError(f"`out` {out}: directory exists; pass `force` to replace it")

@@ -2,7 +2,7 @@
 
 Module names are chosen so that tracing a module (`workloads.ml.trace`) yields exactly the op
 names and shapes of `zoo.build(name, ...)`: `layer3.attn.q`, `layer1.0.downsample`,
-`features.4.dw`, ... (tests/test_trace.py checks every zoo entry). Weights are random (seeded
+`features.4.dw`, ... (tests/workloads/test_trace.py checks every zoo entry). Weights are random (seeded
 by the caller): these modules exist to be traced, and pruned for hardware studies; their
 quality numbers mean nothing, and the prune command reports them as "n/a (random weights)".
 

@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterable
 from nmsim.specfile import SpecError, did_you_mean
 
 from ...sparsity import Sparsity
-from .masks import MaskCheckError, MaskReport, check_mask, layer_view, parse_pattern, prunable_layers
+from .masks import MaskCheckError, MaskReport, check_mask, layer_view, parse_prune_pattern, prunable_layers
 
-__all__ = ["METHODS", "ONE_SHOT", "prune", "verify_masks", "CalibBatch", "check_mask", "MaskReport",
-           "MaskCheckError", "parse_pattern", "prunable_layers"]
+__all__ = ["METHODS", "ONE_SHOT", "TRAINING", "CALIBRATED", "prune", "verify_masks", "CalibBatch", "check_mask", "MaskReport",
+           "MaskCheckError", "parse_prune_pattern", "prunable_layers"]
 
 
 def __getattr__(name: str):
@@ -32,7 +32,8 @@ def __getattr__(name: str):
 
 
 ONE_SHOT = ("magnitude", "magnitude-global", "wanda", "sparsegpt")
-METHODS = ONE_SHOT + ("srste", "bdwp")
+TRAINING = ("srste", "bdwp")             # train from scratch (their own modules, digits-cnn in `nmsim prune`)
+METHODS = ONE_SHOT + TRAINING
 CALIBRATED = ("wanda", "sparsegpt")
 
 
@@ -47,7 +48,7 @@ def prune(model, sparsity: Sparsity | str, method: str, calibration: Any = None,
     Returns {layer name: bool keep-mask shaped like its weight}; with `inplace=False` the model
     is left untouched (a deep copy is pruned). Masks are verified before they are returned.
     """
-    sp = parse_pattern(sparsity) if isinstance(sparsity, str) else sparsity
+    sp = parse_prune_pattern(sparsity) if isinstance(sparsity, str) else sparsity
     if method not in ONE_SHOT:
         raise SpecError(f"unknown one-shot pruning method '{method}'" + did_you_mean(method, ONE_SHOT)
                         + ("; srste and bdwp train the model: see workloads.ml.pruning.srste / .bdwp"
@@ -59,7 +60,7 @@ def prune(model, sparsity: Sparsity | str, method: str, calibration: Any = None,
     target = model if inplace else copy.deepcopy(model)
     layers = prunable_layers(target, skip)
     if not layers:
-        raise SpecError("no Linear or Conv2d layer left to prune" + (" after --skip" if list(skip) else ""))
+        raise SpecError("no Linear or Conv2d layer left to prune" + (" after `skip`" if list(skip) else ""))
     if method == "magnitude":
         from .magnitude import magnitude_prune
         masks = magnitude_prune(layers, sp)

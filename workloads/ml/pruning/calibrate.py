@@ -109,7 +109,7 @@ def execution_groups(model: nn.Module, layers: dict[str, nn.Module], batch: Cali
     missing = [n for n in layers if n not in names]
     if missing:
         raise SpecError(f"layer '{missing[0]}' never ran on the calibration inputs ({len(missing)} such); "
-                        f"leave it out with --skip '{missing[0]}'")
+                        f"leave it out with `skip` '{missing[0]}'")
     groups: list[list[str]] = []
     last_ptr = None
     for n, ptr in order:

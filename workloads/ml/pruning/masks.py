@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch stays a lazy import for everything that only checks m
     from torch import nn
 
 __all__ = ["MaskCheckError", "MaskReport", "check_mask", "nm_keep", "topk_keep", "prunable_layers",
-           "layer_view", "fit_problem", "check_fits", "apply_masks", "parse_pattern"]
+           "layer_view", "fit_problem", "check_fits", "apply_masks", "parse_prune_pattern"]
 
 
 class MaskCheckError(AssertionError):
@@ -39,7 +39,7 @@ class MaskReport:
     groups_checked: int
 
 
-def parse_pattern(text: str) -> Sparsity:
+def parse_prune_pattern(text: str) -> Sparsity:
     """A pruning target: `N:M`, `N:M@N` or `unstructured:D` (D = fraction of zeros); SpecError
     for dense, block or malformed patterns."""
     sp = Sparsity.parse(text)
@@ -155,7 +155,7 @@ def check_fits(layers: dict[str, "nn.Module"], sparsity: Sparsity) -> None:
     if not bad:
         return
     shown = "; ".join(p for _, p in bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
-    names = " ".join(f"--skip '{n}'" for n, _ in bad[:3])
+    names = " ".join(f"`skip` '{n}'" for n, _ in bad[:3])
     raise SpecError(f"pattern {sparsity} cannot be held by {len(bad)} layer(s) (groups of {sparsity.m} run "
                     f"along {sparsity.axis}): {shown}; leave them dense with {names}"
                     + (" ..." if len(bad) > 3 else ""))

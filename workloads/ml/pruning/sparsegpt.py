@@ -61,7 +61,7 @@ def sparsegpt_matrix(W: torch.Tensor, H: torch.Tensor, sparsity: Sparsity, block
     if sparsity.kind == "nm":
         if sparsity.axis != "K":
             raise SpecError(f"sparsegpt: N:M along {sparsity.axis} is not supported (its updates run along K); "
-                            "use --method magnitude or wanda for N:M@N")
+                            "use `method` magnitude or wanda for N:M@N")
         blocksize = max(sparsity.m, blocksize // sparsity.m * sparsity.m)
     dead = torch.diag(H) == 0
     H[dead, dead] = 1.0
@@ -111,7 +111,7 @@ def sparsegpt_prune(model: nn.Module, layers: dict[str, nn.Module], sparsity: Sp
     returns weight-shaped keep-masks."""
     if sparsity.kind == "nm" and sparsity.axis != "K":
         raise SpecError(f"sparsegpt: N:M along {sparsity.axis} is not supported (its updates run along K); "
-                        "use --method magnitude or wanda for N:M@N")
+                        "use `method` magnitude or wanda for N:M@N")
     check_fits(layers, sparsity)
 
     def prune_layer(mod, stat):

@@ -1,0 +1,146 @@
+"""`nmsim simulate`: cost a workload on an architecture (fast model, detailed engine, training step,
+or SCALE-Sim's own files through cli/scalesim_cmd.py)."""
+from __future__ import annotations
+
+import argparse
+
+from .errors import fail, flags, warn
+
+
+def add_parser(sub) -> None:
+    """Register `nmsim simulate` on the subcommand table."""
+    from nmsim.accel import DATAFLOWS
+    from nmsim.mapping import MAPPERS, OBJECTIVES
+    from nmsim.sim.simulate import ENGINES
+
+    ss = sub.add_parser("simulate", help="cost a workload on an architecture")
+    ss.add_argument("--arch", "-a", help="preset name or arch YAML (required unless --scalesim-cfg)")
+    ss.add_argument("--workload", "-w", help="zoo name or workload YAML (required unless --scalesim-topology)")
+    ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
+    ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
+    ss.add_argument("--dataflow", choices=DATAFLOWS, help="force a dataflow (default: the arch's first)")
+    ss.add_argument("--mapper", choices=MAPPERS,
+                    help="search every layer's mapping (default: the fitted default mapping)")
+    ss.add_argument("--objective", choices=OBJECTIVES, help="what --mapper minimizes (default latency)")
+    ss.add_argument("--mapping", metavar="M.yaml", help="use the mappings in this file (see nmsim map --out)")
+    ss.add_argument("--save-mappings", metavar="M.yaml", help="write every layer's mapping as a mapping file")
+    ss.add_argument("--per-layer", action="store_true", help="one row per op instead of per layer group")
+    ss.add_argument("--json", metavar="R.json", help="write results as JSON (design contract)")
+    ss.add_argument("--csv", metavar="R.csv", help="write per-layer results as CSV")
+    ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
+    ss.add_argument("--engine", choices=ENGINES,
+                    help="fast analytic model (default) or the detailed SimPy engine (stalls by cause)")
+    ss.add_argument("--trace", metavar="T.json", help="write the detailed engine's per-tile trace: "
+                                                       "Chrome trace JSON, or CSV for a .csv name")
+    ss.add_argument("--training", action="store_true",
+                    help="cost one training step per layer: forward, backward-data, weight-gradient GEMMs (SAT BDWP)")
+    ss.add_argument("--no-bdwp", action="store_true",
+                    help="with --training: backward-data weights keep the forward mask (runs dense on K-indexed N:M)")
+    from .scalesim_cmd import add_arguments as add_scalesim_arguments
+
+    add_scalesim_arguments(ss)
+    ss.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    """Check the flags, simulate, print the table, write --json/--csv/--trace/--save-mappings."""
+    from .scalesim_cmd import simulate_scalesim_files, wants_scalesim
+
+    if wants_scalesim(args):
+        return simulate_scalesim_files(args)
+    if not (args.arch and args.workload):
+        fail("simulate needs --arch and --workload (or --scalesim-cfg with --scalesim-topology)")
+    from rich.progress import Progress
+
+    from nmsim.accel import load_arch
+    from nmsim.sim import backend_for, simulate_workload
+    from nmsim.workloads import Sparsity
+
+    from .resolve import parse_params, resolve_workload
+    from .tables import console, run_table
+
+    arch = load_arch(args.arch)
+    wl = resolve_workload(args.workload, parse_params(args.param))
+    sparsity = Sparsity.parse(args.sparsity) if args.sparsity else None
+    engine, trace = _simulate_engine(args, arch)
+    with flags("dataflow", "mapper", mapping="--mapping"):
+        backend = backend_for(arch, engine, dataflow=args.dataflow, mapper=args.mapper)
+    mappings = _simulate_mappings(args, arch, backend)
+    if args.no_bdwp and not args.training:
+        fail("--no-bdwp applies to --training")
+    if args.training:
+        return _simulate_training(args, arch, wl, sparsity)
+    with Progress(console=console, transient=True, disable=len(wl.ops) < 200 and engine == "fast") as prog:
+        task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
+        res = simulate_workload(arch, wl, sparsity, dataflow=args.dataflow,
+                                progress=lambda done, total: prog.update(task, completed=done),
+                                mapper=args.mapper, objective=args.objective or "latency", mappings=mappings,
+                                engine=engine, trace=trace)
+    if trace is not None:
+        trace.write(args.trace)
+    if args.save_mappings:
+        from nmsim.mapping import Mapping, save_mappings
+
+        save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers},
+                      header=f"mappings of {wl.name} on {arch.name} "
+                             f"({'mapper ' + args.mapper if args.mapper else 'default mapping'})")
+    _report(args, res, run_table)
+
+
+def _report(args: argparse.Namespace, res, table) -> None:
+    """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json/--csv."""
+    from .tables import console
+
+    for n in res.notes:
+        warn(n)
+    if not args.quiet:
+        console.print(table(res, args.per_layer))
+    if args.json:
+        res.write_json(args.json)
+    if args.csv:
+        res.write_csv(args.csv)
+
+
+def _simulate_training(args: argparse.Namespace, arch, wl, sparsity) -> None:
+    """`simulate --training`: one training step per layer (sim/training.py, docs/MODEL.md 10)."""
+    from nmsim.sim.training import simulate_training
+
+    from .tables import training_table
+
+    if args.engine == "detailed" or args.trace or args.mapping or args.save_mappings:
+        fail("--training costs each phase with the fast model and its own mappings; "
+             "drop --engine detailed/--trace/--mapping/--save-mappings")
+    res = simulate_training(arch, wl, sparsity, not args.no_bdwp, dataflow=args.dataflow, mapper=args.mapper,
+                            objective=args.objective or "latency")
+    _report(args, res, training_table)
+
+
+def _simulate_engine(args: argparse.Namespace, arch):
+    """Check --engine/--trace; returns (engine name, sim.engine.Trace or None). --trace implies detailed."""
+    engine = args.engine or ("detailed" if args.trace else "fast")
+    if args.trace and engine != "detailed":
+        fail("--trace records the detailed engine's tiles and transfers; use --engine detailed")
+    if not args.trace:
+        return engine, None
+    from nmsim.sim.engine import Trace
+
+    return engine, Trace(arch.clock_hz)
+
+
+def _simulate_mappings(args: argparse.Namespace, arch, backend):
+    """Check the mapping flags of `simulate`; returns the per-op mapping lookup or None."""
+    if args.mapper and args.mapping:
+        fail("--mapper and --mapping conflict: search mappings or read them from a file, not both")
+    if args.objective and not args.mapper:
+        from nmsim.mapping import MAPPERS
+
+        fail(f"--objective applies to --mapper searches; add --mapper {'|'.join(MAPPERS)}")
+    if (args.mapper or args.mapping or args.save_mappings) and not backend.takes_mappings:
+        fail(f"--mapper/--mapping/--save-mappings apply to systolic arrays; {arch.name} is a {arch.kind} preset")
+    if args.mapping and args.dataflow:
+        fail("--dataflow and --mapping conflict: the mapping file fixes each layer's dataflow")
+    if not args.mapping:
+        return None
+    from nmsim.mapping import load_mappings
+
+    return load_mappings(args.mapping).for_op

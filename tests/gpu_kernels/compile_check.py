@@ -1,0 +1,120 @@
+"""Compile the Triton kernels for a CUDA target without a GPU, and report each config's registers,
+stack (register spills) and shared memory: compile errors and spills show up on CPU-only machines.
+
+    python tests/gpu_kernels/compile_check.py [--arch 90] [--all]       (TRITON_INTERPRET must be unset)
+
+Prints one JSON object per compiled (kernel, dtype, pattern, token block, config); exit code 1 if
+any config fails to compile. Default: a few representative configs (what tests/gpu_kernels/test_compile.py
+runs); --all: every tile of the GPU menus for 2:4, 1:8 and 3:32 fp16 plus bf16/fp32 samples.
+Operands are specialized as the launcher specializes contiguous tensors with 16-divisible sizes
+(unit strides become constants, pointers and row strides are marked divisible by 16).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+PTR = {"fp16": "*fp16", "bf16": "*bf16", "fp32": "*fp32"}
+UNIT_STRIDES = ("stride_xk", "stride_on", "stride_wk")
+DIVISIBLE_16 = ("x_ptr", "val_ptr", "idx_ptr", "out_ptr", "w_ptr", "N", "K", "stride_xm", "stride_vn", "stride_in",
+                "stride_om", "stride_wn")
+
+
+def _resources(cubin: bytes) -> dict:
+    """REG, STACK and SHARED of the kernel in `cubin`, read with the cuobjdump shipped in triton."""
+    import triton
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as fh:
+        fh.write(cubin)
+    try:
+        out = subprocess.run([str(tool), "-res-usage", fh.name], capture_output=True, text=True, timeout=60).stdout
+    finally:
+        os.unlink(fh.name)
+    found = dict(re.findall(r"\b(REG|STACK|SHARED):(\d+)", out))
+    return {k.lower(): int(v) for k, v in found.items()}
+
+
+def _compile(jit_fn, arch: int, ptr_args: dict, int_args: list, consts: dict, config) -> dict:
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    consts = {**consts, **config.kwargs, **{k: 1 for k in UNIT_STRIDES if k in int_args}}
+    sig = {**ptr_args, **{k: "i32" for k in int_args if k not in consts}, **{k: "constexpr" for k in consts}}
+    attrs = {(jit_fn.arg_names.index(k),): [["tt.divisibility", 16]] for k in DIVISIBLE_16 if k in sig}
+    kernel = triton.compile(ASTSource(jit_fn, sig, constexprs=consts, attrs=attrs), target=GPUTarget("cuda", arch, 32),
+                            options={"num_warps": config.num_warps, "num_stages": config.num_stages})
+    res = _resources(kernel.asm["cubin"])
+    return {"regs": res.get("reg"), "stack_bytes": res.get("stack"), "shared_bytes": kernel.metadata.shared}
+
+
+def _precision(dtype: str) -> dict:
+    return {"DOT_FP32": False, "PRECISION": "ieee" if dtype == "fp32" else "tf32"}
+
+
+def _nm_ptrs(dtype: str) -> dict:
+    return {"x_ptr": PTR[dtype], "val_ptr": PTR[dtype], "idx_ptr": "*i32", "out_ptr": PTR[dtype]}
+
+
+def _cases(full: bool):
+    """(report fields, compile arguments) for every planned compile."""
+    from nmsim.gpu_kernels import dense_matmul, nm_decode, nm_matmul
+
+    mm_ints = ["M", "N", "K", "stride_xm", "stride_xk", "stride_vn", "stride_in", "stride_om", "stride_on"]
+    dense_ints = ["M", "N", "K", "stride_xm", "stride_xk", "stride_wn", "stride_wk", "stride_om", "stride_on"]
+    mm_menu, dec_menu = nm_matmul.tile_configs(gpu=True), nm_decode.decode_configs(gpu=True)
+    if full:
+        mm_plan = [("fp16", nm, c) for nm in ((2, 4), (1, 8), (3, 32)) for c in mm_menu]
+        mm_plan += [(d, (2, 4), mm_menu[0]) for d in ("bf16", "fp32")]
+        # the configs the autotuner's register pruning keeps for each token block
+        dec_plan = [("fp16", nm, bt, c) for nm in ((2, 4), (1, 8)) for bt in (1, 4, 16)
+                    for c in nm_decode._fit_registers(dec_menu, {}, BLOCK_T=bt)]
+        dense_plan = [(d, c) for d in ("fp16", "bf16") for c in mm_menu]
+    else:
+        mm_plan = [("fp16", (2, 4), mm_menu[0]), ("bf16", (1, 8), mm_menu[6]), ("fp32", (3, 32), mm_menu[3])]
+        dec_plan = [("fp16", (1, 8), 1, dec_menu[1]), ("bf16", (2, 4), 16, dec_menu[10])]
+        dense_plan = [("fp16", mm_menu[0])]
+    for dtype, (n, m), cfg in mm_plan:
+        consts = {"NSEL": n, "GROUP": m, "BITS": m.bit_length() - 1, **_precision(dtype)}
+        yield ({"kernel": "nm_matmul", "dtype": dtype, "pattern": f"{n}:{m}", "config": nm_matmul.config_text(cfg)},
+               (nm_matmul.KERNEL.fn, _nm_ptrs(dtype), mm_ints, consts, cfg))
+    for dtype, (n, m), bt, cfg in dec_plan:
+        consts = {"NSEL": n, "GROUP": m, "BITS": m.bit_length() - 1, "BLOCK_T": bt}
+        yield ({"kernel": "nm_decode", "dtype": dtype, "pattern": f"{n}:{m}", "block_t": bt,
+                "config": nm_matmul.config_text(cfg)},
+               (nm_decode.KERNEL.fn, _nm_ptrs(dtype), mm_ints, consts, cfg))
+    for dtype, cfg in dense_plan:
+        ptrs = {"x_ptr": PTR[dtype], "w_ptr": PTR[dtype], "out_ptr": PTR[dtype]}
+        yield ({"kernel": "dense_matmul", "dtype": dtype, "pattern": "dense", "config": nm_matmul.config_text(cfg)},
+               (dense_matmul.KERNEL.fn, ptrs, dense_ints, _precision(dtype), cfg))
+
+
+def main(argv=None) -> int:
+    """Compile the planned cases, print one JSON line each; 0 when all compiled."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", type=int, default=90, help="CUDA compute capability x10 (90 = H100, 80 = A100)")
+    ap.add_argument("--all", action="store_true", help="every tile of the GPU menus")
+    args = ap.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes"):
+        print("compile_check: unset TRITON_INTERPRET (it replaces the compiler by the interpreter)", file=sys.stderr)
+        return 2
+    failed = 0
+    for info, (fn, ptrs, ints, consts, cfg) in _cases(args.all):
+        try:
+            info.update(_compile(fn, args.arch, ptrs, ints, consts, cfg))
+        except Exception as exc:  # report every failing config, not only the first
+            info["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            failed += 1
+        print(json.dumps({"arch": args.arch, **info}), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

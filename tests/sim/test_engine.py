@@ -1,0 +1,185 @@
+"""The detailed SimPy engine against the fast model (docs/MODEL.md, "Detailed engine")."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from nmsim.mapping import LOOP_ORDERS, Mapping, executed_gemm, plan_sparsity
+from nmsim.problem import Gemm
+from nmsim.sim import HwParams, simulate_op
+from nmsim.sim.engine import STALL_CAUSES, Trace, engine_cost
+from nmsim.sim.schedule import build_schedule
+from nmsim.sim.simulate import op_cost
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity
+
+from ..conftest import make_arch, run_cli
+
+FREE = {}  # the tiny arch: 1e9 B/cycle DRAM and ports, no latency, double-buffered
+SLOW_DRAM = {"dram.bytes_per_s": 1.0e9}  # 1 B/cycle
+
+
+def random_cases(seed: int, count: int):
+    """Seeded random (op, mapping) pairs on the tiny arch: dense and N:M, edge tiles, batches,
+    every dataflow and loop order, tile_k a multiple of the executed group."""
+    rng = np.random.default_rng(seed)
+    arch = make_arch()
+    for i in range(count):
+        pattern = str(rng.choice(["dense", "2:4", "1:4", "2:8"]))
+        sp = Sparsity.parse(pattern)
+        M, N = (int(x) for x in rng.integers(1, 200, 2))
+        K = int(rng.integers(1, 24)) * (1 if pattern == "dense" else sp.m) + int(rng.integers(0, 3))
+        op = Op(f"g{i}", "gemm", M=M, N=N, K=K, weight_sparsity=sp, batch=int(rng.integers(1, 3)))
+        q = plan_sparsity(arch, op).m
+        tk = max(q, (K // int(rng.integers(1, 4))) // q * q)
+        yield op, Mapping(str(rng.choice(["ws", "os", "is"])), max(1, M // int(rng.integers(1, 5))),
+                          max(1, N // int(rng.integers(1, 5))), tk, str(rng.choice(LOOP_ORDERS)))
+
+
+def both(arch, op, mapping):
+    hw = HwParams.from_arch(arch)
+    plan = plan_sparsity(arch, op)
+    fast = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in op_cost(hw, op, plan, [mapping]).items()}
+    return fast, engine_cost(hw, executed_gemm(op, plan), mapping)
+
+
+def stall_sum(r: dict) -> float:
+    return sum(r[f"stall_{c}_cycles"] for c in STALL_CAUSES)
+
+
+def test_agrees_with_fast_model_without_contention():
+    # 40 random layers and mappings with bandwidth to spare: within 1% (in practice identical).
+    arch = make_arch(**FREE)
+    worst = 0.0
+    for op, mp in random_cases(seed=7, count=40):
+        fast, det = both(arch, op, mp)
+        worst = max(worst, abs(det["cycles"] - fast["cycles"]) / fast["cycles"])
+    assert worst <= 0.01
+
+
+def test_schedule_sums_equal_fast_model_totals():
+    # The shared schedule, summed tile by tile, gives the fast model's closed forms: compute
+    # cycles, DRAM bytes (MODEL.md 3.4) and bytes per level (3.3), on an arch with contention.
+    arch = make_arch(**SLOW_DRAM)
+    for op, mp in random_cases(seed=11, count=40):
+        fast, det = both(arch, op, mp)
+        assert det["compute_cycles"] == fast["compute_cycles"]
+        assert det["bytes_dram"] == pytest.approx(fast["bytes_dram"], rel=1e-12)
+        assert det["bytes_gbuf"] == pytest.approx(fast["bytes_gbuf"], rel=1e-12)
+        assert det["buffer_cycles"] == pytest.approx(fast["buffer_cycles"], rel=1e-12)
+        assert det["energy_mac_pj"] == pytest.approx(fast["energy_mac_pj"])
+
+
+@pytest.mark.parametrize("order, dram", [
+    # the hand-derived figures of tests/sim/test_analytic.py: M=N=K=8 in 4x4x4 tiles
+    ("nmk", 128 + 128 + 64), ("kmn", 64 + 128 + 64 * (1 + 4) + 64 * 4), ("mnk", 128 + 128 + 64)])
+def test_loop_order_sets_dram_bytes(tiny, order, dram):
+    r = simulate_op(tiny, Op("g", "gemm", M=8, N=8, K=8), Mapping("ws", 4, 4, 4, order), engine="detailed")
+    assert r.bytes["dram"] == pytest.approx(dram)
+
+
+def test_every_loop_order_moves_the_fast_models_bytes(tiny):
+    op = Op("g", "gemm", M=40, N=24, K=32, weight_sparsity=Sparsity.parse("2:4"))
+    seen = set()
+    for order in LOOP_ORDERS:
+        fast, det = both(tiny, op, Mapping("os", 16, 8, 8, order))
+        assert det["bytes_dram"] == fast["bytes_dram"]
+        seen.add(det["bytes_dram"])
+    assert len(seen) > 1  # the order matters for this shape
+
+
+def test_reload_rule_on_a_small_schedule(tiny):
+    # order kmn, 2 tiles per dim: A (m, k) is kept across the innermost n loop, B (k, n) changes
+    # on every tile (2x the weights: m sits outside n), the output tile changes every tile, and
+    # every k = 1 visit reads back a spilled partial sum.
+    s = build_schedule(HwParams.from_arch(tiny), Gemm(M=8, N=8, K=8), Mapping("ws", 4, 4, 4, "kmn"))
+    assert list(s.a_new) == [True, False, True, False] * 2
+    assert s.b_new.all()
+    assert s.c_first.all() and s.c_last.all()
+    assert list(s.c_read_bytes > 0) == [False] * 4 + [True] * 4
+
+
+def test_contention_never_faster_and_charges_dram_bandwidth():
+    op = Op("g", "gemm", M=256, N=64, K=64)
+    mp = Mapping("ws", 32, 64, 64)
+    free = simulate_op(make_arch(**FREE), op, mp, engine="detailed")
+    slow = simulate_op(make_arch(**SLOW_DRAM), op, mp, engine="detailed")
+    assert slow.cycles >= free.cycles
+    b = slow.cycle_breakdown
+    stalls = {c: b[f"stall_{c}_cycles"] for c in STALL_CAUSES}
+    assert max(stalls, key=stalls.get) == "dram_bandwidth"
+    assert b["compute_cycles"] + sum(stalls.values()) == pytest.approx(slow.cycles, abs=1)
+
+
+def test_single_buffering_stalls_on_capacity():
+    # Bandwidth that double buffering hides: single buffering exposes it, charged to capacity.
+    op = Op("g", "gemm", M=256, N=64, K=64)
+    mp = Mapping("ws", 32, 64, 64)
+    bw = {"dram.bytes_per_s": 4.0e9}
+    double = simulate_op(make_arch(**bw), op, mp, engine="detailed")
+    single = simulate_op(make_arch(**bw, **{"memory.0.double_buffered": False}), op, mp, engine="detailed")
+    assert double.cycle_breakdown["stall_buffer_capacity_cycles"] == 0
+    assert single.cycles > double.cycles
+    assert single.cycle_breakdown["stall_buffer_capacity_cycles"] > single.cycle_breakdown["stall_dram_bandwidth_cycles"]
+
+
+def test_latency_shows_as_latency():
+    op = Op("g", "gemm", M=64, N=8, K=8)
+    r = simulate_op(make_arch(**{"dram.latency_s": 2.0e-7}), op, Mapping("ws", 8, 8, 8), engine="detailed")
+    assert r.cycle_breakdown["stall_dram_latency_cycles"] > 0
+    assert r.cycle_breakdown["stall_dram_bandwidth_cycles"] == pytest.approx(0, abs=1)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_random_contention_is_never_faster_than_free(seed):
+    for op, mp in random_cases(seed, 10):
+        free = engine_cost(HwParams.from_arch(make_arch()), executed_gemm(op, plan_sparsity(make_arch(), op)), mp)
+        arch = make_arch(**SLOW_DRAM, **{"memory.0.double_buffered": False, "dram.latency_s": 5e-8})
+        slow = engine_cost(HwParams.from_arch(arch), executed_gemm(op, plan_sparsity(arch, op)), mp)
+        assert slow["cycles"] >= free["cycles"]
+        assert slow["compute_cycles"] + stall_sum(slow) == pytest.approx(slow["cycles"], abs=1)
+
+
+def test_trace_records_array_tiles_in_order(tiny, tmp_path):
+    tr = Trace(tiny.clock_hz)
+    simulate_op(tiny, Op("g", "gemm", M=8, N=8, K=8), Mapping("ws", 4, 4, 4, "kmn"), engine="detailed", trace=tr)
+    tiles = [e for e in tr.events if e[1] == "array"]
+    assert len(tiles) == 8
+    assert all(a[4] <= b[3] for a, b in zip(tiles, tiles[1:]))  # the array runs one tile at a time
+    tr.write(tmp_path / "t.csv")
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert len(rows) == len(tr.events) and rows[0].keys() >= {"resource", "start_cycle", "end_cycle"}
+
+
+def test_unknown_engine_and_gpu_refused(tiny):
+    with pytest.raises(SpecError, match="engine"):
+        simulate_op(tiny, Op("g", "gemm", M=8, N=8, K=8), engine="slow")
+    from nmsim.accel import load_arch
+
+    with pytest.raises(SpecError, match="systolic"):
+        simulate_op(load_arch("t4"), Op("g", "gemm", M=8, N=8, K=8), engine="detailed")
+
+
+def test_cli_detailed_engine_and_trace(tmp_path, capsys):
+    out_json, trace = tmp_path / "r.json", tmp_path / "t.json"
+    code, _, err = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1", "-p", "seq_len=32", "-s", "2:4",
+                            "--engine", "detailed", "--trace", trace, "--json", out_json], capsys)
+    assert code == 0, err
+    res = json.loads(out_json.read_text())
+    assert all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in res["layers"])
+    events = json.loads(trace.read_text())["traceEvents"]
+    spans = [e for e in events if e["ph"] == "X"]
+    assert spans and all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
+    assert {e["cat"] for e in spans} == {lr["name"] for lr in res["layers"]}
+    # --trace alone implies the detailed engine; with --engine fast it is refused
+    code, _, _ = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1",
+                          "--trace", tmp_path / "t2.csv"], capsys)
+    assert code == 0 and (tmp_path / "t2.csv").read_text().startswith("layer,resource")
+    code, _, err = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "--engine", "fast",
+                            "--trace", tmp_path / "t3.json"], capsys)
+    assert code == 2 and "--engine detailed" in err
+    code, _, err = run_cli(["simulate", "-q", "-a", "t4", "-w", "bert-base", "--engine", "detailed"], capsys)
+    assert code == 2 and "systolic" in err
