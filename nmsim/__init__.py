@@ -7,6 +7,7 @@ The public API, listed once (README and notebooks use only these names):
     wl = nmsim.zoo.build("bert-base", batch=8, seq_len=128)        # or nmsim.Workload.load(...)
     run = nmsim.simulate_workload(arch, wl, "2:8")                 # RunResult: .layers, .total
     best = nmsim.map_op(arch, wl.ops[0], "heuristic", "edp")       # mapper search
+    nmsim.gpu.gemm_times(...)                                      # the GPU GEMM model (sim/gpu)
 
 The packages under it keep the folders the project was specified with (accel/, workloads/,
 mapping/, sim/, rtl_models/, gpu_kernels/, dse/, reproduce/, cli/; docs/ARCHITECTURE.md).
@@ -18,10 +19,11 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from .accel import Arch, load_arch, preset_names
+from .accel import Arch, GpuArch, SystolicArch, load_arch, preset_names
 from .mapping import Constraints, Mapping, load_constraints, load_mappings, save_mappings
-from .sim import LayerResult, RunResult, map_op, simulate_op, simulate_workload
+from .sim import LayerResult, RunResult, backend_for, gpu, map_op, simulate_op, simulate_workload
 from .sim.engine import Trace
+from .sim.training import simulate_training
 from .specfile import SpecError
 from .workloads import Op, Sparsity, Workload, zoo
 
@@ -32,15 +34,20 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 # name -> (module, attribute or None for the module itself); imported on first access.
 _LAZY = {
-    "dse": ("nmsim.dse", None),
-    "run_prune": ("nmsim.workloads.ml.prune_run", "run_prune"),
+    "dse": ("nmsim.dse", None),                                         # dist extra: sweeps, Pareto fronts, plots
+    "run_prune": ("nmsim.workloads.ml.prune_run", "run_prune"),         # ml extra: prune, measure, trace
     "minilm_report": ("nmsim.workloads.ml.prune_run", "minilm_report"),
     "trace_module": ("nmsim.workloads.ml.trace", "trace_module"),
+    "byte_ratio_bound": ("nmsim.gpu_kernels.formats", "byte_ratio_bound"),   # GPU: N:M format bound
+    "read_measurements": ("nmsim.gpu_kernels.measurements", "read_measurements"),
+    "validate_gpu": ("nmsim.gpu_kernels.validate", "validate"),          # GPU model vs measured rows
+    "plot_gpu_validation": ("nmsim.gpu_kernels.validate", "plot"),
 }
 
-__all__ = ["Arch", "load_arch", "preset_names", "Op", "Sparsity", "Workload", "zoo", "Mapping", "Constraints",
-           "load_constraints", "load_mappings", "save_mappings", "simulate_op", "simulate_workload", "map_op",
-           "LayerResult", "RunResult", "Trace", "SpecError", "__version__", *_LAZY]
+__all__ = ["Arch", "SystolicArch", "GpuArch", "load_arch", "preset_names", "Op", "Sparsity", "Workload", "zoo",
+           "Mapping", "Constraints", "load_constraints", "load_mappings", "save_mappings", "simulate_op",
+           "simulate_workload", "simulate_training", "map_op", "backend_for", "gpu", "LayerResult", "RunResult",
+           "Trace", "SpecError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str):

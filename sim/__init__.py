@@ -5,6 +5,7 @@ candidate mappings) and the detailed SimPy engine (`engine.py`) on the same tile
 `gpu_backend.py`); SCALE-Sim compatibility (`scalesim_compat.py`). `simulate.py` runs a workload
 through a backend; `training.py` composes SAT's training step. Depends on `accel`, `workloads`,
 `mapping`, `problem`."""
+from . import gpu
 from .analytic import gemm_cost
 from .backend import CostBackend
 from .backends import ENGINES, backend_for
@@ -13,4 +14,4 @@ from .results import LayerResult, RunResult
 from .simulate import map_op, op_cost, simulate_op, simulate_workload
 
 __all__ = ["gemm_cost", "HwParams", "LayerResult", "RunResult", "simulate_op", "simulate_workload", "map_op",
-           "op_cost", "CostBackend", "backend_for", "ENGINES"]
+           "op_cost", "CostBackend", "backend_for", "ENGINES", "gpu"]

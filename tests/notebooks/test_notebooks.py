@@ -32,6 +32,31 @@ def test_outputs_stripped(path):
                 f"{path.name} cell {i} carries outputs: strip them before committing (see notebooks/README.md)"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_use_only_the_public_api(path):
+    """`import nmsim` and the names nmsim/__init__.py lists; no reaching into subpackages."""
+    import re
+
+    import nmsim
+
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.findall(r"^\s*(?:from|import)\s+nmsim\.", code, re.M), f"{path.name} imports an nmsim subpackage"
+    used = set(re.findall(r"\bnmsim\.(\w+)", code))
+    assert used and used <= set(nmsim.__all__), f"{path.name} uses names nmsim does not list: {used - set(nmsim.__all__)}"
+
+
+def test_readme_python_example_uses_only_the_public_api():
+    import re
+
+    import nmsim
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    assert "import nmsim" in code and not re.findall(r"(?:from|import)\s+nmsim\.", code)
+    assert set(re.findall(r"\bnmsim\.(\w+)", code)) <= set(nmsim.__all__)
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path, monkeypatch):
