@@ -12,13 +12,44 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from nmsim.problem import index_bits, parse_nm
+from nmsim.problem import SPATIAL, index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel
+
+from .technology import resolve_references
 
 OPERANDS = ("weights", "inputs", "outputs")
 
 Operand = Literal["weights", "inputs", "outputs"]
 Dataflow = Literal["ws", "os", "is"]
+
+
+class Interconnect(StrictModel):
+    """What the array's wiring lets a mapping place on its rows and columns (docs/MODEL.md 3.7).
+
+    A fixed systolic array (the default) carries the dataflow table's dimensions: rows, columns and
+    time as in problem.dataflow. A flexible array can cut its rows (columns) into `row_blocks`
+    (`col_blocks`) equal blocks, each with its own partial-sum output and operand injection, and
+    give each block a different slice of a second GEMM dimension; with `block_reduction` an adder
+    tree sums the blocks' partial sums, so blocks may also split the reduction dimension K.
+    """
+
+    row_blocks: list[int] = Field(default_factory=lambda: [1], min_length=1,
+                                  description="ways the rows may be cut into independent blocks (1 = fixed)")
+    col_blocks: list[int] = Field(default_factory=lambda: [1], min_length=1,
+                                  description="ways the columns may be cut into independent blocks (1 = fixed)")
+    block_reduction: bool = Field(False, description="partial sums of blocks can be added, so blocks may split K")
+
+    @field_validator("row_blocks", "col_blocks")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(x < 1 for x in v):
+            raise ValueError(f"block counts must be >= 1 (got {v})")
+        return sorted(set(v) | {1})
+
+    @property
+    def flexible(self) -> bool:
+        """True when some mapping may cut the rows or columns into blocks."""
+        return len(self.row_blocks) > 1 or len(self.col_blocks) > 1
 
 
 class ComputeArray(StrictModel):
@@ -32,6 +63,17 @@ class ComputeArray(StrictModel):
     accumulator_bits: int = Field(32, gt=0, description="bits per partial sum")
     dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
                                       description="dataflows the array supports")
+    interconnect: Interconnect = Field(default_factory=Interconnect,
+                                       description="what the rows and columns may carry (docs/MODEL.md 3.7)")
+
+    @model_validator(mode="after")
+    def _blocks_divide(self) -> "ComputeArray":
+        for axis, extent in (("row", self.rows), ("col", self.cols)):
+            bad = [b for b in getattr(self.interconnect, f"{axis}_blocks") if extent % b]
+            if bad:
+                raise ValueError(f"compute.interconnect.{axis}_blocks: {bad} do not divide "
+                                 f"{'rows' if axis == 'row' else 'cols'} = {extent}")
+        return self
 
 
 class NMSupport(StrictModel):
@@ -72,15 +114,29 @@ class SparsitySupport(StrictModel):
 
 
 class MemoryLevel(StrictModel):
-    """An on-chip buffer level that holds tiles of some operands."""
+    """An on-chip storage level (global buffer, accumulator, register file) that keeps tiles of some
+    operands; the others pass it by. `memory:` lists levels outermost (next to DRAM) first, so an
+    operand's path is DRAM, then the levels that hold it in list order, then the array. Consecutive
+    levels that keep different operands sit side by side (one *tier*, sharing one tile of the
+    mapping, like Timeloop's parallel buffers); a level that keeps an operand an earlier level of
+    the tier keeps starts the next tier, inside the previous one (docs/MODEL.md 3.9). A level may be
+    `instances` identical copies (one per PE, one per column): capacity, ports and leakage are per
+    copy and scale with the count."""
 
     name: str = Field(min_length=1)
-    size_bytes: int = Field(gt=0)
-    read_bytes_per_cycle: float = Field(gt=0)
-    write_bytes_per_cycle: float = Field(gt=0)
+    size_bytes: int = Field(gt=0, description="capacity of one instance (bytes)")
+    instances: int = Field(1, gt=0, description="identical copies (e.g. one per PE); size and ports are per copy")
+    read_bytes_per_cycle: float = Field(gt=0, description="read port of one instance (bytes/cycle)")
+    write_bytes_per_cycle: float = Field(gt=0, description="write port of one instance (bytes/cycle)")
     latency_cycles: int = Field(0, ge=0)
     double_buffered: bool = True
-    holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
+    holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1,
+                                 description="operands this level keeps; the others bypass it")
+
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes held by all instances together."""
+        return self.size_bytes * self.instances
 
     @field_validator("name")
     @classmethod
@@ -97,21 +153,43 @@ class DRAM(StrictModel):
     latency_s: float = Field(0.0, ge=0, description="access latency in seconds")
 
 
+class ReadWrite(StrictModel):
+    """Energy per byte read and per byte written at one level (pJ/B)."""
+
+    read: float = Field(ge=0)
+    write: float = Field(ge=0)
+
+
 class Energy(StrictModel):
-    """Energy per action."""
+    """Energy per action. Numbers, or references into the arch's technology table (`tech:`,
+    accel/technology.py) that the loader replaces by numbers and records in `sources`."""
 
     mac_pj: float = Field(gt=0, description="one multiply-accumulate (pJ)")
     index_decode_pj: float = Field(0.0, ge=0, description="one sparse-index decode/mux select (pJ)")
-    per_byte_pj: dict[str, float] = Field(description="pJ per byte moved, per memory level name and 'dram'")
+    per_byte_pj: dict[str, float | ReadWrite] = Field(
+        description="pJ per byte moved, per memory level name and 'dram': one number for reads and writes, "
+                    "or {read, write}")
     static_w: float = Field(0.0, ge=0, description="static (leakage + clock) power in watts")
+    sources: dict[str, str] = Field(default_factory=dict,
+                                    description="technology-table entry behind each priced action (filled by the loader)")
 
     @field_validator("per_byte_pj")
     @classmethod
-    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+    def _non_negative(cls, v: dict) -> dict:
         for k, x in v.items():
-            if x < 0:
+            if isinstance(x, (int, float)) and x < 0:
                 raise ValueError(f"per_byte_pj['{k}'] must be >= 0")
         return v
+
+    def read_pj(self, level: str) -> float:
+        """pJ per byte read at `level` (a memory level name or 'dram')."""
+        x = self.per_byte_pj[level]
+        return float(x.read if isinstance(x, ReadWrite) else x)
+
+    def write_pj(self, level: str) -> float:
+        """pJ per byte written at `level` (a memory level name or 'dram')."""
+        x = self.per_byte_pj[level]
+        return float(x.write if isinstance(x, ReadWrite) else x)
 
 
 class Area(StrictModel):
@@ -204,8 +282,9 @@ class SystolicArch(Arch):
     energy (and optional area)."""
 
     kind: Literal["systolic"] = "systolic"
+    tech: str | None = Field(None, description="technology table the energy section refers to (accel/tech/<tech>.yaml)")
     compute: ComputeArray
-    memory: list[MemoryLevel] = Field(min_length=1)
+    memory: list[MemoryLevel] = Field(min_length=1, description="on-chip levels, outermost (next to DRAM) first")
     dram: DRAM
     energy: Energy
 
@@ -219,6 +298,7 @@ class SystolicArch(Arch):
                     raise ValueError(f"a systolic arch needs a '{part}' section")
             if not data.get("memory"):
                 raise ValueError("a systolic arch needs at least one 'memory' level")
+            data = resolve_references(data)
         return data
 
     @model_validator(mode="after")
@@ -227,25 +307,68 @@ class SystolicArch(Arch):
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique (got {names})")
         for op in OPERANDS:
-            holders = [lv.name for lv in self.memory if op in lv.holds]
-            if len(holders) != 1:
-                # The analytic model has one on-chip tier; a deeper hierarchy would be
-                # silently ignored, so refuse it rather than report numbers that omit it.
-                raise ValueError(f"operand '{op}' must be held by exactly one memory level (got {holders or 'none'})")
+            if not self.keepers(op):
+                raise ValueError(f"memory: operand '{op}' has no path from DRAM to the array: no level holds it "
+                                 "(the array reads operands from on-chip storage); add it to a level's holds")
         missing = [n for n in names + ["dram"] if n not in self.energy.per_byte_pj]
         unknown = [n for n in self.energy.per_byte_pj if n not in names + ["dram"]]
         if missing:
             raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
         if unknown:
             raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
+        self._smallest_tile_fits()
         return self
 
+    def _smallest_tile_fits(self) -> None:
+        """Every level must hold the tile of the smallest mapping: one array fold of each operand it
+        keeps (the rows' and columns' dimensions at the array's extent, one step of time) under the
+        dataflow that needs least, doubled where double-buffered (docs/MODEL.md 3.9)."""
+        c = self.compute
+        op_b, acc_b = c.operand_bits / 8, c.accumulator_bits / 8
+        for i, lv in enumerate(self.memory):
+            needs = []
+            for df in c.dataflows:
+                rows, cols, _ = SPATIAL[df]
+                ext = {"M": 1, "N": 1, "K": 1}
+                ext[rows], ext[cols] = c.rows * (c.macs_per_pe if rows == "K" else 1), c.cols
+                per = {"inputs": ext["M"] * ext["K"] * op_b, "weights": ext["K"] * ext["N"] * op_b,
+                       "outputs": ext["M"] * ext["N"] * acc_b}
+                needs.append(sum(per[o] for o in lv.holds) * (2 if lv.double_buffered else 1))
+            need = min(needs)
+            if lv.capacity_bytes < need:
+                raise ValueError(f"memory.{i}.size_bytes: level '{lv.name}' holds {lv.capacity_bytes} B "
+                                 f"({lv.instances} x {lv.size_bytes} B) but one array fold of its operands "
+                                 f"({', '.join(lv.holds)}), the smallest mapping's tile, needs {need:.0f} B; "
+                                 "enlarge size_bytes")
+
+    def tiers(self) -> list[list[int]]:
+        """Indices of `memory` grouped into tiers, outermost first: runs of consecutive levels that keep
+        pairwise different operands (docs/MODEL.md 3.9). Each tier holds one tile of the mapping."""
+        tiers: list[list[int]] = []
+        held: set[str] = set()
+        for i, lv in enumerate(self.memory):
+            if not tiers or held & set(lv.holds):
+                tiers.append([])
+                held = set()
+            tiers[-1].append(i)
+            held |= set(lv.holds)
+        return tiers
+
+    def tier_of(self) -> list[int]:
+        """The tier of every memory level."""
+        return [j for j, tier in enumerate(self.tiers()) for _ in tier]
+
+    def keepers(self, operand: str) -> list[MemoryLevel]:
+        """The on-chip levels that keep `operand` ('weights', 'inputs', 'outputs'), outermost first:
+        its path from DRAM to the array."""
+        return [lv for lv in self.memory if operand in lv.holds]
+
     def level_for(self, operand: str) -> MemoryLevel:
-        """The on-chip level that holds tiles of `operand` ('weights', 'inputs', 'outputs')."""
-        for lv in self.memory:
-            if operand in lv.holds:
-                return lv
-        raise KeyError(operand)
+        """The outermost on-chip level that keeps `operand` (the one DRAM fills)."""
+        found = self.keepers(operand)
+        if not found:
+            raise KeyError(operand)
+        return found[0]
 
     @property
     def clock_hz(self) -> float:

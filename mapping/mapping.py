@@ -1,22 +1,31 @@
-"""Mappings: how a GEMM's loops are laid onto the array (dataflow) and tiled into on-chip buffers.
+"""Mappings: how a GEMM's loops are laid onto the array (dataflow, spatial split) and tiled into the
+on-chip levels.
 
 A `Mapping` fixes
 * the dataflow, which decides the spatial unrolling (rows x cols x time, the dataflow table of
-  problem.dataflow: WS K x N x M, OS M x N x K, IS K x M x N);
-* the buffer-level tile (tile_m, tile_n, tile_k) in elements of the dense GEMM (partial edge
-  tiles allowed), with tile_k a multiple of the executed N:M group size;
-* the order of the three tile loops, outermost first (e.g. "nmk").
+  problem.dataflow: WS K x N x M, OS M x N x K, IS K x M x N), and, on a flexible array, a split of
+  the rows or columns into blocks that carry a second dimension (`SpatialSplit`, docs/MODEL.md 3.7);
+* the tile of the outermost on-chip level (tile_m, tile_n, tile_k) in elements of the dense GEMM
+  (partial edge tiles allowed), with tile_k a multiple of the executed N:M group size, and the order
+  of the loops over those tiles, outermost first (e.g. "nmk");
+* for every further tier of on-chip levels (Arch.tiers: levels side by side share a tier), outermost
+  first, its tile inside its parent's tile and the order of the loops over it (`levels`,
+  docs/MODEL.md 3.9). A mapping that gives none takes them by the fit rule (`with_inner_levels`).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
+
+import numpy as np
 
 from nmsim.accel import Arch
 from nmsim.problem import DATAFLOWS, SPATIAL, Gemm, cdiv, tile_bytes
+from nmsim.problem.spatial import DIMS, split_codes, valid_splits
 from nmsim.specfile import SpecError, did_you_mean
 from nmsim.workloads import Op
 
+from .levels import inner_orders, inner_tiles
 from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
@@ -35,39 +44,124 @@ def check_names(dataflows=None, loop_orders=None) -> None:
 
 
 @dataclass(frozen=True)
-class Mapping:
-    """Dataflow, buffer tile (elements) and tile-loop order (outermost first)."""
+class LevelTile:
+    """The tile an inner on-chip level holds (elements, inside its parent level's tile) and the order
+    of the loops over such tiles within the parent's tile, outermost first."""
 
-    dataflow: str
     tile_m: int
     tile_n: int
     tile_k: int
     loop_order: str = "nmk"
 
     def __post_init__(self) -> None:
+        _check_tile(self, "mapping: levels")
+
+
+@dataclass(frozen=True)
+class SpatialSplit:
+    """The array's rows (columns) cut into `row_blocks` (`col_blocks`) blocks, each carrying a slice of
+    GEMM dimension `row_dim` (`col_dim`): M, N or K (docs/MODEL.md 3.7). 1 block: the whole axis."""
+
+    row_blocks: int = 1
+    row_dim: str | None = None
+    col_blocks: int = 1
+    col_dim: str | None = None
+
+    def __post_init__(self) -> None:
+        for blocks, dim, axis in ((self.row_blocks, self.row_dim, "row"), (self.col_blocks, self.col_dim, "col")):
+            if blocks < 1:
+                raise SpecError(f"mapping: spatial.{axis}_blocks must be >= 1 (got {blocks})")
+            if (blocks > 1) != (dim is not None):
+                raise SpecError(f"mapping: spatial.{axis}_dim names the dimension its {blocks} block(s) carry: "
+                                f"one of {', '.join(DIMS)} when {axis}_blocks > 1, absent when 1")
+            if dim is not None and dim not in DIMS:
+                raise SpecError(f"mapping: spatial.{axis}_dim '{dim}' is not one of {', '.join(DIMS)}")
+
+    @property
+    def is_whole(self) -> bool:
+        """True for the unsplit array."""
+        return self.row_blocks == 1 and self.col_blocks == 1
+
+
+def _check_tile(obj, where: str) -> None:
+    if obj.loop_order not in LOOP_ORDERS:
+        raise SpecError(f"{where}: loop_order '{obj.loop_order}' is not one of {LOOP_ORDERS}")
+    for k in ("tile_m", "tile_n", "tile_k"):
+        if getattr(obj, k) <= 0:
+            raise SpecError(f"{where}: {k} must be positive (got {getattr(obj, k)})")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Dataflow, outermost on-chip tile (elements) and tile-loop order (outermost first); the tiles of
+    the inner on-chip levels (`levels`) and the spatial split, when the arch has them."""
+
+    dataflow: str
+    tile_m: int
+    tile_n: int
+    tile_k: int
+    loop_order: str = "nmk"
+    levels: tuple[LevelTile, ...] = ()
+    spatial: SpatialSplit = field(default_factory=SpatialSplit)
+
+    def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
             raise SpecError(f"mapping: dataflow '{self.dataflow}' is not one of {DATAFLOWS}")
-        if self.loop_order not in LOOP_ORDERS:
-            raise SpecError(f"mapping: loop_order '{self.loop_order}' is not one of {LOOP_ORDERS}")
-        for k in ("tile_m", "tile_n", "tile_k"):
-            if getattr(self, k) <= 0:
-                raise SpecError(f"mapping: {k} must be positive (got {getattr(self, k)})")
+        _check_tile(self, "mapping")
+        # Accept the dict forms of to_dict() (mapping files, JSON results) as well as objects.
+        object.__setattr__(self, "levels", tuple(lv if isinstance(lv, LevelTile) else LevelTile(**lv)
+                                                 for lv in self.levels))
+        if not isinstance(self.spatial, SpatialSplit):
+            object.__setattr__(self, "spatial", SpatialSplit(**(self.spatial or {})))
 
     def to_dict(self) -> dict:
-        """Plain dict (YAML/JSON friendly)."""
-        return asdict(self)
+        """Plain dict (YAML/JSON friendly); `levels` and `spatial` only when the mapping has them."""
+        d = {k: getattr(self, k) for k in ("dataflow", "tile_m", "tile_n", "tile_k", "loop_order")}
+        if self.levels:
+            d["levels"] = [asdict(lv) for lv in self.levels]
+        if not self.spatial.is_whole:
+            d["spatial"] = {k: v for k, v in asdict(self.spatial).items() if v is not None}
+        return d
+
+    def tiles(self) -> list[tuple[int, int, int]]:
+        """(tile_m, tile_n, tile_k) of every level given, outermost first."""
+        return [(self.tile_m, self.tile_n, self.tile_k)] + [(lv.tile_m, lv.tile_n, lv.tile_k) for lv in self.levels]
+
+    def completed(self, n_levels: int, op: Op | None = None) -> "Mapping":
+        """This mapping for an arch of `n_levels` tiers of on-chip levels: missing inner tiers repeat the
+        innermost tile, extra ones are an error; every tile clipped to its parent (and to `op`)."""
+        if len(self.levels) > n_levels - 1:
+            raise SpecError(f"mapping: {1 + len(self.levels)} level tiles for an arch with {n_levels} tiers of "
+                            "memory levels")
+        parent = (op.M, op.N, op.K) if op is not None else None
+        out = []
+        for i, (tm, tn, tk) in enumerate(self.tiles()):
+            if parent is not None:
+                tm, tn, tk = min(tm, parent[0]), min(tn, parent[1]), min(tk, parent[2])
+            out.append((tm, tn, tk))
+            parent = (tm, tn, tk)
+        orders = [self.loop_order] + [lv.loop_order for lv in self.levels]
+        while len(out) < n_levels:
+            out.append(out[-1])
+            orders.append("nmk")
+        levels = tuple(LevelTile(*t, o) for t, o in zip(out[1:], orders[1:]))
+        return replace(self, tile_m=out[0][0], tile_n=out[0][1], tile_k=out[0][2], levels=levels)
 
 
-def footprint_bytes(arch: Arch, gemm: Gemm, tm: int, tn: int, tk: int) -> dict[str, float]:
-    """Bytes each on-chip level must hold for one buffer tile (bytes), doubled where double-buffered;
-    tile sizes come from problem.tile_bytes (partial sums at accumulator width)."""
+def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    """Bytes each on-chip level must hold for its tile (bytes), doubled where double-buffered: a level
+    of tier j holds the tile `tiles[j]` (tm, tn, tk; outermost tier first) of the operands it keeps;
+    sizes from problem.tile_bytes (partial sums at accumulator width). Levels of tiers beyond
+    `tiles` are left out."""
     c = arch.compute
-    a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
-    need = {"inputs": a, "weights": b, "outputs": out}
     held: dict[str, float] = {}
-    for operand, nbytes in need.items():
-        lv = arch.level_for(operand)
-        held[lv.name] = held.get(lv.name, 0.0) + nbytes * (2 if lv.double_buffered else 1)
+    for lv, j in zip(arch.memory, arch.tier_of()):
+        if j >= len(tiles):
+            continue
+        tm, tn, tk = tiles[j]
+        a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
+        need = {"inputs": a, "weights": b, "outputs": out}
+        held[lv.name] = sum(need[o] for o in lv.holds) * (2 if lv.double_buffered else 1)
     return held
 
 
@@ -76,11 +170,20 @@ def check_mapping(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None 
     plan = plan or plan_sparsity(arch, op)
     if mapping.dataflow not in arch.compute.dataflows:
         raise SpecError(f"mapping: {arch.name} supports dataflows {arch.compute.dataflows}, not '{mapping.dataflow}'")
-    if mapping.tile_k % plan.m and mapping.tile_k < op.K:
-        raise SpecError(f"mapping: tile_k={mapping.tile_k} is not a multiple of the N:M group size {plan.m}")
-    for name, need in footprint_bytes(arch, executed_gemm(op, plan), min(mapping.tile_m, op.M),
-                                      min(mapping.tile_n, op.N), min(mapping.tile_k, op.K)).items():
-        size = next(lv.size_bytes for lv in arch.memory if lv.name == name)
+    full = mapping.completed(len(arch.tiers()), op)
+    for tm, tn, tk in full.tiles():
+        if tk % plan.m and tk < op.K:
+            raise SpecError(f"mapping: tile_k={tk} is not a multiple of the N:M group size {plan.m}")
+    sp = mapping.spatial
+    ic = arch.compute.interconnect
+    if (sp.row_blocks, sp.row_dim, sp.col_blocks, sp.col_dim) not in valid_splits(
+            mapping.dataflow, ic.row_blocks, ic.col_blocks, ic.block_reduction):
+        raise SpecError(f"mapping: spatial split {sp.row_blocks} row block(s) carrying {sp.row_dim}, "
+                        f"{sp.col_blocks} column block(s) carrying {sp.col_dim} is not one {arch.name}'s "
+                        f"interconnect supports under {mapping.dataflow} (row_blocks {ic.row_blocks}, "
+                        f"col_blocks {ic.col_blocks}, block_reduction {ic.block_reduction})")
+    for name, need in footprint_bytes(arch, executed_gemm(op, plan), full.tiles()).items():
+        size = next(lv.capacity_bytes for lv in arch.memory if lv.name == name)
         if need > size:
             raise SpecError(f"mapping: tile needs {need:.0f} B in '{name}' but it holds {size} B "
                             f"(over by {need - size:.0f} B)")
@@ -100,9 +203,10 @@ K_DOMINANCE = 4
 
 def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) -> list[Mapping]:
     """The default mapping's candidates (docs/MODEL.md 4): whole-layer tiles shrunk until they fit
-    the buffers, then that tile split 2, 4 and 8 ways along M (duplicates dropped). Splitting M
+    the outermost level, then that tile split 2, 4 and 8 ways along M (duplicates dropped), each
+    under every spatial split the array's interconnect allows (the unsplit array first). Splitting M
     lets double buffering overlap loads with compute; callers cost the list and keep the first
-    cheapest (`default_mapping`).
+    cheapest (`default_mapping`). Inner levels take their tiles by the fit rule (mapping.levels).
 
     Shrinking halves the largest of M, N, K (kept a multiple of the array extent it is spread
     over, and K a multiple of the N:M group) so the array stays fully used; K is shrunk last,
@@ -113,13 +217,38 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) 
     """
     fitted = _fitted_mapping(arch, op, dataflow)
     q = arch.compute.rows if SPATIAL[fitted.dataflow][0] == "M" else 1
+    ic = arch.compute.interconnect
     cands, seen = [], set()
-    for s in M_SPLITS:
-        tm = min(fitted.tile_m, max(q, cdiv(cdiv(op.M, s), q) * q))
-        if tm not in seen:
-            seen.add(tm)
-            cands.append(Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order))
+    for split in valid_splits(fitted.dataflow, ic.row_blocks, ic.col_blocks, ic.block_reduction):
+        for s in M_SPLITS:
+            tm = min(fitted.tile_m, max(q, cdiv(cdiv(op.M, s), q) * q))
+            if (tm, split) not in seen:
+                seen.add((tm, split))
+                m = Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order,
+                            spatial=SpatialSplit(*split))
+                cands.append(with_inner_levels(arch, op, m))
     return cands
+
+
+def with_inner_levels(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None = None) -> Mapping:
+    """`mapping` with every inner tier's tile by the fit rule (mapping.levels) and its fixed loop
+    order when it gives none; the mapping itself when it gives them all (or on a one-tier arch)."""
+    tiers = arch.tiers()
+    if len(mapping.levels) == len(tiers) - 1:
+        return mapping
+    if mapping.levels:
+        names = ["+".join(arch.memory[i].name for i in tier) for tier in tiers[1:]]
+        raise SpecError(f"mapping: {len(mapping.levels)} inner level tile(s) for {arch.name}'s "
+                        f"{len(tiers) - 1} inner tiers ({', '.join(names)}); "
+                        "give one per inner tier, or none to take them by the fit rule")
+    gemm = executed_gemm(op, plan or plan_sparsity(arch, op))
+    sp = mapping.spatial
+    codes = split_codes((sp.row_blocks, sp.row_dim, sp.col_blocks, sp.col_dim))
+    outer = tuple(np.array([min(t, d)]) for t, d in zip((mapping.tile_m, mapping.tile_n, mapping.tile_k),
+                                                         (op.M, op.N, op.K)))
+    tiles = inner_tiles(arch, gemm, np.array([DATAFLOWS.index(mapping.dataflow)]), codes, outer)
+    levels = tuple(LevelTile(int(tm[0]), int(tn[0]), int(tk[0]), o) for (tm, tn, tk), o in zip(tiles, inner_orders(arch)))
+    return replace(mapping, levels=levels)
 
 
 def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
@@ -144,11 +273,11 @@ def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:
     quantum[rows_dim] = max(quantum[rows_dim], c.rows if rows_dim != "K" else plan.m)
     quantum[cols_dim] = max(quantum[cols_dim], c.cols)
     tile = {"M": op.M, "N": op.N, "K": op.K}
-    sizes = {lv.name: lv.size_bytes for lv in arch.memory}
+    outer = arch.memory[0]
 
     def fits() -> bool:
-        need = footprint_bytes(arch, gemm, tile["M"], tile["N"], tile["K"])
-        return all(need[n] <= sizes[n] for n in need)
+        need = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])
+        return need[outer.name] <= outer.capacity_bytes
 
     k_dominated = op.K > K_DOMINANCE * max(op.M, op.N)
     while not fits():

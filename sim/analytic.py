@@ -1,11 +1,12 @@
 """The fast analytic cost model of a GEMM on a systolic array, vectorized over candidates.
 
 `gemm_cost(hw, gemm, candidates)` costs one executed GEMM (`problem.Gemm`) under a batch of
-candidate mappings (`mapping.Candidates`: parallel arrays of dataflow and loop-order codes and
-tile sizes), so the same function costs one layer for `nmsim simulate` and thousands of
-candidates for the mappers: one cost function, not two copies. It reads as docs/MODEL.md's
-section 3: tiling (3.1), compute (3.2), array traffic (3.3), DRAM traffic (3.4), overlap (3.5),
-work and energy (3.6), one function each.
+candidate mappings (`mapping.Candidates`: parallel arrays of dataflow and loop-order codes, tile
+sizes per on-chip level and the spatial split), so the same function costs one layer for
+`nmsim simulate` and thousands of candidates for the mappers: one cost function, not two copies.
+It reads as docs/MODEL.md's section 3: tiling over the levels (3.1, 3.9), spatial extents (3.7),
+compute (3.2), array traffic (3.3), traffic between levels and DRAM (3.4, 3.9), overlap (3.5), work
+and energy (3.6, 3.8), one function each.
 
 Conventions: a GEMM is out[M,N] = A[M,K] . B[K,N]; B holds the weights, executed with `n` of
 every `m` weights along K kept (n == m: dense). Numeric HwParams fields and the Gemm's N:M
@@ -19,47 +20,71 @@ import numpy as np
 
 from nmsim.mapping import LOOP_ORDERS, Candidates
 from nmsim.problem import COLS, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
+from nmsim.problem.spatial import block_shape, dim_extents
 
 from .hw import HwParams
-from .schedule import (array_traffic, dim_folds, dim_tiles, fill_cycles, fold_cycles, operand_array_bytes,
-                       output_stationary, reuse_factors)
+from .schedule import (array_traffic, fill_cycles, fold_cycles, level_multiplicity, nest_classes,
+                       operand_array_bytes, output_stationary)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
+OPERAND_OF = {"A": "inputs", "B": "weights", "out": "outputs"}
 
 
 class DimTiling(NamedTuple):
-    """One dimension cut into tiles (MODEL.md 3.1), in units (K: nonzeros per PE multiplier group)."""
+    """One dimension cut into the innermost tier's tiles (MODEL.md 3.1, 3.9), as classes of equal
+    tiles: `counts[i]` tiles of `units[i]` units each (K units: nonzeros per PE multiplier group);
+    `level_counts[j]` = tiles along the dimension at tier j (0 = outermost)."""
 
-    full: np.ndarray     # full tiles
-    u_full: np.ndarray   # units of a full tile
-    u_rem: np.ndarray    # units of the edge tile, 0 when the tile divides the dimension
-    count: np.ndarray    # tiles
+    counts: list
+    units_of: list
+    level_counts: list
 
     @property
     def units(self):
         """Units summed over the tiles."""
-        return self.full * self.u_full + self.u_rem
+        out = self.counts[0] * self.units_of[0]
+        for c, u in zip(self.counts[1:], self.units_of[1:]):
+            out = out + c * u
+        return out
+
+    @property
+    def count(self):
+        """Tiles of the innermost level along the dimension."""
+        return self.level_counts[-1]
 
     def folds(self, extent):
-        """Folds of this dimension's tiles over an array extent, summed over the tiles."""
-        return dim_folds(self.full, self.u_full, self.u_rem, extent)
+        """Folds of this dimension's tiles over a spatial extent, summed over the tiles."""
+        out = self.counts[0] * cdiv(self.units_of[0], extent)
+        for c, u in zip(self.counts[1:], self.units_of[1:]):
+            out = out + c * cdiv(u, extent)
+        return out
+
+
+def level_tiles(c: Candidates):
+    """Per tier of levels (outermost first) the tile arrays (m, n, k) of the candidates."""
+    return [(c.tile_m, c.tile_n, c.tile_k)] + [tuple(lv[:3]) for lv in c.levels]
 
 
 def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, DimTiling]:
-    """Tiling of M, N and K per candidate (MODEL.md 3.1); `k_nnz` overrides the kept-K count
-    (the busiest lane's, for compute cycles under a mask)."""
+    """Tiling of M, N and K per candidate through every level (MODEL.md 3.1, 3.9); `k_nnz` overrides
+    the kept-K count (the busiest lane's, for compute cycles under a mask)."""
     k_nnz = k_nnz or gemm.k_nnz
     P = hw.macs_per_pe
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
-    return {"M": DimTiling(*dim_tiles(M, c.tile_m, lambda x: x)),
-            "N": DimTiling(*dim_tiles(N, c.tile_n, lambda x: x)),
-            "K": DimTiling(*dim_tiles(K, c.tile_k, lambda x: cdiv(k_nnz(x), P)))}
+    tiles = level_tiles(c)
+    units = {"M": lambda x: x, "N": lambda x: x, "K": lambda x: cdiv(k_nnz(x), P)}
+    out = {}
+    for i, (d, D) in enumerate((("M", M), ("N", N), ("K", K))):
+        counts, sizes, level_counts = nest_classes(D, [t[i] for t in tiles])
+        out[d] = DimTiling(counts, [np.where(s > 0, units[d](np.maximum(s, 1)), 0) for s in sizes], level_counts)
+    return out
 
 
 class ArrayLayout(NamedTuple):
-    """The tiling as the array sees it (MODEL.md 3.1-3.3): per role (rows, cols, time), units
-    summed over tiles, folds over the array extent, and the time dimension's tile count."""
+    """The tiling as the array sees it (MODEL.md 3.1-3.3, 3.7): per role (rows, cols, time), units
+    summed over tiles, folds over the role's spatial extent, the time dimension's tile count and its
+    stream length per block (`t_steps`; the units themselves unless the time dimension is split)."""
 
     u_rows: np.ndarray
     u_cols: np.ndarray
@@ -67,31 +92,53 @@ class ArrayLayout(NamedTuple):
     f_rows: np.ndarray
     f_cols: np.ndarray
     t_tiles: np.ndarray
+    t_steps: np.ndarray
 
 
-def array_layout(hw: HwParams, sel: PerDataflow, dims: dict[str, DimTiling]) -> ArrayLayout:
-    """Which dimension's tiling each array role carries (the dataflow table), and its folds."""
-    return ArrayLayout(sel.dim(ROWS, lambda d: dims[d].units), sel.dim(COLS, lambda d: dims[d].units),
-                       sel.dim(TIME, lambda d: dims[d].units), sel.dim(ROWS, lambda d: dims[d].folds(hw.rows)),
-                       sel.dim(COLS, lambda d: dims[d].folds(hw.cols)), sel.dim(TIME, lambda d: dims[d].count))
+def cost_split(c: Candidates):
+    """The candidates' spatial split as problem.spatial takes it (-1 for an unsplit axis's dimension),
+    or None when no candidate is split."""
+    if c.split is None:
+        return None
+    sr, dr, sc, dc = (np.asarray(a) for a in c.split)
+    if not ((sr > 1).any() or (sc > 1).any()):
+        return None
+    return sr, np.where(sr > 1, dr, -1), sc, np.where(sc > 1, dc, -1)
 
 
-def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, lay: ArrayLayout):
-    """Compute cycles (MODEL.md 3.2): folds x (fill + T) per tile, summed over the tiles.
+def array_layout(hw: HwParams, sel: PerDataflow, dims: dict[str, DimTiling], split=None) -> ArrayLayout:
+    """Which dimension's tiling each array role carries (the dataflow table), and its folds over the
+    spatial extents (the whole array's R and C, or a split's, MODEL.md 3.7)."""
+    units = lambda role: sel.dim(role, lambda d: dims[d].units)  # noqa: E731
+    if split is None:
+        t_units = units(TIME)
+        return ArrayLayout(units(ROWS), units(COLS), t_units, sel.dim(ROWS, lambda d: dims[d].folds(hw.rows)),
+                           sel.dim(COLS, lambda d: dims[d].folds(hw.cols)), sel.dim(TIME, lambda d: dims[d].count),
+                           t_units)
+    ext = dim_extents(hw.rows, hw.cols, sel, split)
+    folds = lambda role: sel.dim(role, lambda d: dims[d].folds(ext[d]))  # noqa: E731
+    return ArrayLayout(units(ROWS), units(COLS), units(TIME), folds(ROWS), folds(COLS),
+                       sel.dim(TIME, lambda d: dims[d].count), folds(TIME))
+
+
+def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, lay: ArrayLayout, split=None):
+    """Compute cycles (MODEL.md 3.2): folds x (fill + T) per tile, summed over the tiles; the fill of
+    one block of the array (MODEL.md 3.7).
 
     Under a mask's imbalance (MODEL.md 2.1) lanes wait for the busiest one: only the fold count
     and stream length along K grow; traffic keeps the balanced units (idle multipliers move no data).
     """
-    fill = fill_cycles(hw.rows, hw.cols, output_stationary(sel))
+    fill = fill_cycles(*block_shape(hw.rows, hw.cols, split), output_stationary(sel))
     if not gemm.has_busy_lanes:
-        return fold_cycles(lay.f_rows, lay.f_cols, lay.t_tiles, lay.t_units, fill)
+        return fold_cycles(lay.f_rows, lay.f_cols, lay.t_tiles, lay.t_steps, fill)
     dims = tile_dims(hw, gemm, c, gemm.k_nnz_busy)
-    busy = array_layout(hw, sel, dims)
-    return fold_cycles(busy.f_rows, lay.f_cols, lay.t_tiles, busy.t_units, fill)
+    busy = array_layout(hw, sel, dims, split)
+    return fold_cycles(busy.f_rows, lay.f_cols, lay.t_tiles, busy.t_steps, fill)
 
 
 def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, lay: ArrayLayout):
-    """Array <-> buffer traffic (MODEL.md 3.3), bytes: (A read, B read, partial sums read, written)."""
+    """Array <-> innermost keeper traffic (MODEL.md 3.3), bytes: (A read, B read, partial sums read,
+    written)."""
     traffic = array_traffic(lay.u_rows, lay.u_cols, lay.t_units, lay.f_rows, lay.f_cols, lay.t_tiles)
     a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
                                                   gemm.weight_bytes(hw.operand_bytes))
@@ -114,41 +161,94 @@ class DramTraffic(NamedTuple):
         return self.a + self.b + self.out_write + self.out_read
 
 
-def dram_bytes(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling]) -> DramTraffic:
-    """DRAM traffic from the tile-loop order (MODEL.md 3.4): an operand is re-fetched once per
-    iteration of an irrelevant loop outside its innermost iterating relevant loop."""
-    trips = np.stack(np.broadcast_arrays(dims["M"].count, dims["N"].count, dims["K"].count), axis=-1)
-    pos = np.broadcast_to(POS[np.asarray(c.loop_order)], trips.shape)
-    a_mult, b_mult, c_spill = reuse_factors(trips, pos)
+class LevelTraffic(NamedTuple):
+    """Per operand ("A", "B", "out") and per keeper (outermost first): bytes entering the keeper
+    from its parent (`fill`; DRAM for the first) and, for outputs, leaving it for its parent
+    (`drain`). MODEL.md 3.4, 3.9."""
+
+    fill: dict
+    drain: dict
+
+    @property
+    def dram(self) -> DramTraffic:
+        """What crosses the DRAM interface."""
+        return DramTraffic(self.fill["A"][0], self.fill["B"][0], self.drain["out"][0], self.fill["out"][0])
+
+
+def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling]) -> LevelTraffic:
+    """Traffic between every keeper and its parent from the tile-loop orders of all levels above it
+    (MODEL.md 3.4, 3.9): an operand's tile at a keeper is re-filled once per iteration of its
+    irrelevant loop when that loop sits outside the innermost iterating relevant loop above it."""
+    counts = [np.stack(np.broadcast_arrays(*(dims[d].level_counts[j] for d in "MNK")), axis=-1)
+              for j in range(len(dims["M"].level_counts))]
+    orders = [c.loop_order] + [lv[3] for lv in c.levels]
+    pos = [np.broadcast_to(POS[np.asarray(o)], counts[j].shape) for j, o in enumerate(orders)]
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
     a_all, b_all, partial_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.acc_bytes)
     final_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.operand_bytes)[2]
-    spilled = partial_all * np.where(c_spill, trips[..., 2] - 1, 0)
-    return DramTraffic(a_all * a_mult, b_all * b_mult, final_all + spilled, spilled)
+    fill, drain = {}, {}
+    tier = hw.tier_of
+    for operand, total in (("A", a_all), ("B", b_all)):
+        fill[operand] = [total * level_multiplicity(counts, pos, operand, tier[lv])
+                         for lv in hw.keepers[OPERAND_OF[operand]]]
+    fill["out"], drain["out"] = [], []
+    for i, lv in enumerate(hw.keepers["outputs"]):
+        again = level_multiplicity(counts, pos, "out", tier[lv]) - 1  # visits after the first
+        spilled = partial_all * again
+        fill["out"].append(spilled)
+        # final outputs leave the chip at operand width; on chip every level holds accumulator width
+        drain["out"].append(final_all + spilled if i == 0 else partial_all + spilled)
+    return LevelTraffic(fill, drain)
 
 
-def level_port_bytes(hw: HwParams, arr, dram: DramTraffic) -> tuple[list, list]:
-    """(read, write) bytes per on-chip level (lists indexed like hw.level_names): the array side
-    plus the DRAM fills and drains of the same level."""
+def level_port_bytes(hw: HwParams, arr, traffic: LevelTraffic) -> tuple[list, list]:
+    """(read, write) bytes per on-chip level (lists indexed like hw.level_names): the array side at
+    each operand's innermost keeper, plus every fill and drain between keepers and with DRAM."""
     a_read, b_read, c_read, c_write = arr
     nlev = len(hw.level_names)
-    lev_read, lev_write = [0.0] * nlev, [0.0] * nlev
-    for operand, rd, wr in (("inputs", a_read, dram.a), ("weights", b_read, dram.b),
-                            ("outputs", c_read + dram.out_write, c_write + dram.out_read)):
-        i = hw.level_of[operand]
-        lev_read[i] = lev_read[i] + rd
-        lev_write[i] = lev_write[i] + wr
-    return lev_read, lev_write
+    rd, wr = [0.0] * nlev, [0.0] * nlev
+    array_side = {"A": (a_read, 0.0), "B": (b_read, 0.0), "out": (c_read, c_write)}
+    for operand, (arr_rd, arr_wr) in array_side.items():
+        keep = hw.keepers[OPERAND_OF[operand]]
+        drains = traffic.drain.get(operand)
+        for i, lv in enumerate(keep):
+            wr[lv] = wr[lv] + traffic.fill[operand][i]
+            if i > 0:
+                rd[keep[i - 1]] = rd[keep[i - 1]] + traffic.fill[operand][i]
+            if drains is not None:
+                rd[lv] = rd[lv] + drains[i]
+                if i > 0:
+                    wr[keep[i - 1]] = wr[keep[i - 1]] + drains[i]
+        rd[keep[-1]] = rd[keep[-1]] + arr_rd
+        wr[keep[-1]] = wr[keep[-1]] + arr_wr
+    return rd, wr
+
+
+def _first_tiles(hw: HwParams, gemm: Gemm, c: Candidates):
+    """Bytes of the first A+B tile loaded from DRAM and of the last output tile stored (at the
+    levels DRAM fills), for the exposed ends of the pipeline (MODEL.md 3.5)."""
+    M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
+    tiles = level_tiles(c)
+
+    def clipped(level):
+        # each level's tile is clipped to its parent's, the outermost to the GEMM
+        tm, tn, tk = M, N, K
+        for t in tiles[:level + 1]:
+            tm, tn, tk = np.minimum(t[0], tm), np.minimum(t[1], tn), np.minimum(t[2], tk)
+        return tm, tn, tk
+
+    tier = {op: hw.tier_of[lv] for op, lv in hw.outer_of.items()}
+    a_t = tile_bytes(gemm, *clipped(tier["inputs"]), hw.operand_bytes, hw.acc_bytes)[0]
+    b_t = tile_bytes(gemm, *clipped(tier["weights"]), hw.operand_bytes, hw.acc_bytes)[1]
+    out_t = tile_bytes(gemm, *clipped(tier["outputs"]), hw.operand_bytes, hw.operand_bytes)[2]
+    return a_t + b_t, out_t
 
 
 def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling], compute, buffer_cycles,
                    dram_cycles):
     """Cycles of the batch with transfers overlapped (MODEL.md 3.5), rounded up to whole cycles."""
-    M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
-    tm, tn, tk = np.minimum(c.tile_m, M), np.minimum(c.tile_n, N), np.minimum(c.tile_k, K)
-    a_t, b_t, _ = tile_bytes(gemm, tm, tn, tk, hw.operand_bytes, hw.acc_bytes)
-    first_in = (a_t + b_t) / hw.dram_bpc
-    last_out = tile_bytes(gemm, tm, tn, tk, hw.operand_bytes, hw.operand_bytes)[2] / hw.dram_bpc
+    first, last = _first_tiles(hw, gemm, c)
+    first_in, last_out = first / hw.dram_bpc, last / hw.dram_bpc
     lat = hw.dram_latency_cycles + max(hw.level_latency_cycles)
     batch = np.asarray(gemm.batch, dtype=np.int64)
     if hw.all_double_buffered:
@@ -158,7 +258,7 @@ def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimT
         steady = np.maximum(np.maximum(batch * compute, batch * buffer_cycles), hidden)
         cycles = first_in + steady + last_out + 2 * lat
     else:
-        n_tiles = dims["M"].count * dims["N"].count * dims["K"].count
+        n_tiles = dims["M"].level_counts[0] * dims["N"].level_counts[0] * dims["K"].level_counts[0]
         cycles = batch * (np.maximum(compute, buffer_cycles) + dram_cycles + n_tiles * lat)
     return np.ceil(cycles).astype(np.int64)
 
@@ -167,16 +267,21 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
     """Cycles, bytes per level and energy of a (batched) GEMM under each candidate mapping.
 
     Returns arrays (indexed like the candidates, or broadcast) keyed by: cycles, compute_cycles,
-    buffer_cycles, dram_cycles, macs_effective, utilization, bytes_<level>, bytes_dram,
-    energy_pj (+ energy_<part>_pj), latency_s. Cycles are of the array clock, bytes, pJ.
+    buffer_cycles, dram_cycles, macs_effective, utilization, bytes_<level> (+ _read, _write),
+    bytes_dram (+ _read, _write), energy_pj (+ energy_<part>_pj and energy_<level>_<read|write>_pj),
+    latency_s. Cycles are of the array clock, bytes, pJ. Candidates with fewer tiles than the arch
+    has tiers of levels repeat their innermost tile (those tiers split nothing).
     """
+    c = _with_all_levels(hw, c)
     sel = PerDataflow(c.dataflow)
+    split = cost_split(c)
     dims = tile_dims(hw, gemm, c)
-    lay = array_layout(hw, sel, dims)
-    compute = compute_cycles(hw, gemm, c, sel, lay)
+    lay = array_layout(hw, sel, dims, split)
+    compute = compute_cycles(hw, gemm, c, sel, lay, split)
     arr = array_bytes(hw, gemm, sel, lay)
-    dram = dram_bytes(hw, gemm, c, dims)
-    lev_read, lev_write = level_port_bytes(hw, arr, dram)
+    traffic = level_traffic(hw, gemm, c, dims)
+    dram = traffic.dram
+    lev_read, lev_write = level_port_bytes(hw, arr, traffic)
     buffer_cycles = port_cycles(hw, lev_read, lev_write)
     dram_cycles = dram.total / hw.dram_bpc
     cycles = overlap_cycles(hw, gemm, c, dims, compute, buffer_cycles, dram_cycles)
@@ -184,9 +289,21 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
     out = {"compute_cycles": batch * compute, "buffer_cycles": batch * buffer_cycles,
            "dram_cycles": batch * dram_cycles}
     out.update(work_and_energy(hw, cycles, batch * np.int64(gemm.M) * np.int64(gemm.N) * gemm.k_nnz(np.int64(gemm.K)),
-                               [batch * (lev_read[i] + lev_write[i]) for i in range(len(hw.level_names))],
-                               batch * dram.total, gemm.sparse, gemm.act_density))
+                               [batch * x for x in lev_read], [batch * x for x in lev_write],
+                               batch * (dram.a + dram.b + dram.out_read), batch * dram.out_write,
+                               sparse=gemm.sparse, act_density=gemm.act_density))
     return out
+
+
+def _with_all_levels(hw: HwParams, c: Candidates) -> Candidates:
+    """`c` with a tile for every tier of on-chip levels: missing inner tiers repeat the innermost tile."""
+    missing = hw.n_tiers - 1 - len(c.levels)
+    if missing <= 0:
+        return c
+    last = c.levels[-1] if c.levels else (c.tile_m, c.tile_n, c.tile_k, c.loop_order)
+    fill = (last[0], last[1], last[2], np.zeros_like(np.asarray(c.loop_order)))
+    return Candidates(c.dataflow, c.tile_m, c.tile_n, c.tile_k, c.loop_order, split=c.split,
+                      levels=tuple(c.levels) + (fill,) * missing)
 
 
 def port_cycles(hw: HwParams, lev_read, lev_write):
@@ -197,10 +314,12 @@ def port_cycles(hw: HwParams, lev_read, lev_write):
     return np.maximum.reduce(busy) if len(busy) > 1 else busy[0]
 
 
-def work_and_energy(hw: HwParams, cycles, macs_eff, level_bytes, dram_bytes, sparse, act_density=1.0) -> dict:
-    """Result fields from action counts (MODEL.md 3.6): cycles, utilization, latency_s, bytes per
-    level and DRAM (bytes), energy parts (pJ). `level_bytes` lists bytes moved per on-chip level;
-    `sparse` says whether index decode is paid. Shared by the fast model and the detailed engine."""
+def work_and_energy(hw: HwParams, cycles, macs_eff, level_read, level_write, dram_read, dram_write, *, sparse,
+                    act_density=1.0) -> dict:
+    """Result fields from action counts (MODEL.md 3.6, 3.8): cycles, utilization, latency_s, bytes per
+    level and DRAM (bytes; reads and writes apart), energy per action and level (pJ). `level_read`
+    and `level_write` list bytes per on-chip level; `sparse` says whether index decode is paid.
+    Shared by the fast model and the detailed engine."""
     latency_s = cycles / hw.clock_hz
     gate = np.asarray(act_density) if hw.zero_skipping else 1.0
     e_mac = macs_eff * hw.mac_pj * gate
@@ -210,15 +329,18 @@ def work_and_energy(hw: HwParams, cycles, macs_eff, level_bytes, dram_bytes, spa
         "macs_effective": macs_eff,
         "utilization": macs_eff / (cycles * hw.rows * hw.cols * hw.macs_per_pe),
         "latency_s": latency_s,
-        "bytes_dram": dram_bytes,
+        "bytes_dram": dram_read + dram_write, "bytes_dram_read": dram_read, "bytes_dram_write": dram_write,
     }
     e_mem = 0.0
     for i, name in enumerate(hw.level_names):
-        out[f"bytes_{name}"] = level_bytes[i]
-        e_mem = e_mem + level_bytes[i] * hw.level_pj_per_byte[i]
-    e_dram = dram_bytes * hw.dram_pj_per_byte
+        out[f"bytes_{name}"] = level_read[i] + level_write[i]
+        out[f"bytes_{name}_read"], out[f"bytes_{name}_write"] = level_read[i], level_write[i]
+        e_rd, e_wr = level_read[i] * hw.level_read_pj[i], level_write[i] * hw.level_write_pj[i]
+        out[f"energy_{name}_read_pj"], out[f"energy_{name}_write_pj"] = e_rd, e_wr
+        e_mem = e_mem + e_rd + e_wr
+    e_dram_rd, e_dram_wr = dram_read * hw.dram_read_pj, dram_write * hw.dram_write_pj
     e_static = hw.static_w * latency_s * 1e12
     out.update(energy_mac_pj=e_mac, energy_index_pj=e_idx, energy_buffer_pj=e_mem,
-               energy_dram_pj=e_dram, energy_static_pj=e_static,
-               energy_pj=e_mac + e_idx + e_mem + e_dram + e_static)
+               energy_dram_pj=e_dram_rd + e_dram_wr, energy_dram_read_pj=e_dram_rd, energy_dram_write_pj=e_dram_wr,
+               energy_static_pj=e_static, energy_pj=e_mac + e_idx + e_mem + e_dram_rd + e_dram_wr + e_static)
     return out

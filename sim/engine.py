@@ -133,7 +133,7 @@ class _Run:
         self.busy_cum: list[float] = [0.0]
         self.ports = [_Port() for _ in hw.level_names]
         db = hw.level_double_buffered or (hw.all_double_buffered,) * len(hw.level_names)
-        self.lev = {op: hw.level_of[op] for op in ("inputs", "weights", "outputs")}
+        self.lev = hw.outer_of  # DRAM fills and drains the outermost keeper of each operand
         self.slots = {op: simpy.Container(env, capacity=2 if db[i] else 1, init=2 if db[i] else 1)
                       for op, i in self.lev.items()}
         self.stall = dict.fromkeys(STALL_CAUSES, 0.0)
@@ -311,7 +311,7 @@ def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None 
     """Cost of `gemm` under `mapping` from the detailed engine: the keys of analytic.gemm_cost
     (cycles, cycle breakdown, bytes per level, energy in pJ) plus `stall_<cause>_cycles` for the
     causes in STALL_CAUSES and `tiles`. Scalars (Python floats/ints). `layer` names the op in the trace."""
-    s = build_schedule(hw, gemm, mapping)
+    s = build_schedule(hw, gemm, mapping.completed(hw.n_tiers))
     if trace is not None:
         trace.layer = layer
     run = _Run(hw, s, trace)
@@ -319,8 +319,8 @@ def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None 
     cycles = int(math.ceil(end - 1e-9))
     rd, wr = s.level_bytes(hw)
     macs_eff = gemm.batch * gemm.M * gemm.N * int(gemm.k_nnz(gemm.K))
-    out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd + wr], s.dram_bytes, gemm.sparse,
-                          gemm.act_density)
+    out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd], [float(x) for x in wr], s.dram_read_bytes,
+                          s.dram_write_bytes, sparse=gemm.sparse, act_density=gemm.act_density)
     out = {k: (v.item() if isinstance(v, np.generic | np.ndarray) else v) for k, v in out.items()}
     out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr)),
                dram_cycles=s.dram_bytes / hw.dram_bpc, tiles=len(s),

@@ -29,6 +29,8 @@ class LayerResult:
     bytes: dict[str, float]
     energy_pj: float
     energy_breakdown_pj: dict[str, float] = field(default_factory=dict)
+    # by action and level: mac, index_decode, <level>.read, <level>.write, dram.read, dram.write, static
+    energy_actions_pj: dict[str, float] = field(default_factory=dict)
     # cycles by term (compute_cycles, buffer_cycles, dram_cycles; + stall_<cause>_cycles with the
     # detailed engine); empty on GPU presets, whose terms are seconds of a kernel (`kernel`)
     cycle_breakdown: dict[str, float] = field(default_factory=dict)

@@ -16,7 +16,7 @@ import numpy as np
 
 from nmsim.accel import SystolicArch
 from nmsim.mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
-                           default_mapping_candidates, executed_gemm, plan_sparsity, search)
+                           default_mapping_candidates, executed_gemm, plan_sparsity, search, with_inner_levels)
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
 
@@ -34,6 +34,17 @@ ENERGY_PARTS = ("mac", "index", "buffer", "dram", "static")
 def bottleneck(f: dict) -> str:
     """Which of compute / buffer (port) / dram cycles is largest in a cost record (cycles keys)."""
     return max(BOTTLENECKS, key=lambda b: f[f"{b}_cycles"])
+
+
+def energy_actions(hw: HwParams, f: dict) -> dict[str, float]:
+    """Energy of a cost record by action and level (pJ): mac, index decode, reads and writes at every
+    on-chip level and at DRAM, static (docs/MODEL.md 3.8)."""
+    out = {"mac": float(f["energy_mac_pj"]), "index_decode": float(f["energy_index_pj"])}
+    for name in (*hw.level_names, "dram"):
+        for action in ("read", "write"):
+            out[f"{name}.{action}"] = float(f[f"energy_{name}_{action}_pj"])
+    out["static"] = float(f["energy_static_pj"])
+    return out
 
 
 def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates) -> dict[str, np.ndarray]:
@@ -98,6 +109,7 @@ class FastSystolic:
             cycles = list(np.asarray(r["cycles"]).reshape(-1))
             best = cycles.index(min(cycles))  # the first of equals, as the default mapping promises
             return cands[best], _scalars(r, best)
+        mapping = with_inner_levels(self.arch, op, mapping, plan)
         check_mapping(self.arch, op, mapping, plan)
         return mapping, _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
 
@@ -137,6 +149,7 @@ class FastSystolic:
             bytes={**{lv: float(f[f"bytes_{lv}"]) for lv in self.hw.level_names}, "dram": float(f["bytes_dram"])},
             energy_pj=float(f["energy_pj"]),
             energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ENERGY_PARTS},
+            energy_actions_pj=energy_actions(self.hw, f),
             cycle_breakdown={k: float(f[k]) for k in breakdown},
             mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [], bottleneck=bottleneck(f),
         )
