@@ -132,6 +132,8 @@ class MemoryLevel(StrictModel):
     double_buffered: bool = True
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1,
                                  description="operands this level keeps; the others bypass it")
+    keeps_activations: bool = Field(False, description="activations stay here between ops when they fit, so "
+                                                       "DRAM carries only weights (docs/MODEL.md 3.10)")
 
     @property
     def capacity_bytes(self) -> int:
@@ -276,6 +278,16 @@ class Arch(StrictModel):
         """One line describing the compute engine (for preset tables)."""
         raise NotImplementedError
 
+    def energy_basis(self) -> str:
+        """Where the energies come from, in a few words (for preset tables): presets on the same
+        basis compare energy action by action, others do not (docs/MODEL.md 3.8)."""
+        raise NotImplementedError
+
+    def activation_level(self) -> int | None:
+        """Index of the memory level that keeps activations between ops (docs/MODEL.md 3.10); None
+        for an arch without one."""
+        return None
+
 
 class SystolicArch(Arch):
     """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
@@ -316,30 +328,45 @@ class SystolicArch(Arch):
             raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
         if unknown:
             raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
-        self._smallest_tile_fits()
-        return self
-
-    def _smallest_tile_fits(self) -> None:
-        """Every level must hold the tile of the smallest mapping: one array fold of each operand it
-        keeps (the rows' and columns' dimensions at the array's extent, one step of time) under the
-        dataflow that needs least, doubled where double-buffered (docs/MODEL.md 3.9)."""
-        c = self.compute
-        op_b, acc_b = c.operand_bits / 8, c.accumulator_bits / 8
+        self._activation_level_valid()
         for i, lv in enumerate(self.memory):
-            needs = []
-            for df in c.dataflows:
-                rows, cols, _ = SPATIAL[df]
-                ext = {"M": 1, "N": 1, "K": 1}
-                ext[rows], ext[cols] = c.rows * (c.macs_per_pe if rows == "K" else 1), c.cols
-                per = {"inputs": ext["M"] * ext["K"] * op_b, "weights": ext["K"] * ext["N"] * op_b,
-                       "outputs": ext["M"] * ext["N"] * acc_b}
-                needs.append(sum(per[o] for o in lv.holds) * (2 if lv.double_buffered else 1))
-            need = min(needs)
+            need = self.fold_footprint(i)
             if lv.capacity_bytes < need:
                 raise ValueError(f"memory.{i}.size_bytes: level '{lv.name}' holds {lv.capacity_bytes} B "
                                  f"({lv.instances} x {lv.size_bytes} B) but one array fold of its operands "
                                  f"({', '.join(lv.holds)}), the smallest mapping's tile, needs {need:.0f} B; "
                                  "enlarge size_bytes")
+        return self
+
+    def _activation_level_valid(self) -> None:
+        keep = [i for i, lv in enumerate(self.memory) if lv.keeps_activations]
+        if len(keep) > 1:
+            raise ValueError(f"memory.{keep[1]}.keeps_activations: only one level can keep activations between ops")
+        for i in keep:
+            if self.keepers("inputs")[0] is not self.memory[i] or self.keepers("outputs")[0] is not self.memory[i]:
+                raise ValueError(f"memory.{i}.keeps_activations: level '{self.memory[i].name}' must be the outermost "
+                                 "level holding both inputs and outputs to keep activations between ops")
+
+    def fold_footprint(self, level: int) -> float:
+        """Bytes level `level` needs for the smallest mapping's tile: one array fold of each operand it
+        keeps (the rows' and columns' dimensions at the array's extent, one step of time) under the
+        dataflow that needs least, doubled where double-buffered (docs/MODEL.md 3.9). Every level
+        must hold it."""
+        c, lv = self.compute, self.memory[level]
+        op_b, acc_b = c.operand_bits / 8, c.accumulator_bits / 8
+        needs = []
+        for df in c.dataflows:
+            rows, cols, _ = SPATIAL[df]
+            ext = {"M": 1, "N": 1, "K": 1}
+            ext[rows], ext[cols] = c.rows * (c.macs_per_pe if rows == "K" else 1), c.cols
+            per = {"inputs": ext["M"] * ext["K"] * op_b, "weights": ext["K"] * ext["N"] * op_b,
+                   "outputs": ext["M"] * ext["N"] * acc_b}
+            needs.append(sum(per[o] for o in lv.holds) * (2 if lv.double_buffered else 1))
+        return min(needs)
+
+    def activation_level(self) -> int | None:
+        """Index of the level that keeps activations between ops (docs/MODEL.md 3.10), or None."""
+        return next((i for i, lv in enumerate(self.memory) if lv.keeps_activations), None)
 
     def tiers(self) -> list[list[int]]:
         """Indices of `memory` grouped into tiers, outermost first: runs of consecutive levels that keep
@@ -386,6 +413,11 @@ class SystolicArch(Arch):
         c = self.compute
         return f"{c.rows}x{c.cols}x{c.macs_per_pe} @ {c.clock_hz / 1e6:.0f} MHz"
 
+    def energy_basis(self) -> str:
+        """'tech <node>' when the energies come from a technology table (some may stay literal), else
+        'assumed numbers'."""
+        return f"tech {self.tech}" if self.tech and self.energy.sources else "assumed numbers"
+
 
 class GpuArch(Arch):
     """A GPU described by its datasheet rates (the tile-level GPU model, sim/gpu)."""
@@ -407,6 +439,10 @@ class GpuArch(Arch):
     def summary(self) -> str:
         """'S SMs @ F MHz'."""
         return f"{self.gpu.sms} SMs @ {self.gpu.boost_clock_hz / 1e6:.0f} MHz"
+
+    def energy_basis(self) -> str:
+        """GPUs publish no per-action energy: TDP x time bounds it."""
+        return "TDP x time (bound)"
 
 
 ARCH_KINDS: dict[str, type[Arch]] = {"systolic": SystolicArch, "gpu": GpuArch}

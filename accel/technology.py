@@ -130,6 +130,8 @@ def _static(tech: str, table: dict, ref: str, data: dict, refs: dict) -> float:
     total = 0.0
     for level in data.get("memory") or []:
         name = level.get("name")
+        if name == "dram" or name not in refs:
+            continue  # a reserved or unpriced level: the schema's own checks name it
         if not isinstance(refs.get(name), str):
             raise ValueError(f"energy.static_w: '{ref}' needs every level priced from the table, "
                              f"but per_byte_pj.{name} is a number")
@@ -173,7 +175,7 @@ def resolve_references(data: dict) -> dict:
             continue
         field = f"energy.per_byte_pj.{name}"
         per_byte[name] = _dram(ref, field) if name == "dram" else _storage(str(tech), table, ref, field)
-        sources[name] = f"{DRAM_TABLE} {ref}" if name == "dram" else f"{tech} {ref}"
+        sources[name] = f"{ref} (accel/tech/{DRAM_TABLE}.yaml)" if name == "dram" else f"{tech} {ref}"
     energy["per_byte_pj"] = per_byte
     if isinstance(energy.get("mac_pj"), str):
         sources["mac"] = f"{tech} {energy['mac_pj']}"

@@ -202,7 +202,7 @@ class DesignEvaluator:
         gemm = Gemm(M=op.M, N=op.N, K=op.K, batch=op.batch, n=col([p.n for p in plans], np.int64),
                     m=col([p.m for p in plans], np.int64), index_bits=col([p.index_bits for p in plans], np.int64),
                     k_scale=col([p.density for p in plans], np.float64) if unstructured else None,
-                    act_density=op.act_density)
+                    act_density=op.act_density, resident=plans[0].resident)
         width = max(c.shape[1] for _, _, (c, _) in members)
         cand = np.stack([c if c.shape[1] == width else _pad(c, width) for _, _, (c, _) in members], axis=1)
         r = gemm_cost(hw, gemm, Candidates.from_arrays(cand, members[0][2][1]))
@@ -232,8 +232,9 @@ class DesignEvaluator:
                     continue
                 if op.has_weights:
                     labels[i].add(plan.label)
-                groups.setdefault((d.hw_key, plan.kind == "unstructured", cands[1]), []).append((i, plan, cands))
-            for (_, unstructured, _), members in groups.items():
+                key = (d.hw_key, plan.kind == "unstructured", cands[1], plan.resident)
+                groups.setdefault(key, []).append((i, plan, cands))
+            for (_, unstructured, _, _), members in groups.items():
                 try:
                     parts = [(members, self._batch(op, designs, members, unstructured))]
                 except Exception:  # noqa: BLE001 - isolate the design that fails

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from nmsim.accel import Arch
-from nmsim.problem import DATAFLOWS, SPATIAL, Gemm, cdiv, tile_bytes
+from nmsim.problem import DATAFLOWS, SPATIAL, Gemm, cdiv, resident_bytes, tile_bytes
 from nmsim.problem.spatial import DIMS, split_codes, valid_splits
 from nmsim.specfile import SpecError, did_you_mean
 from nmsim.workloads import Op
@@ -151,17 +151,24 @@ class Mapping:
 def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]]) -> dict[str, float]:
     """Bytes each on-chip level must hold for its tile (bytes), doubled where double-buffered: a level
     of tier j holds the tile `tiles[j]` (tm, tn, tk; outermost tier first) of the operands it keeps;
-    sizes from problem.tile_bytes (partial sums at accumulator width). Levels of tiers beyond
-    `tiles` are left out."""
+    sizes from problem.tile_bytes (partial sums at accumulator width). The level that keeps
+    activations holds the resident operands whole, at operand width, instead of their tiles
+    (outputs arrive there final; MODEL.md 3.10). Levels of tiers beyond `tiles` are left out."""
     c = arch.compute
     held: dict[str, float] = {}
-    for lv, j in zip(arch.memory, arch.tier_of()):
+    resident_level = arch.activation_level()
+    for i, (lv, j) in enumerate(zip(arch.memory, arch.tier_of())):
         if j >= len(tiles):
             continue
         tm, tn, tk = tiles[j]
         a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
         need = {"inputs": a, "weights": b, "outputs": out}
-        held[lv.name] = sum(need[o] for o in lv.holds) * (2 if lv.double_buffered else 1)
+        whole = set()
+        if i == resident_level and gemm.resident:
+            whole = {{"A": "inputs", "B": "weights", "out": "outputs"}[x] for x in gemm.resident}
+        held[lv.name] = sum(need[o] for o in lv.holds if o not in whole) * (2 if lv.double_buffered else 1)
+        if i == resident_level:
+            held[lv.name] = held[lv.name] + resident_bytes(gemm, c.operand_bits / 8)
     return held
 
 

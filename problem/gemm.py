@@ -34,6 +34,7 @@ class Gemm:
     nonzeros per K tile = max(1, ceil(k * k_scale))); `k_scale_busy` is the busiest lane's
     fraction under a real mask (MODEL.md 2.1), which sets compute cycles only. `act_density`
     is the fraction of nonzero activations (zero-skipping gates MAC energy, MODEL.md 2.2).
+    `resident` names the operands kept on chip between ops (MODEL.md 3.10).
     """
 
     M: IntLike
@@ -46,6 +47,9 @@ class Gemm:
     k_scale: FloatLike | None = None
     k_scale_busy: FloatLike | None = None
     act_density: float = 1.0
+    # operands ("A", "B", "out") whose whole tensors stay on chip across ops (MODEL.md 3.10): they
+    # cross no DRAM interface and occupy their level whole
+    resident: frozenset = frozenset()
 
     def k_nnz(self, k):
         """Kept weights per output column along `k` dense K elements, after padding to whole
@@ -93,6 +97,16 @@ class Gemm:
     def macs_effective(self):
         """MACs that are executed (MAC): batch x M x N x kept K."""
         return self.batch * self.M * self.N * self.k_nnz(self.K)
+
+
+def resident_bytes(gemm: Gemm, operand_bytes: float):
+    """Bytes the resident operands of `gemm` occupy, every GEMM of the batch, at operand width
+    (final outputs are stored at operand width; MODEL.md 3.10)."""
+    if not gemm.resident:
+        return 0.0
+    a, b, out = tile_bytes(gemm, gemm.M, gemm.N, gemm.K, operand_bytes, operand_bytes)
+    parts = {"A": a, "B": b, "out": out}
+    return gemm.batch * sum(parts[x] for x in gemm.resident)
 
 
 def tile_bytes(gemm: Gemm, tm, tn, tk, operand_bytes: float, out_bytes):

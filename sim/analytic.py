@@ -191,13 +191,17 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     for operand, total in (("A", a_all), ("B", b_all)):
         fill[operand] = [total * level_multiplicity(counts, pos, operand, tier[lv])
                          for lv in hw.keepers[OPERAND_OF[operand]]]
+        if operand in gemm.resident:  # kept on chip between ops: no DRAM load (MODEL.md 3.10)
+            fill[operand][0] = fill[operand][0] * 0
     fill["out"], drain["out"] = [], []
+    final_out = final_all * 0 if "out" in gemm.resident else final_all
     for i, lv in enumerate(hw.keepers["outputs"]):
         again = level_multiplicity(counts, pos, "out", tier[lv]) - 1  # visits after the first
         spilled = partial_all * again
         fill["out"].append(spilled)
-        # final outputs leave the chip at operand width; on chip every level holds accumulator width
-        drain["out"].append(final_all + spilled if i == 0 else partial_all + spilled)
+        # final outputs leave the chip at operand width (unless kept on chip); on chip every level
+        # holds accumulator width
+        drain["out"].append(final_out + spilled if i == 0 else partial_all + spilled)
     return LevelTraffic(fill, drain)
 
 
@@ -241,7 +245,8 @@ def _first_tiles(hw: HwParams, gemm: Gemm, c: Candidates):
     a_t = tile_bytes(gemm, *clipped(tier["inputs"]), hw.operand_bytes, hw.acc_bytes)[0]
     b_t = tile_bytes(gemm, *clipped(tier["weights"]), hw.operand_bytes, hw.acc_bytes)[1]
     out_t = tile_bytes(gemm, *clipped(tier["outputs"]), hw.operand_bytes, hw.operand_bytes)[2]
-    return a_t + b_t, out_t
+    kept = gemm.resident  # resident operands are on chip already (MODEL.md 3.10)
+    return a_t * ("A" not in kept) + b_t * ("B" not in kept), out_t * ("out" not in kept)
 
 
 def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling], compute, buffer_cycles,

@@ -123,8 +123,9 @@ class _Item:
 class _Run:
     """One engine run of a TileSchedule."""
 
-    def __init__(self, hw: HwParams, s: TileSchedule, trace: Trace | None):
+    def __init__(self, hw: HwParams, s: TileSchedule, trace: Trace | None, resident: frozenset = frozenset()):
         self.hw, self.s, self.trace = hw, s, trace
+        self.resident = resident  # operands on chip before the op starts (MODEL.md 3.10): nothing to load
         self.env = env = simpy.Environment()
         self.dram = simpy.Resource(env, capacity=1)
         # Busy intervals of the channel (FIFO, so ordered and disjoint) and busy time before each end.
@@ -234,6 +235,10 @@ class _Run:
         lat = hw.dram_latency_cycles + hw.level_latency_cycles[level]
         for r, done in enumerate(self.c_done):
             yield done
+            if store[r] == 0:  # final outputs kept on chip (MODEL.md 3.10): nothing leaves
+                self.slots["outputs"].put(1)
+                self.c_stored[r].succeed()
+                continue
             yield from self._port(level, store[r] / hw.read_bpc[level])
             yield from self._channel(store[r], "out-store", f"store {r}")
             # The block has left the buffer: its slot is free while the write is still in flight.
@@ -285,9 +290,9 @@ class _Run:
             self.stall["buffer_port"] += end - t0 - cyc
             if self.trace is not None:
                 self.trace.add("array", f"tile {i} (m{s.im[i]} n{s.in_[i]} k{s.ik[i]})", t0, env.now)
-            if self.a_last[i]:
+            if self.a_last[i] and "A" not in self.resident:
                 self.slots["inputs"].put(1)
-            if self.b_last[i]:
+            if self.b_last[i] and "B" not in self.resident:
                 self.slots["weights"].put(1)
             if s.c_last[i]:
                 self.c_done[run].succeed()
@@ -296,8 +301,13 @@ class _Run:
     def run(self) -> float:
         """Simulate to the end; returns the cycles until the last store has landed."""
         s, env = self.s, self.env
-        env.process(self._loader("inputs", "A", self.a_items, s.a_load_bytes[s.a_new]))
-        env.process(self._loader("weights", "B", self.b_items, s.b_load_bytes[s.b_new]))
+        for operand, stream, items, nbytes in (("inputs", "A", self.a_items, s.a_load_bytes[s.a_new]),
+                                               ("weights", "B", self.b_items, s.b_load_bytes[s.b_new])):
+            if stream in self.resident:
+                for item in items:
+                    item.ev.succeed()
+            else:
+                env.process(self._loader(operand, stream, items, nbytes))
         env.process(self._out_loader(s.c_read_bytes[s.c_first]))
         env.process(self._storer(s.c_store_bytes[s.c_last]))
         env.process(self._compute())
@@ -314,7 +324,7 @@ def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None 
     s = build_schedule(hw, gemm, mapping.completed(hw.n_tiers))
     if trace is not None:
         trace.layer = layer
-    run = _Run(hw, s, trace)
+    run = _Run(hw, s, trace, gemm.resident)
     end = run.run()
     cycles = int(math.ceil(end - 1e-9))
     rd, wr = s.level_bytes(hw)

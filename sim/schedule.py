@@ -384,12 +384,15 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     final = k_hi == gemm.K
     partial = _operand_bytes(hw, gemm, g, lc)[2]
     out_bytes = _operand_bytes(hw, gemm, g, lc, np.where(final, hw.operand_bytes, hw.acc_bytes))[2]
+    if "out" in gemm.resident:  # final outputs stay on chip (MODEL.md 3.10); spills still go out
+        out_bytes = np.where(final, 0.0, out_bytes)
+    kept = gemm.resident
     inner = g.idx[-1]
     return TileSchedule(
         im=inner["m"], in_=inner["n"], ik=inner["k"], compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
-        a_load_bytes=np.where(a_new, _operand_bytes(hw, gemm, g, la)[0], 0.0),
-        b_load_bytes=np.where(b_new, _operand_bytes(hw, gemm, g, lb)[1], 0.0),
+        a_load_bytes=np.where(a_new & ("A" not in kept), _operand_bytes(hw, gemm, g, la)[0], 0.0),
+        b_load_bytes=np.where(b_new & ("B" not in kept), _operand_bytes(hw, gemm, g, lb)[1], 0.0),
         c_read_bytes=np.where(c_first & (k_lo > 0), partial, 0.0),
         c_store_bytes=np.where(c_last, out_bytes, 0.0),
         array_read_bytes=arr_rd, array_write_bytes=arr_wr,

@@ -302,7 +302,7 @@ def test_impossible_nm_pattern(tmp_path):
 
 
 def test_energy_per_byte_missing_a_level(tmp_path):
-    text = _mutate("dense-systolic", "    gbuf: 12.5  #", "    # gbuf: 12.5  #")
+    text = _mutate("dense-systolic", "    gbuf: sram.1MiB  #", "    # gbuf: sram.1MiB  #")
     path = _write(tmp_path, text)
     with pytest.raises(SpecError) as exc:
         load_arch(path)
