@@ -130,10 +130,17 @@ class MemoryLevel(StrictModel):
     write_bytes_per_cycle: float = Field(gt=0, description="write port of one instance (bytes/cycle)")
     latency_cycles: int = Field(0, ge=0)
     double_buffered: bool = True
+    ports: Literal["shared", "separate"] = Field(
+        "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
+                              "writes use their own ports in parallel (dual-port SRAM, register files, banks), "
+                              "so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1,
                                  description="operands this level keeps; the others bypass it")
     keeps_activations: bool = Field(False, description="activations stay here between ops when they fit, so "
                                                        "DRAM carries only weights (docs/MODEL.md 3.10)")
+    stores_feature_maps: bool = Field(False, description="a conv's inputs are held and moved on as distinct ifmap "
+                                                         "pixels, not as im2col rows (docs/MODEL.md 3.11); the "
+                                                         "outermost level holding inputs decides")
 
     @property
     def capacity_bytes(self) -> int:
@@ -148,11 +155,27 @@ class MemoryLevel(StrictModel):
         return v
 
 
+RLC_BITS_PER_NONZERO = 64 / 3  # Eyeriss RLC: 5-b run + 16-b level, three pairs per 64-b word (JSSC 2017, p.6)
+
+
+def coded_fraction(coding: str, density: float, operand_bits: int) -> float:
+    """Bytes of an activation tensor stored with `coding` over its dense bytes, for a fraction
+    `density` of nonzero values (docs/MODEL.md 3.11). 'rlc': every nonzero takes RLC_BITS_PER_NONZERO
+    bits (a run of up to 31 zeros rides along), so d x (64/3) / operand_bits, never above 1 (data that
+    would grow is sent raw). Runs longer than 31 zeros, which cost an extra pair, are not counted."""
+    if coding == "none":
+        return 1.0
+    return min(1.0, density * RLC_BITS_PER_NONZERO / operand_bits)
+
+
 class DRAM(StrictModel):
     """Off-chip memory."""
 
     bytes_per_s: float = Field(gt=0, description="sustained bandwidth in bytes/s")
     latency_s: float = Field(0.0, ge=0, description="access latency in seconds")
+    activation_coding: Literal["none", "rlc"] = Field(
+        "none", description="how activations are stored off chip: 'rlc' run-length codes zeros as Eyeriss does "
+                            "(docs/MODEL.md 3.11); weights are never coded")
 
 
 class ReadWrite(StrictModel):
@@ -288,6 +311,14 @@ class Arch(StrictModel):
         for an arch without one."""
         return None
 
+    def stores_feature_maps(self) -> bool:
+        """True when a conv's inputs are held as distinct ifmap pixels, not im2col rows (docs/MODEL.md 3.11)."""
+        return False
+
+    def dram_coded_fraction(self, density: float) -> float:
+        """DRAM bytes of an activation tensor over its dense bytes at `density` nonzeros (docs/MODEL.md 3.11)."""
+        return 1.0
+
 
 class SystolicArch(Arch):
     """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
@@ -367,6 +398,14 @@ class SystolicArch(Arch):
     def activation_level(self) -> int | None:
         """Index of the level that keeps activations between ops (docs/MODEL.md 3.10), or None."""
         return next((i for i, lv in enumerate(self.memory) if lv.keeps_activations), None)
+
+    def stores_feature_maps(self) -> bool:
+        """The outermost level holding inputs stores feature maps (docs/MODEL.md 3.11)."""
+        return self.level_for("inputs").stores_feature_maps
+
+    def dram_coded_fraction(self, density: float) -> float:
+        """DRAM bytes of an activation tensor over its dense bytes under `dram.activation_coding`."""
+        return coded_fraction(self.dram.activation_coding, density, self.compute.operand_bits)
 
     def tiers(self) -> list[list[int]]:
         """Indices of `memory` grouped into tiers, outermost first: runs of consecutive levels that keep

@@ -42,7 +42,8 @@ from .spec import AS_GIVEN, Sweep
 # HwParams fields that stay scalars (they select code paths or index levels); designs that
 # differ in any of them are costed in separate batches.
 _STRUCTURAL = ("name", "level_names", "keepers", "level_latency_cycles", "all_double_buffered",
-               "zero_skipping", "level_double_buffered", "tier_of")
+               "zero_skipping", "level_double_buffered", "tier_of", "level_per_pe",
+               "level_ports_separate")
 
 
 class ResultRow(NamedTuple):

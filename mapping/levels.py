@@ -61,7 +61,7 @@ def quanta(arch: SystolicArch, gemm: Gemm, sel: PerDataflow, split) -> dict[str,
 def _fits(gemm: Gemm, levels, tiles: dict, op_b: float, acc_b: float):
     """Per candidate: every level of a tier holds its operands' tiles (doubled where double-buffered)."""
     a, b, out = tile_bytes(gemm, tiles["m"], tiles["n"], tiles["k"], op_b, acc_b)
-    parts = {"inputs": a, "weights": b, "outputs": out}
+    parts = {"inputs": a * gemm.a_unique, "weights": b, "outputs": out}
     ok = True
     for lv in levels:
         need = sum(parts[o] for o in lv.holds) * (2 if lv.double_buffered else 1)

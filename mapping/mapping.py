@@ -153,7 +153,8 @@ def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]
     of tier j holds the tile `tiles[j]` (tm, tn, tk; outermost tier first) of the operands it keeps;
     sizes from problem.tile_bytes (partial sums at accumulator width). The level that keeps
     activations holds the resident operands whole, at operand width, instead of their tiles
-    (outputs arrive there final; MODEL.md 3.10). Levels of tiers beyond `tiles` are left out."""
+    (outputs arrive there final; MODEL.md 3.10); inputs count as distinct pixels where feature maps are
+    stored (MODEL.md 3.11). Levels of tiers beyond `tiles` are left out."""
     c = arch.compute
     held: dict[str, float] = {}
     resident_level = arch.activation_level()
@@ -162,7 +163,7 @@ def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]
             continue
         tm, tn, tk = tiles[j]
         a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
-        need = {"inputs": a, "weights": b, "outputs": out}
+        need = {"inputs": a * gemm.a_unique, "weights": b, "outputs": out}
         whole = set()
         if i == resident_level and gemm.resident:
             whole = {{"A": "inputs", "B": "weights", "out": "outputs"}[x] for x in gemm.resident}
@@ -208,12 +209,13 @@ M_SPLITS = (1, 2, 4, 8)
 K_DOMINANCE = 4
 
 
-def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) -> list[Mapping]:
+def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, *, inner: bool = True) -> list[Mapping]:
     """The default mapping's candidates (docs/MODEL.md 4): whole-layer tiles shrunk until they fit
     the outermost level, then that tile split 2, 4 and 8 ways along M (duplicates dropped), each
     under every spatial split the array's interconnect allows (the unsplit array first). Splitting M
     lets double buffering overlap loads with compute; callers cost the list and keep the first
-    cheapest (`default_mapping`). Inner levels take their tiles by the fit rule (mapping.levels).
+    cheapest (`default_mapping`). Inner levels take their tiles by the fit rule (mapping.levels);
+    `inner=False` leaves them out (a caller that adds them for a whole batch at once).
 
     Shrinking halves the largest of M, N, K (kept a multiple of the array extent it is spread
     over, and K a multiple of the N:M group) so the array stays fully used; K is shrunk last,
@@ -233,7 +235,7 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) 
                 seen.add((tm, split))
                 m = Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order,
                             spatial=SpatialSplit(*split))
-                cands.append(with_inner_levels(arch, op, m))
+                cands.append(with_inner_levels(arch, op, m) if inner else m)
     return cands
 
 
@@ -280,11 +282,12 @@ def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:
     quantum[rows_dim] = max(quantum[rows_dim], c.rows if rows_dim != "K" else plan.m)
     quantum[cols_dim] = max(quantum[cols_dim], c.cols)
     tile = {"M": op.M, "N": op.N, "K": op.K}
-    outer = arch.memory[0]
+    capacity = {lv.name: lv.capacity_bytes for lv in arch.memory}
 
     def fits() -> bool:
+        # every level of the outermost tier (footprint_bytes leaves the inner tiers out)
         need = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])
-        return need[outer.name] <= outer.capacity_bytes
+        return all(need[n] <= capacity[n] for n in need)
 
     k_dominated = op.K > K_DOMINANCE * max(op.M, op.N)
     while not fits():

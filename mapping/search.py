@@ -7,10 +7,11 @@ never import `sim` and never cost one Python object at a time.
 * exhaustive: every candidate of the pruned space, in chunks (memory stays bounded);
 * random: `samples` draws from the whole unpruned space (log-uniform tiles), seeded;
 * heuristic: on a pruned space of at most SMALL_SPACE candidates, all of them; otherwise, per
-  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all)
-  plus MappingSpace.boundary (tiles that fill the buffers), then a descent from the best `beam`
-  distinct tiles: each round costs every move of MappingSpace.neighbors, until a round brings
-  no gain.
+  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all),
+  the default mapping's candidates (so the search never does worse than no search), and
+  MappingSpace.boundary (tiles that fill the buffers) for the unsplit array and the spatial splits
+  of the best candidates, then a descent from the best `beam` distinct tiles: each round costs
+  every move of MappingSpace.neighbors, until a round brings no gain.
 
 Objectives: latency (cycles), energy (pJ), edp (cycles x pJ). Ties break on the other
 objective, then on the order candidates were generated, so results are deterministic.
@@ -38,6 +39,10 @@ SMALL_SPACE = 100_000
 # Stage-1 grid size of the heuristic: large enough to keep quality, small enough for the per-layer
 # time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers").
 HEURISTIC_GRID = 20_000
+# Spatial splits whose boundary tiles the heuristic costs (besides the unsplit array's): those of
+# its best candidates so far. A flexible array has tens of splits per dataflow; boundary tiles for
+# all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers").
+BOUNDARY_KEYS = 3
 CostFn = Callable[[Candidates], dict]
 
 
@@ -208,7 +213,13 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
         for df in space.dataflows:
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
-            local.offer(sub, evaluate, Candidates.concat([sub.grid(stride=stride), sub.boundary()]))
+            local.offer(sub, evaluate, sub.grid(stride=stride))
+            defaults = sub.defaults()
+            if defaults is not None:
+                local.offer(sub, evaluate, defaults)
+            # buffer-filling tiles for the unsplit array and the splits the best candidates use
+            keys = [sub.keys[0]] + (sub.keys_of(local.cands)[:BOUNDARY_KEYS] if local.cands is not None else [])
+            local.offer(sub, evaluate, sub.boundary(list(dict.fromkeys(keys))))
             if local.cands is None:
                 # a strided grid can miss a narrow feasible band; the full grid settles it
                 local.offer(sub, evaluate, sub.grid())

@@ -32,7 +32,7 @@ from nmsim.workloads import Op
 
 from .constraints import Constraints
 from .levels import inner_orders, inner_tiles
-from .mapping import LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, footprint_bytes
+from .mapping import LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, default_mapping_candidates, footprint_bytes
 from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 DIMS = ("m", "n", "k")
@@ -292,15 +292,16 @@ class MappingSpace:
             parts.append(self._block(key, *np.meshgrid(ch["m"], ch["n"], ch["k"], orders, indexing="ij")))
         return self.complete(Candidates.concat(parts))
 
-    def boundary(self) -> Candidates:
+    def boundary(self, keys: list | None = None) -> Candidates:
         """Tiles that fill the buffers: for every coarse pair of two tiles, the largest third
-        tile that still fits (over the third's full choices), with every loop order.
+        tile that still fits (over the third's full choices), with every loop order; for `keys`
+        (dataflow, split) or all of them.
 
         Buffer capacity usually binds at the optimum, and a coarse grid rarely lands on it.
         """
         parts = []
         orders = self._orders()
-        for key in self.keys:
+        for key in keys or self.keys:
             ch = self.choices[key]
             for third in DIMS:
                 a, b = (d for d in DIMS if d != third)
@@ -316,6 +317,24 @@ class MappingSpace:
                 parts.append(self._block(key, pick["m"][:, None], pick["n"][:, None], pick["k"][:, None],
                                          orders[None, :]))
         return self.complete(Candidates.concat(parts))
+
+    def defaults(self) -> Candidates | None:
+        """The default mapping's candidates (docs/MODEL.md 4) in this space, a mapper's safe start:
+        None under constraints (the default mapping ignores them)."""
+        if self.constraints.active():
+            return None
+        try:
+            maps = [m for df in self.dataflows for m in default_mapping_candidates(self.arch, self.op, df, inner=False)]
+        except SpecError:  # the default's halving can miss a tile that fits; the search may still find one
+            return None
+        c = Candidates.from_mappings(maps)
+        if self.flexible and c.split is None:
+            c = c.with_split(WHOLE)
+        return self.complete(c)
+
+    def keys_of(self, c: Candidates) -> list:
+        """The distinct (dataflow, split) keys of `c`, in order of first appearance."""
+        return list(dict.fromkeys(self._key_of(c, i) for i in range(len(c))))
 
     def size(self, stride: int = 1) -> int:
         """Number of candidates in the pruned space (or in its `stride` subgrid)."""

@@ -11,7 +11,9 @@ Policy (docs/MODEL.md, "Unsupported patterns"):
 The plan also says which operands stay on chip between ops (`resident`, docs/MODEL.md 3.10): on an
 arch whose outermost input/output level keeps activations, an op's activation tensors (inputs,
 outputs, and the second operand of an attention matmul) are resident when they fit there beside
-the smallest mapping's tile; otherwise they go through DRAM, with a note.
+the smallest mapping's tile; otherwise they go through DRAM, with a note. And how the arch stores
+activations (docs/MODEL.md 3.11): a conv's inputs as distinct pixels where the outermost input
+level stores feature maps, and run-length coded in DRAM where the DRAM codes activations.
 """
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ class SparsePlan:
     busy_k_scale: float | None = None
     # operands ("A", "B", "out") kept on chip across ops (docs/MODEL.md 3.10)
     resident: frozenset = frozenset()
+    # how A and the outputs are stored (docs/MODEL.md 3.11): distinct pixels over im2col elements of A
+    # where feature maps are stored, and DRAM bytes over dense bytes of A and of the final outputs
+    a_unique: float = 1.0
+    a_dram_scale: float = 1.0
+    out_dram_scale: float = 1.0
 
     @property
     def label(self) -> str:
@@ -57,13 +64,14 @@ def executed_gemm(op: Op, plan: SparsePlan) -> Gemm:
     return Gemm(M=op.M, N=op.N, K=op.K, batch=op.batch, n=plan.n, m=plan.m, index_bits=plan.index_bits,
                 k_scale=plan.density if unstructured else None,
                 k_scale_busy=plan.busy_k_scale if unstructured else None, act_density=op.act_density,
-                resident=plan.resident)
+                resident=plan.resident, a_unique=plan.a_unique, a_dram_scale=plan.a_dram_scale,
+                out_dram_scale=plan.out_dram_scale)
 
 
 def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:
     """Decide how `arch` executes `op`'s weight sparsity, and which operands stay on chip (see
     module docstring)."""
-    plan = _weight_plan(arch, op)
+    plan = _storage(arch, op, _weight_plan(arch, op))
     level = arch.activation_level()
     if level is None:
         return plan
@@ -75,6 +83,16 @@ def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:
     note = (f"{op.name}: activations ({need / 2**20:.1f} MiB) do not fit beside a tile in '{lv.name}' "
             f"({lv.capacity_bytes / 2**20:.1f} MiB); they go through DRAM")
     return replace(plan, note="; ".join(x for x in (plan.note, note) if x))
+
+
+def _storage(arch: Arch, op: Op, plan: SparsePlan) -> SparsePlan:
+    """`plan` with how the arch stores A and the outputs (docs/MODEL.md 3.11)."""
+    unique = op.input_pixel_fraction if arch.stores_feature_maps() else 1.0
+    a_dram = unique * arch.dram_coded_fraction(op.act_density)
+    out_dram = arch.dram_coded_fraction(op.out_density)
+    if (unique, a_dram, out_dram) == (1.0, 1.0, 1.0):
+        return plan
+    return replace(plan, a_unique=unique, a_dram_scale=a_dram, out_dram_scale=out_dram)
 
 
 def _weight_plan(arch: Arch, op: Op) -> SparsePlan:

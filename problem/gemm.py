@@ -34,7 +34,9 @@ class Gemm:
     nonzeros per K tile = max(1, ceil(k * k_scale))); `k_scale_busy` is the busiest lane's
     fraction under a real mask (MODEL.md 2.1), which sets compute cycles only. `act_density`
     is the fraction of nonzero activations (zero-skipping gates MAC energy, MODEL.md 2.2).
-    `resident` names the operands kept on chip between ops (MODEL.md 3.10).
+    `resident` names the operands kept on chip between ops (MODEL.md 3.10); `a_unique`,
+    `a_dram_scale` and `out_dram_scale` scale A's stored and DRAM bytes and the outputs' DRAM bytes
+    (feature maps instead of im2col rows, run-length coding; MODEL.md 3.11).
     """
 
     M: IntLike
@@ -50,6 +52,11 @@ class Gemm:
     # operands ("A", "B", "out") whose whole tensors stay on chip across ops (MODEL.md 3.10): they
     # cross no DRAM interface and occupy their level whole
     resident: frozenset = frozenset()
+    # A as distinct input pixels over its lowered elements, at the levels that store feature maps, and
+    # A and final outputs as DRAM bytes over their dense bytes (pixels and zero coding; MODEL.md 3.11)
+    a_unique: float = 1.0
+    a_dram_scale: float = 1.0
+    out_dram_scale: float = 1.0
 
     def k_nnz(self, k):
         """Kept weights per output column along `k` dense K elements, after padding to whole
@@ -105,7 +112,7 @@ def resident_bytes(gemm: Gemm, operand_bytes: float):
     if not gemm.resident:
         return 0.0
     a, b, out = tile_bytes(gemm, gemm.M, gemm.N, gemm.K, operand_bytes, operand_bytes)
-    parts = {"A": a, "B": b, "out": out}
+    parts = {"A": a * gemm.a_unique, "B": b, "out": out}
     return gemm.batch * sum(parts[x] for x in gemm.resident)
 
 

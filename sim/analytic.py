@@ -24,7 +24,7 @@ from nmsim.problem.spatial import block_shape, dim_extents
 
 from .hw import HwParams
 from .schedule import (array_traffic, fill_cycles, fold_cycles, level_multiplicity, nest_classes,
-                       operand_array_bytes, output_stationary)
+                       operand_array_bytes, output_stationary, per_pe_array_bytes)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
@@ -137,11 +137,12 @@ def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, la
 
 
 def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, lay: ArrayLayout):
-    """Array <-> innermost keeper traffic (MODEL.md 3.3), bytes: (A read, B read, partial sums read,
-    written)."""
+    """Array <-> innermost keeper traffic (MODEL.md 3.3; per MAC at a PE's own register file, 3.9),
+    bytes: (A read, B read, partial sums read, written)."""
     traffic = array_traffic(lay.u_rows, lay.u_cols, lay.t_units, lay.f_rows, lay.f_cols, lay.t_tiles)
-    a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
-                                                  gemm.weight_bytes(hw.operand_bytes))
+    arr = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe), gemm.weight_bytes(hw.operand_bytes))
+    macs = np.int64(gemm.M) * np.int64(gemm.N) * gemm.k_nnz(np.int64(gemm.K))
+    a_read, b_read, c_elems = per_pe_array_bytes(hw, gemm, macs, arr)
     # Each output's first write reads no earlier partial sum (MODEL.md 3.3).
     c_read = np.maximum(c_elems - np.int64(gemm.M) * np.int64(gemm.N), 0) * hw.acc_bytes
     return a_read, b_read, c_read, c_elems * hw.acc_bytes
@@ -188,13 +189,16 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     final_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.operand_bytes)[2]
     fill, drain = {}, {}
     tier = hw.tier_of
+    # A moves as stored (pixels on chip, coded off chip; MODEL.md 3.11); B as it is
+    scale = {"A": (gemm.a_dram_scale, gemm.a_unique), "B": (1.0, 1.0)}
     for operand, total in (("A", a_all), ("B", b_all)):
-        fill[operand] = [total * level_multiplicity(counts, pos, operand, tier[lv])
-                         for lv in hw.keepers[OPERAND_OF[operand]]]
+        off, on = scale[operand]
+        fill[operand] = [total * level_multiplicity(counts, pos, operand, tier[lv]) * (off if i == 0 else on)
+                         for i, lv in enumerate(hw.keepers[OPERAND_OF[operand]])]
         if operand in gemm.resident:  # kept on chip between ops: no DRAM load (MODEL.md 3.10)
             fill[operand][0] = fill[operand][0] * 0
     fill["out"], drain["out"] = [], []
-    final_out = final_all * 0 if "out" in gemm.resident else final_all
+    final_out = final_all * 0 if "out" in gemm.resident else final_all * gemm.out_dram_scale
     for i, lv in enumerate(hw.keepers["outputs"]):
         again = level_multiplicity(counts, pos, "out", tier[lv]) - 1  # visits after the first
         spilled = partial_all * again
@@ -246,7 +250,8 @@ def _first_tiles(hw: HwParams, gemm: Gemm, c: Candidates):
     b_t = tile_bytes(gemm, *clipped(tier["weights"]), hw.operand_bytes, hw.acc_bytes)[1]
     out_t = tile_bytes(gemm, *clipped(tier["outputs"]), hw.operand_bytes, hw.operand_bytes)[2]
     kept = gemm.resident  # resident operands are on chip already (MODEL.md 3.10)
-    return a_t * ("A" not in kept) + b_t * ("B" not in kept), out_t * ("out" not in kept)
+    return (a_t * gemm.a_dram_scale * ("A" not in kept) + b_t * ("B" not in kept),
+            out_t * gemm.out_dram_scale * ("out" not in kept))
 
 
 def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling], compute, buffer_cycles,
@@ -312,10 +317,14 @@ def _with_all_levels(hw: HwParams, c: Candidates) -> Candidates:
 
 
 def port_cycles(hw: HwParams, lev_read, lev_write):
-    """Busiest on-chip level's port time (cycles): reads / read B/cycle + writes / write B/cycle,
-    with byte counts per level (lists indexed like hw.level_names)."""
-    busy = [np.asarray(lev_read[i] / hw.read_bpc[i] + lev_write[i] / hw.write_bpc[i], dtype=np.float64)
-            for i in range(len(hw.level_names))]
+    """Busiest on-chip level's port time (cycles): reads / read B/cycle plus writes / write B/cycle
+    on a shared port, the longer of the two on separate ports, with byte counts per level (lists
+    indexed like hw.level_names)."""
+    separate = hw.level_ports_separate or (False,) * len(hw.level_names)
+    busy = []
+    for i in range(len(hw.level_names)):
+        rd, wr = lev_read[i] / hw.read_bpc[i], lev_write[i] / hw.write_bpc[i]
+        busy.append(np.asarray(np.maximum(rd, wr) if separate[i] else rd + wr, dtype=np.float64))
     return np.maximum.reduce(busy) if len(busy) > 1 else busy[0]
 
 

@@ -272,7 +272,11 @@ class _Run:
         env, s, hw = self.env, self.s, self.hw
         rd_bpc = np.asarray(hw.read_bpc)[:, None]
         wr_bpc = np.asarray(hw.write_bpc)[:, None]
-        port_t = s.array_read_bytes / rd_bpc + s.array_write_bytes / wr_bpc
+        rd_t, wr_t = s.array_read_bytes / rd_bpc, s.array_write_bytes / wr_bpc
+        separate = np.asarray(hw.level_ports_separate or (False,) * len(hw.level_names))[:, None]
+        # separate read and write ports work in parallel (MODEL.md 3.3); fills and drains still
+        # queue on the level's one calendar
+        port_t = np.where(separate, np.maximum(rd_t, wr_t), rd_t + wr_t)
         busy_levels = [lv for lv in range(len(hw.level_names)) if port_t[lv].any()]
         for i in range(len(s)):
             run = self.c_run[i]

@@ -41,6 +41,8 @@ class HwParams:
     zero_skipping: bool
     level_double_buffered: tuple[bool, ...] = ()  # per level; the detailed engine's slots per operand
     tier_of: tuple[int, ...] = (0,)  # per level: the tier (tile of the mapping) it holds, outermost 0
+    level_per_pe: tuple[bool, ...] = ()  # per level: one instance per PE (a PE's register file, MODEL.md 3.9)
+    level_ports_separate: tuple[bool, ...] = ()  # per level: reads and writes on their own ports (MODEL.md 3.3)
 
     @property
     def n_tiers(self) -> int:
@@ -79,4 +81,6 @@ class HwParams:
             zero_skipping=arch.sparsity.activation_zero_skipping,
             level_double_buffered=tuple(lv.double_buffered for lv in mem),
             tier_of=tuple(arch.tier_of()),
+            level_per_pe=tuple(lv.instances == c.rows * c.cols for lv in mem),
+            level_ports_separate=tuple(lv.ports == "separate" for lv in mem),
         )

@@ -110,6 +110,21 @@ def operand_array_bytes(hw: HwParams, sel: PerDataflow, traffic, act_per_unit, w
     return (a_units * act_per_unit * hw.operand_bytes, b_units * hw.macs_per_pe * w_bytes, c_elems)
 
 
+def per_pe_array_bytes(hw: HwParams, gemm: Gemm, macs, arr) -> tuple:
+    """(A read, B read, out elements written) with the per-MAC counts of MODEL.md 3.9 for every operand
+    whose innermost keeper has one instance per PE: its PE reads the operand (A, B) or read-modifies-
+    writes the partial sum (out) at every MAC, as Timeloop counts the level next to the arithmetic;
+    `arr` is operand_array_bytes' answer (kept where the operand is forwarded systolically instead)."""
+    if not any(hw.level_per_pe):
+        return arr
+    a_read, b_read, c_elems = arr
+    inner = hw.inner_of
+    per_pe = {op: hw.level_per_pe[lv] for op, lv in inner.items()}
+    return (macs * hw.operand_bytes if per_pe["inputs"] else a_read,
+            macs * gemm.weight_bytes(hw.operand_bytes) if per_pe["weights"] else b_read,
+            macs if per_pe["outputs"] else c_elems)
+
+
 RELEVANT = {"A": (0, 2), "B": (2, 1), "out": (0, 1)}  # dims (0 = m, 1 = n, 2 = k) each operand spans
 IRRELEVANT = {"A": 1, "B": 0, "out": 2}
 
@@ -308,8 +323,9 @@ def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, unit
     """Per level and tile, the bytes the array reads and writes at the innermost keepers (MODEL.md 3.3)."""
     _, u_r, u_c, u_t, f_r, f_c = units
     traffic = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
-    a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
-                                                  gemm.weight_bytes(hw.operand_bytes))
+    arr = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe), gemm.weight_bytes(hw.operand_bytes))
+    macs = g.size(-1, "m") * g.size(-1, "n") * gemm.k_nnz(g.size(-1, "k"))
+    a_read, b_read, c_elems = per_pe_array_bytes(hw, gemm, macs, arr)
     # Each output's first write needs no read of a previous partial sum (MODEL.md 3.3).
     k_lo, _ = g.k_bounds()
     c_read = (c_elems - np.where(k_lo == 0, g.size(-1, "m") * g.size(-1, "n"), 0)) * hw.acc_bytes
@@ -337,11 +353,11 @@ def _inner_transfers(hw: HwParams, gemm: Gemm, g: _Grid, rd: np.ndarray, wr: np.
     drains (at accumulator width) when a run ends."""
     k_lo, _ = g.k_bounds()
     tier = hw.tier_of
-    for operand, dims, pos in (("inputs", "mk", 0), ("weights", "kn", 1)):
+    for operand, dims, pos, scale in (("inputs", "mk", 0, gemm.a_unique), ("weights", "kn", 1, 1.0)):
         keep = hw.keepers[operand]
         for parent, lv in zip(keep, keep[1:]):
             new = _changed(*(g.idx[tier[lv]][d] for d in dims), start=g.start)
-            nbytes = np.where(new, _operand_bytes(hw, gemm, g, tier[lv])[pos], 0.0)
+            nbytes = np.where(new, _operand_bytes(hw, gemm, g, tier[lv])[pos] * scale, 0.0)
             rd[parent] += nbytes
             wr[lv] += nbytes
     keep = hw.keepers["outputs"]
@@ -384,14 +400,14 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     final = k_hi == gemm.K
     partial = _operand_bytes(hw, gemm, g, lc)[2]
     out_bytes = _operand_bytes(hw, gemm, g, lc, np.where(final, hw.operand_bytes, hw.acc_bytes))[2]
-    if "out" in gemm.resident:  # final outputs stay on chip (MODEL.md 3.10); spills still go out
-        out_bytes = np.where(final, 0.0, out_bytes)
+    # final outputs stay on chip (MODEL.md 3.10), or leave coded (3.11); spills go out as they are
+    out_bytes = np.where(final, out_bytes * (0.0 if "out" in gemm.resident else gemm.out_dram_scale), out_bytes)
     kept = gemm.resident
     inner = g.idx[-1]
     return TileSchedule(
         im=inner["m"], in_=inner["n"], ik=inner["k"], compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
-        a_load_bytes=np.where(a_new & ("A" not in kept), _operand_bytes(hw, gemm, g, la)[0], 0.0),
+        a_load_bytes=np.where(a_new & ("A" not in kept), _operand_bytes(hw, gemm, g, la)[0] * gemm.a_dram_scale, 0.0),
         b_load_bytes=np.where(b_new & ("B" not in kept), _operand_bytes(hw, gemm, g, lb)[1], 0.0),
         c_read_bytes=np.where(c_first & (k_lo > 0), partial, 0.0),
         c_store_bytes=np.where(c_last, out_bytes, 0.0),

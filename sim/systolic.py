@@ -108,6 +108,7 @@ class FastSystolic:
             r = op_cost(self.hw, op, plan, cands)
             cycles = list(np.asarray(r["cycles"]).reshape(-1))
             best = cycles.index(min(cycles))  # the first of equals, as the default mapping promises
+            check_mapping(self.arch, op, cands[best], plan)  # inner tiers can be too small for any tile
             return cands[best], _scalars(r, best)
         mapping = with_inner_levels(self.arch, op, mapping, plan)
         check_mapping(self.arch, op, mapping, plan)

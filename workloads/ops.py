@@ -53,6 +53,9 @@ class Op:
     weight_sparsity: Sparsity = DENSE
     act_density: float = 1.0
     conv: ConvShape | None = field(default=None, compare=False)
+    # fraction of nonzero output values (after the activation function, as the next op reads them):
+    # what a zero-compressing DRAM coding saves on the way out (docs/MODEL.md 3.11)
+    out_density: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -61,8 +64,9 @@ class Op:
             v = getattr(self, dim)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise SpecError(f"op '{self.name}': {dim} must be a positive integer (got {v!r})")
-        if not 0.0 < self.act_density <= 1.0:
-            raise SpecError(f"op '{self.name}': act_density must be in (0, 1] (got {self.act_density})")
+        for name in ("act_density", "out_density"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise SpecError(f"op '{self.name}': {name} must be in (0, 1] (got {getattr(self, name)})")
         if not self.has_weights and not self.weight_sparsity.is_dense:
             raise SpecError(f"op '{self.name}': {self.kind} has no weight operand to prune")
 
@@ -77,6 +81,19 @@ class Op:
         return self.M * self.N * self.K * self.batch
 
     @property
+    def input_pixel_fraction(self) -> float:
+        """Distinct input values over the elements of the lowered A operand (0..1]: for a conv2d the
+        ifmap pixels its windows read (one group, all images) over its im2col matrix M x K, else 1.
+        What a buffer that stores feature maps instead of im2col rows holds and moves (docs/MODEL.md 3.11)."""
+        c = self.conv
+        if c is None:
+            return 1.0
+        oh, ow = c.out_hw
+        rows = min(c.in_h, (oh - 1) * c.stride + c.kernel)
+        cols = min(c.in_w, (ow - 1) * c.stride + c.kernel)
+        return min(1.0, c.batch * (c.in_ch // c.groups) * rows * cols / (self.M * self.K))
+
+    @property
     def weight_elements(self) -> int:
         """Elements of the B operand across the batch."""
         return self.K * self.N * self.batch
@@ -85,6 +102,10 @@ class Op:
         """A copy whose activations are `density` nonzero (0..1], e.g. from
         workloads.sparsity.activation_density of a sampled input."""
         return replace(self, act_density=float(density))
+
+    def with_out_density(self, density: float) -> "Op":
+        """A copy whose outputs are `density` nonzero (0..1], as the next op sees them."""
+        return replace(self, out_density=float(density))
 
     def with_sparsity(self, sparsity: Sparsity) -> "Op":
         """A copy with `sparsity` on the weights; ops without weights are returned unchanged."""

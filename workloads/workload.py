@@ -41,6 +41,7 @@ class _OpSpec(StrictModel):
     batch: int = Field(1, gt=0)
     sparsity: str = "dense"
     act_density: float = Field(1.0, gt=0, le=1)
+    out_density: float = Field(1.0, gt=0, le=1)
     conv: _ConvSpec | None = None
 
 
@@ -115,6 +116,8 @@ class Workload:
                 d["sparsity"] = str(op.weight_sparsity)
             if op.act_density != 1.0:
                 d["act_density"] = op.act_density
+            if op.out_density != 1.0:
+                d["out_density"] = op.out_density
             if op.conv is not None:
                 d["conv"] = dict(op.conv.__dict__)
             doc["ops"].append(d)
@@ -145,7 +148,8 @@ class Workload:
                 sp = Sparsity.parse(o.sparsity)
                 conv = ConvShape(**o.conv.model_dump()) if o.conv else None
                 ops.append(Op(name=o.name, kind=o.kind, M=o.M, N=o.N, K=o.K, batch=o.batch,
-                              weight_sparsity=sp, act_density=o.act_density, conv=conv))
+                              weight_sparsity=sp, act_density=o.act_density, out_density=o.out_density,
+                              conv=conv))
             except SpecError as exc:
                 raise SpecError(f"{path}:{lines.get(('ops', i), '?')}: ops.{i}: {exc}") from None
         masks: dict[str, np.ndarray] = {}
