@@ -1,5 +1,6 @@
 """The flagship demo behind `make run`: BERT-base (batch 8, seq 128) at dense, 2:4, 2:8 and 1:8
-weight sparsity on the dense-systolic, sat and s4 presets; a table and a bar chart."""
+weight sparsity on the dense-systolic, sat and s4 presets; a table, the energy by action and level,
+and a bar chart."""
 from __future__ import annotations
 
 import json
@@ -37,7 +38,8 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
                              "latency_s": tot["latency_s"], "cycles": tot["cycles"],
                              "speedup": base["latency_s"] / tot["latency_s"],
                              "energy_pj": tot["energy_pj"], "energy_ratio": base["energy_pj"] / tot["energy_pj"],
-                             "utilization": tot["utilization"]})
+                             "utilization": tot["utilization"], "energy_actions_pj": res.energy_actions(),
+                             "energy_basis": arch.energy_basis()})
                 for n in res.notes:
                     notes.setdefault(n, None)
                 prog.advance(task)
@@ -48,6 +50,7 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
         t.add_row(r["arch"], r["pattern"], r["executed"], seconds(r["latency_s"]), f"{r['speedup']:.2f}x",
                   f"{r['energy_pj'] * 1e-9:.2f} mJ", f"{r['energy_ratio']:.2f}x", f"{r['utilization']:.1%}")
     console.print(t)
+    console.print(_energy_table(rows))
     for n in notes:
         console.print(f"[yellow]note:[/yellow] {n}")
     _plot(rows, wl.name, Path(out_png))
@@ -55,6 +58,23 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
     if json_path:
         Path(json_path).write_text(json.dumps({"workload": wl.name, "rows": rows, "notes": list(notes)}, indent=1))
     return rows
+
+
+def _energy_table(rows: list[dict]) -> Table:
+    """Each row's energy by action and level as shares (docs/MODEL.md 3.8): what a design spends its
+    joules on, beside the basis its energies come from."""
+    t = Table(title="energy by action and level (share of each run's energy)", title_justify="left")
+    for c in ("arch", "weights", "basis", "mac", "index", "on-chip reads / writes", "dram", "static"):
+        t.add_column(c, justify="left" if c in ("arch", "weights", "basis", "on-chip reads / writes") else "right")
+    for r in rows:
+        parts = r["energy_actions_pj"]
+        total = sum(parts.values()) or 1.0
+        share = lambda *keys: sum(parts.get(k, 0.0) for k in keys) / total  # noqa: E731
+        levels = sorted({k.rsplit(".", 1)[0] for k in parts if "." in k} - {"dram"})
+        onchip = ", ".join(f"{lv} {share(lv + '.read'):.0%}/{share(lv + '.write'):.0%}" for lv in levels)
+        t.add_row(r["arch"], r["pattern"], r["energy_basis"], f"{share('mac'):.0%}", f"{share('index_decode'):.0%}",
+                  onchip, f"{share('dram.read', 'dram.write'):.0%}", f"{share('static'):.0%}")
+    return t
 
 
 def _plot(rows: list[dict], title: str, out: Path) -> None:

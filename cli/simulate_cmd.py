@@ -88,13 +88,17 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace, res, table) -> None:
-    """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json/--csv."""
-    from .tables import console
+    """Warn the run's notes, print `table(res, per_layer)` and the energy by action and level unless
+    --quiet, write --json/--csv."""
+    from .tables import console, energy_table
 
     for n in res.notes:
         warn(n)
     if not args.quiet:
         console.print(table(res, args.per_layer))
+        energy = energy_table(res)
+        if energy is not None:
+            console.print(energy)
     if args.json:
         res.write_json(args.json)
     if args.csv:

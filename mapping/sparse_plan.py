@@ -38,13 +38,20 @@ class SparsePlan:
     # Unstructured with a mask: fraction of K the busiest lane of a fold processes (sim.imbalance);
     # None = ideal balance. Only compute cycles use it.
     busy_k_scale: float | None = None
-    # operands ("A", "B", "out") kept on chip across ops (docs/MODEL.md 3.10)
+    # operands ("A", "B", "out") kept on chip across ops (docs/MODEL.md 3.10), and why not when they
+    # could not be
     resident: frozenset = frozenset()
+    residency_note: str | None = None
     # how A and the outputs are stored (docs/MODEL.md 3.11): distinct pixels over im2col elements of A
     # where feature maps are stored, and DRAM bytes over dense bytes of A and of the final outputs
     a_unique: float = 1.0
     a_dram_scale: float = 1.0
     out_dram_scale: float = 1.0
+
+    @property
+    def notes(self) -> list[str]:
+        """The plan's notes for a result: the sparsity policy's and the residency's."""
+        return [n for n in (self.note, self.residency_note) if n]
 
     @property
     def label(self) -> str:
@@ -80,9 +87,9 @@ def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:
     need = resident_bytes(replace(executed_gemm(op, plan), resident=want), arch.compute.operand_bits / 8)
     if need + arch.fold_footprint(level) <= lv.capacity_bytes:
         return replace(plan, resident=want)
-    note = (f"{op.name}: activations ({need / 2**20:.1f} MiB) do not fit beside a tile in '{lv.name}' "
-            f"({lv.capacity_bytes / 2**20:.1f} MiB); they go through DRAM")
-    return replace(plan, note="; ".join(x for x in (plan.note, note) if x))
+    note = (f"activations of {op.M}x{op.N}x{op.K} ops ({need / 2**20:.1f} MiB) do not fit beside a tile in "
+            f"'{lv.name}' ({lv.capacity_bytes / 2**20:.1f} MiB); they go through DRAM")
+    return replace(plan, residency_note=note)
 
 
 def _storage(arch: Arch, op: Op, plan: SparsePlan) -> SparsePlan:

@@ -65,9 +65,19 @@ class RunResult:
             for k, v in lr.bytes.items():
                 levels[k] = levels.get(k, 0.0) + v
         tot["bytes"] = levels
+        tot["energy_actions_pj"] = self.energy_actions()
         denom = tot["cycles"] * self.peak_macs_per_cycle
         tot["utilization"] = tot["macs_effective"] / denom if denom else 0.0
         return tot
+
+    def energy_actions(self) -> dict[str, float]:
+        """Energy by action and level summed over the layers (pJ; empty where the backend prices no
+        actions, as on GPUs)."""
+        out: dict[str, float] = {}
+        for lr in self.layers:
+            for k, v in lr.energy_actions_pj.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
 
     @property
     def notes(self) -> list[str]:

@@ -152,7 +152,7 @@ class FastSystolic:
             energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ENERGY_PARTS},
             energy_actions_pj=energy_actions(self.hw, f),
             cycle_breakdown={k: float(f[k]) for k in breakdown},
-            mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [], bottleneck=bottleneck(f),
+            mapping=mapping.to_dict(), notes=plan.notes, bottleneck=bottleneck(f),
         )
 
     # --- training ----------------------------------------------------------------------------
