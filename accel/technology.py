@@ -122,7 +122,7 @@ def _level_leak_w(tech: str, table: dict, level: dict, ref: str, flavour: str) -
     return copies * banks * float(leak) * 1e-6
 
 
-def _static(tech: str, table: dict, ref: str, data: dict, refs: dict) -> float:
+def _static(tech: str, table: dict, ref: str, data: dict, refs: dict, mac_ref) -> float:
     """Leakage power of the whole arch from the table (W): every level and every MAC."""
     flavour = ref.split(".", 1)[1] if ref.startswith("leakage.") else None
     if flavour not in LEAKAGE_FLAVOURS:
@@ -136,7 +136,6 @@ def _static(tech: str, table: dict, ref: str, data: dict, refs: dict) -> float:
             raise ValueError(f"energy.static_w: '{ref}' needs every level priced from the table, "
                              f"but per_byte_pj.{name} is a number")
         total += _level_leak_w(tech, table, level, refs[name], flavour)
-    mac_ref = (data.get("energy") or {}).get("mac_pj")
     if not isinstance(mac_ref, str):
         raise ValueError(f"energy.static_w: '{ref}' needs mac_pj from the table (a mac_pj.<key> reference)")
     c = data.get("compute") or {}
@@ -177,12 +176,12 @@ def resolve_references(data: dict) -> dict:
         per_byte[name] = _dram(ref, field) if name == "dram" else _storage(str(tech), table, ref, field)
         sources[name] = f"{ref} (accel/tech/{DRAM_TABLE}.yaml)" if name == "dram" else f"{tech} {ref}"
     energy["per_byte_pj"] = per_byte
-    if isinstance(energy.get("mac_pj"), str):
-        sources["mac"] = f"{tech} {energy['mac_pj']}"
+    mac_ref = energy.get("mac_pj")
+    if isinstance(mac_ref, str):
+        sources["mac"] = f"{tech} {mac_ref}"
+        energy["mac_pj"] = _mac(str(tech), table, mac_ref, data.get("compute") or {})
     if isinstance(energy.get("static_w"), str):
         sources["static"] = f"{tech} {energy['static_w']} (levels and MACs)"
-        energy["static_w"] = _static(str(tech), table, energy["static_w"], data, refs)
-    if isinstance(energy.get("mac_pj"), str):
-        energy["mac_pj"] = _mac(str(tech), table, energy["mac_pj"], data.get("compute") or {})
+        energy["static_w"] = _static(str(tech), table, energy["static_w"], data, refs, mac_ref)
     energy["sources"] = sources
     return {**data, "energy": energy}

@@ -23,7 +23,7 @@ from nmsim.problem import COLS, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
 from nmsim.problem.spatial import block_shape, dim_extents
 
 from .hw import HwParams
-from .schedule import (array_traffic, fill_cycles, fold_cycles, level_multiplicity, nest_classes,
+from .schedule import (Nesting, array_traffic, fill_bytes, fill_cycles, fold_cycles, nest_classes,
                        operand_array_bytes, output_stationary, per_pe_array_bytes)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
@@ -39,6 +39,7 @@ class DimTiling(NamedTuple):
     counts: list
     units_of: list
     level_counts: list
+    nest: Nesting
 
     @property
     def units(self):
@@ -76,8 +77,10 @@ def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, 
     units = {"M": lambda x: x, "N": lambda x: x, "K": lambda x: cdiv(k_nnz(x), P)}
     out = {}
     for i, (d, D) in enumerate((("M", M), ("N", N), ("K", K))):
-        counts, sizes, level_counts = nest_classes(D, [t[i] for t in tiles])
-        out[d] = DimTiling(counts, [np.where(s > 0, units[d](np.maximum(s, 1)), 0) for s in sizes], level_counts)
+        nest = nest_classes(D, [t[i] for t in tiles])
+        sizes = nest.sizes[-1]
+        out[d] = DimTiling(nest.counts[-1], [np.where(s > 0, units[d](np.maximum(s, 1)), 0) for s in sizes],
+                           nest.level_counts, nest)
     return out
 
 
@@ -187,25 +190,28 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
     a_all, b_all, partial_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.acc_bytes)
     final_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.operand_bytes)[2]
+    nests = {d.lower(): dims[d].nest for d in "MNK"}
+    ob, wb, ab = hw.operand_bytes, gemm.weight_bytes(hw.operand_bytes), hw.acc_bytes
+    tile = {"A": lambda m, k: m * k * ob, "B": lambda k, n: gemm.k_nnz(k) * n * wb, "out": lambda m, n: m * n * ab}
     fill, drain = {}, {}
     tier = hw.tier_of
     # A moves as stored (pixels on chip, coded off chip; MODEL.md 3.11); B as it is
     scale = {"A": (gemm.a_dram_scale, gemm.a_unique), "B": (1.0, 1.0)}
-    for operand, total in (("A", a_all), ("B", b_all)):
+    for operand in ("A", "B"):
         off, on = scale[operand]
-        fill[operand] = [total * level_multiplicity(counts, pos, operand, tier[lv]) * (off if i == 0 else on)
+        fill[operand] = [fill_bytes(nests, counts, pos, operand, tier[lv], tile[operand]) * (off if i == 0 else on)
                          for i, lv in enumerate(hw.keepers[OPERAND_OF[operand]])]
         if operand in gemm.resident:  # kept on chip between ops: no DRAM load (MODEL.md 3.10)
             fill[operand][0] = fill[operand][0] * 0
     fill["out"], drain["out"] = [], []
     final_out = final_all * 0 if "out" in gemm.resident else final_all * gemm.out_dram_scale
     for i, lv in enumerate(hw.keepers["outputs"]):
-        again = level_multiplicity(counts, pos, "out", tier[lv]) - 1  # visits after the first
-        spilled = partial_all * again
+        visits = fill_bytes(nests, counts, pos, "out", tier[lv], tile["out"])  # partial-sum bytes x visits
+        spilled = visits - partial_all  # every visit after the first reads back, and spills before it
         fill["out"].append(spilled)
         # final outputs leave the chip at operand width (unless kept on chip); on chip every level
         # holds accumulator width
-        drain["out"].append(final_out + spilled if i == 0 else partial_all + spilled)
+        drain["out"].append(final_out + spilled if i == 0 else visits)
     return LevelTraffic(fill, drain)
 
 

@@ -8,8 +8,8 @@ array runs the innermost tiles in the nested loop orders. This module holds
   of one operand tile) written so that they hold for one tile *and*, because the tile grid is a
   Cartesian product, for the per-dimension sums the fast model uses (docs/MODEL.md 3.1-3.4):
   `sim/analytic.py` calls them with sums, `sim/engine.py` with single tiles;
-* the nesting of tiles through the levels per dimension (`nest_classes`) and the closed-form
-  reuse rule of MODEL.md 3.4 and 3.9 (`level_multiplicity`, used by the fast model);
+* the nesting of tiles through the tiers per dimension (`nest_classes`) and the closed-form
+  reuse rule of MODEL.md 3.4 and 3.9 (`level_multiplicity`, `fill_bytes`, used by the fast model);
 * `build_schedule`, the explicit list of innermost tiles in loop order with, for each tile, the
   operand tiles that must be (re)loaded from DRAM, partial sums spilled or read back, the transfers
   between on-chip levels it triggers, and its compute cycles (used by the detailed engine).
@@ -24,6 +24,7 @@ multiplier group (MODEL.md 3.1), cycles of the array clock, bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,32 +35,50 @@ from nmsim.problem.spatial import block_shape, dim_extents, split_codes
 from .hw import HwParams
 
 
-def nest_classes(D, tiles):
-    """One dimension of extent D cut into the tiles of every level, `tiles[j]` the level-j tile
-    (outermost first; each clipped to its parent's tiles). Returns (counts, sizes, level_counts):
-    the innermost tiles as classes of `counts[i]` tiles of `sizes[i]` elements (edge tiles
-    included; empty classes have count 0) and the number of tiles along D at every level. A full
-    tile and the edge tile of every class split into a full and an edge class at the next level,
-    so sums over tiles stay closed form (MODEL.md 3.1, 3.9)."""
+class Nesting(NamedTuple):
+    """One dimension cut through the tiers (MODEL.md 3.1, 3.9): per tier j, its tiles as classes of
+    `counts[j][i]` tiles of `sizes[j][i]` elements, whether the parent tile of class i was cut into
+    more than one tile at tier j (`split[j][i]`: tier j's loop over this dimension iterates there),
+    and the tiles along the dimension (`level_counts[j]`). Class i of tier j descends from class
+    i >> 1 of tier j - 1 (every class splits into a full and an edge class)."""
+
+    counts: list
+    sizes: list
+    split: list
+    level_counts: list
+
+
+def nest_classes(D, tiles) -> Nesting:
+    """One dimension of extent D cut into the tiles of every tier, `tiles[j]` the tier-j tile
+    (outermost first; each clipped to its parent's tiles). A full tile and the edge tile of every
+    class split into a full and an edge class at the next tier, so sums over tiles stay closed form
+    (MODEL.md 3.1, 3.9); empty classes have count 0."""
     t0 = np.minimum(tiles[0], D)
     full = D // t0
     rem = D - full * t0
     counts, sizes = [full, (rem > 0).astype(np.int64)], [t0, rem]
-    level_counts = [full + counts[1]]
+    total = full + counts[1]
+    whole = total > 1
+    nest = Nesting([counts], [sizes], [[whole, whole]], [total])
     for t in tiles[1:]:
-        new_counts, new_sizes = [], []
+        new_counts, new_sizes, new_split = [], [], []
         for cnt, s in zip(counts, sizes):
             tc = np.minimum(t, np.maximum(s, 1))
             f = s // tc
             r = s - f * tc
+            cut = f + (r > 0) > 1
             new_counts += [cnt * f, cnt * (r > 0)]
             new_sizes += [tc, r]
+            new_split += [cut, cut]
         counts, sizes = new_counts, new_sizes
         total = counts[0]
         for cnt in counts[1:]:
             total = total + cnt
-        level_counts.append(total)
-    return counts, sizes, level_counts
+        nest.counts.append(counts)
+        nest.sizes.append(sizes)
+        nest.split.append(new_split)
+        nest.level_counts.append(total)
+    return nest
 
 
 def fill_cycles(rows, cols, is_os):
@@ -130,16 +149,16 @@ IRRELEVANT = {"A": 1, "B": 0, "out": 2}
 
 
 def level_multiplicity(counts, pos, operand: str, level: int):
-    """How many times every tile of `operand` ("A", "B", "out") at on-chip `level` is filled
-    (outputs: visited), from the loops of boundaries 0..level (MODEL.md 3.4, 3.9). `counts[j]` and
-    `pos[j]` are `[..., 3]` arrays: tiles along (m, n, k) at level j and each dim's depth in
-    level j's loop order.
+    """How many times every tile of `operand` ("A", "B", "out") at tier `level` is filled (outputs:
+    visited), when every loop of tiers 0..level over a dimension iterates wherever its tier has more
+    tiles than the tier above: exact for tier 0, and for inner tiers whose tiles divide their
+    parents' (`fill_bytes` handles the rest). `counts[j]` and `pos[j]` are `[..., 3]` arrays: tiles
+    along (m, n, k) at tier j and each dim's depth in tier j's loop order.
 
-    The loops above the level, outermost first, are boundary 0's three, then boundary 1's, ...; a
-    loop iterates when its level has more tiles along its dim than the level above. The operand is
-    re-filled once per iteration of its irrelevant loop wherever that loop sits outside the
+    The loops above the level, outermost first, are tier 0's three, then tier 1's, ...; the operand
+    is re-filled once per iteration of its irrelevant loop wherever that loop sits outside the
     innermost iterating relevant loop, so the multiplicity is the tile count along the irrelevant
-    dim at the deepest such boundary (1 if none).
+    dim at the deepest such tier (1 if none; MODEL.md 3.4, 3.9).
     """
     rel, irr = RELEVANT[operand], IRRELEVANT[operand]
     inner = -1
@@ -147,10 +166,43 @@ def level_multiplicity(counts, pos, operand: str, level: int):
         for r in rel:
             above = counts[j - 1][..., r] if j else 1
             inner = np.maximum(inner, np.where(counts[j][..., r] > above, 3 * j + pos[j][..., r], -1))
+    return _irrelevant_count(counts, pos, irr, level, inner)
+
+
+def _irrelevant_count(counts, pos, irr: int, level: int, inner):
     mult = 1
     for j in range(level + 1):
         mult = np.where(3 * j + pos[j][..., irr] < inner, counts[j][..., irr], mult)
     return mult
+
+
+def fill_bytes(nests: dict, counts, pos, operand: str, level: int, nbytes):
+    """Σ over the tiles of `operand` at tier `level` of their bytes x how often each is filled
+    (visited, for outputs), exact with edge tiles at every tier (MODEL.md 3.9). Whether a relevant
+    loop iterates depends on the tile's ancestors (an edge tile may not be cut where a full one is),
+    so the sum runs over the classes of the two relevant dims (`nests`: Nesting per "m", "n", "k");
+    `nbytes(size_a, size_b)` gives a tile's bytes for sizes along the relevant dims in RELEVANT order.
+    Tier 0 takes the closed form |X| x level_multiplicity."""
+    rel, irr = RELEVANT[operand], IRRELEVANT[operand]
+    a, b = ("mnk"[r] for r in rel)
+    if level == 0:
+        mult = level_multiplicity(counts, pos, operand, 0)
+        total = 0
+        for ca, sa in zip(nests[a].counts[0], nests[a].sizes[0]):
+            for cb, sb in zip(nests[b].counts[0], nests[b].sizes[0]):
+                total = total + ca * cb * nbytes(sa, sb)
+        return total * mult
+    total = 0
+    for ia, (ca, sa) in enumerate(zip(nests[a].counts[level], nests[a].sizes[level])):
+        for ib, (cb, sb) in enumerate(zip(nests[b].counts[level], nests[b].sizes[level])):
+            inner = -1
+            for j in range(level + 1):
+                for d, r, i in ((a, rel[0], ia), (b, rel[1], ib)):
+                    iterates = nests[d].split[j][i >> (level - j)]
+                    inner = np.maximum(inner, np.where(iterates, 3 * j + pos[j][..., r], -1))
+            mult = _irrelevant_count(counts, pos, irr, level, inner)
+            total = total + ca * cb * nbytes(sa, sb) * mult
+    return total
 
 
 # --- the explicit schedule (detailed engine) ------------------------------------------------
@@ -381,7 +433,7 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     Scalars only (one design, one mapping). Reload rule: a tile of A is loaded into a keeper when its
     (m, k) index at that keeper's level differs from the previous tile's, B when (k, n) differs;
     consecutive tiles with the same (m, n) index at an output keeper's level accumulate in place.
-    This equals the closed form of MODEL.md 3.4 and 3.9 (`level_multiplicity`); tests/sim check
+    This equals the closed form of MODEL.md 3.4 and 3.9 (`fill_bytes`); tests/sim check
     that the schedule's sums equal the fast model's totals.
     """
     sel = PerDataflow(DATAFLOW_CODES[mapping.dataflow])

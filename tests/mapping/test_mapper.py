@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from nmsim.accel import load_arch
-from nmsim.mapping import (LOOP_ORDERS, Candidates, Constraints, Mapping, MappingSpace, load_constraints,
-                     load_mappings, save_mappings, tile_choices)
+from nmsim.mapping import (LOOP_ORDERS, Candidates, Constraints, LevelTile, Mapping, MappingSpace, SpatialSplit,
+                           load_constraints, load_mappings, save_mappings, tile_choices)
 from nmsim.sim import HwParams, simulate_op
 from nmsim.sim.simulate import map_op, op_cost
 from nmsim.specfile import SpecError
@@ -75,6 +75,31 @@ def test_heuristic_within_3_percent_of_exhaustive(layer, objective):
     he = map_op(arch, op, "heuristic", objective, top=1)
     assert ex.best.score <= he.best.score <= 1.03 * ex.best.score
     assert he.evaluated < ex.evaluated or ex.space_size <= 100_000
+
+
+@pytest.mark.parametrize("layer", ["gemm:M=256,N=768,K=768,sparsity=1:8", "attn_score:M=128,N=128,K=64,batch=12"])
+def test_heuristic_within_3_percent_on_a_flexible_two_tier_arch(layer):
+    # s4: an accumulator tier, rows in up to 8 blocks, activations kept on chip
+    arch = load_arch("s4")
+    op = parse_layer(layer)
+    ex = map_op(arch, op, "exhaustive", top=1)
+    he = map_op(arch, op, "heuristic", top=1)
+    assert he.best.score <= 1.03 * ex.best.score
+    assert ex.space_size > MappingSpace(load_arch("sat"), op).size()  # the splits are in the space
+
+
+def test_mapping_files_carry_levels_and_spatial(tmp_path):
+    m = Mapping("ws", 512, 768, 768, "nmk", levels=(LevelTile(512, 64, 768, "nmk"),), spatial=SpatialSplit(2, "N"))
+    path = save_mappings(tmp_path / "m.yaml", m)
+    text = path.read_text()
+    assert "levels:" in text and "row_blocks: 2" in text
+    got = load_mappings(path).for_op(Op("q", "gemm", M=1024, N=768, K=768, weight_sparsity=Sparsity.parse("1:8")))
+    assert got == m
+    r = simulate_op(load_arch("s4"), Op("q", "gemm", M=1024, N=768, K=768, weight_sparsity=Sparsity.parse("1:8")), got)
+    assert r.mapping == m.to_dict()
+    # a mapping for a one-level arch runs on s4 with the accumulator's tile by the fit rule
+    r1 = simulate_op(load_arch("s4"), Op("q", "gemm", M=1024, N=768, K=768), Mapping("ws", 512, 768, 768))
+    assert len(r1.mapping["levels"]) == 1
 
 
 def test_search_cost_equals_simulate_cost():
