@@ -180,6 +180,33 @@ class _VGG16(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class _AlexNet(nn.Module):
+    """The grouped two-GPU AlexNet of the zoo (Krizhevsky et al. 2012): conv2/4/5 with groups=2,
+    ReLU after every conv and fc, local response normalisation after conv1 and conv2 (size 5,
+    section 3.3), 3x3 stride-2 max pools after conv1, conv2, conv5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 96, 11, stride=4)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
+        self.fc6 = nn.Linear(256 * 6 * 6, 4096)
+        self.fc7 = nn.Linear(4096, 4096)
+        self.fc8 = nn.Linear(4096, 1000)
+        self.norm1 = nn.LocalResponseNorm(5)
+        self.norm2 = nn.LocalResponseNorm(5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.norm1(F.relu(self.conv1(x))), 3, 2)
+        x = F.max_pool2d(self.norm2(F.relu(self.conv2(x))), 3, 2)
+        x = F.relu(self.conv4(F.relu(self.conv3(x))))
+        x = F.max_pool2d(F.relu(self.conv5(x)), 3, 2)
+        x = F.relu(self.fc7(F.relu(self.fc6(torch.flatten(x, 1)))))
+        return self.fc8(x)
+
+
 class _InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, t: int) -> None:
         super().__init__()
@@ -243,6 +270,8 @@ def _factory(name: str, params: dict[str, int]) -> nn.Module:
         return _ResNet(fn.keywords["blocks"], fn.keywords["bottleneck"])
     if name == "vgg16":
         return _VGG16()
+    if name == "alexnet":
+        return _AlexNet()
     if name == "mobilenetv2":
         return _MobileNetV2()
     if name == "vit-b16":
