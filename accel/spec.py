@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from nmsim.problem import SPATIAL, index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel
@@ -330,6 +330,7 @@ class SystolicArch(Arch):
     memory: list[MemoryLevel] = Field(min_length=1, description="on-chip levels, outermost (next to DRAM) first")
     dram: DRAM
     energy: Energy
+    _tiers: list = PrivateAttr(default_factory=list)  # tiers(), computed once (the model is frozen)
 
     @model_validator(mode="before")
     @classmethod
@@ -407,18 +408,21 @@ class SystolicArch(Arch):
         """DRAM bytes of an activation tensor over its dense bytes under `dram.activation_coding`."""
         return coded_fraction(self.dram.activation_coding, density, self.compute.operand_bits)
 
-    def tiers(self) -> list[list[int]]:
+    def tiers(self) -> list[tuple[int, ...]]:
         """Indices of `memory` grouped into tiers, outermost first: runs of consecutive levels that keep
-        pairwise different operands (docs/MODEL.md 3.9). Each tier holds one tile of the mapping."""
-        tiers: list[list[int]] = []
-        held: set[str] = set()
-        for i, lv in enumerate(self.memory):
-            if not tiers or held & set(lv.holds):
-                tiers.append([])
-                held = set()
-            tiers[-1].append(i)
-            held |= set(lv.holds)
-        return tiers
+        pairwise different operands (docs/MODEL.md 3.9). Each tier holds one tile of the mapping.
+        Computed once (do not modify the answer)."""
+        if not self._tiers:
+            tiers: list[list[int]] = []
+            held: set[str] = set()
+            for i, lv in enumerate(self.memory):
+                if not tiers or held & set(lv.holds):
+                    tiers.append([])
+                    held = set()
+                tiers[-1].append(i)
+                held |= set(lv.holds)
+            self._tiers = [tuple(t) for t in tiers]
+        return self._tiers
 
     def tier_of(self) -> list[int]:
         """The tier of every memory level."""

@@ -83,6 +83,9 @@ class SpatialSplit:
         return self.row_blocks == 1 and self.col_blocks == 1
 
 
+WHOLE_ARRAY = SpatialSplit()
+
+
 def _check_tile(obj, where: str) -> None:
     if obj.loop_order not in LOOP_ORDERS:
         raise SpecError(f"{where}: loop_order '{obj.loop_order}' is not one of {LOOP_ORDERS}")
@@ -109,8 +112,9 @@ class Mapping:
             raise SpecError(f"mapping: dataflow '{self.dataflow}' is not one of {DATAFLOWS}")
         _check_tile(self, "mapping")
         # Accept the dict forms of to_dict() (mapping files, JSON results) as well as objects.
-        object.__setattr__(self, "levels", tuple(lv if isinstance(lv, LevelTile) else LevelTile(**lv)
-                                                 for lv in self.levels))
+        if self.levels:
+            object.__setattr__(self, "levels", tuple(lv if isinstance(lv, LevelTile) else LevelTile(**lv)
+                                                     for lv in self.levels))
         if not isinstance(self.spatial, SpatialSplit):
             object.__setattr__(self, "spatial", SpatialSplit(**(self.spatial or {})))
 
@@ -157,8 +161,9 @@ def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]
     stored (MODEL.md 3.11). Levels of tiers beyond `tiles` are left out."""
     c = arch.compute
     held: dict[str, float] = {}
-    resident_level = arch.activation_level()
-    for i, (lv, j) in enumerate(zip(arch.memory, arch.tier_of())):
+    resident_level = arch.activation_level() if gemm.resident else None
+    tier_of = arch.tier_of() if len(arch.memory) > 1 else (0,)
+    for i, (lv, j) in enumerate(zip(arch.memory, tier_of)):
         if j >= len(tiles):
             continue
         tm, tn, tk = tiles[j]
@@ -227,14 +232,17 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, 
     fitted = _fitted_mapping(arch, op, dataflow)
     q = arch.compute.rows if SPATIAL[fitted.dataflow][0] == "M" else 1
     ic = arch.compute.interconnect
+    splits = valid_splits(fitted.dataflow, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
+        else [(1, None, 1, None)]
+    inner = inner and len(arch.tiers()) > 1
     cands, seen = [], set()
-    for split in valid_splits(fitted.dataflow, ic.row_blocks, ic.col_blocks, ic.block_reduction):
+    for split in splits:
         for s in M_SPLITS:
             tm = min(fitted.tile_m, max(q, cdiv(cdiv(op.M, s), q) * q))
             if (tm, split) not in seen:
                 seen.add((tm, split))
                 m = Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order,
-                            spatial=SpatialSplit(*split))
+                            spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
                 cands.append(with_inner_levels(arch, op, m) if inner else m)
     return cands
 

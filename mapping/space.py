@@ -117,6 +117,11 @@ class Candidates:
     def from_mappings(mappings: list[Mapping]) -> "Candidates":
         """Pack Mapping objects into arrays (all with the same number of level tiles)."""
         ints = lambda xs: np.array(list(xs), dtype=np.int64)  # noqa: E731
+        base = (ints(DATAFLOW_CODES[m.dataflow] for m in mappings), ints(m.tile_m for m in mappings),
+                ints(m.tile_n for m in mappings), ints(m.tile_k for m in mappings),
+                ints(LOOP_ORDERS.index(m.loop_order) for m in mappings))
+        if all(not m.levels and m.spatial.is_whole for m in mappings):
+            return Candidates(*base)
         split = None
         if any(not m.spatial.is_whole for m in mappings):
             sp = [m.spatial for m in mappings]
@@ -129,9 +134,7 @@ class Candidates:
                         ints(m.levels[i].tile_k for m in mappings),
                         ints(LOOP_ORDERS.index(m.levels[i].loop_order) for m in mappings))
                        for i in range(n_levels.pop() if n_levels else 0))
-        return Candidates(ints(DATAFLOW_CODES[m.dataflow] for m in mappings), ints(m.tile_m for m in mappings),
-                          ints(m.tile_n for m in mappings), ints(m.tile_k for m in mappings),
-                          ints(LOOP_ORDERS.index(m.loop_order) for m in mappings), split=split, levels=levels)
+        return Candidates(*base, split=split, levels=levels)
 
     @staticmethod
     def concat(parts: list["Candidates"]) -> "Candidates":

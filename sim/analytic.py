@@ -24,7 +24,7 @@ from nmsim.problem.spatial import block_shape, dim_extents
 
 from .hw import HwParams
 from .schedule import (Nesting, array_traffic, fill_bytes, fill_cycles, fold_cycles, nest_classes,
-                       operand_array_bytes, output_stationary, per_pe_array_bytes)
+                       operand_array_bytes, output_stationary, per_pe_array_bytes, tier0_multiplicities)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
@@ -78,9 +78,10 @@ def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, 
     out = {}
     for i, (d, D) in enumerate((("M", M), ("N", N), ("K", K))):
         nest = nest_classes(D, [t[i] for t in tiles])
-        sizes = nest.sizes[-1]
-        out[d] = DimTiling(nest.counts[-1], [np.where(s > 0, units[d](np.maximum(s, 1)), 0) for s in sizes],
-                           nest.level_counts, nest)
+        # an empty class (size 0) has count 0, so its units never count; with one tier the edge
+        # class's units are 0 exactly when it is empty, so its count can stay 1 (no bool product)
+        counts = nest.counts[-1] if len(tiles) > 1 else [nest.counts[0][0], 1]
+        out[d] = DimTiling(counts, [units[d](s) for s in nest.sizes[-1]], nest.level_counts, nest)
     return out
 
 
@@ -193,20 +194,30 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     nests = {d.lower(): dims[d].nest for d in "MNK"}
     ob, wb, ab = hw.operand_bytes, gemm.weight_bytes(hw.operand_bytes), hw.acc_bytes
     tile = {"A": lambda m, k: m * k * ob, "B": lambda k, n: gemm.k_nnz(k) * n * wb, "out": lambda m, n: m * n * ab}
-    fill, drain = {}, {}
+    whole = {"A": a_all, "B": b_all, "out": partial_all}
     tier = hw.tier_of
+    mult0 = tier0_multiplicities(counts, pos)  # shared by every keeper of tier 0
+
+    def moved(operand, lv):  # bytes of every tile of the keeper x its fills
+        if tier[lv] == 0:
+            return whole[operand] * mult0[operand]
+        return fill_bytes(nests, counts, pos, operand, tier[lv], tile[operand], whole[operand])
+
+    fill, drain = {}, {}
     # A moves as stored (pixels on chip, coded off chip; MODEL.md 3.11); B as it is
     scale = {"A": (gemm.a_dram_scale, gemm.a_unique), "B": (1.0, 1.0)}
     for operand in ("A", "B"):
-        off, on = scale[operand]
-        fill[operand] = [fill_bytes(nests, counts, pos, operand, tier[lv], tile[operand]) * (off if i == 0 else on)
-                         for i, lv in enumerate(hw.keepers[OPERAND_OF[operand]])]
+        fill[operand] = []
+        for i, lv in enumerate(hw.keepers[OPERAND_OF[operand]]):
+            f = scale[operand][0 if i == 0 else 1]
+            fill[operand].append(moved(operand, lv) if f == 1.0 else moved(operand, lv) * f)
         if operand in gemm.resident:  # kept on chip between ops: no DRAM load (MODEL.md 3.10)
             fill[operand][0] = fill[operand][0] * 0
     fill["out"], drain["out"] = [], []
-    final_out = final_all * 0 if "out" in gemm.resident else final_all * gemm.out_dram_scale
+    final_out = final_all * 0 if "out" in gemm.resident else \
+        final_all if gemm.out_dram_scale == 1.0 else final_all * gemm.out_dram_scale
     for i, lv in enumerate(hw.keepers["outputs"]):
-        visits = fill_bytes(nests, counts, pos, "out", tier[lv], tile["out"])  # partial-sum bytes x visits
+        visits = moved("out", lv)  # partial-sum bytes x visits
         spilled = visits - partial_all  # every visit after the first reads back, and spills before it
         fill["out"].append(spilled)
         # final outputs leave the chip at operand width (unless kept on chip); on chip every level
@@ -244,17 +255,20 @@ def _first_tiles(hw: HwParams, gemm: Gemm, c: Candidates):
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
     tiles = level_tiles(c)
 
-    def clipped(level):
-        # each level's tile is clipped to its parent's, the outermost to the GEMM
-        tm, tn, tk = M, N, K
-        for t in tiles[:level + 1]:
-            tm, tn, tk = np.minimum(t[0], tm), np.minimum(t[1], tn), np.minimum(t[2], tk)
-        return tm, tn, tk
+    memo = {}
+
+    def tiles_at(level):  # (A, B, out elements) of the first tile of a tier, clipped to its parents
+        if level not in memo:
+            tm, tn, tk = M, N, K
+            for t in tiles[:level + 1]:
+                tm, tn, tk = np.minimum(t[0], tm), np.minimum(t[1], tn), np.minimum(t[2], tk)
+            a, b, _ = tile_bytes(gemm, tm, tn, tk, hw.operand_bytes, hw.acc_bytes)
+            memo[level] = a, b, tm * tn
+        return memo[level]
 
     tier = {op: hw.tier_of[lv] for op, lv in hw.outer_of.items()}
-    a_t = tile_bytes(gemm, *clipped(tier["inputs"]), hw.operand_bytes, hw.acc_bytes)[0]
-    b_t = tile_bytes(gemm, *clipped(tier["weights"]), hw.operand_bytes, hw.acc_bytes)[1]
-    out_t = tile_bytes(gemm, *clipped(tier["outputs"]), hw.operand_bytes, hw.operand_bytes)[2]
+    a_t, b_t = tiles_at(tier["inputs"])[0], tiles_at(tier["weights"])[1]
+    out_t = tiles_at(tier["outputs"])[2] * hw.operand_bytes
     kept = gemm.resident  # resident operands are on chip already (MODEL.md 3.10)
     return (a_t * gemm.a_dram_scale * ("A" not in kept) + b_t * ("B" not in kept),
             out_t * gemm.out_dram_scale * ("out" not in kept))
@@ -279,14 +293,15 @@ def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimT
     return np.ceil(cycles).astype(np.int64)
 
 
-def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
+def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates, *, detail: bool = True) -> dict[str, np.ndarray]:
     """Cycles, bytes per level and energy of a (batched) GEMM under each candidate mapping.
 
     Returns arrays (indexed like the candidates, or broadcast) keyed by: cycles, compute_cycles,
     buffer_cycles, dram_cycles, macs_effective, utilization, bytes_<level> (+ _read, _write),
     bytes_dram (+ _read, _write), energy_pj (+ energy_<part>_pj and energy_<level>_<read|write>_pj),
     latency_s. Cycles are of the array clock, bytes, pJ. Candidates with fewer tiles than the arch
-    has tiers of levels repeat their innermost tile (those tiers split nothing).
+    has tiers of levels repeat their innermost tile (those tiers split nothing). `detail=False`
+    leaves out the reads, writes and energies per level (what a mapper's ranking does not need).
     """
     c = _with_all_levels(hw, c)
     sel = PerDataflow(c.dataflow)
@@ -307,7 +322,7 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
     out.update(work_and_energy(hw, cycles, batch * np.int64(gemm.M) * np.int64(gemm.N) * gemm.k_nnz(np.int64(gemm.K)),
                                [batch * x for x in lev_read], [batch * x for x in lev_write],
                                batch * (dram.a + dram.b + dram.out_read), batch * dram.out_write,
-                               sparse=gemm.sparse, act_density=gemm.act_density))
+                               sparse=gemm.sparse, act_density=gemm.act_density, detail=detail))
     return out
 
 
@@ -335,11 +350,12 @@ def port_cycles(hw: HwParams, lev_read, lev_write):
 
 
 def work_and_energy(hw: HwParams, cycles, macs_eff, level_read, level_write, dram_read, dram_write, *, sparse,
-                    act_density=1.0) -> dict:
+                    act_density=1.0, detail: bool = True) -> dict:
     """Result fields from action counts (MODEL.md 3.6, 3.8): cycles, utilization, latency_s, bytes per
-    level and DRAM (bytes; reads and writes apart), energy per action and level (pJ). `level_read`
-    and `level_write` list bytes per on-chip level; `sparse` says whether index decode is paid.
-    Shared by the fast model and the detailed engine."""
+    level and DRAM (bytes; with `detail` reads and writes apart), energy per action (pJ; with
+    `detail` per level and DRAM read and write). `level_read` and `level_write` list bytes per
+    on-chip level; `sparse` says whether index decode is paid. Shared by the fast model and the
+    detailed engine."""
     latency_s = cycles / hw.clock_hz
     gate = np.asarray(act_density) if hw.zero_skipping else 1.0
     e_mac = macs_eff * hw.mac_pj * gate
@@ -349,18 +365,21 @@ def work_and_energy(hw: HwParams, cycles, macs_eff, level_read, level_write, dra
         "macs_effective": macs_eff,
         "utilization": macs_eff / (cycles * hw.rows * hw.cols * hw.macs_per_pe),
         "latency_s": latency_s,
-        "bytes_dram": dram_read + dram_write, "bytes_dram_read": dram_read, "bytes_dram_write": dram_write,
+        "bytes_dram": dram_read + dram_write,
     }
     e_mem = 0.0
     for i, name in enumerate(hw.level_names):
         out[f"bytes_{name}"] = level_read[i] + level_write[i]
-        out[f"bytes_{name}_read"], out[f"bytes_{name}_write"] = level_read[i], level_write[i]
         e_rd, e_wr = level_read[i] * hw.level_read_pj[i], level_write[i] * hw.level_write_pj[i]
-        out[f"energy_{name}_read_pj"], out[f"energy_{name}_write_pj"] = e_rd, e_wr
+        if detail:
+            out[f"bytes_{name}_read"], out[f"bytes_{name}_write"] = level_read[i], level_write[i]
+            out[f"energy_{name}_read_pj"], out[f"energy_{name}_write_pj"] = e_rd, e_wr
         e_mem = e_mem + e_rd + e_wr
     e_dram_rd, e_dram_wr = dram_read * hw.dram_read_pj, dram_write * hw.dram_write_pj
     e_static = hw.static_w * latency_s * 1e12
-    out.update(energy_mac_pj=e_mac, energy_index_pj=e_idx, energy_buffer_pj=e_mem,
-               energy_dram_pj=e_dram_rd + e_dram_wr, energy_dram_read_pj=e_dram_rd, energy_dram_write_pj=e_dram_wr,
+    if detail:
+        out.update(bytes_dram_read=dram_read, bytes_dram_write=dram_write, energy_dram_read_pj=e_dram_rd,
+                   energy_dram_write_pj=e_dram_wr)
+    out.update(energy_mac_pj=e_mac, energy_index_pj=e_idx, energy_buffer_pj=e_mem, energy_dram_pj=e_dram_rd + e_dram_wr,
                energy_static_pj=e_static, energy_pj=e_mac + e_idx + e_mem + e_dram_rd + e_dram_wr + e_static)
     return out

@@ -38,8 +38,9 @@ from .hw import HwParams
 class Nesting(NamedTuple):
     """One dimension cut through the tiers (MODEL.md 3.1, 3.9): per tier j, its tiles as classes of
     `counts[j][i]` tiles of `sizes[j][i]` elements, whether the parent tile of class i was cut into
-    more than one tile at tier j (`split[j][i]`: tier j's loop over this dimension iterates there),
-    and the tiles along the dimension (`level_counts[j]`). Class i of tier j descends from class
+    more than one tile at tier j (`split[j][i]`: tier j's loop over this dimension iterates there;
+    None at tier 0, whose parent is the whole dimension: `level_counts[0] > 1`), and the tiles
+    along the dimension (`level_counts[j]`). Class i of tier j descends from class
     i >> 1 of tier j - 1 (every class splits into a full and an edge class)."""
 
     counts: list
@@ -56,10 +57,10 @@ def nest_classes(D, tiles) -> Nesting:
     t0 = np.minimum(tiles[0], D)
     full = D // t0
     rem = D - full * t0
-    counts, sizes = [full, (rem > 0).astype(np.int64)], [t0, rem]
+    counts, sizes = [full, rem > 0], [t0, rem]
     total = full + counts[1]
-    whole = total > 1
-    nest = Nesting([counts], [sizes], [[whole, whole]], [total])
+    # tier 0's loop iterates for every class alike (its parent is the whole dimension)
+    nest = Nesting([counts], [sizes], [None], [total])
     for t in tiles[1:]:
         new_counts, new_sizes, new_split = [], [], []
         for cnt, s in zip(counts, sizes):
@@ -169,6 +170,17 @@ def level_multiplicity(counts, pos, operand: str, level: int):
     return _irrelevant_count(counts, pos, irr, level, inner)
 
 
+def tier0_multiplicities(counts, pos) -> dict:
+    """level_multiplicity at tier 0 for "A", "B" and "out" at once (the loops' positions are shared)."""
+    c0, p0 = counts[0], pos[0]
+    depth = np.where(c0 > 1, p0, -1)  # an iterating loop's depth, -1 where it does not iterate
+    out = {}
+    for operand, (r1, r2) in RELEVANT.items():
+        irr = IRRELEVANT[operand]
+        out[operand] = np.where(p0[..., irr] < np.maximum(depth[..., r1], depth[..., r2]), c0[..., irr], 1)
+    return out
+
+
 def _irrelevant_count(counts, pos, irr: int, level: int, inner):
     mult = 1
     for j in range(level + 1):
@@ -176,29 +188,24 @@ def _irrelevant_count(counts, pos, irr: int, level: int, inner):
     return mult
 
 
-def fill_bytes(nests: dict, counts, pos, operand: str, level: int, nbytes):
+def fill_bytes(nests: dict, counts, pos, operand: str, level: int, nbytes, total):
     """Σ over the tiles of `operand` at tier `level` of their bytes x how often each is filled
     (visited, for outputs), exact with edge tiles at every tier (MODEL.md 3.9). Whether a relevant
     loop iterates depends on the tile's ancestors (an edge tile may not be cut where a full one is),
     so the sum runs over the classes of the two relevant dims (`nests`: Nesting per "m", "n", "k");
-    `nbytes(size_a, size_b)` gives a tile's bytes for sizes along the relevant dims in RELEVANT order.
-    Tier 0 takes the closed form |X| x level_multiplicity."""
+    `nbytes(size_a, size_b)` gives a tile's bytes for sizes along the relevant dims in RELEVANT order;
+    `total` is the whole tensor's bytes. Tier 0 takes the closed form total x level_multiplicity."""
     rel, irr = RELEVANT[operand], IRRELEVANT[operand]
     a, b = ("mnk"[r] for r in rel)
     if level == 0:
-        mult = level_multiplicity(counts, pos, operand, 0)
-        total = 0
-        for ca, sa in zip(nests[a].counts[0], nests[a].sizes[0]):
-            for cb, sb in zip(nests[b].counts[0], nests[b].sizes[0]):
-                total = total + ca * cb * nbytes(sa, sb)
-        return total * mult
+        return total * level_multiplicity(counts, pos, operand, 0)
     total = 0
     for ia, (ca, sa) in enumerate(zip(nests[a].counts[level], nests[a].sizes[level])):
         for ib, (cb, sb) in enumerate(zip(nests[b].counts[level], nests[b].sizes[level])):
             inner = -1
             for j in range(level + 1):
                 for d, r, i in ((a, rel[0], ia), (b, rel[1], ib)):
-                    iterates = nests[d].split[j][i >> (level - j)]
+                    iterates = nests[d].level_counts[0] > 1 if j == 0 else nests[d].split[j][i >> (level - j)]
                     inner = np.maximum(inner, np.where(iterates, 3 * j + pos[j][..., r], -1))
             mult = _irrelevant_count(counts, pos, irr, level, inner)
             total = total + ca * cb * nbytes(sa, sb) * mult

@@ -45,10 +45,10 @@ def scalars(arch, op, mapping):
 # --- tiers ---------------------------------------------------------------------------------
 
 def test_tiers_group_levels_side_by_side():
-    assert make_arch().tiers() == [[0]]
-    assert with_levels(ACC).tiers() == [[0], [1]]
+    assert make_arch().tiers() == [(0,)]
+    assert with_levels(ACC).tiers() == [(0,), (1,)]
     side = [{**ACC, "name": n, "holds": [o]} for n, o in (("i", "inputs"), ("w", "weights"), ("o", "outputs"))]
-    assert with_levels(*side).tiers() == [[0], [1, 2, 3]]
+    assert with_levels(*side).tiers() == [(0,), (1, 2, 3)]
 
 
 # --- hand-derived accumulator case (MODEL.md 3.9) -----------------------------------------
