@@ -21,11 +21,15 @@ One concept per module, each importing only those above it:
   `GemmTime`, `bound_of`);
 * `calibrate`: least-squares fit of the parameters to measured times (`calibrate`, `used_params`);
 * `cost`: one op of a workload on a GPU preset as a `LayerResult` (`gpu_op_cost`), what
-  `sim.simulate` uses for GPU presets.
+  `sim.simulate` uses for GPU presets;
+* `nongemm`: non-GEMM operators as memory-bound kernels with a launch overhead, and their own
+  parameters (`gpu_nongemm_cost`, `nongemm_terms`, `NONGEMM_PARAMS`; docs/GPU.md, "Non-GEMM kernels").
 """
 from .calibrate import calibrate, used_params
 from .cost import gpu_op_cost, kernel_details
 from .geometry import Geometry, geometry
+from .nongemm import (NONGEMM_KERNEL, NONGEMM_PARAM_NAMES, NONGEMM_PARAMS, gpu_nongemm_cost, nongemm_default_params,
+                      nongemm_terms)
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
                       NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, GemmCase, kernel_rates, parse_kernel_pattern)
 from .params import PARAM_NAMES, PARAMS, Param, default_params
@@ -48,4 +52,7 @@ __all__ = [
     "calibrate", "used_params",
     # cost
     "gpu_op_cost", "kernel_details",
+    # non-GEMM kernels
+    "NONGEMM_KERNEL", "NONGEMM_PARAMS", "NONGEMM_PARAM_NAMES", "nongemm_default_params", "nongemm_terms",
+    "gpu_nongemm_cost",
 ]
