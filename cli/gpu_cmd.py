@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from .errors import flags
 
@@ -37,9 +38,12 @@ def add_parser(sub) -> None:
     sb.add_argument("--dtype", default=DTYPES[0], help=f"{DTYPES[0]} (default), {', '.join(DTYPES[1:-1])} or {DTYPES[-1]}")
     sb.add_argument("--repeats", type=int, help="timed samples per row (default: the bench's)")
     sb.add_argument("--warmup", type=int, help="eager calls before timing (default: the bench's)")
+    sb.add_argument("--budget-s", type=float, metavar="S",
+                    help="wall seconds for this call, from the command's start: rows run in priority order (those "
+                         "that best separate the model's mechanisms first) while they fit; rerun to resume")
     sb.add_argument("--json", metavar="R.json", help="write {out, rows_written} as JSON")
     sb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    sb.set_defaults(func=cmd_bench)
+    sb.set_defaults(func=cmd_bench, started_at=time.monotonic())
     sv = actions.add_parser("validate", help="predict measured rows with the GPU model: MAPE, Spearman, plot")
     sv.add_argument("files", nargs="+", metavar="FILE.csv|DIR",
                     help="bench files (`nmsim gpu bench`) and/or published files or folders (measurements/published)")
@@ -64,9 +68,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .tables import console
 
     opts = {k: getattr(args, k) for k in ("repeats", "warmup", "patterns") if getattr(args, k) is not None}
-    with flags(out_path="--out"):
+    with flags("budget_s", out_path="--out"):
         written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
-                            progress=not args.quiet, **opts)
+                            progress=not args.quiet, budget_s=args.budget_s, started_at=args.started_at, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
         with open(args.json, "w") as fh:

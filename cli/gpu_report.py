@@ -125,7 +125,7 @@ def published_e2e_report(files: list[str]) -> dict:
     for fw, m in res["per_framework"].items():
         t.add_row(fw, str(m["n"]), _pct(m["mape"]), _pct(m["max_ape"]), _num(m["spearman"]))
     console.print(t)
-    console.print("framework parameters: " + ", ".join(f"{k} = {v:.3g} s [{res['param_status'][k]}]"
+    console.print("framework parameters: " + ", ".join(f"{k} = {v:.3g} s ({res['param_status'][k]})"
                                                       for k, v in res["params"].items()))
     console.print(f"ops costed: {res['ops_note']}")
     _print_split(res)
