@@ -26,7 +26,6 @@ from .validate_published import split_by_source
 
 FRAMEWORK_TIMING = {"tensorrt": "cuda_graph", "torch_compile": "cuda_graph", "torch_eager": "python_eager"}
 FRAMEWORK_GAP = {"tensorrt": "gap_s_tensorrt", "torch_compile": "gap_s_torch_compile"}
-GEMM_OP_KINDS = ("gemm", "conv2d", "attn_score", "attn_context")
 # kernels a kernel-level framework launches as one: the q, k and v projections (one GEMM on the
 # concatenated weights: TensorRT's BERT demo and gpt-fast's wqkv) and the two attention matmuls (a
 # fused attention kernel: TensorRT's fused MHA, scaled_dot_product_attention under torch.compile)
@@ -35,16 +34,24 @@ OPS_NOTE = ("linears and attention matmuls of the zoo workloads (GEMM kernels); 
             "residual adds and embeddings are not ops yet and cost nothing")
 
 
-def row_ops(row: dict):
-    """The ops (workloads.Op) one row runs: the zoo model at the row's batch and sequence length
-    (decode: one token per sequence), its linears 2:4 when the row says so."""
+def _workload(row: dict):
     from nmsim.workloads import Sparsity, zoo
 
     seq = row["seq_len"] if row["phase"] == "inference" else 1
     wl = zoo.build(row["model"], batch=row["batch"], seq_len=seq)
-    if row["sparsity"] != "dense":
-        wl = wl.with_sparsity(Sparsity.parse(row["sparsity"]))
-    return wl.ops
+    return wl.with_sparsity(Sparsity.parse(row["sparsity"])) if row["sparsity"] != "dense" else wl
+
+
+def row_ops(row: dict):
+    """The GEMM ops (workloads.Op) one row runs: the zoo model at the row's batch and sequence
+    length (decode: one token per sequence), its linears 2:4 when the row says so."""
+    return _workload(row).ops
+
+
+def row_nongemm(row: dict) -> list:
+    """The row's non-GEMM ops (norms, softmax, activations, adds, embeddings) where the workloads
+    carry them; none before (the non-GEMM work, branch non-gemm, adds `Workload.nongemm`)."""
+    return list(getattr(_workload(row), "nongemm", ()))
 
 
 def row_cases(row: dict) -> Counter:
@@ -58,10 +65,7 @@ def row_cases(row: dict) -> Counter:
     # TensorRT and compiled graphs call their sparse kernels directly: no tensor subclass in between
     path = ("c_api",) if row["framework"] != "torch_eager" else ()
     out: Counter = Counter()
-    ops = row_ops(row)
-    for op in ops:
-        if op.kind not in GEMM_OP_KINDS:
-            continue                      # costed by the GPU backend (_other_ops_seconds)
+    for op in row_ops(row):
         sparse = not op.weight_sparsity.is_dense
         out[GemmCase(sparse_kernel if sparse else "cublas", op.M, op.N, op.K, row["dtype"], 2 if sparse else 1,
                      4 if sparse else 1, 2 if sparse else 0, op.batch, None, timing,
@@ -70,17 +74,18 @@ def row_cases(row: dict) -> Counter:
 
 
 def _other_ops_seconds(row: dict, arch, params: dict) -> float:
-    """Seconds of the row's ops that are not GEMMs (norms, softmax, activations, ... once the
-    workloads carry them), as the GPU backend costs them, each one kernel called by the framework:
-    eager calls cost at least the host time of a framework op."""
-    from nmsim.sim import simulate_op
+    """Seconds of the row's non-GEMM ops as the GPU backend costs them (`cost_nongemm`), each one
+    kernel called by the framework: eager calls cost at least the host time of a framework op."""
+    others = row_nongemm(row)
+    if not others:
+        return 0.0
+    from nmsim.sim import backend_for
 
+    arch = arch.model_copy(update={"gpu": arch.gpu.model_copy(update={"dtype": row["dtype"]})})
+    backend = backend_for(arch)
     total = 0.0
-    others = [op for op in row_ops(row) if op.kind not in GEMM_OP_KINDS]
-    if others:
-        arch = arch.model_copy(update={"gpu": arch.gpu.model_copy(update={"dtype": row["dtype"]})})
     for op in others:
-        t = simulate_op(arch, op).latency_s
+        t = backend.cost_nongemm(op).latency_s
         total += max(t, params["host_s_torch_op"]) if row["framework"] == "torch_eager" else t
     return total
 
@@ -162,7 +167,7 @@ def validate_e2e(rows: list[dict]) -> dict:
               if name in FRAMEWORK_GAP.values()}
     shipped = {n: gm.CALIBRATED.get("any", {}).get(n) for n in priors}
     cal = ~held
-    complete = any(op.kind not in GEMM_OP_KINDS for r in rows[:1] for op in row_ops(r))
+    complete = bool(row_nongemm(rows[0]))
     if cal.any() and complete:
         gaps, status = fit_gaps([r for r, c in zip(rows, cal) if c], secs[cal], kernels[cal], priors)
     elif cal.any():
