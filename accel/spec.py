@@ -16,6 +16,7 @@ from nmsim.problem import SPATIAL, index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel
 
 from .technology import resolve_references
+from .vector import VectorUnit
 
 OPERANDS = ("weights", "inputs", "outputs")
 
@@ -231,6 +232,8 @@ class GPU(StrictModel):
     """A GPU described by datasheet rates."""
 
     sms: int = Field(gt=0, description="streaming multiprocessors")
+    compute_capability: float = Field(gt=0, description="CUDA compute capability (8.0 = sm80): picks the kernel "
+                                      "efficiencies and the kernels available on its architecture (sim/gpu)")
     boost_clock_hz: float = Field(gt=0)
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
     dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
@@ -322,7 +325,8 @@ class Arch(StrictModel):
 
 class SystolicArch(Arch):
     """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
-    energy (and optional area)."""
+    energy, the vector unit that runs non-GEMM operators (optional: without one they are not
+    costed, with a note) and area (optional)."""
 
     kind: Literal["systolic"] = "systolic"
     tech: str | None = Field(None, description="technology table the energy section refers to (accel/tech/<tech>.yaml)")
@@ -331,6 +335,7 @@ class SystolicArch(Arch):
     dram: DRAM
     energy: Energy
     _tiers: list = PrivateAttr(default_factory=list)  # tiers(), computed once (the model is frozen)
+    vector: VectorUnit | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -368,6 +373,8 @@ class SystolicArch(Arch):
                                  f"({lv.instances} x {lv.size_bytes} B) but one array fold of its operands "
                                  f"({', '.join(lv.holds)}), the smallest mapping's tile, needs {need:.0f} B; "
                                  "enlarge size_bytes")
+        if self.vector is not None and self.vector.level not in names:
+            raise ValueError(f"vector.level '{self.vector.level}' is not a memory level (levels: {', '.join(names)})")
         return self
 
     def _activation_level_valid(self) -> None:

@@ -70,6 +70,7 @@ def level_tiles(c: Candidates):
 def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, DimTiling]:
     """Tiling of M, N and K per candidate through every level (MODEL.md 3.1, 3.9); `k_nnz` overrides
     the kept-K count (the busiest lane's, for compute cycles under a mask)."""
+    exact_zero = k_nnz is None and gemm.k_scale is None  # then K's units of an empty tile are 0
     k_nnz = k_nnz or gemm.k_nnz
     P = hw.macs_per_pe
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
@@ -79,8 +80,10 @@ def tile_dims(hw: HwParams, gemm: Gemm, c: Candidates, k_nnz=None) -> dict[str, 
     for i, (d, D) in enumerate((("M", M), ("N", N), ("K", K))):
         nest = nest_classes(D, [t[i] for t in tiles])
         # an empty class (size 0) has count 0, so its units never count; with one tier the edge
-        # class's units are 0 exactly when it is empty, so its count can stay 1 (no bool product)
-        counts = nest.counts[-1] if len(tiles) > 1 else [nest.counts[0][0], 1]
+        # class's units are 0 exactly when it is empty (unless unstructured K keeps one nonzero per
+        # tile), so its count can stay 1 (no bool product)
+        one_tier = len(tiles) == 1 and (d != "K" or exact_zero)
+        counts = [nest.counts[0][0], 1] if one_tier else nest.counts[-1]
         out[d] = DimTiling(counts, [units[d](s) for s in nest.sizes[-1]], nest.level_counts, nest)
     return out
 
