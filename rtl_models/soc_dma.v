@@ -10,8 +10,9 @@
 // saturates final sums to int8, packs 16-B words with byte enables into a 32-word FIFO, and issues
 // a write command only for a word already in the FIFO. `wr_issued` pulses when a descriptor's
 // last write command has been accepted.
-// Arbitration: bursts of up to 16 contiguous commands that do not cross a 4 KiB boundary (AXI3's
-// longest burst and its 4 KiB rule), round robin between the engines at burst ends.
+// Arbitration: an engine keeps the port for a batch of up to 16 commands while it has commands
+// ready (reads and writes batched, as memory controllers batch them to save bus turnarounds),
+// then round robin between the engines.
 // Commands leave from a register, so cmd_valid and cmd_addr never depend on cmd_ready.
 module soc_dma #(
     parameter AW = 26,      // DRAM word-address bits (LiteDRAM native port)
@@ -278,10 +279,9 @@ module soc_dma #(
     reg        last_w_flag;  // the loaded write command ends its descriptor
     wire       accepted = cmd_valid && cmd_ready;
     wire       slot = !cmd_valid || accepted;
-    wire [AW-1:0] next_addr = cmd_addr + 1'b1;
     wire       cont_ok = in_burst && (burst_cnt != 5'd16);
-    wire       r_cont = cont_ok && !grant_w && r_ready && (r_cmd_addr == next_addr) && (r_cmd_addr[7:0] != 8'd0);
-    wire       w_cont = cont_ok && grant_w && w_ready && (w_cmd_addr == next_addr) && (w_cmd_addr[7:0] != 8'd0);
+    wire       r_cont = cont_ok && !grant_w && r_ready;
+    wire       w_cont = cont_ok && grant_w && w_ready;
     // New burst: round robin (prefer the engine that did not hold the last burst).
     wire       new_w = w_start_ok && (!grant_w || !r_ready);
     wire       new_r = r_ready && !new_w;
