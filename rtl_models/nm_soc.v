@@ -56,7 +56,8 @@ module nm_soc #(
     output reg [31:0]   n_cycles,
     output reg [31:0]   n_busy,
     output [31:0]       n_rd,
-    output [31:0]       n_wr
+    output [31:0]       n_wr,
+    output [31:0]       n_turn
 );
     // ------------------------------------------------------------------ tile walkers
     wire [15:0] lm, ln, lk, em, en_, ek, sm, sn, sk;
@@ -411,7 +412,7 @@ module nm_soc #(
         .bw_data(bw_data), .c_rd(c_drd), .c_rd_half(c_drd_half), .c_rd_addr(c_drd_addr), .c_rd_data(c_drd_data),
         .cmd_valid(cmd_valid), .cmd_ready(cmd_ready), .cmd_we(cmd_we), .cmd_addr(cmd_addr), .wdata_ready(wdata_ready),
         .wdata_data(wdata_data), .wdata_we(wdata_we), .rdata_valid(rdata_valid), .rdata_data(rdata_data),
-        .n_rd(n_rd), .n_wr(n_wr), .idle(dma_idle), .err(dma_err));
+        .n_rd(n_rd), .n_wr(n_wr), .n_turn(n_turn), .idle(dma_idle), .err(dma_err));
 
     // ------------------------------------------------------------------ run control and counters
     wire finished = busy && !s_valid && (stores_done == s_runs) && dma_idle;

@@ -67,6 +67,7 @@ module soc_dma #(
     // counters
     output reg [31:0]  n_rd,
     output reg [31:0]  n_wr,
+    output reg [31:0]  n_turn,      // accepted commands whose direction differs from the previous one's
     output             idle,
     output             err
 );
@@ -277,6 +278,7 @@ module soc_dma #(
     reg [4:0]  burst_cnt;
     reg        in_burst;
     reg        last_w_flag;  // the loaded write command ends its descriptor
+    reg        last_we;      // direction of the last accepted command
     wire       accepted = cmd_valid && cmd_ready;
     wire       slot = !cmd_valid || accepted;
     wire       cont_ok = in_burst && (burst_cnt != 5'd16);
@@ -309,11 +311,15 @@ module soc_dma #(
             wr_issued <= 1'b0;
             n_rd <= 32'd0;
             n_wr <= 32'd0;
+            n_turn <= 32'd0;
+            last_we <= 1'b0;
         end else begin
             wr_issued <= accepted && cmd_we && last_w_flag;
             if (accepted) begin
                 if (cmd_we) n_wr <= n_wr + 32'd1;
                 else n_rd <= n_rd + 32'd1;
+                if ((n_rd != 32'd0 || n_wr != 32'd0) && cmd_we != last_we) n_turn <= n_turn + 32'd1;
+                last_we <= cmd_we;
             end
             if (slot) begin
                 cmd_valid <= r_take || w_take;

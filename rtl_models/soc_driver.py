@@ -18,7 +18,7 @@ import numpy as np
 from nmsim.accel import SystolicArch
 from nmsim.mapping import Mapping
 from nmsim.problem import cdiv
-from nmsim.sim.functional import nm_gemm, pad_groups, topn_select
+from nmsim.sim.functional import nm_decompress, nm_prune, pad_groups, topn_select, wrap_signed
 from nmsim.specfile import SpecError
 
 WORD = 16          # bytes per DRAM word (LiteDRAM native port, one BL8 burst of a x16 DDR4)
@@ -228,8 +228,6 @@ def words_to_bytes(text: str) -> np.ndarray:
 def random_operands(layer: SocLayer, rng: np.random.Generator, w_nm: tuple[int, int] | None) -> SocOperands:
     """Random int8 operands; the weights pruned to the workload's pattern `w_nm` (None: dense), then
     compressed to the executed n:m (lossless: the caller chose an executed pattern they satisfy)."""
-    from nmsim.sim.functional import nm_decompress, nm_prune
-
     from .bits import random_signed
 
     a = random_signed(rng, (layer.M, layer.K), 8)
@@ -243,6 +241,9 @@ def random_operands(layer: SocLayer, rng: np.random.Generator, w_nm: tuple[int, 
 
 
 def expected_output(layer: SocLayer, ops: SocOperands, acc_bits: int) -> np.ndarray:
-    """The int8 outputs [M, N]: the wrapped acc_bits sums (sim.functional.nm_gemm), saturated to int8."""
-    acc = nm_gemm(pad_groups(ops.a, layer.m), ops.values, ops.indices, layer.m, acc_bits)
+    """The int8 outputs [M, N]: A . W^T of the decompressed executed weights wrapped to acc_bits
+    (what sim.functional.nm_gemm computes; exact in int64 for int8 operands and K < 2^16, and
+    without nm_gemm's M x N x K gather), saturated to int8."""
+    w = nm_decompress(ops.values, ops.indices, layer.m)[:, : layer.K]
+    acc = wrap_signed(ops.a.astype(np.int64) @ w.T.astype(np.int64), acc_bits)
     return np.clip(acc, -128, 127).astype(np.int8)

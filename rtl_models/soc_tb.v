@@ -52,6 +52,7 @@ module soc_tb #(
     output [31:0]    n_busy,
     output [31:0]    n_rd,
     output [31:0]    n_wr,
+    output [31:0]    n_turn,
     output [31:0]    stat_act,
     output [31:0]    stat_pre,
     output [31:0]    stat_ref,
@@ -130,6 +131,6 @@ module soc_tb #(
         .cmd_valid(s_cmd_valid), .cmd_ready(d_cmd_ready && !e_on), .cmd_we(s_cmd_we), .cmd_addr(s_cmd_addr),
         .wdata_ready(d_wdata_ready && !e_on), .wdata_data(s_wdata), .wdata_we(s_we),
         .rdata_valid(d_rdata_valid && !e_on), .rdata_data(d_rdata),
-        .n_cycles(n_cycles), .n_busy(n_busy), .n_rd(n_rd), .n_wr(n_wr)
+        .n_cycles(n_cycles), .n_busy(n_busy), .n_rd(n_rd), .n_wr(n_wr), .n_turn(n_turn)
     );
 endmodule

@@ -26,7 +26,7 @@ from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 from .runner import tb_config, tb_emit
 from .soc_driver import words_to_bytes
 
-COUNTERS = ("n_cycles", "n_busy", "n_rd", "n_wr", "stat_act", "stat_pre", "stat_ref", "stat_rd", "stat_wr",
+COUNTERS = ("n_cycles", "n_busy", "n_rd", "n_wr", "n_turn", "stat_act", "stat_pre", "stat_ref", "stat_rd", "stat_wr",
             "stat_ref_cycles")
 PERIOD_NS = 10  # 100 MHz; only simulation time, cycles are counted
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nmsim.mapping import Mapping
-from nmsim.problem import COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
+from nmsim.problem import COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes, whole_accesses
 
+from .dram import page_changes, transfer_cycles
 from .hw import HwParams
 
 
@@ -47,13 +48,15 @@ def dim_folds(n_full, u_full, u_rem, extent):
     return n_full * cdiv(u_full, extent) + cdiv(u_rem, extent)
 
 
-def fill_cycles(rows, cols, is_os):
+def fill_cycles(rows, cols, is_os, preload_overlap=False):
     """Fill + drain cycles of one fold (MODEL.md 3.2): 2R + C - 2 for WS/IS, R + C - 2 for OS.
 
     WS and IS shift the stationary operand in (R cycles) before the skewed stream; OS has
-    nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing).
+    nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing). With
+    `preload_overlap` the PEs double-buffer the stationary operand and the preload hides under
+    the previous fold's stream: R + C - 2 for every dataflow (the stream then lasts >= R).
     """
-    return np.where(is_os, rows + cols - 2, 2 * rows + cols - 2)
+    return np.where(np.asarray(is_os) | np.asarray(preload_overlap), rows + cols - 2, 2 * rows + cols - 2)
 
 
 def output_stationary(sel: PerDataflow):
@@ -124,7 +127,8 @@ class TileSchedule:
     run (reading back `c_read_bytes` of partial sums when it is not the run of the first k
     tile), `c_last[i]` ends it (storing `c_store_bytes`: operand width when final, accumulator
     width when spilled). `array_read_bytes[l, i]` / `array_write_bytes[l, i]`: bytes the array
-    moves at on-chip level l for tile i. Cycles in `compute_cycles`; bytes in the rest.
+    moves at on-chip level l for tile i. Cycles in `compute_cycles` and in `*_cycles`, the DRAM
+    interface's time for each transfer (sim/dram.py); bytes in the rest.
     """
 
     im: np.ndarray
@@ -141,9 +145,19 @@ class TileSchedule:
     c_store_bytes: np.ndarray
     array_read_bytes: np.ndarray
     array_write_bytes: np.ndarray
+    a_load_cycles: np.ndarray
+    b_load_cycles: np.ndarray
+    c_read_cycles: np.ndarray
+    c_store_cycles: np.ndarray
 
     def __len__(self) -> int:
         return len(self.compute_cycles)
+
+    @property
+    def dram_cycles(self) -> float:
+        """Total DRAM interface time of all transfers (cycles)."""
+        return float(self.a_load_cycles.sum() + self.b_load_cycles.sum() + self.c_read_cycles.sum()
+                     + self.c_store_cycles.sum())
 
     @property
     def dram_bytes(self) -> float:
@@ -253,14 +267,34 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     c_first = _changed(g.im, g.in_, start=g.start)
     c_last = np.append(c_first[1:], True)
     final = g.ik == g.k_tiles - 1
-    a_bytes, b_bytes, partial = tile_bytes(gemm, g.sm, g.sn, g.sk, hw.operand_bytes, hw.acc_bytes)
-    out_bytes = tile_bytes(gemm, g.sm, g.sn, g.sk, hw.operand_bytes, np.where(final, hw.operand_bytes, hw.acc_bytes))[2]
+    ob, acc, gran = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    a_bytes, b_bytes, partial = tile_bytes(gemm, g.sm, g.sn, g.sk, ob, acc, gran)
+    out_width = np.where(final, ob, acc)
+    out_bytes = tile_bytes(gemm, g.sm, g.sn, g.sk, ob, out_width, gran)[2]
+    a_load = np.where(a_new, a_bytes, 0.0)
+    b_load = np.where(b_new, b_bytes, 0.0)
+    c_read = np.where(c_first & (g.ik > 0), partial, 0.0)
+    c_store = np.where(c_last, out_bytes, 0.0)
+    pages = _tile_pages(hw, gemm, g, out_width)
     return TileSchedule(
         im=g.im, in_=g.in_, ik=g.ik, compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
-        a_load_bytes=np.where(a_new, a_bytes, 0.0),
-        b_load_bytes=np.where(b_new, b_bytes, 0.0),
-        c_read_bytes=np.where(c_first & (g.ik > 0), partial, 0.0),
-        c_store_bytes=np.where(c_last, out_bytes, 0.0),
+        a_load_bytes=a_load, b_load_bytes=b_load, c_read_bytes=c_read, c_store_bytes=c_store,
         array_read_bytes=arr_rd, array_write_bytes=arr_wr,
+        a_load_cycles=np.where(a_new, transfer_cycles(hw, a_load, pages[0], 0.0), 0.0),
+        b_load_cycles=np.where(b_new, transfer_cycles(hw, b_load, pages[1], 0.0), 0.0),
+        c_read_cycles=np.where(c_read > 0, transfer_cycles(hw, c_read, pages[2], 0.0), 0.0),
+        c_store_cycles=np.where(c_last, transfer_cycles(hw, c_store, pages[3], c_store), 0.0),
     )
+
+
+def _tile_pages(hw: HwParams, gemm: Gemm, g: _Grid, out_width):
+    """Page changes of each tile's A load, B load, partial-sum read-back and store (sim/dram.py):
+    one transfer of the tile's rows, runs of its row bytes, at the tensor's row pitch in DRAM."""
+    ob, acc, gran = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    wb = gemm.weight_bytes(ob)
+    w = lambda x: whole_accesses(x, gran)  # noqa: E731 - one-line helper
+    return (page_changes(hw, 1, g.sm, w(g.sk * ob), w(gemm.K * ob)),
+            page_changes(hw, 1, g.sn, w(gemm.k_nnz(g.sk) * wb), w(gemm.k_nnz(gemm.K) * wb)),
+            page_changes(hw, 1, g.sm, w(g.sn * acc), w(gemm.N * acc)),
+            page_changes(hw, 1, g.sm, w(g.sn * out_width), w(gemm.N * out_width)))
