@@ -88,6 +88,10 @@ class MemoryLevel(StrictModel):
         "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
                               "writes use their own ports in parallel (dual-port SRAM, banks, ping-pong halves), "
                               "so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
+    prefetch_steps: int | None = Field(
+        None, ge=0, description="array steps (beats) the reader of a streamed operand may fetch ahead of the array "
+                                "(its FIFO); during a fold's fill and drain the read port then works at most this many "
+                                "beats ahead; null: no limit, the port's work spreads over whole folds (MODEL.md 3.3)")
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
 
     @field_validator("name")

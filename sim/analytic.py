@@ -22,8 +22,8 @@ from nmsim.problem import COLS, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes,
 
 from .dram import page_changes, transfer_cycles
 from .hw import HwParams
-from .schedule import (array_traffic, dim_folds, dim_tiles, fill_cycles, fold_cycles, operand_array_bytes,
-                       output_stationary, reuse_factors)
+from .schedule import (array_traffic, dim_folds, dim_tiles, fill_cycles, fill_exposure, fold_cycles,
+                       operand_array_bytes, output_stationary, reuse_factors)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
@@ -239,7 +239,10 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
     arr = array_bytes(hw, gemm, sel, lay)
     dram = dram_bytes(hw, gemm, c, dims)
     lev_read, lev_write = level_port_bytes(hw, arr, dram)
-    buffer_cycles = port_cycles(hw, lev_read, lev_write)
+    fill = fill_cycles(hw.rows, hw.cols, output_stationary(sel), hw.preload_overlap)
+    exposed = fill_exposure(hw, sel, arr[:3], lay.f_rows * lay.f_cols * lay.t_units,
+                            lay.f_rows * lay.f_cols * lay.t_tiles, fill)
+    buffer_cycles = port_cycles(hw, lev_read, lev_write, exposed)
     dram_cycles = transfer_cycles(hw, dram.total, dram.pages, dram.out_write)
     cycles = overlap_cycles(hw, gemm, c, dims, compute, buffer_cycles, dram_cycles)
     batch = np.asarray(gemm.batch, dtype=np.int64)
@@ -251,14 +254,15 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates) -> dict[str, np.ndarray]:
     return out
 
 
-def port_cycles(hw: HwParams, lev_read, lev_write):
+def port_cycles(hw: HwParams, lev_read, lev_write, read_extra=None):
     """Busiest on-chip level's port time (cycles, MODEL.md 3.3): reads / read B/cycle plus writes /
     write B/cycle on a shared port, the longer of the two on separate ports; byte counts per level
-    (lists indexed like hw.level_names)."""
+    (lists indexed like hw.level_names), `read_extra` read-port cycles per level on top."""
     separate = hw.level_ports_separate or (False,) * len(hw.level_names)
+    read_extra = read_extra or [0.0] * len(hw.level_names)
     busy = []
     for i in range(len(hw.level_names)):
-        rd = np.asarray(lev_read[i] / hw.read_bpc[i], dtype=np.float64)
+        rd = np.asarray(lev_read[i] / hw.read_bpc[i] + read_extra[i], dtype=np.float64)
         wr = np.asarray(lev_write[i] / hw.write_bpc[i], dtype=np.float64)
         busy.append(np.where(separate[i], np.maximum(rd, wr), rd + wr))
     return np.maximum.reduce(busy) if len(busy) > 1 else busy[0]

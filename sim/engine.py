@@ -267,7 +267,7 @@ class _Run:
 
     def _compute(self):
         env, s, hw = self.env, self.s, self.hw
-        rd_t = s.array_read_bytes / np.asarray(hw.read_bpc)[:, None]
+        rd_t = s.array_read_bytes / np.asarray(hw.read_bpc)[:, None] + s.port_extra_cycles
         wr_t = s.array_write_bytes / np.asarray(hw.write_bpc)[:, None]
         busy_levels = [lv for lv in range(len(hw.level_names)) if rd_t[lv].any() or wr_t[lv].any()]
         for i in range(len(s)):
@@ -326,7 +326,7 @@ def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None 
     out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd + wr], s.dram_bytes, gemm.sparse,
                           gemm.act_density)
     out = {k: (v.item() if isinstance(v, np.generic | np.ndarray) else v) for k, v in out.items()}
-    out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr)),
+    out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr, list(s.port_extra_cycles.sum(axis=1)))),
                dram_cycles=s.dram_cycles, tiles=len(s),
                **{f"stall_{c}_cycles": float(v) for c, v in run.stall.items()})
     return out

@@ -5,6 +5,7 @@ candidate mappings without touching pydantic objects in the hot path.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nmsim.accel import OPERANDS, SystolicArch
@@ -37,6 +38,7 @@ class HwParams:
     zero_skipping: bool
     level_double_buffered: tuple[bool, ...] = ()  # per level; the detailed engine's slots per operand
     level_ports_separate: tuple[bool, ...] = ()   # per level: reads and writes in parallel (MODEL.md 3.3)
+    level_prefetch_steps: tuple[float, ...] = ()  # per level: beats its streamed reader runs ahead (inf: no limit)
     preload_overlap: bool = False                 # WS/IS preload hidden under the previous fold (MODEL.md 3.2)
     dram_access_bytes: float = 1.0                # DRAM efficiency (MODEL.md 3.4-3.5): access granularity,
     dram_refresh_fraction: float = 0.0            # time lost to refresh,
@@ -67,6 +69,7 @@ class HwParams:
             zero_skipping=arch.sparsity.activation_zero_skipping,
             level_double_buffered=tuple(lv.double_buffered for lv in mem),
             level_ports_separate=tuple(lv.ports == "separate" for lv in mem),
+            level_prefetch_steps=tuple(math.inf if lv.prefetch_steps is None else float(lv.prefetch_steps) for lv in mem),
             preload_overlap=c.preload_overlap,
             dram_access_bytes=float(d.access_bytes), dram_refresh_fraction=d.refresh_fraction,
             dram_page_bytes=float(d.page_bytes), dram_page_cycles=d.page_change_s * c.clock_hz,

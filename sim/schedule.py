@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nmsim.mapping import Mapping
-from nmsim.problem import COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes, whole_accesses
+from nmsim.problem import (COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, stream_of, tile_bytes,
+                           whole_accesses)
 
 from .dram import page_changes, transfer_cycles
 from .hw import HwParams
@@ -98,6 +99,30 @@ def operand_array_bytes(hw: HwParams, sel: PerDataflow, traffic, act_per_unit, w
     return (a_units * act_per_unit * hw.operand_bytes, b_units * hw.macs_per_pe * w_bytes, c_elems)
 
 
+def fill_exposure(hw: HwParams, sel: PerDataflow, reads, beats, folds, fill) -> list:
+    """Per level, read-port cycles that the folds' fill and drain cannot hide (MODEL.md 3.3).
+
+    A streamed operand's reader runs ahead of the array by at most `prefetch_steps` beats of its
+    level: while a fold fills and drains (no beats consumed) the port can work only that far
+    ahead, so each fold exposes max(0, fill - steps x port cycles per beat). `reads` = array read
+    bytes of (A, B, out); `beats` and `folds` over the same tiles (sums or one tile). Levels
+    without a limit expose nothing (the port's work spreads over whole folds, as before).
+    """
+    nlev = len(hw.level_names)
+    steps = hw.level_prefetch_steps or (np.inf,) * nlev
+    out = [0.0] * nlev
+    for operand, op_reads, holder in (("A", reads[0], "inputs"), ("B", reads[1], "weights"),
+                                      ("out", reads[2], "outputs")):
+        lv = hw.level_of[holder]
+        if not np.any(np.isfinite(steps[lv])):
+            continue
+        streamed = sel.flag(lambda df, o=operand: stream_of(df, o) != "stationary")
+        per_beat = np.where(streamed, op_reads, 0.0) / hw.read_bpc[lv] / np.maximum(beats, 1)
+        hidden = np.where(np.isfinite(steps[lv]), steps[lv], 0.0) * per_beat
+        out[lv] = out[lv] + np.where(np.isfinite(steps[lv]) & streamed, folds * np.maximum(0.0, fill - hidden), 0.0)
+    return out
+
+
 def reuse_factors(trips, pos):
     """Closed-form DRAM reuse of MODEL.md 3.4, for trip counts and loop depths `[..., (m, n, k)]`.
 
@@ -145,6 +170,7 @@ class TileSchedule:
     c_store_bytes: np.ndarray
     array_read_bytes: np.ndarray
     array_write_bytes: np.ndarray
+    port_extra_cycles: np.ndarray  # [level, tile]: read-port cycles the fill cannot hide
     a_load_cycles: np.ndarray
     b_load_cycles: np.ndarray
     c_read_cycles: np.ndarray
@@ -232,8 +258,9 @@ def _tile_compute(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid):
     return compute, u_r, u_c, u_t, f_r, f_c
 
 
-def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units) -> tuple[np.ndarray, np.ndarray]:
-    """Per level and tile, the bytes the array reads and writes (MODEL.md 3.3)."""
+def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units):
+    """Per level and tile, the bytes the array reads and writes (MODEL.md 3.3), and the read-port
+    cycles the folds' fill cannot hide (`fill_exposure`)."""
     _, u_r, u_c, u_t, f_r, f_c = units
     traffic = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
     a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
@@ -247,7 +274,13 @@ def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, unit
     rd[hw.level_of["weights"]] += b_read
     rd[hw.level_of["outputs"]] += c_read
     wr[hw.level_of["outputs"]] += c_elems * hw.acc_bytes
-    return rd, wr
+    # Fill the streamed readers cannot hide: read-port cycles on top of the bytes (MODEL.md 3.3).
+    fill = fill_cycles(hw.rows, hw.cols, output_stationary(sel), hw.preload_overlap)
+    exposed = fill_exposure(hw, sel, (a_read, b_read, c_read), f_r * f_c * u_t, f_r * f_c, fill)
+    extra = np.zeros((nlev, len(g.im)))
+    for lv in range(nlev):
+        extra[lv] += exposed[lv]
+    return rd, wr, extra
 
 
 def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
@@ -261,7 +294,7 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     sel = PerDataflow(DATAFLOW_CODES[mapping.dataflow])
     g = _tile_grid(gemm, mapping)
     units = _tile_compute(hw, gemm, sel, g)
-    arr_rd, arr_wr = _tile_array_bytes(hw, gemm, sel, g, units)
+    arr_rd, arr_wr, port_extra = _tile_array_bytes(hw, gemm, sel, g, units)
     a_new = _changed(g.im, g.ik, start=g.start)
     b_new = _changed(g.ik, g.in_, start=g.start)
     c_first = _changed(g.im, g.in_, start=g.start)
@@ -280,7 +313,7 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
         im=g.im, in_=g.in_, ik=g.ik, compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
         a_load_bytes=a_load, b_load_bytes=b_load, c_read_bytes=c_read, c_store_bytes=c_store,
-        array_read_bytes=arr_rd, array_write_bytes=arr_wr,
+        array_read_bytes=arr_rd, array_write_bytes=arr_wr, port_extra_cycles=port_extra,
         a_load_cycles=np.where(a_new, transfer_cycles(hw, a_load, pages[0], 0.0), 0.0),
         b_load_cycles=np.where(b_new, transfer_cycles(hw, b_load, pages[1], 0.0), 0.0),
         c_read_cycles=np.where(c_read > 0, transfer_cycles(hw, c_read, pages[2], 0.0), 0.0),
