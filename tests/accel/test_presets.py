@@ -13,7 +13,7 @@ from nmsim import accel
 from nmsim.accel import PRESET_DIR, Arch, load_arch, preset_names
 from nmsim.specfile import SpecError, load_model
 
-EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "h100", "rtl-array"}
+EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "h100", "rtl-array", "rtl-soc"}
 PRESETS = sorted(EXPECTED)
 
 
@@ -24,7 +24,7 @@ def preset(request) -> tuple[str, Arch]:
 
 # --- loading ---------------------------------------------------------------------------------
 
-def test_preset_set_is_exactly_the_six():
+def test_preset_set_is_exactly_the_shipped_ones():
     assert set(preset_names()) == EXPECTED
 
 
@@ -210,7 +210,8 @@ def test_t4_has_no_nm_support():
 def test_kinds():
     kinds = {n: load_arch(n).kind for n in PRESETS}
     assert kinds == {"a100": "gpu", "dense-systolic": "systolic", "h100": "gpu",
-                     "s4": "systolic", "sat": "systolic", "t4": "gpu", "rtl-array": "systolic"}
+                     "s4": "systolic", "sat": "systolic", "t4": "gpu", "rtl-array": "systolic",
+                     "rtl-soc": "systolic"}
 
 
 # --- bad input: one located SpecError each ---------------------------------------------------
