@@ -115,12 +115,18 @@ def _align(words: int) -> int:
     return cdiv(words, PAGE_WORDS) * PAGE_WORDS
 
 
+def _aligned_k(layer: SocLayer, tk: int) -> bool:
+    """A K tile whose A row and weight run are whole DRAM words (and whole groups of m)."""
+    return tk % layer.m == 0 and tk % WORD == 0 and layer.knnz(tk) * (2 if layer.sparse else 1) % WORD == 0
+
+
 def check_runnable(p: SocParams, layer: SocLayer) -> None:
     """SpecError (one line naming the rule and the fix) when the tile sequencer cannot run the layer."""
     mp, n, m = layer.mapping, layer.n, layer.m
     where = f"mapping {mp.dataflow} {mp.tile_m}x{mp.tile_n}x{mp.tile_k} {mp.loop_order}"
     if mp.dataflow not in ("ws", "os"):
-        raise SpecError(f"{where}: the RTL sequencer runs ws or os, not {mp.dataflow}; use --dataflow ws or os")
+        raise SpecError(f"{where}: the RTL sequencer runs the ws and os dataflows, not {mp.dataflow}; "
+                        f"give the mapping dataflow ws or os")
     g = p.NP * m // n if p.NP % n == 0 else 0
     if not g or g > p.LANES or (p.R * g) % WORD:
         raise SpecError(f"{where}: the executed {n}:{m} does not fit {p.NP} multipliers x {p.LANES} lanes of the SoC")
@@ -130,12 +136,13 @@ def check_runnable(p: SocParams, layer: SocLayer) -> None:
     tk_count, tk, _ = _tiles(layer.K, mp.tile_k)
     tn_count, tn, _ = _tiles(layer.N, mp.tile_n)
     wb = 2 if layer.sparse else 1
-    if tk_count > 1 and (tk % m or tk % WORD or layer.knnz(tk) * wb % WORD):
-        raise SpecError(f"{where}: a split K needs tile_k a multiple of {m} whose A row ({tk} B) and weight run "
-                        f"({layer.knnz(tk) * wb} B) are whole 16-B DRAM words; try tile_k = "
-                        f"{int(np.lcm.reduce([m, WORD, WORD * m // max(1, np.gcd(n * wb, WORD * m))]))}")
+    if tk_count > 1 and not _aligned_k(layer, tk):
+        good = [k for k in range(m, 64 * m * WORD + 1, m) if _aligned_k(layer, k)]
+        raise SpecError(f"{where}: a split K needs whole 16-B DRAM words per tile row: tile_k {tk} gives A rows of "
+                        f"{tk} B and weight runs of {layer.knnz(tk) * wb} B; use a multiple of {good[0]} for tile_k")
     if tn_count > 1 and tn % WORD:
-        raise SpecError(f"{where}: a split N needs tile_n a multiple of {WORD} (whole DRAM words of int8 outputs)")
+        raise SpecError(f"{where}: a split N needs tile_n a multiple of {WORD} (whole DRAM words of int8 outputs); "
+                        f"got {tn}")
     need = {"A": tm * cdiv(tk, ROW), "B": tn * cdiv(layer.knnz(tk) * wb, ROW), "C": tm * cdiv(tn, p.C)}
     for buf, rows in need.items():
         if rows > p.half_rows:
