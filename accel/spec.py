@@ -159,6 +159,8 @@ class GPU(StrictModel):
     """A GPU described by datasheet rates."""
 
     sms: int = Field(gt=0, description="streaming multiprocessors")
+    compute_capability: float = Field(gt=0, description="CUDA compute capability (8.0 = sm80): picks the kernel "
+                                      "efficiencies and the kernels available on its architecture (sim/gpu)")
     boost_clock_hz: float = Field(gt=0)
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
     dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
