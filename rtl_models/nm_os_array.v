@@ -104,8 +104,8 @@ module nm_os_array #(
     wire              l_h [0:R*(C+1)-1];
     wire [N*W-1:0]    w_v [0:(R+1)*C-1];
     wire [N*IDXW-1:0] i_v [0:(R+1)*C-1];
-    wire [ACC-1:0]    res [0:R*C-1];
-    wire              rv  [0:R*C-1];
+    wire [R*C*ACC-1:0] res;   // PE (r, c)'s result at [(r*C+c)*ACC +: ACC]
+    wire [R*C-1:0]     rv;    // and its valid bit at [r*C+c]
 
     genvar r, c;
     generate
@@ -128,7 +128,7 @@ module nm_os_array #(
                     .w_in(w_v[r*C+c]), .idx_in(i_v[r*C+c]),
                     .a_out(a_h[r*(C+1)+c+1]), .first_out(f_h[r*(C+1)+c+1]), .last_out(l_h[r*(C+1)+c+1]),
                     .w_out(w_v[(r+1)*C+c]), .idx_out(i_v[(r+1)*C+c]),
-                    .res(res[r*C+c]), .res_valid(rv[r*C+c])
+                    .res(res[(r*C+c)*ACC +: ACC]), .res_valid(rv[r*C+c])
                 );
             end
         end
@@ -141,7 +141,7 @@ module nm_os_array #(
                 bus_d = {ACC{1'b0}};
                 bus_v = 1'b0;
                 for (k = 0; k < R; k = k + 1) begin
-                    bus_d = bus_d | (rv[k*C+c] ? res[k*C+c] : {ACC{1'b0}});
+                    bus_d = bus_d | (rv[k*C+c] ? res[(k*C+c)*ACC +: ACC] : {ACC{1'b0}});
                     bus_v = bus_v | rv[k*C+c];
                 end
             end
@@ -150,6 +150,9 @@ module nm_os_array #(
                 .clk(clk), .rst(rst), .en(en), .d({bus_v, bus_d}), .q(deskewed)
             );
             assign o_data[c*ACC +: ACC] = deskewed[ACC-1:0];
+            if (c != 0) begin : g_unused
+                wire unused_ok = &{1'b0, deskewed[ACC]};  // column 0's copy of the valid bit is the one used
+            end
             if (c == 0) begin : g_valid
                 // A row is presented once, in the cycle after the edge that moved it into place.
                 reg adv_q;

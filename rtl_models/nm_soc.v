@@ -61,22 +61,25 @@ module nm_soc #(
 );
     // ------------------------------------------------------------------ tile walkers
     wire [15:0] lm, ln, lk, em, en_, ek, sm, sn, sk;
-    wire        l_valid, l_anew, l_bnew, l_cfirst, l_clast, l_alast, l_blast;
+    wire        l_valid, l_anew, l_bnew, l_cfirst;
     wire        e_valid, e_anew, e_bnew, e_cfirst, e_clast, e_alast, e_blast;
-    wire        s_valid, s_anew, s_bnew, s_cfirst, s_clast, s_alast, s_blast;
+    wire        s_valid, s_clast;
+    // Walker outputs a walker's user does not need.
+    wire        unused_l_clast, unused_l_alast, unused_l_blast, unused_s_anew, unused_s_bnew, unused_s_cfirst,
+                unused_s_alast, unused_s_blast;
     reg         l_step, e_step, s_step;
     soc_walker u_lw (.clk(clk), .rst(rst), .restart(start), .step(l_step), .trips_m(cfg_tiles_m),
         .trips_n(cfg_tiles_n), .trips_k(cfg_tiles_k), .order(cfg_order), .valid(l_valid), .idx_m(lm),
-        .idx_n(ln), .idx_k(lk), .a_new(l_anew), .b_new(l_bnew), .c_first(l_cfirst), .c_last(l_clast),
-        .a_last(l_alast), .b_last(l_blast));
+        .idx_n(ln), .idx_k(lk), .a_new(l_anew), .b_new(l_bnew), .c_first(l_cfirst), .c_last(unused_l_clast),
+        .a_last(unused_l_alast), .b_last(unused_l_blast));
     soc_walker u_ew (.clk(clk), .rst(rst), .restart(start), .step(e_step), .trips_m(cfg_tiles_m),
         .trips_n(cfg_tiles_n), .trips_k(cfg_tiles_k), .order(cfg_order), .valid(e_valid), .idx_m(em),
         .idx_n(en_), .idx_k(ek), .a_new(e_anew), .b_new(e_bnew), .c_first(e_cfirst), .c_last(e_clast),
         .a_last(e_alast), .b_last(e_blast));
     soc_walker u_sw (.clk(clk), .rst(rst), .restart(start), .step(s_step), .trips_m(cfg_tiles_m),
         .trips_n(cfg_tiles_n), .trips_k(cfg_tiles_k), .order(cfg_order), .valid(s_valid), .idx_m(sm),
-        .idx_n(sn), .idx_k(sk), .a_new(s_anew), .b_new(s_bnew), .c_first(s_cfirst), .c_last(s_clast),
-        .a_last(s_alast), .b_last(s_blast));
+        .idx_n(sn), .idx_k(sk), .a_new(unused_s_anew), .b_new(unused_s_bnew), .c_first(unused_s_cfirst),
+        .c_last(s_clast), .a_last(unused_s_alast), .b_last(unused_s_blast));
 
     // Per-tile sizes: full tiles, or the edge tile at the last index.
     function [15:0] pick16(input [15:0] idx, input [15:0] trips, input [15:0] full, input [15:0] last);
@@ -213,17 +216,18 @@ module nm_soc #(
     wire [15:0] e_tk = pick16(ek, cfg_tiles_k, cfg_tk_full, cfg_tk_last);
     wire [15:0] e_u = pick16(ek, cfg_tiles_k, cfg_u_full, cfg_u_last);
     wire [15:0] e_knnz = pick16(ek, cfg_tiles_k, cfg_knnz_full, cfg_knnz_last);
-    wire [15:0] n_fr = cfg_os ? (e_tm + R - 1) / R : (e_u + R - 1) / R;
-    wire [15:0] n_fc = (e_tn + C - 1) / C;
+    localparam [15:0] R16 = R[15:0], C16 = C[15:0];
+    wire [15:0] n_fr = cfg_os ? (e_tm + R16 - 16'd1) / R16 : (e_u + R16 - 16'd1) / R16;
+    wire [15:0] n_fc = (e_tn + C16 - 16'd1) / C16;
     wire        fold_last_r = (fr + 16'd1 == n_fr);
     wire        fold_last_c = (fc + 16'd1 == n_fc);
     wire        tile_last_fold = fold_last_r && fold_last_c;
-    wire [15:0] u_left = e_u - fr * R;
-    wire [15:0] m_left = e_tm - fr * R;
-    wire [15:0] n_left = e_tn - fc * C;
-    wire [3:0]  f_units = (u_left > R) ? R[3:0] : u_left[3:0];
-    wire [3:0]  f_rows = (m_left > R) ? R[3:0] : m_left[3:0];
-    wire [3:0]  f_cols = (n_left > C) ? C[3:0] : n_left[3:0];
+    wire [15:0] u_left = e_u - fr * R16;
+    wire [15:0] m_left = e_tm - fr * R16;
+    wire [15:0] n_left = e_tn - fc * C16;
+    wire [3:0]  f_units = (u_left > R16) ? R16[3:0] : u_left[3:0];
+    wire [3:0]  f_rows = (m_left > R16) ? R16[3:0] : m_left[3:0];
+    wire [3:0]  f_cols = (n_left > C16) ? C16[3:0] : n_left[3:0];
     wire        f_acc = !(e_cfirst && !e_runrb && (cfg_os || fr == 16'd0));
     wire        ready_ab = (a_loaded > e_a) && (b_loaded > e_b);
     wire        ready_c = !e_cfirst || ((stores_done + 16'd2 > e_run) && (!e_runrb || rb_loaded > e_rb));
@@ -277,15 +281,18 @@ module nm_soc #(
     // One fold queue per consumer: A feeder, B feeder, array control, output writer.
     wire [FW-1:0] fq_a, fq_b, fq_x, fq_o;
     wire [3:0]    fq_empty, fq_err;
+    wire [2:0]    unused_fq_count [0:3];
     wire          pop_a, pop_b, pop_x, pop_o;
     soc_fifo #(.WIDTH(FW), .DEPTH(4)) u_fqa (.clk(clk), .rst(rst), .push(fq_go), .din(fold), .pop(pop_a),
-        .head(fq_a), .count(), .full(fq_full[0]), .empty(fq_empty[0]), .err(fq_err[0]));
+        .head(fq_a), .count(unused_fq_count[0]), .full(fq_full[0]), .empty(fq_empty[0]), .err(fq_err[0]));
     soc_fifo #(.WIDTH(FW), .DEPTH(4)) u_fqb (.clk(clk), .rst(rst), .push(fq_go), .din(fold), .pop(pop_b),
-        .head(fq_b), .count(), .full(fq_full[1]), .empty(fq_empty[1]), .err(fq_err[1]));
+        .head(fq_b), .count(unused_fq_count[1]), .full(fq_full[1]), .empty(fq_empty[1]), .err(fq_err[1]));
     soc_fifo #(.WIDTH(FW), .DEPTH(4)) u_fqx (.clk(clk), .rst(rst), .push(fq_go), .din(fold), .pop(pop_x),
-        .head(fq_x), .count(), .full(fq_full[2]), .empty(fq_empty[2]), .err(fq_err[2]));
+        .head(fq_x), .count(unused_fq_count[2]), .full(fq_full[2]), .empty(fq_empty[2]), .err(fq_err[2]));
     soc_fifo #(.WIDTH(FW), .DEPTH(4)) u_fqo (.clk(clk), .rst(rst), .push(fq_go), .din(fold), .pop(pop_o),
-        .head(fq_o), .count(), .full(fq_full[3]), .empty(fq_empty[3]), .err(fq_err[3]));
+        .head(fq_o), .count(unused_fq_count[3]), .full(fq_full[3]), .empty(fq_empty[3]), .err(fq_err[3]));
+    // Each consumer reads the fields it needs; the array control only the beat count.
+    wire unused_ok = &{1'b0, fq_x};
 
     // Field slices (same layout in every queue).
     `define F_HA(q)    q[FW-1]
@@ -355,7 +362,7 @@ module nm_soc #(
         .rd_data(b_xrd_data), .w_valid(w_valid), .w_ready(w_ready), .w_data(w_data), .w_idx(w_idx), .rel(rel_b),
         .err(feed_err[1]));
 
-    wire            ws_take, ws_busy, ws_aready, ws_wready, ws_ovalid, ws_done;
+    wire            ws_take, ws_busy, ws_aready, ws_wready, ws_ovalid, unused_ws_done;
     wire            os_take, os_busy, os_aready, os_wready, os_ovalid;
     wire [C*ACC-1:0] ws_odata, os_odata;
     wire            x_start = !fq_empty[2];
@@ -363,7 +370,7 @@ module nm_soc #(
         .clk(clk), .rst(rst), .start(x_start && !cfg_os), .t_len(`F_T(fq_x)), .take(ws_take), .busy(ws_busy),
         .w_valid(w_valid && !cfg_os), .w_ready(ws_wready), .w_data(w_data), .w_idx(w_idx),
         .a_valid(a_valid && !cfg_os), .a_ready(ws_aready), .a_data(a_data), .o_valid(ws_ovalid), .o_data(ws_odata),
-        .done(ws_done));
+        .done(unused_ws_done));
     nm_os_array #(.R(R), .C(C), .N(NP), .M(LANES), .W(8), .ACC(ACC), .TW(16)) u_os (
         .clk(clk), .rst(rst), .start(x_start && cfg_os), .t_len(`F_T(fq_x)), .take(os_take), .busy(os_busy),
         .a_valid(a_valid && cfg_os), .a_ready(os_aready), .a_data(a_data), .w_valid(w_valid && cfg_os),

@@ -40,6 +40,12 @@ SOURCES = {
     "nm_systolic_array": ("nm_pipe.v", "nm_pe.v", "nm_systolic_array.v"),
     "topn_selector": ("topn_selector.v",),
     "nm_decoder": ("nm_decoder.v",),
+    "nm_os_array": ("nm_pipe.v", "nm_os_pe.v", "nm_os_array.v"),
+    # The memory-path SoC (docs/RTL.md, "Memory path"); its test top soc_tb.v adds LiteDRAM's
+    # generated dram_sim.v (rtl_models/soc_validate.py).
+    "nm_soc": ("nm_pipe.v", "nm_pe.v", "nm_systolic_array.v", "nm_os_pe.v", "nm_os_array.v", "soc_fifo.v",
+               "soc_buf.v", "soc_walker.v", "soc_setfetch.v", "soc_feed_a.v", "soc_feed_b.v", "soc_outwr.v",
+               "soc_dma.v", "nm_soc.v"),
 }
 ENV_CONFIG = "NMSIM_RTL_CONFIG"
 ENV_RESULT = "NMSIM_RTL_RESULT"

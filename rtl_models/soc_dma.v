@@ -78,13 +78,13 @@ module soc_dma #(
 
     // ---------------- read engine ----------------
     wire [RDW-1:0] rdq_head;
-    wire [2:0]     rdq_cnt;
+    wire [2:0]     unused_rdq_cnt;
     wire           rdq_empty, rdq_err;
     reg            rdq_pop;
     soc_fifo #(.WIDTH(RDW), .DEPTH(4)) u_rdq (
         .clk(clk), .rst(rst), .push(rdq_push),
         .din({rdq_addr, rdq_rows, rdq_words, rdq_pitch, rdq_buf, rdq_half, rdq_bpitch}),
-        .pop(rdq_pop), .head(rdq_head), .count(rdq_cnt), .full(rdq_full), .empty(rdq_empty), .err(rdq_err));
+        .pop(rdq_pop), .head(rdq_head), .count(unused_rdq_cnt), .full(rdq_full), .empty(rdq_empty), .err(rdq_err));
     wire [AW-1:0]  r_addr0;
     wire [15:0]    r_rows, r_pitch;
     wire [11:0]    r_words;
@@ -104,13 +104,13 @@ module soc_dma #(
     wire [BAW-1:0] r_baddr = r_brow + r_w[BAW:1];
 
     wire [TAGW-1:0] tag_head;
-    wire [5:0]      tag_cnt;
+    wire [5:0]      unused_tag_cnt;
     wire            tag_full, tag_empty, tag_err;
     reg             r_take;   // a read command is loaded into the command register
     reg             w_take;   // a write command is loaded into the command register
     soc_fifo #(.WIDTH(TAGW), .DEPTH(DEPTH_TAG)) u_tag (
         .clk(clk), .rst(rst), .push(r_take), .din({r_buf, r_half, r_baddr, r_w[0], r_last}),
-        .pop(rdata_valid), .head(tag_head), .count(tag_cnt), .full(tag_full), .empty(tag_empty), .err(tag_err));
+        .pop(rdata_valid), .head(tag_head), .count(unused_tag_cnt), .full(tag_full), .empty(tag_empty), .err(tag_err));
     wire r_ready = r_active && !tag_full;
 
     always @(posedge clk) begin
@@ -156,13 +156,13 @@ module soc_dma #(
 
     // ---------------- write engine ----------------
     wire [WRW-1:0] wrq_head;
-    wire [2:0]     wrq_cnt;
+    wire [2:0]     unused_wrq_cnt;
     wire           wrq_empty, wrq_err;
     reg            wrq_pop;
     soc_fifo #(.WIDTH(WRW), .DEPTH(4)) u_wrq (
         .clk(clk), .rst(rst), .push(wrq_push),
         .din({wrq_addr, wrq_rows, wrq_words, wrq_pitch, wrq_half, wrq_cpitch, wrq_final, wrq_bytes}),
-        .pop(wrq_pop), .head(wrq_head), .count(wrq_cnt), .full(wrq_full), .empty(wrq_empty), .err(wrq_err));
+        .pop(wrq_pop), .head(wrq_head), .count(unused_wrq_cnt), .full(wrq_full), .empty(wrq_empty), .err(wrq_err));
     wire [AW-1:0]  s_addr0;
     wire [15:0]    s_rows, s_pitch, s_bytes;
     wire [11:0]    s_words;
@@ -179,7 +179,7 @@ module soc_dma #(
     reg [BAW-1:0]  p_crow;
     wire [WFW-1:0] wf_head;
     wire [5:0]     wf_cnt;
-    wire           wf_full, wf_empty, wf_err;
+    wire           unused_wf_full, wf_empty, wf_err;
     reg            s1_v, s1_part, s1_final, s1_last, s1_bank;
     reg [AW-1:0]   s1_addr;
     reg [15:0]     s1_mask;
@@ -196,7 +196,7 @@ module soc_dma #(
     function [15:0] mask_of(input [11:0] w, input [15:0] nbytes);
         integer b;
         begin
-            for (b = 0; b < 16; b = b + 1) mask_of[b] = ({w, 4'b0000} + b < {4'b0000, nbytes});
+            for (b = 0; b < 16; b = b + 1) mask_of[b] = ({16'd0, w, 4'b0000} + b < {16'd0, nbytes});
         end
     endfunction
 
@@ -257,15 +257,15 @@ module soc_dma #(
     wire wf_push = s1_v;
     soc_fifo #(.WIDTH(WFW), .DEPTH(32)) u_wf (
         .clk(clk), .rst(rst), .push(wf_push), .din({s1_addr, s1_data, s1_mask, s1_last}),
-        .pop(w_take), .head(wf_head), .count(wf_cnt), .full(wf_full), .empty(wf_empty), .err(wf_err));
+        .pop(w_take), .head(wf_head), .count(wf_cnt), .full(unused_wf_full), .empty(wf_empty), .err(wf_err));
 
     // Write data of issued commands, on the bus until the controller takes them.
     wire [143:0] pend_head;
-    wire [5:0]   pend_cnt;
+    wire [5:0]   unused_pend_cnt;
     wire         pend_full, pend_empty, pend_err;
     soc_fifo #(.WIDTH(144), .DEPTH(32)) u_pend (
         .clk(clk), .rst(rst), .push(w_take), .din(wf_head[WFW-AW-1:1]), .pop(wdata_ready),
-        .head(pend_head), .count(pend_cnt), .full(pend_full), .empty(pend_empty), .err(pend_err));
+        .head(pend_head), .count(unused_pend_cnt), .full(pend_full), .empty(pend_empty), .err(pend_err));
     assign wdata_data = pend_head[143:16];
     assign wdata_we = pend_head[15:0];
     wire [AW-1:0] w_cmd_addr = wf_head[WFW-1 -: AW];

@@ -52,8 +52,10 @@ class SocParams:
             problems.append("operand_bits must be 8")
         if c.cols * c.accumulator_bits != ROW * 8:
             problems.append(f"cols x accumulator_bits must be {ROW * 8} (one C entry = one {ROW}-B row)")
-        if c.rows > 8:
-            problems.append("rows must be at most 8 (a feeder set holds 8 buffer rows)")
+        if c.rows > 8 or c.rows * lanes > 8 * ROW - ROW:
+            problems.append("rows must be at most 8 and rows x lanes at most 224 B (a feeder set holds 8 buffer rows)")
+        if 2 * c.rows * c.macs_per_pe > ROW:
+            problems.append(f"rows x 2 x macs_per_pe must be at most {ROW} (a WS fold's weights of a column in one row)")
         if len({lv.name for lv in levels.values()}) != 3 or len(sizes) != 1:
             problems.append("inputs, weights and outputs need one buffer level each, all of one size")
         if not all(lv.double_buffered for lv in levels.values()):
@@ -61,6 +63,8 @@ class SocParams:
         if problems:
             raise SpecError(f"{arch.name}: not a SoC the RTL can be built as: {'; '.join(problems)}")
         half_rows = sizes.pop() // 2 // ROW
+        if half_rows & (half_rows - 1):
+            raise SpecError(f"{arch.name}: a buffer half must hold a power of two of {ROW}-B rows (got {half_rows})")
         return SocParams(R=c.rows, C=c.cols, NP=c.macs_per_pe, LANES=lanes, ACC=c.accumulator_bits,
                          half_rows=half_rows)
 

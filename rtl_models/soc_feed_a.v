@@ -43,16 +43,23 @@ module soc_feed_a #(
     wire [15:0]    n_sets = os ? ((g == 5'd2) ? ((f_t + 16'd15) >> 4) : (g == 5'd4) ? ((f_t + 16'd7) >> 3)
                                                                        : ((f_t + 16'd1) >> 1))
                                : f_t;
-    wire [BAW-1:0] ws_off = (g == 5'd2) ? f_fr[BAW:1] : (g == 5'd4) ? f_fr[BAW-1:0] : {f_fr[BAW-3:0], 2'b00};
-    wire [3:0]     ws_n = (g == 5'd16) ? ((f_units + 4'd1) >> 1) : 4'd1;
+    localparam [15:0] R16 = R[15:0];
+    // WS: the fold's window starts at byte fr R G of the tile row: 32-B row fr R G / 32, byte
+    // (fr R G) mod 32 of it, and spans the rows holding its f_units units (G bytes each).
+    wire [15:0]    ws_byte = f_fr * {11'd0, g} * R16;
+    wire [BAW-1:0] ws_off = ws_byte[BAW+4:5];
+    /* verilator lint_off UNUSEDSIGNAL */  // rows = ceil(span / 32): only bits 8:5 (at most 8 rows)
+    wire [15:0]    ws_span = {11'd0, ws_byte[4:0]} + {12'd0, f_units} * {11'd0, g} + 16'd31;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [3:0]     ws_n = ws_span[8:5];
     wire [4:0]     per_line = (g == 5'd2) ? 5'd16 : (g == 5'd4) ? 5'd8 : 5'd2;  // OS beats per line
     wire [15:0]    left = f_t - s_idx * {11'd0, per_line};
     wire [4:0]     os_beats = (left < {11'd0, per_line}) ? left[4:0] : per_line;
     wire           s_last = (s_idx + 16'd1 == n_sets);
-    // meta: {win16, kbase, tk, beats, last-of-fold, rel}
-    localparam MW = 1 + 16 + 16 + 5 + 1 + 1;
-    wire [15:0]    kbase = os ? {s_idx[10:0], 5'b00000} : f_fr * {11'd0, g} * R;
-    wire [MW-1:0]  s_meta = {(!os && g == 5'd2) ? f_fr[0] : 1'b0, kbase, f_tk, os ? os_beats : 5'd1, s_last,
+    // meta: {byte offset in the first row, kbase, tk, beats, rel}
+    localparam MW = 5 + 16 + 16 + 5 + 1;
+    wire [15:0]    kbase = os ? {s_idx[10:0], 5'b00000} : ws_byte;
+    wire [MW-1:0]  s_meta = {os ? 5'd0 : ws_byte[4:0], kbase, f_tk, os ? os_beats : 5'd1,
                              f_rel && s_last};
     wire           s_ready;
     wire           s_fire = f_valid && s_ready;
@@ -74,7 +81,10 @@ module soc_feed_a #(
         end
     end
     // OS lines start at PE row 0's tile row: 8 fr rows down.
-    wire [BAW-1:0] os_first = f_fr[BAW-4:0] * R * a_pitch;
+    /* verilator lint_off UNUSEDSIGNAL */  // a buffer row address: its low BAW bits
+    wire [15:0]    os_row = f_fr * R16;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [BAW-1:0] os_first = os_row[BAW-1:0] * a_pitch;
 
     wire [2047:0]  h_data;
     wire [MW-1:0]  h_meta;
@@ -87,37 +97,31 @@ module soc_feed_a #(
         .h_valid(h_valid), .h_data(h_data), .h_meta(h_meta), .h_pop(h_pop), .err(err));
 
     // ---- beats out of the head set ----
-    wire        h_win16 = h_meta[MW-1];
-    wire [15:0] h_kbase = h_meta[MW-2 -: 16];
-    wire [15:0] h_tk    = h_meta[MW-18 -: 16];
-    wire [4:0]  h_beats = h_meta[6:2];
-    wire        h_flast = h_meta[1];
+    wire [4:0]  h_boff  = h_meta[MW-1 -: 5];
+    wire [15:0] h_kbase = h_meta[MW-6 -: 16];
+    wire [15:0] h_tk    = h_meta[MW-22 -: 16];
+    wire [4:0]  h_beats = h_meta[5:1];
     wire        h_rel   = h_meta[0];
     reg  [4:0]  tb;  // beat within the set
     assign a_valid = h_valid;
     wire fire = a_valid && a_ready;
     wire set_done = (tb + 5'd1 == h_beats);
 
-    wire [7:0] hb [0:255];
-    genvar q;
-    generate
-        for (q = 0; q < 256; q = q + 1) begin : g_bytes
-            assign hb[q] = h_data[q*8 +: 8];
-        end
-    endgenerate
-    integer r, i;
-    reg [15:0] src, kpos;
+    // Byte addresses and K positions in 32-bit integers; only the low bits index the set.
+    /* verilator lint_off UNUSEDSIGNAL */
+    integer r, i, src, kpos;
+    /* verilator lint_on UNUSEDSIGNAL */
     always @* begin
         for (r = 0; r < R; r = r + 1) begin
             for (i = 0; i < LANES; i = i + 1) begin
                 if (os) begin
-                    src = r * 32 + tb * g + i;
-                    kpos = h_kbase + tb * g + i;
+                    src = r * 32 + {27'd0, tb} * {27'd0, g} + i;
+                    kpos = {16'd0, h_kbase} + {27'd0, tb} * {27'd0, g} + i;
                 end else begin
-                    src = (h_win16 ? 16 : 0) + r * g + i;
-                    kpos = h_kbase + r * g + i;
+                    src = {27'd0, h_boff} + r * {27'd0, g} + i;
+                    kpos = {16'd0, h_kbase} + r * {27'd0, g} + i;
                 end
-                a_data[(r*LANES+i)*8 +: 8] = (i < g && kpos < h_tk) ? hb[src[7:0]] : 8'd0;
+                a_data[(r*LANES+i)*8 +: 8] = (i < {27'd0, g} && kpos < {16'd0, h_tk}) ? h_data[src[7:0]*8 +: 8] : 8'd0;
             end
         end
     end

@@ -40,21 +40,27 @@ module soc_feed_b #(
     output reg         rel,
     output             err
 );
-    wire [4:0]  rec = sparse ? NP * 2 : NP;                 // bytes per record
-    wire [4:0]  per_line = sparse ? 32 / (NP * 2) : 32 / NP;  // OS records per 32-B line
+    localparam integer REC_D = NP, REC_S = 2 * NP;           // bytes per record, dense / sparse
+    localparam integer PL_D = 32 / NP, PL_S = 32 / (2 * NP);  // OS records per 32-B line
+    wire [4:0]  rec = sparse ? REC_S[4:0] : REC_D[4:0];
+    wire [4:0]  per_line = sparse ? PL_S[4:0] : PL_D[4:0];
     reg  [15:0] s_idx;                                      // OS: line L
     wire [15:0] n_sets = os ? (f_t + {11'd0, per_line} - 16'd1) / {11'd0, per_line} : 16'd1;
     wire [15:0] left = f_t - s_idx * {11'd0, per_line};
     wire [4:0]  os_beats = (left < {11'd0, per_line}) ? left[4:0] : per_line;
     wire        s_last = (s_idx + 16'd1 == n_sets);
     // WS: the fold's records start at byte fr * R * rec of each column run.
-    wire [BAW-1:0] ws_off = sparse ? f_fr[BAW-1:0] : f_fr[BAW:1];
-    wire [BAW-1:0] base = f_fc[BAW-4:0] * C * b_pitch + (os ? s_idx[BAW-1:0] : ws_off);
-    // meta: {win16, first unit, knnz, beats, rel}
-    localparam MW = 1 + 16 + 16 + 5 + 1;
-    wire [15:0] unit0 = os ? s_idx * {11'd0, per_line} : f_fr * R;
-    wire [MW-1:0] s_meta = {(!os && !sparse) ? f_fr[0] : 1'b0, unit0, f_knnz, os ? os_beats : R[4:0],
-                            f_rel && s_last};
+    localparam [15:0] R16 = R[15:0], C16 = C[15:0];
+    // WS: the fold's R records of a column start at byte fr R rec of its run (within one 32-B row).
+    /* verilator lint_off UNUSEDSIGNAL */  // buffer addresses: only their low bits
+    wire [15:0]    ws_byte = f_fr * R16 * {11'd0, rec};
+    wire [15:0]    first_col = f_fc * C16;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [BAW-1:0] base = first_col[BAW-1:0] * b_pitch + (os ? s_idx[BAW-1:0] : ws_byte[BAW+4:5]);
+    // meta: {byte offset in the row, first unit, knnz, beats, rel}
+    localparam MW = 5 + 16 + 16 + 5 + 1;
+    wire [15:0] unit0 = os ? s_idx * {11'd0, per_line} : f_fr * R16;
+    wire [MW-1:0] s_meta = {os ? 5'd0 : ws_byte[4:0], unit0, f_knnz, os ? os_beats : R16[4:0], f_rel && s_last};
     wire        s_ready;
     wire        s_fire = f_valid && s_ready;
     assign f_pop = s_fire && s_last;
@@ -74,14 +80,15 @@ module soc_feed_b #(
         .rd_data(rd_data), .h_valid(h_valid), .h_data(h_data), .h_meta(h_meta), .h_pop(h_pop), .err(s_err));
     // Columns beyond the tile are not read: remember how many a set has.
     wire [3:0] c_count;
-    wire       cq_full, cq_empty, cq_err;
+    wire [2:0] unused_cq_count;
+    wire       unused_cq_full, unused_cq_empty, cq_err;
     soc_fifo #(.WIDTH(4), .DEPTH(4)) u_cols (
-        .clk(clk), .rst(rst), .push(s_fire), .din(f_cols), .pop(h_pop), .head(c_count), .count(),
-        .full(cq_full), .empty(cq_empty), .err(cq_err));
+        .clk(clk), .rst(rst), .push(s_fire), .din(f_cols), .pop(h_pop), .head(c_count), .count(unused_cq_count),
+        .full(unused_cq_full), .empty(unused_cq_empty), .err(cq_err));
 
-    wire        h_win16 = h_meta[MW-1];
-    wire [15:0] h_unit0 = h_meta[MW-2 -: 16];
-    wire [15:0] h_knnz  = h_meta[MW-18 -: 16];
+    wire [4:0]  h_boff  = h_meta[MW-1 -: 5];
+    wire [15:0] h_unit0 = h_meta[MW-6 -: 16];
+    wire [15:0] h_knnz  = h_meta[MW-22 -: 16];
     wire [4:0]  h_beats = h_meta[5:1];
     wire        h_rel   = h_meta[0];
     reg  [4:0]  tb;
@@ -89,29 +96,24 @@ module soc_feed_b #(
     wire fire = w_valid && w_ready;
     wire set_done = (tb + 5'd1 == h_beats);
 
-    wire [7:0] hb [0:255];
-    genvar q;
-    generate
-        for (q = 0; q < 256; q = q + 1) begin : g_bytes
-            assign hb[q] = h_data[q*8 +: 8];
-        end
-    endgenerate
-    integer c, j;
-    reg [15:0] unit, slot, at;
-    reg [7:0]  v, ix;
+    // Byte addresses and counts in 32-bit integers; only their low bits index the set.
+    /* verilator lint_off UNUSEDSIGNAL */
+    integer c, j, unit, slot, at, row;
+    reg [4:0] lane;
+    /* verilator lint_on UNUSEDSIGNAL */
     reg        keep;
     always @* begin
         // WS beats go bottom PE row first: beat tb carries unit fr * R + (R - 1 - tb).
-        unit = os ? h_unit0 + tb : h_unit0 + (R - 1) - tb;
+        row = os ? {27'd0, tb} : R - 1 - {27'd0, tb};
+        unit = {16'd0, h_unit0} + (os ? {27'd0, tb} : row);
         for (c = 0; c < C; c = c + 1) begin
             for (j = 0; j < NP; j = j + 1) begin
-                at = c * 32 + (h_win16 ? 16 : 0) + (os ? tb : (R - 1) - tb) * rec + (sparse ? 2 * j : j);
+                at = c * 32 + {27'd0, h_boff} + row * {27'd0, rec} + (sparse ? 2 * j : j);
                 slot = unit * NP + j;
-                keep = (c < c_count) && (slot < h_knnz);
-                v = hb[at[7:0]];
-                ix = sparse ? hb[at[7:0] + 8'd1] : 8'd0;
-                w_data[(c*NP+j)*8 +: 8] = keep ? v : 8'd0;
-                w_idx[(c*NP+j)*IDXW +: IDXW] = keep ? (lane_base[j*5 +: 5] + ix[4:0]) : {IDXW{1'b0}};
+                keep = (c < {28'd0, c_count}) && (slot < {16'd0, h_knnz});
+                lane = lane_base[j*5 +: 5] + (sparse ? h_data[(at[7:0] + 8'd1)*8 +: 5] : 5'd0);
+                w_data[(c*NP+j)*8 +: 8] = keep ? h_data[at[7:0]*8 +: 8] : 8'd0;
+                w_idx[(c*NP+j)*IDXW +: IDXW] = keep ? lane[IDXW-1:0] : {IDXW{1'b0}};
             end
         end
     end

@@ -38,7 +38,7 @@ module soc_fifo #(
                 wr <= wr + 1'b1;
             end
             if (pop) rd <= rd + 1'b1;
-            count <= count + (push ? 1'b1 : 1'b0) - (pop ? 1'b1 : 1'b0);
+            count <= count + {{AW{1'b0}}, push} - {{AW{1'b0}}, pop};
         end
     end
 endmodule

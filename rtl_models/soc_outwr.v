@@ -39,16 +39,18 @@ module soc_outwr #(
     output reg            err
 );
     reg  [15:0] row;                           // output row of the current fold
-    wire [15:0] n_rows = os ? R : f_t;
+    localparam [15:0] R16 = R[15:0];
+    wire [15:0] n_rows = os ? R16 : f_t;
     wire        fold_last = (row + 16'd1 == n_rows);
-    wire [15:0] m = os ? f_fr * R + row : row;
+    wire [15:0] m = os ? f_fr * R16 + row : row;
     wire        keep = o_valid && f_valid && (m < f_tm);
     assign f_pop = o_valid && f_valid && fold_last;
     assign x_rd = keep;
     assign x_rd_half = f_half;
     assign x_rd_addr = m[BAW-1:0] * c_pitch + f_fc[BAW-1:0];
 
-    reg             s_v, s_acc, s_half, s_end;
+    reg             s_v, s_acc, s_half;
+    wire            unused_ok = &{1'b0, f_fc};  // only the low bits address the buffer
     reg [BAW-1:0]   s_addr;
     reg [C*ACC-1:0] s_data;
     integer c;

@@ -40,21 +40,21 @@ module soc_setfetch #(
     assign rd      = accept || act;
     assign rd_half = act ? half_q : s_half;
     assign rd_addr = act ? addr_q : s_base;
-    wire [3:0] row  = act ? i : 4'd0;
+    wire [2:0] row  = act ? i[2:0] : 3'd0;
     wire       last = act ? (i + 4'd1 == n_q) : (s_n == 4'd1);
     wire [MW-1:0] meta = act ? meta_q : s_meta;
 
     reg          cap_v, cap_last;
     reg [1:0]    cap_slot;
-    reg [3:0]    cap_row;
+    reg [2:0]    cap_row;
     reg [MW-1:0] cap_meta;
     reg [255:0]  rows [0:31];
 
-    wire [2:0] mcount;
-    wire       mfull, mempty;
+    wire [2:0] unused_mcount;
+    wire       unused_mfull, mempty;
     soc_fifo #(.WIDTH(MW), .DEPTH(4)) u_meta (
         .clk(clk), .rst(rst), .push(cap_v && cap_last), .din(cap_meta), .pop(h_pop),
-        .head(h_meta), .count(mcount), .full(mfull), .empty(mempty), .err(err));
+        .head(h_meta), .count(unused_mcount), .full(unused_mfull), .empty(mempty), .err(err));
     assign h_valid = !mempty;
     genvar g;
     generate
@@ -92,7 +92,7 @@ module soc_setfetch #(
                 i <= i + 4'd1;
                 if (last) act <= 1'b0;
             end
-            if (cap_v) rows[{cap_slot, cap_row[2:0]}] <= rd_data;
+            if (cap_v) rows[{cap_slot, cap_row}] <= rd_data;
         end
     end
 endmodule

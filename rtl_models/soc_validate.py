@@ -24,15 +24,13 @@ from nmsim.specfile import SpecError
 from nmsim.workloads import Op, Sparsity
 
 from .dram import DEFAULT_MODULE, dram_verilog
-from .runner import FAST_VERILATOR, RTL_DIR, build_design, run_tests
+from .runner import FAST_VERILATOR, RTL_DIR, SOURCES, build_design, run_tests
 from .soc_driver import (SocLayer, SocParams, dram_image, expected_output, hex_words, plan_layer,
                          random_operands)
 
 PRESET = "rtl-soc"
-# Verilog of the SoC top, dependencies first (the DRAM's generated dram_sim.v comes before them).
-SOC_SOURCES = ("nm_pipe.v", "nm_pe.v", "nm_systolic_array.v", "nm_os_pe.v", "nm_os_array.v", "soc_fifo.v",
-               "soc_buf.v", "soc_walker.v", "soc_setfetch.v", "soc_feed_a.v", "soc_feed_b.v", "soc_outwr.v",
-               "soc_dma.v", "nm_soc.v", "soc_tb.v")
+# Verilog of the test top: the SoC's sources and soc_tb.v (LiteDRAM's dram_sim.v comes first).
+SOC_SOURCES = (*SOURCES["nm_soc"], "soc_tb.v")
 # Targets of the issue (benchmarks, docs/PERFORMANCE.md): over the memory cases.
 FAST_MEAN, FAST_MAX, DETAILED_MEAN, BYTES_MAX = 0.03, 0.08, 0.02, 0.01
 

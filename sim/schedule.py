@@ -102,24 +102,30 @@ def operand_array_bytes(hw: HwParams, sel: PerDataflow, traffic, act_per_unit, w
 def fill_exposure(hw: HwParams, sel: PerDataflow, reads, beats, folds, fill) -> list:
     """Per level, read-port cycles that the folds' fill and drain cannot hide (MODEL.md 3.3).
 
-    A streamed operand's reader runs ahead of the array by at most `prefetch_steps` beats of its
-    level: while a fold fills and drains (no beats consumed) the port can work only that far
-    ahead, so each fold exposes max(0, fill - steps x port cycles per beat). `reads` = array read
-    bytes of (A, B, out); `beats` and `folds` over the same tiles (sums or one tile). Levels
-    without a limit expose nothing (the port's work spreads over whole folds, as before).
+    The streamed operands' reader runs ahead of the array by at most `prefetch_steps` beats of its
+    level: while a fold fills and drains (no beats consumed) the port works only that far ahead.
+    When the level's streamed reads take c > 1 port cycles per beat (the port, not the array, sets
+    the pace), a fold lasts T c + max(0, fill - steps c): each fold exposes max(0, fill - steps c)
+    on top of the port's work. `reads` = array read bytes of (A, B, out); `beats` and `folds` over
+    the same tiles (sums, or one tile). Levels without a limit expose nothing (as before the field).
     """
     nlev = len(hw.level_names)
     steps = hw.level_prefetch_steps or (np.inf,) * nlev
-    out = [0.0] * nlev
+    streamed = [0.0] * nlev
     for operand, op_reads, holder in (("A", reads[0], "inputs"), ("B", reads[1], "weights"),
                                       ("out", reads[2], "outputs")):
         lv = hw.level_of[holder]
+        if np.any(np.isfinite(steps[lv])):
+            is_streamed = sel.flag(lambda df, o=operand: stream_of(df, o) != "stationary")
+            streamed[lv] = streamed[lv] + np.where(is_streamed, op_reads, 0.0)
+    out = [0.0] * nlev
+    for lv in range(nlev):
         if not np.any(np.isfinite(steps[lv])):
             continue
-        streamed = sel.flag(lambda df, o=operand: stream_of(df, o) != "stationary")
-        per_beat = np.where(streamed, op_reads, 0.0) / hw.read_bpc[lv] / np.maximum(beats, 1)
-        hidden = np.where(np.isfinite(steps[lv]), steps[lv], 0.0) * per_beat
-        out[lv] = out[lv] + np.where(np.isfinite(steps[lv]) & streamed, folds * np.maximum(0.0, fill - hidden), 0.0)
+        per_beat = streamed[lv] / hw.read_bpc[lv] / np.maximum(beats, 1)
+        limit = np.where(np.isfinite(steps[lv]), steps[lv], 0.0)
+        out[lv] = np.where(np.isfinite(steps[lv]) & (per_beat > 1),
+                           folds * np.maximum(0.0, fill - limit * per_beat), 0.0)
     return out
 
 
