@@ -132,10 +132,12 @@ def build(module_name: str, clk_freq: float, storage_rows: int | None, timing_ch
                  p["rdata_data"].eq(port.rdata.data), p["refresh_pending"].eq(ctrl.refresher.cmd.valid)]
     stats = _counters(top, ctrl, io)
     ios = {cd.clk, cd.rst, *p.values(), *stats.values()}
-    return top, ios, _describe(cls, module, phy, xbar, clk_freq, rate, storage_rows, timing_checker, port, dw)
+    return top, ios, _describe(cls, module, phy, xbar, clk_freq=clk_freq, rate=rate, storage_rows=storage_rows,
+                               timing_checker=timing_checker, port=port, dw=dw)
 
 
-def _describe(cls, module, phy, xbar, clk_freq, rate, storage_rows, timing_checker, port, dw) -> dict:
+def _describe(cls, module, phy, xbar, *, clk_freq, rate, storage_rows, timing_checker, port, dw) -> dict:
+    """The JSON sidecar: module, clocks, geometry, PHY and controller timings, port widths and address map."""
     from importlib.metadata import version
 
     geom, t = module.geom_settings, module.timing_settings
