@@ -228,14 +228,16 @@ class _Run:
                 item.chan_end = item.lat_end = item.ready = env.now
                 item.ev.succeed()
 
-    def _storer(self, store: np.ndarray, cycles: np.ndarray):
+    def _storer(self, store: np.ndarray, cycles: np.ndarray, switches: np.ndarray):
         env, level, hw = self.env, self.lev["outputs"], self.hw
         lat = hw.dram_latency_cycles + hw.level_latency_cycles[level]
         for r, done in enumerate(self.c_done):
             yield done
             # The block is read out of the buffer as it streams to DRAM.
             drained = self.rd_ports[level].use(env.now, store[r] / hw.read_bpc[level])
-            yield from self._channel(cycles[r], "out-store", f"store {r}")
+            # Its batches alternate with loads only if loads are waiting for the channel.
+            extra = switches[r] if self.dram.queue or self.dram.count else 0.0
+            yield from self._channel(cycles[r] + extra, "out-store", f"store {r}")
             if drained > env.now:
                 yield env.timeout(drained - env.now)
             # The block has left the buffer: its slot is free while the write is still in flight.
@@ -303,7 +305,8 @@ class _Run:
         env.process(self._loader("inputs", "A", self.a_items, s.a_load_bytes[s.a_new], s.a_load_cycles[s.a_new]))
         env.process(self._loader("weights", "B", self.b_items, s.b_load_bytes[s.b_new], s.b_load_cycles[s.b_new]))
         env.process(self._out_loader(s.c_read_bytes[s.c_first], s.c_read_cycles[s.c_first]))
-        env.process(self._storer(s.c_store_bytes[s.c_last], s.c_store_cycles[s.c_last]))
+        env.process(self._storer(s.c_store_bytes[s.c_last], s.c_store_cycles[s.c_last],
+                                 s.c_store_switch_cycles[s.c_last]))
         env.process(self._compute())
         env.run()
         end = max(self.compute_end, self.store_end)

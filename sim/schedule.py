@@ -181,6 +181,7 @@ class TileSchedule:
     b_load_cycles: np.ndarray
     c_read_cycles: np.ndarray
     c_store_cycles: np.ndarray
+    c_store_switch_cycles: np.ndarray  # the read/write switches a store costs when loads are waiting
 
     def __len__(self) -> int:
         return len(self.compute_cycles)
@@ -189,7 +190,7 @@ class TileSchedule:
     def dram_cycles(self) -> float:
         """Total DRAM interface time of all transfers (cycles)."""
         return float(self.a_load_cycles.sum() + self.b_load_cycles.sum() + self.c_read_cycles.sum()
-                     + self.c_store_cycles.sum())
+                     + self.c_store_cycles.sum() + self.c_store_switch_cycles.sum())
 
     @property
     def dram_bytes(self) -> float:
@@ -323,7 +324,8 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
         a_load_cycles=np.where(a_new, transfer_cycles(hw, a_load, pages[0], 0.0), 0.0),
         b_load_cycles=np.where(b_new, transfer_cycles(hw, b_load, pages[1], 0.0), 0.0),
         c_read_cycles=np.where(c_read > 0, transfer_cycles(hw, c_read, pages[2], 0.0), 0.0),
-        c_store_cycles=np.where(c_last, transfer_cycles(hw, c_store, pages[3], c_store), 0.0),
+        c_store_cycles=np.where(c_last, transfer_cycles(hw, c_store, pages[3], 0.0), 0.0),
+        c_store_switch_cycles=np.where(c_last, transfer_cycles(hw, 0.0, 0.0, c_store), 0.0),
     )
 
 
