@@ -125,3 +125,11 @@ def test_quick_layers_run_dram_to_dram_and_agree_with_the_model():
         assert r["rtl_dram_bytes"] == r["model_dram_bytes"], r["name"]
         assert abs(r["fast_error"]) <= FAST_MAX, (r["name"], r["fast_error"])
         assert r["rtl_cycles"] > r["array_busy_cycles"] > 0
+
+
+def test_missing_litedram_names_the_fix(tmp_path, monkeypatch):
+    from nmsim.rtl_models.dram import DramToolMissing, ensure_litedram
+
+    monkeypatch.setenv("NMSIM_LITEDRAM_VENV", str(tmp_path / "no-venv"))
+    with pytest.raises(DramToolMissing, match=r"make peer-deps.*litedram==2024\.12"):
+        ensure_litedram(install=False)
