@@ -42,7 +42,7 @@ def test_validate_memory_one_layer_json_contract(tmp_path, capsys):
     out_json = tmp_path / "m.json"
     code, out, err = run_cli(["rtl", "validate", "--memory", "--only", "os-1:8-small", "--json", out_json], capsys)
     assert code == 0, err
-    assert "RTL cycles" in out and "bit-exact" in out
+    assert "SoC RTL" in out and "|error| mean/max" in out
     data = json.loads(out_json.read_text())
     assert data["preset"] == "rtl-soc" and data["dram_module"] == "MT40A512M16"
     (case,) = data["cases"]
