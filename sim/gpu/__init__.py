@@ -26,7 +26,9 @@ One concept per module, each importing only those above it:
 * `calibrate`: least-squares fit of the parameters to measured times, on one GPU (`calibrate`) or
   jointly over several (`calibrate_groups`, `FitGroup`, `resolve`), `used_params`;
 * `cost`: one op of a workload on a GPU preset as a `LayerResult` (`gpu_op_cost`), what
-  `sim.simulate` uses for GPU presets.
+  `sim.simulate` uses for GPU presets;
+* `nongemm`: non-GEMM operators as memory-bound kernels with a launch overhead, and their own
+  parameters (`gpu_nongemm_cost`, `nongemm_terms`, `NONGEMM_PARAMS`; docs/GPU.md, "Non-GEMM kernels").
 """
 from .calibrate import FitGroup, calibrate, calibrate_groups, resolve, used_params
 from .calibrated import CALIBRATED
@@ -34,6 +36,8 @@ from .calls import (CALL_PATHS, DENSE_MIN_ROWS, KERNEL_LEVEL_TIMINGS, TIMINGS, V
                     call_terms, call_times, padded_rows)
 from .cost import gpu_op_cost, kernel_details
 from .geometry import Geometry, geometry
+from .nongemm import (NONGEMM_KERNEL, NONGEMM_PARAM_NAMES, NONGEMM_PARAMS, gpu_nongemm_cost, nongemm_default_params,
+                      nongemm_terms)
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
                       NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, TORCH_CUTLASS_SPARSE_CC, GemmCase, kernel_rates,
                       parse_kernel_pattern)
@@ -63,4 +67,7 @@ __all__ = [
     "calibrate", "calibrate_groups", "FitGroup", "resolve", "used_params",
     # cost
     "gpu_op_cost", "kernel_details",
+    # non-GEMM kernels
+    "NONGEMM_KERNEL", "NONGEMM_PARAMS", "NONGEMM_PARAM_NAMES", "nongemm_default_params", "nongemm_terms",
+    "gpu_nongemm_cost",
 ]

@@ -81,7 +81,7 @@ def test_bert_base_bdwp_speedup_on_sat():
     dense = simulate_training(sat, wl, "dense").total["cycles"]
     bdwp = simulate_training(sat, wl, "2:8").total["cycles"]
     fwd_only = simulate_training(sat, wl, "2:8", bdwp=False).total["cycles"]
-    # measured 2026-12 (separate read/write ports on sat, docs/MODEL.md 11): 85,300,584 / 48,164,400
+    # measured 2026-12 (separate read/write ports on sat, docs/MODEL.md 12): 85,300,584 / 48,164,400
     # = 1.771 (SAT's abstract reports 1.75x on average); without BDWP only the forward GEMMs shrink:
     # 1.278. (With one shared port, before: 1.724 and 1.266.)
     assert dense / bdwp == pytest.approx(1.771, abs=0.005)
