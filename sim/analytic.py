@@ -19,12 +19,14 @@ from typing import NamedTuple
 import numpy as np
 
 from nmsim.mapping import LOOP_ORDERS, Candidates
-from nmsim.problem import COLS, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
+from nmsim.problem import COLS, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes, whole_accesses
 from nmsim.problem.spatial import block_shape, dim_extents
 
+from .dram import page_changes, transfer_cycles
 from .hw import HwParams
-from .schedule import (Nesting, array_traffic, fill_bytes, fill_cycles, fold_cycles, nest_classes,
-                       operand_array_bytes, output_stationary, per_pe_array_bytes, tier0_multiplicities)
+from .schedule import (Nesting, array_traffic, fill_bytes, fill_cycles, fill_exposure, fold_cycles,
+                       level_multiplicity, nest_classes, operand_array_bytes, output_stationary, per_pe_array_bytes,
+                       RELEVANT, tier0_multiplicities)
 
 # POS[order, dim] = nesting depth (0 = outermost) of dim (0 = m, 1 = n, 2 = k) in that order.
 POS = np.array([[o.index(d) for d in "mnk"] for o in LOOP_ORDERS])
@@ -128,19 +130,36 @@ def array_layout(hw: HwParams, sel: PerDataflow, dims: dict[str, DimTiling], spl
                        sel.dim(TIME, lambda d: dims[d].count), folds(TIME))
 
 
-def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, lay: ArrayLayout, split=None):
+def compute_cycles(hw: HwParams, gemm: Gemm, c: Candidates, sel: PerDataflow, lay: ArrayLayout, split=None, *,
+                   dims: dict[str, DimTiling] | None = None):
     """Compute cycles (MODEL.md 3.2): folds x (fill + T) per tile, summed over the tiles; the fill of
     one block of the array (MODEL.md 3.7).
 
     Under a mask's imbalance (MODEL.md 2.1) lanes wait for the busiest one: only the fold count
     and stream length along K grow; traffic keeps the balanced units (idle multipliers move no data).
+    With `preload_overlap` a WS/IS fold's preload hides under the previous fold's stream, which
+    therefore lasts at least R cycles.
     """
-    fill = fill_cycles(*block_shape(hw.rows, hw.cols, split), output_stationary(sel))
-    if not gemm.has_busy_lanes:
-        return fold_cycles(lay.f_rows, lay.f_cols, lay.t_tiles, lay.t_steps, fill)
-    dims = tile_dims(hw, gemm, c, gemm.k_nnz_busy)
-    busy = array_layout(hw, sel, dims, split)
-    return fold_cycles(busy.f_rows, lay.f_cols, lay.t_tiles, busy.t_steps, fill)
+    rows, cols = block_shape(hw.rows, hw.cols, split)
+    os_ = np.asarray(output_stationary(sel))
+    fill = fill_cycles(rows, cols, os_, hw.preload_overlap)
+    f_rows, t_steps = lay.f_rows, lay.t_steps
+    if gemm.has_busy_lanes:
+        dims = tile_dims(hw, gemm, c, gemm.k_nnz_busy)
+        busy = array_layout(hw, sel, dims, split)
+        f_rows, t_steps = busy.f_rows, busy.t_steps
+    if np.any(hw.preload_overlap) and dims is not None:
+        # a WS/IS fold streams at least the R cycles of the next fold's preload
+        ext = dim_extents(hw.rows, hw.cols, sel, split)
+
+        def stretched(d):
+            t = dims[d]
+            out = 0
+            for n, u in zip(t.counts, t.units_of):
+                out = out + n * np.where(u > 0, np.maximum(cdiv(u, ext[d]), rows), 0)
+            return out
+        t_steps = np.where(hw.preload_overlap & ~os_, sel.dim(TIME, stretched), t_steps)
+    return fold_cycles(f_rows, lay.f_cols, lay.t_tiles, t_steps, fill)
 
 
 def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, lay: ArrayLayout):
@@ -156,12 +175,13 @@ def array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, lay: ArrayLayout):
 
 
 class DramTraffic(NamedTuple):
-    """Buffer <-> DRAM bytes of one GEMM of the batch (MODEL.md 3.4)."""
+    """Buffer <-> DRAM traffic of one GEMM of the batch (MODEL.md 3.4)."""
 
-    a: np.ndarray          # activation loads
+    a: np.ndarray          # activation loads (bytes)
     b: np.ndarray          # weight loads
     out_write: np.ndarray  # final outputs plus spilled partial sums
     out_read: np.ndarray   # spilled partial sums read back
+    pages: np.ndarray = 0.0  # DRAM page changes of all the transfers (MODEL.md 3.4, DRAM efficiency)
 
     @property
     def total(self):
@@ -172,21 +192,45 @@ class DramTraffic(NamedTuple):
 class LevelTraffic(NamedTuple):
     """Per operand ("A", "B", "out") and per keeper (outermost first): bytes entering the keeper
     from its parent (`fill`; DRAM for the first) and, for outputs, leaving it for its parent
-    (`drain`). MODEL.md 3.4, 3.9."""
+    (`drain`), and the DRAM page changes of the transfers with DRAM (`pages`). MODEL.md 3.4, 3.9."""
 
     fill: dict
     drain: dict
+    pages: np.ndarray = 0.0
 
     @property
     def dram(self) -> DramTraffic:
         """What crosses the DRAM interface."""
-        return DramTraffic(self.fill["A"][0], self.fill["B"][0], self.drain["out"][0], self.fill["out"][0])
+        return DramTraffic(self.fill["A"][0], self.fill["B"][0], self.drain["out"][0], self.fill["out"][0],
+                           self.pages)
+
+
+def _tile_rows(hw: HwParams, gemm: Gemm, access_bytes=1) -> dict:
+    """Bytes of one tile of each operand as a function of its sizes along the relevant dims (RELEVANT
+    order: A (m, k), B (k, n), out (m, n)), rows rounded to whole DRAM accesses with `access_bytes`
+    > 1 (problem.tile_bytes); "final" is an output tile at operand width."""
+    ob, wb, ab = hw.operand_bytes, gemm.weight_bytes(hw.operand_bytes), hw.acc_bytes
+    w = lambda x: whole_accesses(x, access_bytes)  # noqa: E731 - one-line helper
+    return {"A": lambda m, k: m * w(k * ob), "B": lambda k, n: n * w(gemm.k_nnz(k) * wb),
+            "out": lambda m, n: m * w(n * ab), "final": lambda m, n: m * w(n * ob)}
+
+
+def _tiled_total(nests: dict, operand: str, level: int, nbytes):
+    """Σ over the tiles of `operand` at tier `level` of their bytes, each once (a tensor moved in those
+    tiles); `nbytes(size_a, size_b)` as in schedule.fill_bytes."""
+    a, b = ("mnk"[r] for r in RELEVANT[operand])
+    total = 0
+    for ca, sa in zip(nests[a].counts[level], nests[a].sizes[level]):
+        for cb, sb in zip(nests[b].counts[level], nests[b].sizes[level]):
+            total = total + ca * cb * np.where((sa > 0) & (sb > 0), nbytes(np.maximum(sa, 1), np.maximum(sb, 1)), 0)
+    return total
 
 
 def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling]) -> LevelTraffic:
     """Traffic between every keeper and its parent from the tile-loop orders of all levels above it
     (MODEL.md 3.4, 3.9): an operand's tile at a keeper is re-filled once per iteration of its
-    irrelevant loop when that loop sits outside the innermost iterating relevant loop above it."""
+    irrelevant loop when that loop sits outside the innermost iterating relevant loop above it.
+    Transfers with DRAM move whole accesses per tile row (MODEL.md 3.4.1)."""
     counts = [np.stack(np.broadcast_arrays(*(dims[d].level_counts[j] for d in "MNK")), axis=-1)
               for j in range(len(dims["M"].level_counts))]
     orders = [c.loop_order] + [lv[3] for lv in c.levels]
@@ -195,16 +239,24 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     a_all, b_all, partial_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.acc_bytes)
     final_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.operand_bytes)[2]
     nests = {d.lower(): dims[d].nest for d in "MNK"}
-    ob, wb, ab = hw.operand_bytes, gemm.weight_bytes(hw.operand_bytes), hw.acc_bytes
-    tile = {"A": lambda m, k: m * k * ob, "B": lambda k, n: gemm.k_nnz(k) * n * wb, "out": lambda m, n: m * n * ab}
-    whole = {"A": a_all, "B": b_all, "out": partial_all}
+    tile = _tile_rows(hw, gemm)
+    whole = {"A": a_all, "B": b_all, "out": partial_all, "final": final_all}
     tier = hw.tier_of
     mult0 = tier0_multiplicities(counts, pos)  # shared by every keeper of tier 0
+    gran = hw.dram_access_bytes
+    if np.any(np.asarray(gran) > 1):  # DRAM-side tiles and tensors in whole accesses
+        dram_tile = _tile_rows(hw, gemm, gran)
+        outer = {"A": "inputs", "B": "weights", "out": "outputs", "final": "outputs"}
+        dram_whole = {op: _tiled_total(nests, "out" if op == "final" else op, tier[hw.outer_of[keeper]], dram_tile[op])
+                      for op, keeper in outer.items()}
+    else:
+        dram_tile, dram_whole = tile, whole
 
-    def moved(operand, lv):  # bytes of every tile of the keeper x its fills
+    def moved(operand, lv, at_dram):  # bytes of every tile of the keeper x its fills
+        tl, wh = (dram_tile, dram_whole) if at_dram else (tile, whole)
         if tier[lv] == 0:
-            return whole[operand] * mult0[operand]
-        return fill_bytes(nests, counts, pos, operand, tier[lv], tile[operand], whole[operand])
+            return wh[operand] * mult0[operand]
+        return fill_bytes(nests, counts, pos, operand, tier[lv], tl[operand], wh[operand])
 
     fill, drain = {}, {}
     # A moves as stored (pixels on chip, coded off chip; MODEL.md 3.11); B as it is
@@ -213,20 +265,55 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
         fill[operand] = []
         for i, lv in enumerate(hw.keepers[OPERAND_OF[operand]]):
             f = scale[operand][0 if i == 0 else 1]
-            fill[operand].append(moved(operand, lv) if f == 1.0 else moved(operand, lv) * f)
+            fill[operand].append(moved(operand, lv, i == 0) if f == 1.0 else moved(operand, lv, i == 0) * f)
         if operand in gemm.resident:  # kept on chip between ops: no DRAM load (MODEL.md 3.10)
             fill[operand][0] = fill[operand][0] * 0
     fill["out"], drain["out"] = [], []
+    final_all = dram_whole["final"]
     final_out = final_all * 0 if "out" in gemm.resident else \
         final_all if gemm.out_dram_scale == 1.0 else final_all * gemm.out_dram_scale
     for i, lv in enumerate(hw.keepers["outputs"]):
-        visits = moved("out", lv)  # partial-sum bytes x visits
-        spilled = visits - partial_all  # every visit after the first reads back, and spills before it
+        visits = moved("out", lv, i == 0)  # partial-sum bytes x visits
+        # every visit after the first reads back, and spills before it
+        spilled = visits - (dram_whole if i == 0 else whole)["out"]
         fill["out"].append(spilled)
         # final outputs leave the chip at operand width (unless kept on chip); on chip every level
         # holds accumulator width
         drain["out"].append(final_out + spilled if i == 0 else visits)
-    return LevelTraffic(fill, drain)
+    return LevelTraffic(fill, drain, _page_changes(hw, gemm, c, counts, pos))
+
+
+def _page_changes(hw: HwParams, gemm: Gemm, c: Candidates, counts, pos):
+    """Page changes of all DRAM transfers (sim/dram.py): per operand, at the tier of the level DRAM
+    fills, its transfers (tiles x fills) and rows moved, full-tile runs, and the tensor's row pitch in
+    DRAM. Exact at tier 0; deeper tiers take level_multiplicity's count of fills."""
+    if not np.any(np.asarray(hw.dram_page_bytes) > 0):
+        return 0.0
+    M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
+    ob, acc, g = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    wb = gemm.weight_bytes(ob)
+    w = lambda x: whole_accesses(x, g)  # noqa: E731 - one-line helper
+    tiles = level_tiles(c)
+
+    def at(operand, keeper):  # (tiles along m, n, k; full tile m, n, k; fills per tile) at the keeper's tier
+        j = hw.tier_of[hw.outer_of[keeper]]
+        t = (M, N, K)
+        for lv in tiles[:j + 1]:
+            t = tuple(np.minimum(x, y) for x, y in zip(lv[:3], t))
+        cnt = counts[j]
+        return (cnt[..., 0], cnt[..., 1], cnt[..., 2]), t, level_multiplicity(counts, pos, operand, j)
+
+    kept = gemm.resident
+    (tm, _, kk), (_, _, t_k), mult = at("A", "inputs")
+    pages = page_changes(hw, mult * tm * kk, mult * kk * M, w(t_k * ob), w(K * ob)) * ("A" not in kept)
+    (_, tn, kk), (_, _, t_k), mult = at("B", "weights")
+    pages = pages + page_changes(hw, mult * kk * tn, mult * kk * N, w(gemm.k_nnz(t_k) * wb),
+                                 w(gemm.k_nnz(K) * wb)) * ("B" not in kept)
+    (tm, tn, _), (_, t_n, _), visits = at("out", "outputs")
+    pages = pages + page_changes(hw, tm * tn, tn * M, w(t_n * ob), w(N * ob)) * ("out" not in kept)
+    # Spilled partial sums: written and read back as often.
+    n_spill = visits - 1
+    return pages + 2 * page_changes(hw, n_spill * tm * tn, n_spill * tn * M, w(t_n * acc), w(N * acc))
 
 
 def level_port_bytes(hw: HwParams, arr, traffic: LevelTraffic) -> tuple[list, list]:
@@ -252,36 +339,40 @@ def level_port_bytes(hw: HwParams, arr, traffic: LevelTraffic) -> tuple[list, li
     return rd, wr
 
 
-def _first_tiles(hw: HwParams, gemm: Gemm, c: Candidates):
-    """Bytes of the first A+B tile loaded from DRAM and of the last output tile stored (at the
-    levels DRAM fills), for the exposed ends of the pipeline (MODEL.md 3.5)."""
+def edge_transfers(hw: HwParams, gemm: Gemm, c: Candidates):
+    """DRAM cycles of the first A+B tile loaded and of the last output tile stored, at the levels DRAM
+    fills: the exposed ends of the pipeline (MODEL.md 3.5), full tiles with DRAM efficiency
+    (whole accesses, page changes, refresh; sim/dram.py)."""
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
     tiles = level_tiles(c)
 
-    memo = {}
+    def first(keeper):  # (m, n, k) of the first tile of the keeper's tier, clipped to its parents
+        t = (M, N, K)
+        for lv in tiles[:hw.tier_of[hw.outer_of[keeper]] + 1]:
+            t = tuple(np.minimum(x, y) for x, y in zip(lv[:3], t))
+        return t
 
-    def tiles_at(level):  # (A, B, out elements) of the first tile of a tier, clipped to its parents
-        if level not in memo:
-            tm, tn, tk = M, N, K
-            for t in tiles[:level + 1]:
-                tm, tn, tk = np.minimum(t[0], tm), np.minimum(t[1], tn), np.minimum(t[2], tk)
-            a, b, _ = tile_bytes(gemm, tm, tn, tk, hw.operand_bytes, hw.acc_bytes)
-            memo[level] = a, b, tm * tn
-        return memo[level]
-
-    tier = {op: hw.tier_of[lv] for op, lv in hw.outer_of.items()}
-    a_t, b_t = tiles_at(tier["inputs"])[0], tiles_at(tier["weights"])[1]
-    out_t = tiles_at(tier["outputs"])[2] * hw.operand_bytes
+    ob, g = hw.operand_bytes, hw.dram_access_bytes
+    wb = gemm.weight_bytes(ob)
+    w = lambda x: whole_accesses(x, g)  # noqa: E731 - one-line helper
     kept = gemm.resident  # resident operands are on chip already (MODEL.md 3.10)
-    return (a_t * gemm.a_dram_scale * ("A" not in kept) + b_t * ("B" not in kept),
-            out_t * gemm.out_dram_scale * ("out" not in kept))
+    in_a, in_b, out = ("A" not in kept), ("B" not in kept), ("out" not in kept)
+    am, _, ak = first("inputs")
+    _, bn, bk = first("weights")
+    om, on, _ = first("outputs")
+    first_bytes = am * w(ak * ob) * gemm.a_dram_scale * in_a + bn * w(gemm.k_nnz(bk) * wb) * in_b
+    pages_in = (page_changes(hw, 1, am, w(ak * ob), w(K * ob)) * in_a
+                + page_changes(hw, 1, bn, w(gemm.k_nnz(bk) * wb), w(gemm.k_nnz(K) * wb)) * in_b)
+    last_bytes = om * w(on * ob) * gemm.out_dram_scale * out
+    pages_out = page_changes(hw, 1, om, w(on * ob), w(N * ob)) * out
+    # The last store runs alone: no reads left to switch with.
+    return transfer_cycles(hw, first_bytes, pages_in, 0.0), transfer_cycles(hw, last_bytes, pages_out, 0.0)
 
 
 def overlap_cycles(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling], compute, buffer_cycles,
                    dram_cycles):
     """Cycles of the batch with transfers overlapped (MODEL.md 3.5), rounded up to whole cycles."""
-    first, last = _first_tiles(hw, gemm, c)
-    first_in, last_out = first / hw.dram_bpc, last / hw.dram_bpc
+    first_in, last_out = edge_transfers(hw, gemm, c)
     lat = hw.dram_latency_cycles + max(hw.level_latency_cycles)
     batch = np.asarray(gemm.batch, dtype=np.int64)
     if hw.all_double_buffered:
@@ -311,13 +402,16 @@ def gemm_cost(hw: HwParams, gemm: Gemm, c: Candidates, *, detail: bool = True) -
     split = cost_split(c)
     dims = tile_dims(hw, gemm, c)
     lay = array_layout(hw, sel, dims, split)
-    compute = compute_cycles(hw, gemm, c, sel, lay, split)
+    compute = compute_cycles(hw, gemm, c, sel, lay, split, dims=dims)
     arr = array_bytes(hw, gemm, sel, lay)
     traffic = level_traffic(hw, gemm, c, dims)
     dram = traffic.dram
     lev_read, lev_write = level_port_bytes(hw, arr, traffic)
-    buffer_cycles = port_cycles(hw, lev_read, lev_write)
-    dram_cycles = dram.total / hw.dram_bpc
+    fill = fill_cycles(*block_shape(hw.rows, hw.cols, split), output_stationary(sel), hw.preload_overlap)
+    exposed = fill_exposure(hw, sel, arr[:3], lay.f_rows * lay.f_cols * lay.t_steps,
+                            lay.f_rows * lay.f_cols * lay.t_tiles, fill)
+    buffer_cycles = port_cycles(hw, lev_read, lev_write, exposed)
+    dram_cycles = transfer_cycles(hw, dram.total, dram.pages, dram.out_write)
     cycles = overlap_cycles(hw, gemm, c, dims, compute, buffer_cycles, dram_cycles)
     batch = np.asarray(gemm.batch, dtype=np.int64)
     out = {"compute_cycles": batch * compute, "buffer_cycles": batch * buffer_cycles,
@@ -340,15 +434,17 @@ def _with_all_levels(hw: HwParams, c: Candidates) -> Candidates:
                       levels=tuple(c.levels) + (fill,) * missing)
 
 
-def port_cycles(hw: HwParams, lev_read, lev_write):
-    """Busiest on-chip level's port time (cycles): reads / read B/cycle plus writes / write B/cycle
-    on a shared port, the longer of the two on separate ports, with byte counts per level (lists
-    indexed like hw.level_names)."""
+def port_cycles(hw: HwParams, lev_read, lev_write, read_extra=None):
+    """Busiest on-chip level's port time (cycles, MODEL.md 3.3): reads / read B/cycle plus writes /
+    write B/cycle on a shared port, the longer of the two on separate ports; byte counts per level
+    (lists indexed like hw.level_names), `read_extra` read-port cycles per level on top."""
     separate = hw.level_ports_separate or (False,) * len(hw.level_names)
+    read_extra = read_extra or [0.0] * len(hw.level_names)
     busy = []
     for i in range(len(hw.level_names)):
-        rd, wr = lev_read[i] / hw.read_bpc[i], lev_write[i] / hw.write_bpc[i]
-        busy.append(np.asarray(np.maximum(rd, wr) if separate[i] else rd + wr, dtype=np.float64))
+        rd = np.asarray(lev_read[i] / hw.read_bpc[i] + read_extra[i], dtype=np.float64)
+        wr = np.asarray(lev_write[i] / hw.write_bpc[i], dtype=np.float64)
+        busy.append(np.where(separate[i], np.maximum(rd, wr), rd + wr))
     return np.maximum.reduce(busy) if len(busy) > 1 else busy[0]
 
 

@@ -29,9 +29,11 @@ from typing import NamedTuple
 import numpy as np
 
 from nmsim.mapping import Mapping
-from nmsim.problem import COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
+from nmsim.problem import (COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, stream_of, tile_bytes,
+                           whole_accesses)
 from nmsim.problem.spatial import block_shape, dim_extents, split_codes
 
+from .dram import page_changes, transfer_cycles
 from .hw import HwParams
 
 
@@ -82,13 +84,15 @@ def nest_classes(D, tiles) -> Nesting:
     return nest
 
 
-def fill_cycles(rows, cols, is_os):
+def fill_cycles(rows, cols, is_os, preload_overlap=False):
     """Fill + drain cycles of one fold (MODEL.md 3.2): 2R + C - 2 for WS/IS, R + C - 2 for OS.
 
     WS and IS shift the stationary operand in (R cycles) before the skewed stream; OS has
-    nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing).
+    nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing). With
+    `preload_overlap` the PEs double-buffer the stationary operand and the preload hides under
+    the previous fold's stream: R + C - 2 for every dataflow (the stream then lasts >= R).
     """
-    return np.where(is_os, rows + cols - 2, 2 * rows + cols - 2)
+    return np.where(np.asarray(is_os) | np.asarray(preload_overlap), rows + cols - 2, 2 * rows + cols - 2)
 
 
 def output_stationary(sel: PerDataflow):
@@ -143,6 +147,37 @@ def per_pe_array_bytes(hw: HwParams, gemm: Gemm, macs, arr) -> tuple:
     return (macs * hw.operand_bytes if per_pe["inputs"] else a_read,
             macs * gemm.weight_bytes(hw.operand_bytes) if per_pe["weights"] else b_read,
             macs if per_pe["outputs"] else c_elems)
+
+
+def fill_exposure(hw: HwParams, sel: PerDataflow, reads, beats, folds, fill) -> list:
+    """Per level, read-port cycles that the folds' fill and drain cannot hide (MODEL.md 3.3).
+
+    The streamed operands' reader runs ahead of the array by at most `prefetch_steps` beats of its
+    level: while a fold fills and drains (no beats consumed) the port works only that far ahead.
+    When the level's streamed reads take c > 1 port cycles per beat (the port, not the array, sets
+    the pace), a fold lasts T c + max(0, fill - steps c): each fold exposes max(0, fill - steps c)
+    on top of the port's work. `reads` = array read bytes of (A, B, out) at their innermost keepers
+    (the levels the array reads); `beats` and `folds` over the same tiles (sums, or one tile). Levels
+    without a limit expose nothing (as before the field).
+    """
+    nlev = len(hw.level_names)
+    steps = hw.level_prefetch_steps or (np.inf,) * nlev
+    streamed = [0.0] * nlev
+    for operand, op_reads, holder in (("A", reads[0], "inputs"), ("B", reads[1], "weights"),
+                                      ("out", reads[2], "outputs")):
+        lv = hw.inner_of[holder]
+        if np.any(np.isfinite(steps[lv])):
+            is_streamed = sel.flag(lambda df, o=operand: stream_of(df, o) != "stationary")
+            streamed[lv] = streamed[lv] + np.where(is_streamed, op_reads, 0.0)
+    out = [0.0] * nlev
+    for lv in range(nlev):
+        if not np.any(np.isfinite(steps[lv])):
+            continue
+        per_beat = streamed[lv] / hw.read_bpc[lv] / np.maximum(beats, 1)
+        limit = np.where(np.isfinite(steps[lv]), steps[lv], 0.0)
+        out[lv] = np.where(np.isfinite(steps[lv]) & (per_beat > 1),
+                           folds * np.maximum(0.0, fill - limit * per_beat), 0.0)
+    return out
 
 
 RELEVANT = {"A": (0, 2), "B": (2, 1), "out": (0, 1)}  # dims (0 = m, 1 = n, 2 = k) each operand spans
@@ -225,7 +260,8 @@ class TileSchedule:
     `c_store_bytes`: operand width when final, accumulator width when spilled).
     `array_read_bytes[l, i]` / `array_write_bytes[l, i]`: bytes moved through level l's ports for
     tile i: the array's traffic at the innermost keepers plus the fills and drains between on-chip
-    levels that tile i triggers. Cycles in `compute_cycles`; bytes in the rest.
+    levels that tile i triggers. Cycles in `compute_cycles` and in `*_cycles`, the DRAM interface's
+    time for each transfer (sim/dram.py); bytes in the rest (DRAM transfers in whole accesses).
     """
 
     im: np.ndarray
@@ -242,6 +278,12 @@ class TileSchedule:
     c_store_bytes: np.ndarray
     array_read_bytes: np.ndarray
     array_write_bytes: np.ndarray
+    port_extra_cycles: np.ndarray  # [level, tile]: read-port cycles the fill cannot hide
+    a_load_cycles: np.ndarray
+    b_load_cycles: np.ndarray
+    c_read_cycles: np.ndarray
+    c_store_cycles: np.ndarray
+    c_store_switch_cycles: np.ndarray  # the read/write switches a store costs when loads are waiting
 
     def __len__(self) -> int:
         return len(self.compute_cycles)
@@ -255,6 +297,12 @@ class TileSchedule:
     def dram_write_bytes(self) -> float:
         """Bytes written to DRAM: final outputs and spilled partial sums (bytes)."""
         return float(self.c_store_bytes.sum())
+
+    @property
+    def dram_cycles(self) -> float:
+        """Total DRAM interface time of all transfers (cycles)."""
+        return float(self.a_load_cycles.sum() + self.b_load_cycles.sum() + self.c_read_cycles.sum()
+                     + self.c_store_cycles.sum() + self.c_store_switch_cycles.sum())
 
     @property
     def dram_bytes(self) -> float:
@@ -368,18 +416,23 @@ def _tile_compute(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, split):
     ext = dim_extents(hw.rows, hw.cols, sel, split)
     u_r, u_c, u_t = (sel.dim(role, u.__getitem__) for role in (ROWS, COLS, TIME))
     f_r, f_c = (cdiv(sel.dim(role, u.__getitem__), sel.dim(role, ext.__getitem__)) for role in (ROWS, COLS))
-    steps = cdiv(u_t, sel.dim(TIME, ext.__getitem__))
-    fill = fill_cycles(*block_shape(hw.rows, hw.cols, split), output_stationary(sel))
-    compute = fold_cycles(f_r, f_c, 1, steps, fill)
+    rows, cols = block_shape(hw.rows, hw.cols, split)
+    os_ = output_stationary(sel)
+    fill = fill_cycles(rows, cols, os_, hw.preload_overlap)
+    # with preload_overlap a WS/IS fold streams at least the R cycles of the next preload (MODEL.md 3.2)
+    hidden = np.asarray(hw.preload_overlap) & ~np.asarray(os_)
+    stream = lambda t: np.where(hidden & (t > 0), np.maximum(t, rows), t)  # noqa: E731 - one-line helper
+    compute = fold_cycles(f_r, f_c, 1, stream(cdiv(u_t, sel.dim(TIME, ext.__getitem__))), fill)
     if gemm.has_busy_lanes:
         busy = {**u, "K": cdiv(gemm.k_nnz_busy(sk), P)}
         compute = fold_cycles(cdiv(sel.dim(ROWS, busy.__getitem__), sel.dim(ROWS, ext.__getitem__)), f_c, 1,
-                              cdiv(sel.dim(TIME, busy.__getitem__), sel.dim(TIME, ext.__getitem__)), fill)
+                              stream(cdiv(sel.dim(TIME, busy.__getitem__), sel.dim(TIME, ext.__getitem__))), fill)
     return compute, u_r, u_c, u_t, f_r, f_c
 
 
-def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units) -> tuple[np.ndarray, np.ndarray]:
-    """Per level and tile, the bytes the array reads and writes at the innermost keepers (MODEL.md 3.3)."""
+def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units, split):
+    """Per level and tile, the bytes the array reads and writes at the innermost keepers (MODEL.md 3.3),
+    and the read-port cycles the folds' fill cannot hide there (`fill_exposure`)."""
     _, u_r, u_c, u_t, f_r, f_c = units
     traffic = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
     arr = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe), gemm.weight_bytes(hw.operand_bytes))
@@ -396,13 +449,20 @@ def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, unit
     rd[inner["weights"]] += b_read
     rd[inner["outputs"]] += c_read
     wr[inner["outputs"]] += c_elems * hw.acc_bytes
-    return rd, wr
+    # Fill the streamed readers cannot hide: read-port cycles on top of the bytes (MODEL.md 3.3).
+    fill = fill_cycles(*block_shape(hw.rows, hw.cols, split), output_stationary(sel), hw.preload_overlap)
+    exposed = fill_exposure(hw, sel, (a_read, b_read, c_read), f_r * f_c * u_t, f_r * f_c, fill)
+    extra = np.zeros((nlev, len(g.start)))
+    for lv in range(nlev):
+        extra[lv] += exposed[lv]
+    return rd, wr, extra
 
 
-def _operand_bytes(hw: HwParams, gemm: Gemm, g: _Grid, level: int, out_bytes=None):
-    """Bytes of the (A, B, out) tiles of tier `level` that each innermost tile lies in."""
+def _operand_bytes(hw: HwParams, gemm: Gemm, g: _Grid, level: int, out_bytes=None, *, access_bytes=1):
+    """Bytes of the (A, B, out) tiles of tier `level` that each innermost tile lies in; with
+    `access_bytes` > 1 as a DRAM transfer moves them (whole accesses per row, problem.tile_bytes)."""
     return tile_bytes(gemm, g.size(level, "m"), g.size(level, "n"), g.size(level, "k"), hw.operand_bytes,
-                      hw.acc_bytes if out_bytes is None else out_bytes)
+                      hw.acc_bytes if out_bytes is None else out_bytes, access_bytes)
 
 
 def _inner_transfers(hw: HwParams, gemm: Gemm, g: _Grid, rd: np.ndarray, wr: np.ndarray) -> None:
@@ -448,7 +508,7 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     split = split_codes((sp.row_blocks, sp.row_dim, sp.col_blocks, sp.col_dim))
     g = _tile_grid(gemm, mapping)
     units = _tile_compute(hw, gemm, sel, g, split)
-    arr_rd, arr_wr = _tile_array_bytes(hw, gemm, sel, g, units)
+    arr_rd, arr_wr, port_extra = _tile_array_bytes(hw, gemm, sel, g, units, split)
     _inner_transfers(hw, gemm, g, arr_rd, arr_wr)
     la, lb, lc = (hw.tier_of[hw.outer_of[op]] for op in ("inputs", "weights", "outputs"))
     a_new = _changed(g.idx[la]["m"], g.idx[la]["k"], start=g.start)
@@ -457,18 +517,42 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     c_last = np.append(c_first[1:], True)
     k_lo, k_hi = g.k_bounds()
     final = k_hi == gemm.K
-    partial = _operand_bytes(hw, gemm, g, lc)[2]
-    out_bytes = _operand_bytes(hw, gemm, g, lc, np.where(final, hw.operand_bytes, hw.acc_bytes))[2]
+    gran, kept = hw.dram_access_bytes, gemm.resident
+    # DRAM moves whole accesses per tile row (MODEL.md 3.4.1)
+    partial = _operand_bytes(hw, gemm, g, lc, access_bytes=gran)[2]
+    out_width = np.where(final, hw.operand_bytes, hw.acc_bytes)
+    out_bytes = _operand_bytes(hw, gemm, g, lc, out_width, access_bytes=gran)[2]
     # final outputs stay on chip (MODEL.md 3.10), or leave coded (3.11); spills go out as they are
-    out_bytes = np.where(final, out_bytes * (0.0 if "out" in gemm.resident else gemm.out_dram_scale), out_bytes)
-    kept = gemm.resident
+    out_bytes = np.where(final, out_bytes * (0.0 if "out" in kept else gemm.out_dram_scale), out_bytes)
+    a_load = np.where(a_new & ("A" not in kept), _operand_bytes(hw, gemm, g, la, access_bytes=gran)[0]
+                      * gemm.a_dram_scale, 0.0)
+    b_load = np.where(b_new & ("B" not in kept), _operand_bytes(hw, gemm, g, lb, access_bytes=gran)[1], 0.0)
+    c_read = np.where(c_first & (k_lo > 0), partial, 0.0)
+    c_store = np.where(c_last, out_bytes, 0.0)
+    pages = _tile_pages(hw, gemm, g, (la, lb, lc), out_width)
     inner = g.idx[-1]
     return TileSchedule(
         im=inner["m"], in_=inner["n"], ik=inner["k"], compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
-        a_load_bytes=np.where(a_new & ("A" not in kept), _operand_bytes(hw, gemm, g, la)[0] * gemm.a_dram_scale, 0.0),
-        b_load_bytes=np.where(b_new & ("B" not in kept), _operand_bytes(hw, gemm, g, lb)[1], 0.0),
-        c_read_bytes=np.where(c_first & (k_lo > 0), partial, 0.0),
-        c_store_bytes=np.where(c_last, out_bytes, 0.0),
-        array_read_bytes=arr_rd, array_write_bytes=arr_wr,
+        a_load_bytes=a_load, b_load_bytes=b_load, c_read_bytes=c_read, c_store_bytes=c_store,
+        array_read_bytes=arr_rd, array_write_bytes=arr_wr, port_extra_cycles=port_extra,
+        a_load_cycles=np.where(a_load > 0, transfer_cycles(hw, a_load, pages[0], 0.0), 0.0),
+        b_load_cycles=np.where(b_load > 0, transfer_cycles(hw, b_load, pages[1], 0.0), 0.0),
+        c_read_cycles=np.where(c_read > 0, transfer_cycles(hw, c_read, pages[2], 0.0), 0.0),
+        c_store_cycles=np.where(c_store > 0, transfer_cycles(hw, c_store, pages[3], 0.0), 0.0),
+        c_store_switch_cycles=np.where(c_store > 0, transfer_cycles(hw, 0.0, 0.0, c_store), 0.0),
     )
+
+
+def _tile_pages(hw: HwParams, gemm: Gemm, g: _Grid, tiers, out_width):
+    """Page changes of each tile's A load, B load, partial-sum read-back and store (sim/dram.py):
+    one transfer of the rows of the tile at the tier DRAM fills (`tiers`: of A, B, out), runs of its
+    row bytes, at the tensor's row pitch in DRAM."""
+    ob, acc, gran = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    wb = gemm.weight_bytes(ob)
+    w = lambda x: whole_accesses(x, gran)  # noqa: E731 - one-line helper
+    la, lb, lc = tiers
+    return (page_changes(hw, 1, g.size(la, "m"), w(g.size(la, "k") * ob), w(gemm.K * ob)),
+            page_changes(hw, 1, g.size(lb, "n"), w(gemm.k_nnz(g.size(lb, "k")) * wb), w(gemm.k_nnz(gemm.K) * wb)),
+            page_changes(hw, 1, g.size(lc, "m"), w(g.size(lc, "n") * acc), w(gemm.N * acc)),
+            page_changes(hw, 1, g.size(lc, "m"), w(g.size(lc, "n") * out_width), w(gemm.N * out_width)))

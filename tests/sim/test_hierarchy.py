@@ -276,3 +276,39 @@ def test_single_level_arch_keeps_todays_numbers():
     r = simulate_op(make_arch(**{"dram.bytes_per_s": 1.0e9}), Op("g", "gemm", M=8, N=8, K=8),
                     Mapping("ws", 8, 8, 8))
     assert r.cycles == 264 and TINY["memory"][0]["name"] == "gbuf"
+
+
+# --- the memory terms of MODEL.md 3.2-3.4.1 over a hierarchy --------------------------------
+
+DRAM_TERMS = {"dram.access_bytes": 16, "dram.page_bytes": 512, "dram.page_change_s": 8e-9,
+              "dram.refresh_fraction": 0.05, "dram.rw_batch_bytes": 64, "dram.rw_switch_s": 5e-9,
+              "memory.0.ports": "separate", "memory.0.prefetch_steps": 2, "compute.preload_overlap": True}
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_schedule_sums_equal_closed_form_with_dram_terms_on_two_tiers(bypass):
+    # whole DRAM accesses, pages, switches, refresh, read-ahead and hidden preload on two tiers; with
+    # `bypass` the weights skip the gbuf, so DRAM fills a tier-1 level (rows rounded per tier-1 tile)
+    for arch, op, m in random_tiers(11 + bypass, 12):
+        d = arch.model_dump(exclude={"energy": {"sources"}})
+        for key, value in DRAM_TERMS.items():
+            part, field = key.rsplit(".", 1)
+            node = d
+            for k in part.split("."):
+                node = node[int(k)] if k.isdigit() else node[k]
+            node[field] = value
+        if bypass:
+            d["memory"][0]["holds"] = ["inputs", "outputs"]
+        arch = type(arch).model_validate(d)
+        hw = HwParams.from_arch(arch)
+        assert hw.tier_of[hw.outer_of["weights"]] == (1 if bypass else 0)
+        gemm = executed_gemm(op, plan_sparsity(arch, op))
+        s = build_schedule(hw, gemm, m)
+        f = scalars(arch, op, m)
+        assert s.compute_cycles.sum() == pytest.approx(f["compute_cycles"], rel=1e-12)
+        assert s.dram_bytes == pytest.approx(f["bytes_dram"], rel=1e-12), (op, m)
+        assert s.dram_cycles == pytest.approx(f["dram_cycles"], rel=0.05), (op, m)
+        rd, wr = s.level_bytes(hw)
+        for i, name in enumerate(hw.level_names):
+            assert rd[i] == pytest.approx(f[f"bytes_{name}_read"], rel=1e-12), (name, op, m)
+            assert wr[i] == pytest.approx(f[f"bytes_{name}_write"], rel=1e-12), (name, op, m)
