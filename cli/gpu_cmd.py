@@ -55,7 +55,8 @@ def add_parser(sub) -> None:
     sv.add_argument("--plot", metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
     sv.set_defaults(func=cmd_validate)
     sc = actions.add_parser("calibrate", help="fit the GPU model on the calibration sources of published files")
-    sc.add_argument("files", nargs="+", metavar="FILE.csv|DIR", help="published GEMM files or folders")
+    sc.add_argument("files", nargs="+", metavar="FILE.csv|DIR",
+                    help="published GEMM (and end-to-end) files or folders")
     sc.add_argument("--write", metavar="calibrated.py", help="write the fit as the shipped calibration module")
     sc.add_argument("--json", metavar="R.json", help="write the fit (values, info, split) as JSON")
     sc.set_defaults(func=cmd_calibrate)
@@ -107,4 +108,4 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     with flags(files="FILE"):
         groups = gpu_report.group_files(args.files)
-    gpu_report.calibrate_report(groups["gemm"], args.write, args.json)
+    gpu_report.calibrate_report(groups, args.write, args.json)
