@@ -10,7 +10,8 @@
 people's, measurements/published/), each kind in its own report, never pooled: a bench file is
 calibrated and scored by itself; published GEMM files together (split by source); published
 end-to-end files together. `calibrate` fits the model on the calibration sources of published files
-and can write the result as the shipped calibration (docs/GPU.md, "GPU cost model").
+(the GEMM model on the GEMM files, then the whole-model values on the end-to-end files) and can
+write the result as the shipped calibration (docs/GPU.md, "GPU cost model", "Whole-model latency").
 """
 from __future__ import annotations
 
