@@ -305,24 +305,67 @@ class _MutantFinder:
         exec(self.code, module.__dict__)
 
 
+def _our_modules() -> dict[str, Path]:
+    """Dotted name -> file of every module pyproject.toml installs."""
+    import tomllib
+
+    dirs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    return {(pkg if f.stem == "__init__" else f"{pkg}.{f.stem}"): f
+            for pkg, folder in dirs.items() for f in sorted((REPO / folder).glob("*.py"))}
+
+
+def _top_level_imports(name: str, path: Path, ours: dict) -> set[str]:
+    """Our modules that `name` imports when it is imported (module level, not inside functions)."""
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        stmts = [node] + (list(ast.walk(node)) if isinstance(node, (ast.If, ast.Try)) else [])
+        for st in stmts:
+            if isinstance(st, ast.Import):
+                out |= {a.name for a in st.names}
+            elif isinstance(st, ast.ImportFrom):
+                base = name.split(".") if path.stem == "__init__" else name.split(".")[:-1]
+                target = ".".join(base[:len(base) - st.level + 1] + ([st.module] if st.module else [])) if st.level \
+                    else st.module
+                out |= {f"{target}.{a.name}" for a in st.names} | {target}
+    return out & set(ours)
+
+
+def dependents(module: str) -> set[str]:
+    """Our modules that must be imported again when `module` changes: it, and every module that
+    imports one of them at module level (bound names would keep the old objects)."""
+    ours = _our_modules()
+    edges = {n: _top_level_imports(n, p, ours) for n, p in ours.items()}
+    out, todo = set(), [module_name(module)]
+    while todo:
+        m = todo.pop()
+        if m not in out:
+            out.add(m)
+            todo += [n for n, imp in edges.items() if m in imp]
+    return out
+
+
 def _prepare_parent() -> None:
-    """Import the third-party libraries once (children inherit them), then forget nmsim and the tests
-    so that every child imports them afresh, with its mutant."""
+    """Import the libraries and all of nmsim once: children inherit them and import again only the
+    mutated module and its dependents (and the tests)."""
     import hypothesis  # noqa: F401
     import pytest  # noqa: F401
 
     import nmsim.cli.main  # noqa: F401  (pulls numpy, numba, pydantic, yaml, simpy, ...)
-    for name in [n for n in sys.modules if n.split(".")[0] in ("nmsim", "tests", "benchmarks") and n != __name__]:
+    for name in _our_modules():
+        __import__(name)
+    for name in [n for n in sys.modules if n.split(".")[0] == "tests"]:
         del sys.modules[name]
 
 
-def _child(module: str | None, where, tests: list[str]) -> None:
-    """(In the forked child.) Run `tests` against `module` mutated at `where` (None: unmutated); exits
-    with pytest's code."""
+def _child(module: str | None, where, tests: list[str], stale: set[str]) -> None:
+    """(In the forked child.) Run `tests` against `module` mutated at `where` (None: unmutated) after
+    forgetting the `stale` modules; exits with pytest's code."""
     os.setpgid(0, 0)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
+    for name in stale:
+        sys.modules.pop(name, None)
     if module is not None:
         path = REPO / module
         tree = _apply(ast.parse(path.read_text()), where)
@@ -337,8 +380,9 @@ def _child(module: str | None, where, tests: list[str]) -> None:
     os._exit(int(code))
 
 
-def run_children(jobs: list[tuple], workers: int, done) -> None:
-    """Run jobs (key, module, where, tests, timeout_s) in up to `workers` forked children; call
+def run_children(jobs: list[tuple], workers: int, done, stale: set[str]) -> None:
+    """Run jobs (key, module, where, tests, timeout_s) in up to `workers` forked children, each first
+    forgetting the `stale` modules; call
     done(key, status, seconds) as each ends: 'survived' (tests pass), 'killed' (a test fails or
     errors), 'timeout', or 'error' (no test ran)."""
     todo = list(jobs)
@@ -349,7 +393,7 @@ def run_children(jobs: list[tuple], workers: int, done) -> None:
             pid = os.fork()
             if pid == 0:
                 try:
-                    _child(module, where, tests)
+                    _child(module, where, tests, stale)
                 finally:
                     os._exit(3)
             running[pid] = (key, time.monotonic(), limit)
@@ -389,12 +433,13 @@ def run_module(module: str, cov: dict, key: str, workers: int) -> dict:
     """Run every mutant of `module` not yet stored under `key`; returns the module's stored document."""
     doc = _load(module, key)
     mutants, where = module_mutants(module)
+    stale = dependents(module)
     save = lambda: _store_path(module).write_text(json.dumps(doc, indent=0))  # noqa: E731
     all_tests = sorted({t for m in mutants for t in tests_for(cov, module, m.line)}, key=lambda t: cov[t]["seconds"])
     if doc.get("baseline") != "ok" and all_tests:
         seen = {}
         limit = 60 + 3 * sum(cov[t]["seconds"] for t in all_tests)
-        run_children([("baseline", None, None, all_tests, limit)], 1, lambda k, s, sec: seen.update(s=s))
+        run_children([("baseline", None, None, all_tests, limit)], 1, lambda k, s, sec: seen.update(s=s), stale)
         doc["baseline"] = "ok" if seen["s"] == "survived" else f"unmutated module: {seen['s']}"
         save()
     if doc.get("baseline", "ok") != "ok":
@@ -419,7 +464,7 @@ def run_module(module: str, cov: dict, key: str, workers: int) -> dict:
 
     t0 = time.perf_counter()
     run_children([(m.key, module, where[m.key], tests, 10 + 3 * sum(cov[t]["seconds"] for t in tests))
-                  for m, tests in jobs], workers, done)
+                  for m, tests in jobs], workers, done, stale)
     save()
     if jobs:
         print(f"{module}: {len(jobs)} mutants run in {time.perf_counter() - t0:.0f} s", flush=True)

@@ -87,8 +87,14 @@ class DiagonalPrefetch:
         row comes first, so the cells of chunks below g precede them on the diagonal."""
         w = np.where(g == self.G - 1, self.w_last, self.W)
         count = _cells_on_diagonal(d, g * self.h, (g + 1) * self.h, 0, w)
-        first = self.before[np.clip(d, 0, self.H + self.W - 1)] + self._valid_below(d, (g + 1) * self.h)
+        first = self.before[d] + self._valid_below(d, (g + 1) * self.h)
         return first, count
+
+    def by_chunk(self, width: int):
+        """(first rank, count) arrays (G, width): local diagonal j of every chunk, j < width."""
+        g = np.arange(self.G)[:, None]
+        d = g * self.h + np.arange(width)[None, :]
+        return self.read(d, np.broadcast_to(g, d.shape))
 
 
 def _row_major_reads(fc, fr, K: int, width, R: int, C: int):
@@ -96,8 +102,7 @@ def _row_major_reads(fc, fr, K: int, width, R: int, C: int):
     reads prefetch row fc*K + k, k = fr*R + R-1-rho (the fold's rows enter flipped)."""
     rho = np.arange(R)[None, :]
     k = fr * R + R - 1 - rho
-    ok = k < K
-    return np.where(ok, fc * K * C + k * width, 0), np.where(ok, width + 0 * k, 0)
+    return fc * K * C + k * width, np.where(k < K, width, 0)   # rows past K read nothing
 
 
 def _skewed_writes(used_cols, L: int, C: int):
@@ -113,22 +118,19 @@ def demand_tables(df: str, M: int, N: int, K: int, R: int, C: int) -> tuple[RowT
     g = fold_grid(df, M, N, K, R, C)
     fold = np.arange(g.folds)
     fc_of, fr_of = fold // g.fr_n, fold % g.fr_n
-    fr_k, fc_k = np.arange(g.fr_n)[:, None], np.arange(g.fc_n)[:, None]
+    fc_k = np.arange(g.fc_n)[:, None]
     if df == "ws":
         pre = DiagonalPrefetch(g.fr_n, M, R, K - (g.fr_n - 1) * R)
-        rho = np.arange(M + R - 1)[None, :]                       # element (m, j) on local row R + m + j
-        ifmap = RowTable(*pre.read(fr_k * M + rho, fr_k + 0 * rho), fr_of, R)
+        ifmap = RowTable(*pre.by_chunk(M + R - 1), fr_of, R)       # element (m, j) on local row R + m + j
         width = np.minimum(C, N - fc_of * C)[:, None]
         filt = RowTable(*_row_major_reads(fc_of[:, None], fr_of[:, None], K, width, R, C), fold, 0)
         n = _skewed_writes(np.minimum(C, N - fc_k * C), M, C)   # output (m, c) on local row 2R-1 + m + c
         ofmap = RowTable(n, n, fc_of, 2 * R - 1)
     elif df == "os":
         pre = DiagonalPrefetch(g.fr_n, K, R, M - (g.fr_n - 1) * R)
-        rho = np.arange(K + R - 1)[None, :]                       # element (m = fr*R + j, k) on row k + j
-        ifmap = RowTable(*pre.read(fr_k * K + rho, fr_k + 0 * rho), fr_of, 0)
+        ifmap = RowTable(*pre.by_chunk(K + R - 1), fr_of, 0)       # element (m = fr*R + j, k) on row k + j
         pre = DiagonalPrefetch(g.fc_n, K, C, N - (g.fc_n - 1) * C)
-        rho = np.arange(K + C - 1)[None, :]                       # element (k, c) on row k + c
-        filt = RowTable(*pre.read(fc_k * K + rho, fc_k + 0 * rho), fc_of, 0)
+        filt = RowTable(*pre.by_chunk(K + C - 1), fc_of, 0)        # element (k, c) on row k + c
         # the fold's ru x cu outputs, rows flipped (padding rows first), skewed by column
         ru = np.minimum(R, M - fr_of * R)[:, None]
         cu = np.minimum(C, N - fc_of * C)[:, None]
@@ -139,8 +141,7 @@ def demand_tables(df: str, M: int, N: int, K: int, R: int, C: int) -> tuple[RowT
         width = np.minimum(C, M - fc_of * C)[:, None]
         ifmap = RowTable(*_row_major_reads(fc_of[:, None], fr_of[:, None], K, width, R, C), fold, 0)
         pre = DiagonalPrefetch(g.fr_n, N, R, K - (g.fr_n - 1) * R)
-        rho = np.arange(N + R - 1)[None, :]                       # element (k = fr*R + j, n) on row R + n + j
-        filt = RowTable(*pre.read(fr_k * N + rho, fr_k + 0 * rho), fr_of, R)
+        filt = RowTable(*pre.by_chunk(N + R - 1), fr_of, R)        # element (k = fr*R + j, n) on row R + n + j
         n = _skewed_writes(np.minimum(C, M - fc_k * C), N, C)   # output (m, n) on local row 2R-1 + n + c
         ofmap = RowTable(n, n, fc_of, 2 * R - 1)
     return ifmap, filt, ofmap, g

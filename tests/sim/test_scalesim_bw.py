@@ -92,6 +92,7 @@ def test_demand_tables_match_the_literal_demand_matrices():
         t_if, t_fl, t_of, grid = demand_tables(df, M, N, K, R, C)
         assert grid.rows == d_of.shape[0] == d_if.shape[0] == d_fl.shape[0]
         for t, dem, order in ((t_if, d_if, o_if), (t_fl, d_fl, o_fl), (t_of, d_of, None)):
+            assert t.rho0 + t.count.shape[1] <= grid.F     # a table holds one fold's rows, no more
             rank = {int(a): i for i, a in enumerate(order)} if order is not None else None
             for i in range(grid.rows):
                 f, rho = divmod(i, grid.F)
@@ -127,8 +128,8 @@ def test_no_stall_when_the_srams_hold_everything(df):
     for _ in range(10):
         # operands within the active halves (no refill); the ofmap drains 8 words/cycle, as many as a
         # row of at most 8 columns writes, so it never fills
-        cfg = user_cfg(df, rng.choice([2, 4, 8]), rng.choice([2, 4, 8]), (64, 64, 64), (1, 1, 8))
-        op = Op("g", "gemm", M=rng.randint(1, 120), N=rng.randint(1, 120), K=rng.randint(1, 120))
+        cfg = user_cfg(df, rng.choice([2, 4, 8]), rng.choice([2, 4, 8]), (16, 16, 16), (1, 1, 8))
+        op = Op("g", "gemm", M=rng.randint(1, 90), N=rng.randint(1, 90), K=rng.randint(1, 90))
         r = scalesim_memory_cycles(cfg, op.M, op.N, op.K)
         assert r.stall_cycles == 0 and r.total_cycles == scalesim_total_cycles(cfg, op) == r.demand_rows - 1
 
