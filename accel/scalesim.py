@@ -11,6 +11,9 @@ and `scalesim_arch` turns it into a validated systolic `Arch`. What the keys mea
   needs and never stalls reads) or USER (DRAM words/cycle: ifmap and filter from the
   `[layout]` keys IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth, ofmap from the first
   number of `Bandwidth`: that is what single_layer_sim.py passes to its memory system);
+* `[layout]` IfmapCustomLayout / FilterCustomLayout and `[run_presets]` UseRamulatorTrace switch on
+  SCALE-Sim paths that compatibility mode does not reproduce (it says so per layer); the bank
+  counts only have to divide the bank bandwidths in USER mode (SCALE-Sim asserts it);
 * `[sparsity]` SparsitySupport turns the topology's N:M column on; OptimizedMapping replaces it
   by SCALE-Sim's row-wise scheme with groups of BlockSize (see docs/MODEL.md, "SCALE-Sim
   compatibility mode").

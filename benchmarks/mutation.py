@@ -17,12 +17,16 @@ mutated: strings, annotations, decorators, f-strings, `raise` statements, lines 
 `# pragma: no mutate`.
 
 How it stays cheap: one traced run of the tests (`--tests`, default tests/sim tests/mapping) records
-which tests execute which lines; a mutant runs only those tests, fastest first, stopping at the first
-failure. Mutants run in forked children of a process that has imported the third-party libraries
-once, so a mutant costs its tests plus importing nmsim (numba kernels run as Python:
-NUMBA_DISABLE_JIT=1). Results are stored per module in .mutation/ with the module's and the tests'
-hashes: a rerun skips what is unchanged and resumes an interrupted run; a changed module or a
-changed test file reruns that module's mutants.
+which tests execute which lines; a mutant runs only those tests, file by file starting with the one
+holding the fastest, stopping at the first failure. The tests are collected once, in one pytest
+session; each mutant runs in a forked child of it, which patches the mutant into the loaded module
+in place (function objects keep their identity and take the mutated code, so every module and test
+that imported them sees the mutant; values computed at import are rebound) and runs the collected
+items. numba kernels run as Python (NUMBA_DISABLE_JIT=1) so that their mutants take effect.
+Results are stored per module in .mutation/ under a hash of the code and the tests: a rerun skips
+what is unchanged and resumes an interrupted run; any change of the code or tests reruns the
+modules asked for (the report marks the others stale); `--keep-killed` after a change of the tests
+only reruns just the survivors.
 """
 from __future__ import annotations
 
@@ -35,8 +39,11 @@ import signal
 import sys
 import tempfile
 import time
+import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 STORE = REPO / ".mutation"
@@ -282,118 +289,129 @@ def tests_for(cov: dict, module: str, line: int) -> list[str]:
     return sorted(hit, key=lambda t: cov[t]["seconds"])
 
 
-# --- running mutants in forked children ------------------------------------------------------------
+# --- applying a mutant in place and running tests in forked children ------------------------------
 
-class _MutantFinder:
-    """Meta-path finder that serves one module from a compiled, mutated AST."""
-
-    def __init__(self, name: str, path: Path, code):
-        self.name, self.path, self.code = name, path, code
-
-    def find_spec(self, name, path=None, target=None):
-        import importlib.util
-
-        if name != self.name:
-            return None
-        pkg = [str(self.path.parent)] if self.path.name == "__init__.py" else None
-        return importlib.util.spec_from_file_location(name, self.path, loader=self, submodule_search_locations=pkg)
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        exec(self.code, module.__dict__)
+_MISSING = object()
+SIMPLE = (int, float, bool, str, bytes, tuple, frozenset, type(None))
 
 
-def _our_modules() -> dict[str, Path]:
-    """Dotted name -> file of every module pyproject.toml installs."""
-    import tomllib
-
-    dirs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    return {(pkg if f.stem == "__init__" else f"{pkg}.{f.stem}"): f
-            for pkg, folder in dirs.items() for f in sorted((REPO / folder).glob("*.py"))}
-
-
-def _top_level_imports(name: str, path: Path, ours: dict) -> set[str]:
-    """Our modules that `name` imports when it is imported (module level, not inside functions)."""
-    out = set()
-    for node in ast.parse(path.read_text()).body:
-        stmts = [node] + (list(ast.walk(node)) if isinstance(node, (ast.If, ast.Try)) else [])
-        for st in stmts:
-            if isinstance(st, ast.Import):
-                out |= {a.name for a in st.names}
-            elif isinstance(st, ast.ImportFrom):
-                base = name.split(".") if path.stem == "__init__" else name.split(".")[:-1]
-                target = ".".join(base[:len(base) - st.level + 1] + ([st.module] if st.module else [])) if st.level \
-                    else st.module
-                out |= {f"{target}.{a.name}" for a in st.names} | {target}
-    return out & set(ours)
+def _same(old, new) -> bool:
+    """Whether a value computed at import is unchanged by the mutant (arrays compared elementwise)."""
+    if type(old) is not type(new):
+        return False
+    try:
+        eq = old == new
+        return bool(eq.all()) if hasattr(eq, "all") else bool(eq)
+    except Exception:
+        return False
 
 
-def dependents(module: str) -> set[str]:
-    """Our modules that must be imported again when `module` changes: it, and every module that
-    imports one of them at module level (bound names would keep the old objects)."""
-    ours = _our_modules()
-    edges = {n: _top_level_imports(n, p, ours) for n, p in ours.items()}
-    out, todo = set(), [module_name(module)]
-    while todo:
-        m = todo.pop()
-        if m not in out:
-            out.add(m)
-            todo += [n for n, imp in edges.items() if m in imp]
-    return out
+def _patch_function(old, new) -> None:
+    """Give the function object every module already holds the mutant's code and defaults."""
+    if hasattr(old, "cache_clear"):               # functools caches: clear and patch the wrapped function
+        old.cache_clear()
+        old, new = old.__wrapped__, new.__wrapped__
+    old.__code__, old.__defaults__, old.__kwdefaults__ = new.__code__, new.__defaults__, new.__kwdefaults__
 
 
-def _prepare_parent() -> None:
-    """Import the libraries and all of nmsim once: children inherit them and import again only the
-    mutated module and its dependents (and the tests)."""
-    import hypothesis  # noqa: F401
-    import pytest  # noqa: F401
+def _patch_class(old: type, new: type) -> None:
+    for key, val in new.__dict__.items():
+        cur = old.__dict__.get(key, _MISSING)
+        if isinstance(cur, types.FunctionType) and isinstance(val, types.FunctionType):
+            _patch_function(cur, val)
+        elif isinstance(cur, (staticmethod, classmethod)) and type(cur) is type(val):
+            _patch_function(cur.__func__, val.__func__)
+        elif isinstance(cur, property) and isinstance(val, property):
+            for f in ("fget", "fset", "fdel"):
+                if getattr(cur, f) is not None and getattr(val, f) is not None:
+                    _patch_function(getattr(cur, f), getattr(val, f))
+        elif isinstance(cur, type) and isinstance(val, type) and val.__module__ == new.__module__:
+            _patch_class(cur, val)
+        elif isinstance(val, SIMPLE) and not key.startswith("__") and not _same(cur, val):
+            setattr(old, key, val)
 
-    import nmsim.cli.main  # noqa: F401  (pulls numpy, numba, pydantic, yaml, simpy, ...)
-    for name in _our_modules():
-        __import__(name)
-    for name in [n for n in sys.modules if n.split(".")[0] == "tests"]:
-        del sys.modules[name]
+
+def mutated_namespace(module: str, where) -> dict:
+    """The namespace of the loaded module `module` executed again with the mutant at `where` (its
+    imports come from sys.modules). Raises what the mutated module raises when imported."""
+    mod = sys.modules[module_name(module)]
+    path = REPO / module
+    ns = {k: mod.__dict__[k] for k in ("__name__", "__package__", "__spec__", "__builtins__", "__path__")
+          if k in mod.__dict__}
+    ns["__file__"] = str(path)
+    exec(compile(_apply(ast.parse(path.read_text()), where), str(path), "exec"), ns)
+    return ns
 
 
-def _child(module: str | None, where, tests: list[str], stale: set[str]) -> None:
-    """(In the forked child.) Run `tests` against `module` mutated at `where` (None: unmutated) after
-    forgetting the `stale` modules; exits with pytest's code."""
+def patch_in_place(module: str, ns: dict) -> None:
+    """Make the loaded module behave as the mutated namespace `ns` without importing anything again:
+    every function and method object keeps its identity but takes the mutant's code and defaults (so
+    modules and tests that imported it see the mutant), and values computed at import that changed
+    are rebound, also where other modules imported them by name."""
+    name = module_name(module)
+    mod = sys.modules[name]
+    for key, new in ns.items():
+        old = mod.__dict__.get(key, _MISSING)
+        if old is _MISSING or old is new or isinstance(old, types.ModuleType):
+            continue
+        if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
+            _patch_function(old, new)
+        elif isinstance(old, type) and isinstance(new, type):
+            if new.__module__ == name:
+                _patch_class(old, new)
+        elif not _same(old, new):
+            for m in [m for n, m in list(sys.modules.items()) if n.split(".")[0] in ("nmsim", "tests")]:
+                if m.__dict__.get(key, _MISSING) is old:
+                    setattr(m, key, new)
+
+
+class _Failures:
+    """Pytest plugin of the child: did any test phase fail?"""
+
+    failed = False
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed:
+            _Failures.failed = True
+
+
+def _child(module: str | None, where, items: list) -> None:
+    """(In the forked child.) Mutate `module` (None: leave it) and run `items` in order, stopping at the
+    first failure; exit 1 when one fails (or the mutant does not even execute), else 0."""
     os.setpgid(0, 0)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
-    for name in stale:
-        sys.modules.pop(name, None)
     if module is not None:
-        path = REPO / module
-        tree = _apply(ast.parse(path.read_text()), where)
-        sys.meta_path.insert(0, _MutantFinder(module_name(module), path, compile(tree, str(path), "exec")))
-    from hypothesis import settings
+        try:
+            ns = mutated_namespace(module, where)
+        except Exception:
+            os._exit(1)                       # the mutated module fails to import: every test of it fails
+        try:
+            patch_in_place(module, ns)
+        except Exception:
+            os._exit(4)                       # the harness could not apply it: not a kill
+    for i, item in enumerate(items):
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=items[i + 1] if i + 1 < len(items) else None)
+        if _Failures.failed:
+            os._exit(1)
+    os._exit(0)
 
-    settings.register_profile("mutation", database=None, derandomize=True, deadline=None)
-    settings.load_profile("mutation")
-    import pytest
 
-    code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests])
-    os._exit(int(code))
-
-
-def run_children(jobs: list[tuple], workers: int, done, stale: set[str]) -> None:
-    """Run jobs (key, module, where, tests, timeout_s) in up to `workers` forked children, each first
-    forgetting the `stale` modules; call
-    done(key, status, seconds) as each ends: 'survived' (tests pass), 'killed' (a test fails or
-    errors), 'timeout', or 'error' (no test ran)."""
+def run_children(jobs: list[tuple], workers: int, done) -> None:
+    """Run jobs (key, module, where, items, timeout_s) in up to `workers` forked children; call
+    done(key, status, seconds) as each ends: 'survived' (its tests pass), 'killed' (a test fails, or the
+    process dies), 'timeout' (stopped past its time limit, as a mutant that loops forever is) or
+    'error' (the harness could not apply the mutant: counted as not killed)."""
     todo = list(jobs)
     running: dict[int, tuple] = {}
     while todo or running:
         while todo and len(running) < workers:
-            key, module, where, tests, limit = todo.pop(0)
+            key, module, where, items, limit = todo.pop(0)
             pid = os.fork()
             if pid == 0:
                 try:
-                    _child(module, where, tests, stale)
+                    _child(module, where, items)
                 finally:
                     os._exit(3)
             running[pid] = (key, time.monotonic(), limit)
@@ -406,12 +424,11 @@ def run_children(jobs: list[tuple], workers: int, done, stale: set[str]) -> None
                     os.waitpid(p, 0)
                     del running[p]
                     done(key, "timeout", now - t0)
-            time.sleep(0.02)
+            time.sleep(0.01)
             continue
         key, t0, _ = running.pop(pid)
         code = os.waitstatus_to_exitcode(status)
-        verdict = "survived" if code == 0 else "error" if code in (4, 5) else "killed"
-        done(key, verdict, time.monotonic() - t0)
+        done(key, {0: "survived", 3: "error", 4: "error"}.get(code, "killed"), time.monotonic() - t0)
 
 
 # --- store, runs and report -----------------------------------------------------------------------
@@ -420,51 +437,69 @@ def _store_path(module: str) -> Path:
     return STORE / (module.replace("/", "__") + ".json")
 
 
-def _load(module: str, key: str) -> dict:
-    """The stored results of `module` if they were made with this code and these tests, else empty."""
+def _load(module: str, key: str, keep_killed: bool) -> dict:
+    """The stored results of `module` if they were made with this code and these tests; else empty, or
+    with `keep_killed` and the module itself unchanged, only its killed mutants (a test added since
+    cannot bring them back; a test weakened since could, so the final figure comes from a full run)."""
     p = _store_path(module)
     doc = json.loads(p.read_text()) if p.is_file() else {}
+    sha = _sha([REPO / module])
     if doc.get("key") != key:
-        doc = {"key": key, "results": {}}
+        kept = {k: r for k, r in doc.get("results", {}).items() if r["status"] in ("killed", "timeout")} \
+            if keep_killed and doc.get("module_sha") == sha else {}
+        doc = {"key": key, "module_sha": sha, "results": kept, "incremental": bool(kept)}
     return doc
 
 
-def run_module(module: str, cov: dict, key: str, workers: int) -> dict:
-    """Run every mutant of `module` not yet stored under `key`; returns the module's stored document."""
-    doc = _load(module, key)
+def _ordered(items: dict, ids: list[str], cov: dict) -> list:
+    """The collected test items of `ids`, file by file (module fixtures set up once), the file with the
+    fastest test first; inside a file in collection order."""
+    order = {nid: i for i, nid in enumerate(items)}
+    files: dict[str, float] = {}
+    for nid in ids:
+        f = nid.split("::")[0]
+        files[f] = min(files.get(f, 1e9), cov[nid]["seconds"])
+    chosen = sorted((nid for nid in ids if nid in items), key=lambda n: (files[n.split("::")[0]], order[n]))
+    return [items[n] for n in chosen]
+
+
+def run_module(module: str, cov: dict, key: str, workers: int, items: dict, keep_killed: bool = False) -> dict:
+    """Run every mutant of `module` not yet stored under `key` against the collected test `items`
+    ({node id: item}); returns the module's stored document."""
+    doc = _load(module, key, keep_killed)
     mutants, where = module_mutants(module)
-    stale = dependents(module)
     save = lambda: _store_path(module).write_text(json.dumps(doc, indent=0))  # noqa: E731
-    all_tests = sorted({t for m in mutants for t in tests_for(cov, module, m.line)}, key=lambda t: cov[t]["seconds"])
-    if doc.get("baseline") != "ok" and all_tests:
+    limit = lambda ids: 10 + 3 * sum(cov[t]["seconds"] for t in ids)  # noqa: E731
+    all_ids = sorted({t for m in mutants for t in tests_for(cov, module, m.line)})
+    if doc.get("baseline") != "ok" and all_ids:
         seen = {}
-        limit = 60 + 3 * sum(cov[t]["seconds"] for t in all_tests)
-        run_children([("baseline", None, None, all_tests, limit)], 1, lambda k, s, sec: seen.update(s=s), stale)
+        run_children([("baseline", None, None, _ordered(items, all_ids, cov), 60 + limit(all_ids))], 1,
+                     lambda k, status, sec: seen.update(s=status))
         doc["baseline"] = "ok" if seen["s"] == "survived" else f"unmutated module: {seen['s']}"
         save()
     if doc.get("baseline", "ok") != "ok":
         print(f"{module}: skipped, its tests do not pass unmutated in the harness ({doc['baseline']})", flush=True)
         return doc
-    jobs = []
+    jobs = {}
     for m in mutants:
         if m.key in doc["results"]:
             continue
-        tests = tests_for(cov, module, m.line)
-        if not tests:
+        ids = tests_for(cov, module, m.line)
+        if ids:
+            jobs[m.key] = (m, ids)
+        else:
             doc["results"][m.key] = {"line": m.line, "desc": m.desc, "status": "uncovered", "tests": 0}
-            continue
-        jobs.append((m, tests))
 
     def done(k, status, seconds):
-        m, tests = next(j for j in jobs if j[0].key == k)
-        doc["results"][k] = {"line": m.line, "desc": m.desc, "status": status, "tests": len(tests),
+        m, ids = jobs[k]
+        doc["results"][k] = {"line": m.line, "desc": m.desc, "status": status, "tests": len(ids),
                              "seconds": round(seconds, 2)}
-        if len(doc["results"]) % 10 == 0:
+        if len(doc["results"]) % 20 == 0:
             save()
 
     t0 = time.perf_counter()
-    run_children([(m.key, module, where[m.key], tests, 10 + 3 * sum(cov[t]["seconds"] for t in tests))
-                  for m, tests in jobs], workers, done, stale)
+    run_children([(k, module, where[k], _ordered(items, ids, cov), limit(ids)) for k, (m, ids) in jobs.items()],
+                 workers, done)
     save()
     if jobs:
         print(f"{module}: {len(jobs)} mutants run in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -499,6 +534,7 @@ def report(modules: list[str], key: str) -> list[str]:
         equiv = [r for r in live if (module, r["desc"], src[r["line"] - 1].strip() if r["line"] <= len(src) else "") in eq]
         n = len(doc["results"])
         stale = "" if doc.get("key") == key else " (stale: the code or tests changed since)"
+        stale += " (incremental: earlier kills kept)" if doc.get("incremental") else ""
         rows.append(f"| {module}{stale} | {n} | {killed} | {len(equiv)} | {len(live) - len(equiv)} | "
                     f"{100 * killed / max(n - len(equiv), 1):.1f}% |")
         for r in sorted(live, key=lambda r: r["line"]):
@@ -515,6 +551,22 @@ def report(modules: list[str], key: str) -> list[str]:
              "| survivor | mutation | status | line |", "|---|---|---|---|", *survivors])
 
 
+class MutationLoop:
+    """Pytest plugin: once the tests are collected, run the mutants instead of the test loop."""
+
+    def __init__(self, modules: list[str], cov: dict, key: str, workers: int, keep_killed: bool):
+        self.modules, self.cov, self.key, self.workers, self.keep_killed = modules, cov, key, workers, keep_killed
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        items = {it.nodeid: it for it in session.items}
+        t0 = time.perf_counter()
+        for module in self.modules:
+            run_module(module, self.cov, self.key, self.workers, items, self.keep_killed)
+        print(f"mutation run: {time.perf_counter() - t0:.0f} s", flush=True)
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run (or with --report only print) the mutation benchmark."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -522,24 +574,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tests", nargs="+", default=list(DEFAULT_TESTS), help="test folders or files")
     p.add_argument("--workers", type=int, default=2, help="mutants run side by side (default 2)")
     p.add_argument("--report", action="store_true", help="print the stored results, run nothing")
+    p.add_argument("--keep-killed", action="store_true",
+                   help="after a change of the tests only, rerun just the mutants that survived")
     p.add_argument("--out", help="also write the report (markdown) here")
     p.add_argument("--_trace", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    os.environ["NUMBA_DISABLE_JIT"] = "1"      # numba kernels run as Python, so their mutants take effect
     if args._trace:
         _trace_run(args.modules, Path(args._trace))   # here the positional arguments are the tests
         return 0
-    os.environ["NUMBA_DISABLE_JIT"] = "1"
     os.chdir(REPO)
-    sys.path.insert(0, str(REPO))
     modules = target_modules(args.modules)
     key = tests_hash(args.tests)
     if not args.report:
+        from hypothesis import settings
+
         cov = coverage_map(args.tests)
-        _prepare_parent()
-        t0 = time.perf_counter()
-        for module in modules:
-            run_module(module, cov, key, args.workers)
-        print(f"mutation run: {time.perf_counter() - t0:.0f} s", flush=True)
+        # before the tests are imported: every @settings inherits a database-free, derandomized profile
+        settings.register_profile("mutation", database=None, derandomize=True, deadline=None)
+        settings.load_profile("mutation")
+        loop = MutationLoop(modules, cov, key, args.workers, args.keep_killed)
+        pytest.main(["-q", "-p", "no:cacheprovider", "-o", "addopts=", *args.tests], plugins=[loop, _Failures()])
     lines = report(target_modules([]) if not args.modules else modules, key)
     print("\n".join(lines))
     if args.out:
