@@ -34,17 +34,41 @@ def layer_group(name: str) -> str:
     return re.sub(r"\d+", "#", name)
 
 
+def layer_shape(lr) -> str:
+    """'MxNxK (xB)' of a GEMM layer, '<kind> RxC (xB)' of a non-GEMM one ('fused' when it runs
+    in the GEMM epilogue before it)."""
+    batch = f" (x{lr.batch})" if lr.batch > 1 else ""
+    if lr.is_nongemm:
+        return f"{lr.op}{' fused' if lr.nongemm['fused'] else ''} {lr.M}x{lr.N}{batch}"
+    return f"{lr.M}x{lr.N}x{lr.K}{batch}"
+
+
+def nongemm_caption(res: RunResult) -> str:
+    """One line: the non-GEMM operators' share of the run's latency and energy (and how many went
+    uncosted); empty when the workload has none."""
+    t = res.nongemm_totals()
+    if not t["nongemm_layers"]:
+        return ""
+    line = (f"non-GEMM ops (norms, softmax, activations, adds, embeddings, pooling): {t['nongemm_share']:.1%} of "
+            f"latency ({seconds(t['nongemm_latency_s'])}), {t['nongemm_energy_share']:.1%} of energy")
+    if t["nongemm_uncosted"]:
+        line += f"; {t['nongemm_uncosted']} of {t['nongemm_layers']} not costed on this target (see the notes)"
+    return line
+
+
 def run_table(res: RunResult, per_layer: bool) -> Table:
     """Per-layer (or per-layer-group) table with a total row; `bound` is the dominant cycle term
-    (compute, buffer or dram) of the group's first layer."""
-    t = Table(title=f"{res.workload} on {res.arch} (weights: {res.sparsity})", title_justify="left")
+    (compute, buffer or dram) of the group's first layer. Non-GEMM layers show their kind and
+    output shape, and no MAC utilization; the caption gives their share of latency and energy."""
+    t = Table(title=f"{res.workload} on {res.arch} (weights: {res.sparsity})", title_justify="left",
+              caption=nongemm_caption(res) or None, caption_justify="left")
     for col, just in (("layer" if per_layer else "layer group", "left"), ("count", "right"), ("M x N x K", "right"),
                       ("sparsity", "left"), ("cycles", "right"), ("latency", "right"),
                       ("util", "right"), ("bound", "left"), ("DRAM", "right"), ("energy", "right")):
         t.add_column(col, justify=just)
     rows: dict[str, list] = {}
     for lr in res.layers:
-        key = lr.name if per_layer else f"{layer_group(lr.name)} {lr.M}x{lr.N}x{lr.K}x{lr.batch}"
+        key = lr.name if per_layer else f"{layer_group(lr.name)} {layer_shape(lr)}"
         r = rows.setdefault(key, [0, lr, 0, 0.0, 0, 0.0, 0.0])
         r[0] += 1
         r[2] += lr.cycles
@@ -54,10 +78,10 @@ def run_table(res: RunResult, per_layer: bool) -> Table:
         r[6] += lr.energy_pj
     peak = res.peak_macs_per_cycle
     for key, (count, lr, cyc, lat, macs, dram, e) in rows.items():
-        shape = f"{lr.M}x{lr.N}x{lr.K}" + (f" (x{lr.batch})" if lr.batch > 1 else "")
         sp = lr.executed_sparsity if lr.executed_sparsity == lr.sparsity else f"{lr.sparsity}->{lr.executed_sparsity}"
-        t.add_row(key.split(" ")[0], str(count), shape, sp, f"{cyc:,}", seconds(lat), f"{macs / (cyc * peak):.1%}",
-                  lr.bottleneck, eng(dram, "B"), eng(e * 1e-12, "J"))
+        util = "-" if lr.is_nongemm or not cyc else f"{macs / (cyc * peak):.1%}"
+        t.add_row(key.split(" ")[0], str(count), layer_shape(lr), "-" if lr.is_nongemm else sp, f"{cyc:,}",
+                  seconds(lat), util, lr.bottleneck, eng(dram, "B"), eng(e * 1e-12, "J"))
     tot = res.total
     t.add_section()
     t.add_row("total", str(len(res.layers)), "", "", f"{tot['cycles']:,}", seconds(tot["latency_s"]),

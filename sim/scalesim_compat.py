@@ -18,7 +18,9 @@ SCALE-Sim's memory stalls (USER-bandwidth DRAM refills, a full ofmap SRAM) are a
 memory system (sim/scalesim_bw.py, docs/MODEL.md 8.2); where that replay is approximate or cannot run
 (custom layouts, Ramulator, OptimizedMapping in USER mode) the layer's note says so. Bytes and
 energy are nmsim's own model of the same layer on `accel.scalesim.scalesim_arch(cfg)`, and nmsim's
-own cycle estimate stays in `cycle_breakdown["nmsim_cycles"]`.
+own cycle estimate stays in `cycle_breakdown["nmsim_cycles"]`. Non-GEMM operators are not costed:
+SCALE-Sim models none (a topology holds only GEMM and conv layers), so a workload's norms or
+activations get a zero-cost layer with a note rather than numbers SCALE-Sim never produces.
 """
 from __future__ import annotations
 
@@ -28,13 +30,14 @@ from nmsim.accel.scalesim import ScaleSimConfig, scalesim_arch
 from nmsim.mapping import Candidates, Mapping, check_mapping
 from nmsim.problem import Gemm
 from nmsim.specfile import SpecError
-from nmsim.workloads import Op
+from nmsim.workloads import NonGemmOp, Op
 
 from .analytic import gemm_cost
 from .hw import HwParams
 from .results import LayerResult
 from .scalesim_bw import NotReproduced, not_reproduced, scalesim_memory_cycles
 from .systolic import FastSystolic
+from .vector import uncosted_nongemm
 
 COMPAT_NOTE = ("SCALE-Sim compatibility: cycles = SCALE-Sim 3.0.0 'Total Cycles' (whole-layer schedule with "
                "its memory stalls, counted as the last cycle's index, one less than the cycle count); nmsim's "
@@ -171,6 +174,12 @@ class ScaleSimBackend:
                              "scalesim_stall_free_cycles": float(stall_free),
                              "scalesim_stall_cycles": float(stalls)},
             notes=notes)
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """A zero-cost layer with a note: SCALE-Sim models no non-GEMM operators (module docstring)."""
+        return uncosted_nongemm(op, [*self.own.hw.level_names, "dram"], self.own.hw.operand_bytes,
+                                "SCALE-Sim models no non-GEMM operators (norms, softmax, activations, ...): "
+                                "not costed in SCALE-Sim compatibility mode")
 
     def pregen_cycles(self, fwd: Op, bwd: Op) -> int:
         """0: SCALE-Sim models no N:M mask generation (cycles)."""

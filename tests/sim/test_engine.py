@@ -169,11 +169,15 @@ def test_cli_detailed_engine_and_trace(tmp_path, capsys):
                             "--engine", "detailed", "--trace", trace, "--json", out_json], capsys)
     assert code == 0, err
     res = json.loads(out_json.read_text())
-    assert all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in res["layers"])
+    gemms = [lr for lr in res["layers"] if lr["nongemm"] is None]
+    assert gemms and all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in gemms)
     events = json.loads(trace.read_text())["traceEvents"]
     spans = [e for e in events if e["ph"] == "X"]
     assert spans and all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
     assert {e["cat"] for e in spans} == {lr["name"] for lr in res["layers"]}
+    # non-GEMM layers run on the vector unit: one `vector` span each, in model order with the GEMMs
+    vec = [e for e in spans if e["cat"] == "layer0.norm1"]
+    assert len(vec) == 1 and vec[0]["name"] == "layernorm"
     # --trace alone implies the detailed engine; with --engine fast it is refused
     code, _, _ = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1",
                           "--trace", tmp_path / "t2.csv"], capsys)
