@@ -9,13 +9,16 @@ fold over R = 4: 2 row folds (dense K=8) or 1 (2:4, K_nnz = 4), one column fold 
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 
+from nmsim.accel.spec import Arch
 from nmsim.mapping import Mapping
 from nmsim.sim import simulate_op
 from nmsim.workloads import Op, Sparsity
 
-from ..conftest import make_arch
+from ..conftest import TINY, make_arch
 
 SLOW_DRAM = {"dram.bytes_per_s": 1.0e9}           # 1 B/cycle at 1 GHz
 DENSE = Op("g", "gemm", M=8, N=4, K=8)
@@ -75,3 +78,14 @@ def test_latency_without_double_buffering_is_paid_per_tile():
     assert r.cycle_breakdown["compute_cycles"] == 56
     assert r.bytes["dram"] == pytest.approx(64 + 32 + 32)
     assert r.cycles == 56 + 128 + 2 * 10
+
+
+def test_latency_takes_the_slowest_buffer_level():
+    # weights in a second buffer 'wbuf' with 7 cycles of latency, the rest in gbuf with 3: the exposed
+    # transfers wait for DRAM (10) plus the slowest level (7). Bytes and compute are those of one buffer.
+    spec = copy.deepcopy(TINY)
+    spec["dram"].update(bytes_per_s=1.0e9, latency_s=10e-9)
+    gbuf = {**spec["memory"][0], "latency_cycles": 3, "holds": ["inputs", "outputs"]}
+    spec["memory"] = [gbuf, {**gbuf, "name": "wbuf", "latency_cycles": 7, "holds": ["weights"]}]
+    spec["energy"]["per_byte_pj"]["wbuf"] = 1.0
+    assert simulate_op(Arch.model_validate(spec), DENSE, WHOLE).cycles == 164 + 2 * (10 + 7)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -211,3 +213,28 @@ def test_workload_totals_are_layer_sums(M, N, K, batch, pattern):
     for key in ("cycles", "energy_pj", "macs_effective"):
         assert math.isclose(res.total[key], getattr(a, key) + getattr(b, key), rel_tol=1e-12)
     assert res.to_dict() == simulate_workload(make_arch(**FINITE), wl, pattern).to_dict()   # deterministic
+
+
+@settings(max_examples=30, deadline=None)
+@given(cases=st.lists(layers(max_dim=96), min_size=3, max_size=3), gbps=st.lists(st.floats(0.5, 64.0), min_size=3,
+                                                                                max_size=3))
+def test_designs_in_one_call_cost_as_one_design_at_a_time(cases, gbps):
+    # the design-space evaluator stacks designs as [designs, 1] arrays (dse/evaluate.py stack_hw); each row
+    # of one call must be that design's own cost of the same candidates
+    from nmsim.dse.evaluate import stack_hw
+    from nmsim.mapping import Candidates
+    from nmsim.problem import Gemm
+    from nmsim.sim import HwParams, gemm_cost
+
+    op = cases[0][0]
+    # designs of one batch share the structural fields (dse/evaluate.py _STRUCTURAL): vary the numbers
+    hws = [HwParams.from_arch(arch_for(4, 4, **{"dram.bytes_per_s": g * 1e9, "memory.0.read_bytes_per_cycle": 4.0 * g,
+                                                "energy.mac_pj": 0.5 + i})) for i, g in enumerate(gbps)]
+    cands = Candidates.from_mappings([Mapping(mp.dataflow, min(mp.tile_m, op.M), min(mp.tile_n, op.N), op.K,
+                                              mp.loop_order) for _, mp, _, _ in cases])
+    gemm = Gemm(M=op.M, N=op.N, K=op.K)
+    together = gemm_cost(stack_hw(hws), gemm, cands)
+    for d, hw in enumerate(hws):
+        alone = gemm_cost(hw, gemm, cands)
+        for key in ("cycles", "bytes_dram", "energy_pj", "compute_cycles", "buffer_cycles"):
+            assert np.allclose(np.broadcast_to(together[key], (len(hws), len(cands)))[d], alone[key], rtol=1e-12), key
