@@ -52,3 +52,15 @@ def run_cli(argv: list, capsys) -> tuple[int, str, str]:
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def scalesim_or_skip(jobs: list[dict]) -> dict[str, dict]:
+    """SCALE-Sim 3.0.0's results for peer `jobs` (benchmarks/peers/scalesim.py: installs the peer venv if
+    needed, caches by input); skips the test with pip's reason when SCALE-Sim cannot be installed."""
+    from benchmarks.peers.scalesim import ScaleSimUnavailable, ensure_scalesim_venv, run_scalesim
+
+    try:
+        ensure_scalesim_venv()
+    except ScaleSimUnavailable as exc:
+        pytest.skip(f"SCALE-Sim peer not installable: {exc}")
+    return run_scalesim(jobs)

@@ -187,3 +187,29 @@ def test_cli_detailed_engine_and_trace(tmp_path, capsys):
     assert code == 2 and "--engine detailed" in err
     code, _, err = run_cli(["simulate", "-q", "-a", "t4", "-w", "bert-base", "--engine", "detailed"], capsys)
     assert code == 2 and "systolic" in err
+
+
+def test_trace_times_ids_and_dropped_events_by_hand(tmp_path):
+    # 2 GHz: one cycle is 0.0005 us. Layer a: a tile on the array over cycles 0-10; layer b starts 100
+    # cycles later: a load on DRAM over its cycles 5-7; a third event is over max_events and dropped
+    tr = Trace(2.0e9, max_events=2)
+    tr.layer = "a"
+    tr.add("array", "t0", 0, 10)
+    tr.advance(100)
+    tr.layer = "b"
+    tr.add("dram", "ld", 5, 7)
+    tr.add("array", "t1", 7, 9)
+    assert tr.events == [("a", "array", "t0", 0.0, 10.0), ("b", "dram", "ld", 105.0, 107.0)] and tr.dropped == 1
+    tr.write(tmp_path / "t.json")
+    doc = json.loads((tmp_path / "t.json").read_text())
+    meta = [e for e in doc["traceEvents"] if e["ph"] == "M"]
+    ev = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert [(m["tid"], m["args"]["name"]) for m in meta] == [(1, "array"), (2, "dram")]
+    assert [(e["name"], e["cat"], e["tid"], e["pid"]) for e in ev] == [("t0", "a", 1, 1), ("ld", "b", 2, 1)]
+    assert [e["ts"] for e in ev] == pytest.approx([0.0, 105 * 0.0005])
+    assert [e["dur"] for e in ev] == pytest.approx([10 * 0.0005, 2 * 0.0005])
+    assert ev[1]["args"] == {"layer": "b", "start_cycle": 105.0, "end_cycle": 107.0}
+    assert doc["otherData"] == {"clock_hz": 2.0e9, "dropped_events": 1}
+    tr.write(tmp_path / "t.csv")
+    rows = (tmp_path / "t.csv").read_text().splitlines()
+    assert rows == ["layer,resource,name,start_cycle,end_cycle", "a,array,t0,0.0,10.0", "b,dram,ld,105.0,107.0"]
