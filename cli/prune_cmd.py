@@ -30,7 +30,9 @@ def add_parser(sub) -> None:
     sp = sub.add_parser("prune", help="prune a torch model (minilm, digits-cnn, zoo) into a workload directory",
                         description="Prune a real torch model and write a workload directory (op list, masks, "
                                     "quality figures, the command) that `nmsim simulate --workload DIR` costs.")
-    sp.add_argument("--model", "-m", default="minilm", help="minilm | digits-cnn | ZOO_NAME (default minilm)")
+    sp.add_argument("--model", "-m", default="minilm",
+                    help="minilm | digits-cnn | ZOO_NAME | file.py:factory | package.module:Class | Hugging Face "
+                         "config folder | hf:NAME (default minilm)")
     sp.add_argument("--pattern", default="2:4", help="N:M (e.g. 2:8), N:M@N, or unstructured:D (D = fraction of "
                                                      "zeros); default 2:4")
     sp.add_argument("--method", default="magnitude", metavar="METHOD",

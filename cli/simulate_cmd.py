@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import fail, flags, warn
+from .resolve import PARAM_HELP, WORKLOAD_HELP
 
 
 def add_parser(sub) -> None:
@@ -15,8 +16,8 @@ def add_parser(sub) -> None:
 
     ss = sub.add_parser("simulate", help="cost a workload on an architecture")
     ss.add_argument("--arch", "-a", help="preset name or arch YAML (required unless --scalesim-cfg)")
-    ss.add_argument("--workload", "-w", help="zoo name or workload YAML (required unless --scalesim-topology)")
-    ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
+    ss.add_argument("--workload", "-w", help=WORKLOAD_HELP + " (required unless --scalesim-topology)")
+    ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help=PARAM_HELP)
     ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
     ss.add_argument("--dataflow", choices=DATAFLOWS, help="force a dataflow (default: the arch's first)")
     ss.add_argument("--mapper", choices=MAPPERS,

@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 
 from .errors import fail
+from .resolve import PARAM_HELP, WORKLOAD_HELP
 
 
 def add_parser(sub) -> None:
     """Register `nmsim workloads [list|show NAME]` on the subcommand table."""
     sw = sub.add_parser("workloads", help="list the model zoo, or show one model's ops")
     sw.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    sw.add_argument("name", nargs="?", help="zoo name or workload YAML")
-    sw.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. batch=8")
+    sw.add_argument("name", nargs="?", help=WORKLOAD_HELP)
+    sw.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help=PARAM_HELP)
     sw.add_argument("--save", metavar="FILE.yaml", help="write the workload file")
     sw.set_defaults(func=cmd_workloads)
 
