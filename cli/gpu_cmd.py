@@ -12,9 +12,9 @@ calibrated parameters (docs/GPU.md, "GPU cost model").
 from __future__ import annotations
 
 import argparse
-import json
 
 from .errors import flags
+from .provenance import file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -52,7 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     """Run gpu_kernels.bench.run_bench with the given options (kernels imported only here)."""
     from nmsim.gpu_kernels.bench import run_bench
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
     opts = {k: getattr(args, k) for k in ("repeats", "warmup", "patterns") if getattr(args, k) is not None}
     with flags(out_path="--out"):
@@ -60,26 +60,24 @@ def cmd_bench(args: argparse.Namespace) -> None:
                             progress=not args.quiet, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"out": args.out, "rows_written": written}, fh, indent=1)
+        write_json(args.json, "gpu-bench", {"out": args.out, "rows_written": written}, engine="cuda (measured)")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
     """Validate the GPU model on a measurement file: tables on stdout, optional JSON and plot."""
-    from rich.table import Table
 
     from nmsim.gpu_kernels.measurements import read_measurements
     from nmsim.gpu_kernels.validate import plot, validate
     from nmsim.sim.gpu import PARAMS
     from nmsim.specfile import check_plot_path
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
     if args.plot:
         check_plot_path(args.plot)
     with flags("arch", "split"):
         res = validate(read_measurements(args.file), args.arch, args.split)
-    t = Table(title=f"GPU model ({res['arch']}) vs {args.file}: {res['overall']['n']} rows", title_justify="left")
+    t = NarrowTable(title=f"GPU model ({res['arch']}) vs {args.file}: {res['overall']['n']} rows", title_justify="left")
     for c in ("rows", "n", "MAPE", "max APE", "Spearman"):
         t.add_column(c, justify="left" if c == "rows" else "right")
     for label, key in (("held out", "held_out"), ("calibration", "calibration"), ("overall", "overall"),
@@ -87,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
         m = res[key]
         t.add_row(label, str(m["n"]), _pct(m["mape"]), _pct(m["max_ape"]), _rho(m["spearman"]))
     console.print(t)
-    k = Table(title="per kernel", title_justify="left")
+    k = NarrowTable(title="per kernel", title_justify="left")
     for c in ("kernel", "held-out n", "held-out MAPE", "held-out Spearman", "calib. n", "calib. MAPE", "calib. Spearman"):
         k.add_column(c, justify="left" if c == "kernel" else "right")
     for name, m in res["per_kernel"].items():
@@ -95,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
         k.add_row(name, str(m["n"]), _pct(m["mape"]), _rho(m["spearman"]), str(c["n"]), _pct(c["mape"]),
                   _rho(c["spearman"]))
     console.print(k)
-    p = Table(title="model parameters", title_justify="left")
+    p = NarrowTable(title="model parameters", title_justify="left")
     for c in ("parameter", "default", "calibrated", "used by"):
         p.add_column(c, justify="left" if c in ("parameter", "used by") else "right")
     for par in PARAMS:
@@ -107,10 +105,20 @@ def cmd_validate(args: argparse.Namespace) -> None:
     h = res["held_out"]
     console.print(f"held-out MAPE {_pct(h['mape'])} (goal <= 10%), Spearman {_rho(h['spearman'])} (goal >= 0.95)")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res | {"file": args.file}, fh, indent=1)
+        write_json(args.json, "gpu-validate", res | {"file": args.file}, engine="gpu model (sim.gpu)",
+                   arch=_gpu_arch_prov(args.arch, res["arch"]), inputs=file_inputs(measurements=args.file))
     if args.plot:
         console.print(f"plot: {plot(res, args.plot)}")
+
+
+def _gpu_arch_prov(given: str, resolved: str) -> dict:
+    """The arch record of the GPU preset validation used (`auto` picks it from the file)."""
+    from nmsim.accel import load_arch
+
+    from .provenance import arch_prov
+
+    text = resolved if given == "auto" else given
+    return arch_prov(text, load_arch(text))
 
 
 def _pct(x: float | None) -> str:

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `nmsim` console script; returns the exit code."""
+    from nmsim.specfile.results import set_command
+
+    set_command(["nmsim", *(sys.argv[1:] if argv is None else argv)])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -25,11 +25,13 @@ def parse_params(pairs: list[str] | None) -> dict:
     return out
 
 
-def resolve_workload(text: str, params: dict) -> Workload:
-    """Any workload text (workloads.sources.load_workload) with its --param values -> Workload."""
+def resolve_workload(text: str, params: dict) -> tuple[Workload, dict]:
+    """Any workload text (workloads.sources.load_workload) with its --param values -> (Workload,
+    its provenance record {kind, text, params})."""
     from nmsim.workloads.sources import load_workload
 
     from .errors import flags
 
     with flags(param="--param"):
-        return load_workload(text, params)[0]
+        wl, src = load_workload(text, params)
+    return wl, {**src.to_dict(), "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}

@@ -19,20 +19,19 @@ def add_parser(sub) -> None:
 
 def cmd_workloads(args: argparse.Namespace) -> None:
     """Print the zoo table, or one workload's ops."""
-    from rich.table import Table
 
     from nmsim.workloads import zoo
 
     from .resolve import parse_params, resolve_workload
-    from .tables import console, eng
+    from .tables import console, eng, narrow_table, NarrowTable
 
     if args.action == "show":
         if not args.name:
             fail("workloads show needs a NAME (`nmsim workloads` lists the zoo)")
-        wl = resolve_workload(args.name, parse_params(args.param))
-        t = Table(title=f"{wl.name}: {len(wl.ops)} ops, {eng(wl.macs)}MACs", title_justify="left")
-        for c in ("op", "kind", "M", "N", "K", "batch", "weights", "MACs"):
-            t.add_column(c, justify="left" if c in ("op", "kind", "weights") else "right")
+        wl, _ = resolve_workload(args.name, parse_params(args.param))
+        t = narrow_table(f"{wl.name}: {len(wl.ops)} ops, {eng(wl.macs)}MACs",
+                         [(c, "left" if c in ("op", "kind", "weights") else "right")
+                          for c in ("op", "kind", "M", "N", "K", "batch", "weights", "MACs")])
         for op in wl.ops:
             t.add_row(op.name, op.kind, str(op.M), str(op.N), str(op.K), str(op.batch),
                       str(op.weight_sparsity) if op.has_weights else "-", eng(op.macs))
@@ -41,9 +40,10 @@ def cmd_workloads(args: argparse.Namespace) -> None:
             path = wl.save(args.save)
             console.print(f"saved to {path}")
         return
-    t = Table(title="nmsim model zoo", title_justify="left")
-    for c in ("name", "parameters (defaults)", "description"):
-        t.add_column(c)
+    t = NarrowTable(title="nmsim model zoo", title_justify="left")
+    t.add_column("name", no_wrap=True)
+    t.add_column("parameters (defaults)", no_wrap=True)
+    t.add_column("description")
     for n in zoo.zoo_names():
-        t.add_row(n, ", ".join(f"{k}={v}" for k, v in zoo.zoo_params(n).items()), zoo.describe(n))
+        t.add_row(n, ",".join(f"{k}={v}" for k, v in zoo.zoo_params(n).items()), zoo.describe(n))
     console.print(t)

@@ -46,9 +46,10 @@ def simulate_json(tmp_path: Path, capsys, *args: str, name: str = "r.json") -> t
 
 
 def table_row(out: str, first_cell: str) -> list[str]:
-    """The cells of the rich-table row whose first cell is `first_cell`."""
+    """The whitespace-separated cells of the table row whose first cell is `first_cell` (tables
+    have no vertical rules: cli.tables.narrow_table)."""
     for line in out.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
+        cells = line.split()
         if cells and cells[0] == first_cell:
             return cells
     raise AssertionError(f"no table row '{first_cell}' in:\n{out}")
