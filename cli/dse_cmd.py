@@ -84,6 +84,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         warn(f"{s.errors:,} result rows recorded an error (see `nmsim dse export --csv`, column error)")
     print(f"{s.sweep}: {s.points:,} points ({s.evaluated:,} evaluated, {s.skipped:,} already stored), "
           f"{s.rows_written:,} rows written, {s.errors:,} errors, {s.seconds:.1f} s -> {s.store}")
+    if s.repeated:
+        print(f"{s.repeated:,} of the search's proposals repeated a design it had already evaluated: their stored "
+              f"results were given to the search instead of evaluating them again")
     if args.json:
         base = sweep.spec.base
         base_text = str(spec_path.parent / base) if base.endswith((".yaml", ".yml")) or "/" in base else base
@@ -96,7 +99,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Print the front table; write --json / --plot."""
 
     from nmsim.dse import load_results, plots, report
-    from nmsim.dse.report import parse_objectives
+    from nmsim.dse.report import base_arch_label, parse_objectives
 
     from .tables import console, eng, NarrowTable, seconds
 
@@ -127,7 +130,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     if args.plot:
         if len(objectives) == 1:
             fail("--plot draws 2 or 3 objectives; give --pareto with two or three")
-        plots.pareto_plot(table, objectives, args.plot)
+        plots.pareto_plot(table, objectives, args.plot, arch=base_arch_label(args.store))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -150,7 +153,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     """Draw one plot kind."""
     from nmsim.dse import load_results, plots
-    from nmsim.dse.report import front_rows, parse_objectives
+    from nmsim.dse.report import base_arch_label, front_rows, parse_objectives
 
     check_plot_path(args.out)
     with flags(objectives="--pareto"):
@@ -158,10 +161,11 @@ def cmd_plot(args: argparse.Namespace) -> None:
     table = load_results(args.store, args.workload, args.pattern)
     if not len(table):
         fail(f"{args.store}: no successful results" + (" for that workload/pattern" if args.workload or args.pattern else ""))
+    arch = base_arch_label(args.store)
     if args.kind == "pareto":
-        plots.pareto_plot(table, objectives, args.out)
+        plots.pareto_plot(table, objectives, args.out, arch=arch)
     elif args.kind == "heatmap":
-        plots.utilization_heatmap(table, args.out)
+        plots.utilization_heatmap(table, args.out, arch=arch)
     else:
         if args.keys:
             keys = [k.strip() for k in args.keys.split(",") if k.strip()]

@@ -1,4 +1,4 @@
-"""`nmsim` command line: presets, workloads, simulate, map, prune, rtl, gpu, dse, reproduce, demo.
+"""`nmsim` command line: presets, workloads, simulate, map, prune, rtl, gpu, dse, reproduce, timeloop, demo.
 
 Each command lives in its own module (`<command>_cmd.py`: `add_parser` registers the command and
 its handler); this module builds the parser from them and dispatches. Human tables go to stdout;
@@ -13,12 +13,12 @@ import sys
 from nmsim.specfile import SpecError
 
 from . import (demo_cmd, dse_cmd, gpu_cmd, map_cmd, presets_cmd, prune_cmd, reproduce_cmd, rtl_cmd, simulate_cmd,
-               workloads_cmd)
+               timeloop_cmd, workloads_cmd)
 from .errors import fail
 
 # In the order `nmsim --help` lists them.
 COMMANDS = (presets_cmd, workloads_cmd, simulate_cmd, map_cmd, prune_cmd, rtl_cmd, gpu_cmd, dse_cmd, reproduce_cmd,
-            demo_cmd)
+            timeloop_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,9 +9,20 @@ from rich.table import Table
 
 from nmsim.sim import RunResult
 
+class _Console(Console):
+    """Tables laid out to the width; sentences (plain strings) never hard-wrapped: the terminal
+    folds them, and a pipe keeps each on one line for grep."""
+
+    def print(self, *objects, **kwargs) -> None:
+        """As rich's; plain strings default to soft wrapping."""
+        if objects and all(isinstance(o, str) for o in objects):
+            kwargs.setdefault("soft_wrap", True)
+        super().print(*objects, **kwargs)
+
+
 # Width from the terminal (rich: $COLUMNS, else 80 when piped); tables are laid out to stay readable
 # at 80 columns (cells wrap, numbers keep their units).
-console = Console(soft_wrap=False)
+console = _Console(soft_wrap=False)
 
 
 def eng(x: float, unit: str = "") -> str:

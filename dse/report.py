@@ -84,3 +84,9 @@ def report(store: str | Path, objectives: list[str] | str, workload: str | None 
                    for wl in dict.fromkeys(table["workload"])} if len(table) else {},
         "pareto": [_entry(table, i) for i in front], "best": best, "sweeps": sweeps,
     }
+
+
+def base_arch_label(store: str | Path) -> str:
+    """The base architectures of a store's sweeps, e.g. 'sat' or 'sat, s4' (for plot titles)."""
+    with ResultStore(store, readonly=True) as st:
+        return ", ".join(dict.fromkeys(s["base_arch"]["name"] for s in st.sweeps()))
