@@ -21,9 +21,22 @@ COMMANDS = (presets_cmd, workloads_cmd, simulate_cmd, map_cmd, prune_cmd, rtl_cm
             timeloop_cmd, demo_cmd)
 
 
+class _Version(argparse.Action):
+    """`nmsim --version`: the version and, from a git work tree, the commit results record."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from nmsim.specfile.results import git_commit, nmsim_version
+
+        commit, dirty = git_commit()
+        where = f" (git {commit[:12]}{', uncommitted changes' if dirty else ''})" if commit else ""
+        print(f"nmsim {nmsim_version()}{where}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of `nmsim`."""
     p = argparse.ArgumentParser(prog="nmsim", description="Cycle-approximate simulator of N:M and high-sparsity DNN accelerators.")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version (and git commit) and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)

@@ -155,8 +155,12 @@ def _prune(args: argparse.Namespace) -> None:
         res = run_prune(args.model, args.pattern, args.method, args.calibration, args.calibration_file, args.skip,
                         params, args.seed, args.epochs, args.eval_sentences, update)
     total_s = time.perf_counter() - t0
+    from nmsim.specfile.results import provenance
+
+    prov = provenance("prune-quality", workload=_model_prov(args.model, params), seeds={"seed": args.seed},
+                      inputs=file_inputs(calibration_file=args.calibration_file))
     out = save_result_dir(res, args.out, {"total_seconds": round(total_s, 3), "torch": torch.__version__,
-                                          "threads": args.threads}, command, args.force)
+                                          "threads": args.threads}, command, args.force, prov)
     _print_run(res, out, total_s)
     if args.json:
         doc = {"model": res.model, "pattern": res.pattern, "method": res.method, "quality": res.quality,

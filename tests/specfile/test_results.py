@@ -74,3 +74,10 @@ def test_every_cli_json_goes_through_the_writer():
                 if isinstance(node.func.value, ast.Name) and node.func.value.id == "json":
                     offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_version_names_the_commit_results_record(capsys):
+    code, out, _ = run_cli(["--version"], capsys)
+    commit, _ = git_commit()
+    assert code == 0 and out.startswith(f"nmsim {nmsim_version()}")
+    assert commit is None or commit[:12] in out

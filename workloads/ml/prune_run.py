@@ -425,8 +425,11 @@ def run_prune(model: str, pattern: str, method: str, calibration: int | None = N
     return _run_zoo(model, sp, method, calibration, list(skip), p, seed, progress)
 
 
-def save_result_dir(result: PruneResult, out: str | Path, extra: dict, command: str, force: bool = False) -> Path:
-    """Write `out/` = workload.yaml, workload.masks.npz, quality.json, command.txt.
+def save_result_dir(result: PruneResult, out: str | Path, extra: dict, command: str, force: bool = False,
+                    prov: dict | None = None) -> Path:
+    """Write `out/` = workload.yaml, workload.masks.npz, quality.json, command.txt. quality.json is
+    a `prune-quality` result (specfile/results.py) carrying the provenance `prov` (a bare one when
+    None).
 
     The files go to a hidden sibling folder first, which is renamed to `out` only once complete,
     so an interrupted run never leaves `out` looking finished. An existing `out` is refused
@@ -447,7 +450,10 @@ def save_result_dir(result: PruneResult, out: str | Path, extra: dict, command: 
                "quality": result.quality, "seconds": round(result.seconds, 3), **extra,
                "density": round(result.density, 6), "verified": True, "calibration": result.calibration,
                "skipped": result.skipped, "layers": result.layers, "command": command}
-        (tmp / "quality.json").write_text(json.dumps(doc, indent=2) + "\n")
+        from nmsim.specfile.results import provenance, result_json
+
+        full = result_json("prune-quality", doc, prov or provenance("prune-quality"))
+        (tmp / "quality.json").write_text(json.dumps(full, indent=2) + "\n")
         (tmp / "command.txt").write_text(command + "\n")
         os.chmod(tmp, 0o755)            # mkdtemp makes it private; the result is an ordinary folder
         if out.exists():
