@@ -15,6 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from nmsim.problem import index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel
 
+from .vector import VectorUnit
+
 OPERANDS = ("weights", "inputs", "outputs")
 
 Operand = Literal["weights", "inputs", "outputs"]
@@ -128,6 +130,8 @@ class GPU(StrictModel):
     """A GPU described by datasheet rates."""
 
     sms: int = Field(gt=0, description="streaming multiprocessors")
+    compute_capability: float = Field(gt=0, description="CUDA compute capability (8.0 = sm80): picks the kernel "
+                                      "efficiencies and the kernels available on its architecture (sim/gpu)")
     boost_clock_hz: float = Field(gt=0)
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
     dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
@@ -201,13 +205,15 @@ class Arch(StrictModel):
 
 class SystolicArch(Arch):
     """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
-    energy (and optional area)."""
+    energy, the vector unit that runs non-GEMM operators (optional: without one they are not
+    costed, with a note) and area (optional)."""
 
     kind: Literal["systolic"] = "systolic"
     compute: ComputeArray
     memory: list[MemoryLevel] = Field(min_length=1)
     dram: DRAM
     energy: Energy
+    vector: VectorUnit | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -238,6 +244,8 @@ class SystolicArch(Arch):
             raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
         if unknown:
             raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
+        if self.vector is not None and self.vector.level not in names:
+            raise ValueError(f"vector.level '{self.vector.level}' is not a memory level (levels: {', '.join(names)})")
         return self
 
     def level_for(self, operand: str) -> MemoryLevel:

@@ -75,8 +75,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             "inputs": file_inputs(mapping=args.mapping), "seeds": {"mapper": 0} if args.mapper == "random" else {}}
     if args.training:
         return _simulate_training(args, arch, wl, sparsity, prov)
-    with Progress(console=console, transient=True, disable=len(wl.ops) < 200 and engine == "fast") as prog:
-        task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
+    with Progress(console=console, transient=True, disable=len(wl.layers) < 200 and engine == "fast") as prog:
+        task = prog.add_task(f"simulating {wl.name}", total=len(wl.layers))
         res = simulate_workload(arch, wl, sparsity, dataflow=args.dataflow,
                                 progress=lambda done, total: prog.update(task, completed=done),
                                 mapper=args.mapper, objective=args.objective or "latency", mappings=mappings,
@@ -86,7 +86,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if args.save_mappings:
         from nmsim.mapping import Mapping, save_mappings
 
-        save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers},
+        save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers if lr.mapping},
                       header=f"mappings of {wl.name} on {arch.name} "
                              f"({'mapper ' + args.mapper if args.mapper else 'default mapping'})")
     _report(args, res, run_table, prov)

@@ -65,7 +65,7 @@ def _groups(res: RunResult, per_layer: bool) -> dict[str, list]:
     """Layers by row: one row per layer, or per (name pattern, shape) group, in first-seen order."""
     rows: dict[str, list] = {}
     for lr in res.layers:
-        key = lr.name if per_layer else f"{layer_group(lr.name)} {lr.M}x{lr.N}x{lr.K}x{lr.batch}"
+        key = lr.name if per_layer else f"{layer_group(lr.name)} {layer_shape(lr)}"
         rows.setdefault(key, []).append(lr)
     return rows
 
@@ -109,11 +109,35 @@ def _stall_sum(layers, cause: str) -> str:
     return f"{int(sum(x.cycle_breakdown.get(f'stall_{cause}_cycles', 0) for x in layers)):,}"
 
 
+def layer_shape(lr) -> str:
+    """'MxNxK (xB)' of a GEMM layer, '<kind> RxC (xB)' of a non-GEMM one ('fused' when it runs
+    in the GEMM epilogue before it)."""
+    batch = f" (x{lr.batch})" if lr.batch > 1 else ""
+    if lr.is_nongemm:
+        return f"{lr.op}{' fused' if lr.nongemm['fused'] else ''} {lr.M}x{lr.N}{batch}"
+    return f"{lr.M}x{lr.N}x{lr.K}{batch}"
+
+
+def nongemm_caption(res: RunResult) -> str:
+    """One line: the non-GEMM operators' share of the run's latency and energy (and how many went
+    uncosted); empty when the workload has none."""
+    t = res.nongemm_totals()
+    if not t["nongemm_layers"]:
+        return ""
+    line = (f"non-GEMM ops (norms, softmax, activations, adds, embeddings, pooling): {t['nongemm_share']:.1%} of "
+            f"latency ({seconds(t['nongemm_latency_s'])}), {t['nongemm_energy_share']:.1%} of energy")
+    if t["nongemm_uncosted"]:
+        line += f"; {t['nongemm_uncosted']} of {t['nongemm_layers']} not costed on this target (see the notes)"
+    return line
+
+
 def run_table(res: RunResult, per_layer: bool):
     """Per-layer (or per-layer-group) table with a total row; `bound` is the dominant cycle term
-    (compute, buffer or dram) of the group's first layer. With the detailed engine a second table
-    gives the stall cycles by cause (cycles the array waited, docs/MODEL.md 9). Latency and DRAM
-    bytes are left out below 100 columns (they are in --json/--csv)."""
+    (compute, buffer or dram) of the group's first layer. Non-GEMM layers show their kind and
+    output shape, and no MAC utilization; the caption gives their share of latency and energy.
+    With the detailed engine a second table gives the stall cycles by cause (cycles the array
+    waited, docs/MODEL.md 9). Latency and DRAM bytes are left out below 100 columns (they are in
+    --json/--csv)."""
     wide = console.width >= 100
     cols = [("layer" if per_layer else "layer group", "left"), ("n", "right"), ("M x N x K", "right"),
             ("weights", "left"), ("cycles", "right")] + ([("latency", "right")] if wide else []) + [
@@ -122,16 +146,18 @@ def run_table(res: RunResult, per_layer: bool):
     labels = [group_label([x.name for x in layers]) for layers in groups.values()]
     width = max(map(len, labels), default=0)
     t = narrow_table(f"{res.workload} on {res.arch} (weights: {res.sparsity})", cols, width)
+    t.caption, t.caption_justify = nongemm_caption(res) or None, "left"
     peak = res.peak_macs_per_cycle
     for layers in groups.values():
         lr = layers[0]
         cyc = sum(x.cycles for x in layers)
-        shape = f"{lr.M}x{lr.N}x{lr.K}" + (f" x{lr.batch}" if lr.batch > 1 else "")
         sp = lr.executed_sparsity if lr.executed_sparsity == lr.sparsity else f"{lr.sparsity}->{lr.executed_sparsity}"
+        macs = sum(x.macs_effective for x in layers)
+        util = "-" if lr.is_nongemm or not cyc else f"{macs / (cyc * peak):.1%}"
         lat = [seconds(sum(x.latency_s for x in layers))] if wide else []
         dram = [eng(sum(x.bytes.get("dram", x.bytes.get("hbm", 0.0)) for x in layers), "B")] if wide else []
-        t.add_row(group_label([x.name for x in layers]), str(len(layers)), shape, sp, f"{cyc:,}", *lat,
-                  f"{sum(x.macs_effective for x in layers) / (cyc * peak):.1%}", lr.bottleneck, *dram,
+        t.add_row(group_label([x.name for x in layers]), str(len(layers)), layer_shape(lr),
+                  "-" if lr.is_nongemm else sp, f"{cyc:,}", *lat, util, lr.bottleneck, *dram,
                   eng(sum(x.energy_pj for x in layers) * 1e-12, "J"))
     tot = res.total
     t.add_section()

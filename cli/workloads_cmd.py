@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 def cmd_workloads(args: argparse.Namespace) -> None:
     """Print the zoo table, or one workload's ops."""
 
-    from nmsim.workloads import zoo
+    from nmsim.workloads import NonGemmOp, zoo
 
     from .resolve import parse_params, resolve_workload
     from .tables import console, eng, narrow_table, NarrowTable
@@ -29,10 +29,15 @@ def cmd_workloads(args: argparse.Namespace) -> None:
         if not args.name:
             fail("workloads show needs a NAME (`nmsim workloads` lists the zoo)")
         wl, _ = resolve_workload(args.name, parse_params(args.param))
-        t = narrow_table(f"{wl.name}: {len(wl.ops)} ops, {eng(wl.macs)}MACs",
+        t = narrow_table(f"{wl.name}: {len(wl.ops)} GEMM ops, {eng(wl.macs)}MACs; {len(wl.nongemm)} non-GEMM ops",
                          [(c, "left" if c in ("op", "kind", "weights") else "right")
-                          for c in ("op", "kind", "M", "N", "K", "batch", "weights", "MACs")])
-        for op in wl.ops:
+                          for c in ("op", "kind", "M | rows", "N | cols", "K", "batch", "weights",
+                                    "MACs | alu+special ops")])
+        for op in wl.layers:
+            if isinstance(op, NonGemmOp):
+                t.add_row(op.name, op.kind + (" (fused)" if op.fused else ""), str(op.rows), str(op.cols), "-",
+                          str(op.batch), "-", eng(op.flops))
+                continue
             t.add_row(op.name, op.kind, str(op.M), str(op.N), str(op.K), str(op.batch),
                       str(op.weight_sparsity) if op.has_weights else "-", eng(op.macs))
         console.print(t)

@@ -114,7 +114,8 @@ def roofline_plot(store: str | Path, result_keys: list[str], out: str | Path | N
         i = row["inputs"]
         peak = row["outputs"]["peak_macs_per_cycle"] * i["clock_hz"]
         bw = i["dram_bytes_per_s"]
-        layers = [lr for lr in res.layers if lr.bytes.get("dram", 0) > 0 and lr.latency_s > 0]
+        # GEMM layers only: a non-GEMM op does no MACs, so it has no place on a MAC roofline
+        layers = [lr for lr in res.layers if not lr.is_nongemm and lr.bytes.get("dram", 0) > 0 and lr.latency_s > 0]
         oi = np.array([lr.macs_effective / lr.bytes["dram"] for lr in layers])
         perf = np.array([lr.macs_effective / lr.latency_s for lr in layers])
         roles = [layer_role(lr.name) for lr in layers]

@@ -293,8 +293,10 @@ def _digest(obj) -> str:
 
 
 def workload_uid(wl: Workload) -> str:
-    """Short hash of what the cost depends on in a workload: its ops and mask digests."""
+    """Short hash of what the cost depends on in a workload: its GEMM ops, its non-GEMM ops (a
+    GEMM-only workload keeps the hash it had before they existed) and mask digests."""
     ops = [[o.name, o.kind, o.M, o.N, o.K, o.batch, str(o.weight_sparsity), o.act_density] for o in wl.ops]
+    ops += [o.to_dict() for o in wl.nongemm]
     masks = {k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in sorted(wl.masks.items())}
     return _digest([ops, masks])[:12]
 

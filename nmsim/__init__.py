@@ -25,7 +25,7 @@ from .sim import LayerResult, RunResult, backend_for, gpu, map_op, simulate_op, 
 from .sim.engine import Trace
 from .sim.training import simulate_training
 from .specfile import SpecError
-from .workloads import Op, Sparsity, Workload, zoo
+from .workloads import NonGemmOp, Op, Sparsity, Workload, zoo
 
 try:
     __version__ = version("nmsim")
@@ -44,7 +44,7 @@ _LAZY = {
     "plot_gpu_validation": ("nmsim.gpu_kernels.validate", "plot"),
 }
 
-__all__ = ["Arch", "SystolicArch", "GpuArch", "load_arch", "preset_names", "Op", "Sparsity", "Workload", "zoo",
+__all__ = ["Arch", "SystolicArch", "GpuArch", "load_arch", "preset_names", "Op", "NonGemmOp", "Sparsity", "Workload", "zoo",
            "Mapping", "Constraints", "load_constraints", "load_mappings", "save_mappings", "simulate_op",
            "simulate_workload", "simulate_training", "map_op", "backend_for", "gpu", "LayerResult", "RunResult",
            "Trace", "SpecError", "__version__", *_LAZY]

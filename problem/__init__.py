@@ -9,6 +9,8 @@ from .dataflow import (COLS, DATAFLOW_CODES, DATAFLOWS, DATAFLOWS_BY_CODE, IS, O
                        TIME, WS, PerDataflow, stream_of)
 from .gemm import Gemm, cdiv, tile_bytes
 from .nm import index_bits, parse_nm
+from .opclass import OP_CLASSES
 
 __all__ = ["Gemm", "cdiv", "tile_bytes", "DATAFLOWS", "DATAFLOW_CODES", "DATAFLOWS_BY_CODE", "SPATIAL", "WS", "OS",
-           "IS", "ROWS", "COLS", "TIME", "PerDataflow", "OPERAND_DIMS", "STREAMS", "stream_of", "parse_nm", "index_bits"]
+           "IS", "ROWS", "COLS", "TIME", "PerDataflow", "OPERAND_DIMS", "STREAMS", "stream_of", "parse_nm", "index_bits",
+           "OP_CLASSES"]

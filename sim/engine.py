@@ -54,7 +54,7 @@ class Trace:
     Layers of a workload run one after another: `advance(cycles)` closes the current layer's span
     (track `layers`) and moves the origin past it. Tracks (docs/MODEL.md 9): `layers` (one span per
     layer), `array` (compute tiles), `stalls` (the array waiting, one slice per cause), `dram:<stream>`
-    (loads and stores). At most `max_events` tile/transfer/stall events are kept (a trace is for
+    (loads and stores), `vector` (non-GEMM layers). At most `max_events` tile/transfer/stall events are kept (a trace is for
     looking at, not for summing); `dropped` counts the rest; layer spans are always kept. `title`
     names the process (arch and workload).
     """
@@ -62,7 +62,8 @@ class Trace:
     LEGEND = {"layers": "one span per layer (op), in execution order",
               "array": "compute tiles: tile i (m, n, k tile indices)",
               "stalls": "the array idle, by cause: " + ", ".join(STALL_CAUSES) + " (docs/MODEL.md 9)",
-              "dram:<stream>": "DRAM transfers of one operand stream (A, B loads; C read-back, C store)"}
+              "dram:<stream>": "DRAM transfers of one operand stream (A, B loads; C read-back, C store)",
+              "vector": "non-GEMM layers on the vector unit (norms, softmax, activations, ...), one span each"}
 
     def __init__(self, clock_hz: float, max_events: int = 1_000_000, title: str = "nmsim detailed engine"):
         self.clock_hz = clock_hz

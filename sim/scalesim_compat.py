@@ -17,7 +17,9 @@ OptimizedMapping's K_exec), documented in docs/MODEL.md section 8:
 Stall cycles (USER-bandwidth DRAM limits, custom-layout bank conflicts, Ramulator latencies) are
 not reproduced; layers where SCALE-Sim may stall carry a note. Bytes and energy are nmsim's own
 model of the same layer on `accel.scalesim.scalesim_arch(cfg)`, and nmsim's own cycle estimate
-stays in `cycle_breakdown["nmsim_cycles"]`.
+stays in `cycle_breakdown["nmsim_cycles"]`. Non-GEMM operators are not costed: SCALE-Sim models
+none (a topology holds only GEMM and conv layers), so a workload's norms or activations get a
+zero-cost layer with a note rather than numbers SCALE-Sim never produces.
 """
 from __future__ import annotations
 
@@ -27,12 +29,13 @@ from nmsim.accel.scalesim import ScaleSimConfig, scalesim_arch
 from nmsim.mapping import Candidates, Mapping, check_mapping
 from nmsim.problem import Gemm
 from nmsim.specfile import SpecError
-from nmsim.workloads import Op
+from nmsim.workloads import NonGemmOp, Op
 
 from .analytic import gemm_cost
 from .hw import HwParams
 from .results import LayerResult
 from .systolic import FastSystolic
+from .vector import uncosted_nongemm
 
 COMPAT_NOTE = ("SCALE-Sim compatibility: cycles = SCALE-Sim 3.0.0 'Total Cycles' (stall-free whole-layer "
                "schedule, counted as the last cycle's index, one less than the cycle count); nmsim's own "
@@ -128,6 +131,12 @@ class ScaleSimBackend:
             cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
                              "scalesim_executed_k": float(scalesim_executed_k(self.cfg, op))},
             notes=notes)
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """A zero-cost layer with a note: SCALE-Sim models no non-GEMM operators (module docstring)."""
+        return uncosted_nongemm(op, [*self.own.hw.level_names, "dram"], self.own.hw.operand_bytes,
+                                "SCALE-Sim models no non-GEMM operators (norms, softmax, activations, ...): "
+                                "not costed in SCALE-Sim compatibility mode")
 
     def pregen_cycles(self, fwd: Op, bwd: Op) -> int:
         """0: SCALE-Sim models no N:M mask generation (cycles)."""

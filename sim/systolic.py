@@ -5,7 +5,8 @@ mapper's best for the objective (`mapper`), else the default mapping (docs/MODEL
 optionally limited to one dataflow. `FastSystolic` prices it with the closed form
 (`analytic.gemm_cost`), `DetailedSystolic` with the event-driven engine on the same tile schedule
 (`engine.engine_cost`; stall cycles by cause join `cycle_breakdown`). A weight mask makes
-unstructured sparsity pay its load imbalance (MODEL.md 2.1).
+unstructured sparsity pay its load imbalance (MODEL.md 2.1). Non-GEMM operators run on the
+arch's vector unit (`cost_nongemm`, sim/vector.py, MODEL.md 11.2) in both backends.
 """
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ from nmsim.accel import SystolicArch
 from nmsim.mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
                            default_mapping_candidates, executed_gemm, plan_sparsity, search)
 from nmsim.specfile import SpecError
-from nmsim.workloads import Op
+from nmsim.workloads import NonGemmOp, Op
 
 from .analytic import gemm_cost
 from .engine import STALL_CAUSES, Trace, engine_cost
 from .hw import HwParams
 from .imbalance import busy_k_scale, fold_lanes, lane_prefix_counts
 from .results import LayerResult
+from .vector import VectorParams, uncosted_nongemm, vector_cost
 
 BOTTLENECKS = ("compute", "buffer", "dram")
 FAST_BREAKDOWN = ("compute_cycles", "buffer_cycles", "dram_cycles")
-ENERGY_PARTS = ("mac", "index", "buffer", "dram", "static")
+ENERGY_PARTS = ("mac", "index", "buffer", "dram", "static")   # + "vector" on non-GEMM layers
 
 
 def bottleneck(f: dict) -> str:
@@ -71,6 +73,7 @@ class FastSystolic:
         self.arch, self.hw = arch, hw or HwParams.from_arch(arch)
         self.dataflow, self.mapper, self.objective, self.trace = dataflow, mapper, objective, trace
         self.name, self.clock_hz, self.peak_macs_per_cycle = arch.name, arch.clock_hz, arch.peak_macs_per_cycle
+        self.vp = VectorParams.from_arch(arch)
 
     # --- the pipeline of one op ------------------------------------------------------------
     def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None) -> LayerResult:
@@ -85,6 +88,15 @@ class FastSystolic:
             record = _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
         record, breakdown = self._price(op, plan, mapping, record)
         return self._result(op, plan, mapping, record, breakdown)
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """Cycles, latency (s), bytes and energy (pJ) of a non-GEMM op on the vector unit (MODEL.md
+        11.2); a zero-cost layer with a note when the arch describes none."""
+        if self.vp is None:
+            return uncosted_nongemm(op, [*self.hw.level_names, "dram"], self.hw.operand_bytes,
+                                    f"{self.arch.name} describes no vector unit: non-GEMM ops are not costed "
+                                    "(add a `vector:` section, docs/MODEL.md 11.2)")
+        return vector_cost(self.arch, op, self.vp)
 
     def _choose(self, op: Op, plan: SparsePlan, mapping: Mapping | None) -> tuple[Mapping, dict]:
         """The mapping to run and its fast-model record."""
@@ -159,6 +171,15 @@ class DetailedSystolic(FastSystolic):
     chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
 
     engine = "detailed"
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """As the fast backend (the vector unit streams; no tiles to schedule), recorded in the
+        trace as one `vector` event."""
+        lr = super().cost_nongemm(op)
+        if self.trace is not None:
+            self.trace.layer = op.name
+            self.trace.add("vector", op.kind, 0.0, float(lr.cycles))
+        return lr
 
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
         f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)

@@ -9,9 +9,16 @@ data propagation) gives every tensor's shape. Nodes, in graph order:
 * `MatMul` with a constant (initializer) operand: `gemm`, M = product of the activation's
   leading dims; between two activations: `attn_context` when one operand comes from a Softmax
   (through shape-only nodes), else `attn_score`, batch = the broadcast leading dims.
-* Operators nmsim does not cost yet (elementwise, activations, norms, softmax, pooling,
-  embeddings' Gather) and shape-only operators are counted in the description; any other
-  operator is unsupported and the error lists every one of them.
+* Non-GEMM operators become `NonGemmOp`s as the tracer records them (workloads/nongemm.py,
+  shapes from the node's output): LayerNormalization -> layernorm, SimplifiedLayerNormalization /
+  RMSNormalization -> rmsnorm, Softmax -> softmax (along its axis), Gelu, Relu, Clip (relu6),
+  Add/Sub and Mul of two tensors of more than one element -> add / mul, Gather from a constant
+  table -> embedding, MaxPool / AveragePool / GlobalMaxPool / GlobalAveragePool -> maxpool /
+  avgpool (window and input plane). An activation whose input is the GEMM output recorded just
+  before it is `fused`. An Add of a constant vector (a bias the exporter split from its GEMM) is
+  part of that GEMM. Other elementwise operators, batch norm (folded at inference), dropout and
+  the remaining noted kinds are counted in the description; shape-only operators are free; any
+  other operator is unsupported and the error lists every one of them.
 
 Op names come from the weight initializer (`layer1.0.conv1.weight` -> `layer1.0.conv1`, as the
 torch tracer names them), else from the node name.
@@ -24,6 +31,7 @@ from pathlib import Path
 
 from nmsim.specfile import SpecError
 
+from .nongemm import ACTIVATIONS, NonGemmOp, tensor_layout
 from .ops import ConvShape, Op
 from .workload import Workload
 
@@ -51,6 +59,11 @@ SHAPE_OPS = ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Concat"
              "Tile", "NonZero", "ScatterND", "ScatterElements", "Resize", "DepthToSpace", "SpaceToDepth")
 _PASS_THROUGH = ("Cast", "Dropout", "Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Expand", "Where")
 _CATEGORY = {op: cat for cat, ops in NOTED_OPS.items() for op in ops}
+# ONNX operator -> NonGemmOp kind (Add/Sub/Mul and Gather are decided per node: _nongemm_kind)
+_NONGEMM = {"LayerNormalization": "layernorm", "SimplifiedLayerNormalization": "rmsnorm",
+            "RMSNormalization": "rmsnorm", "Softmax": "softmax", "Gelu": "gelu", "Relu": "relu", "Clip": "relu6",
+            "MaxPool": "maxpool", "GlobalMaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool",
+            "Add": "add", "Sub": "add", "Mul": "mul", "Gather": "embedding"}
 
 
 def _load(path: str | Path):
@@ -145,7 +158,8 @@ class _Builder:
         self.consts = {i.name for i in model.graph.initializer} | {
             n.output[0] for n in model.graph.node if n.op_type == "Constant"}
         self.from_softmax: set[str] = set()
-        self.ops: list[Op] = []
+        self.ops: list = []
+        self.tail = ""                 # output of the last GEMM (or of an op fused into it)
         self.names: set[str] = set()
         self.noted: Counter = Counter()
         self.unsupported: dict[str, list[str]] = {}
@@ -219,18 +233,66 @@ class _Builder:
         kind = node.op_type
         if node.domain not in ("", "ai.onnx", "com.microsoft"):
             self.unsupported.setdefault(f"{node.domain}.{kind}", []).append(node.name or node.output[0])
-        elif kind == "Conv":
-            self.conv(node)
-        elif kind == "Gemm":
-            self.gemm(node)
-        elif kind == "MatMul":
-            self.matmul(node)
+        elif kind in ("Conv", "Gemm", "MatMul"):
+            {"Conv": self.conv, "Gemm": self.gemm, "MatMul": self.matmul}[kind](node)
+            self.tail = node.output[0]
+        elif self._bias(node):
+            self.tail = node.output[0] if node.input[0] == self.tail or node.input[1] == self.tail else self.tail
+        elif kind in _NONGEMM and self._nongemm(node, _NONGEMM[kind]):
+            pass
         elif kind in _CATEGORY:
             self.noted[_CATEGORY[kind]] += 1
         elif kind not in SHAPE_OPS:
             self.unsupported.setdefault(kind, []).append(node.name or node.output[0])
         if kind in NOTED_OPS["softmax"] or (kind in _PASS_THROUGH and any(i in self.from_softmax for i in node.input)):
             self.from_softmax.update(node.output)
+
+
+def _nongemm_methods():
+    """Methods of _Builder for non-GEMM nodes (kept apart to keep each function short)."""
+
+    def _bias(self, node) -> bool:
+        """An Add of a constant vector to a GEMM's output: the GEMM's bias, not an op."""
+        if node.op_type != "Add" or len(node.input) != 2:
+            return False
+        return any(i in self.consts and len(self.shapes.get(i, ())) <= 1 for i in node.input)
+
+    def _nongemm(self, node, kind: str) -> bool:
+        """Record the NonGemmOp of `node` (module docstring); False when it is not one."""
+        out = self.shapes.get(node.output[0])
+        if out is None:
+            return False
+        shape, extra = list(out), {}
+        attrs = {a.name: a for a in node.attribute}
+        if kind in ("add", "mul"):
+            if any(math.prod(self.shapes.get(i, (1,))) <= 1 for i in node.input):
+                return False
+        elif kind == "embedding":
+            if node.input[0] not in self.consts or len(self.shapes.get(node.input[0], ())) != 2:
+                return False
+        elif kind in ("layernorm", "rmsnorm"):
+            axis = attrs["axis"].i if "axis" in attrs else -1
+            axis %= len(shape)
+            shape = shape[:axis] + [math.prod(shape[axis:])]
+        elif kind == "softmax":
+            axis = (attrs["axis"].i if "axis" in attrs else -1) % len(shape)
+            shape = shape[:axis] + shape[axis + 1:] + shape[axis:axis + 1]
+        elif kind in ("maxpool", "avgpool"):
+            x = self.shapes.get(node.input[0])
+            k = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else list(x[-2:])
+            extra = {"window": int(math.prod(k)), "in_elements": int(x[-2] * x[-1])}
+        batch, rows, cols = tensor_layout(shape)
+        fused = kind in ACTIVATIONS and node.input[0] == self.tail
+        self.ops.append(NonGemmOp(name=self.op_name(node, None), kind=kind, rows=rows, cols=cols, batch=batch,
+                                  fused=fused, **extra))
+        if fused:
+            self.tail = node.output[0]
+        return True
+
+    return _bias, _nongemm
+
+
+_Builder._bias, _Builder._nongemm = _nongemm_methods()
 
 
 def load_onnx(path: str | Path, params: dict | None = None) -> Workload:
@@ -253,7 +315,7 @@ def load_onnx(path: str | Path, params: dict | None = None) -> Workload:
         listed = "; ".join(f"{k} x{len(v)} (e.g. {v[0]})" for k, v in sorted(b.unsupported.items()))
         raise SpecError(f"{path}: unsupported ONNX operators: {listed}; nmsim costs Conv/Gemm/MatMul and notes "
                         f"elementwise, activation, norm, softmax, pooling and shape operators")
-    if not b.ops:
+    if not any(isinstance(op, Op) for op in b.ops):
         raise SpecError(f"{path}: the graph has no Conv, Gemm or MatMul (nothing to cost)")
     notes = ", ".join(f"{k} x{v}" for k, v in sorted(b.noted.items()))
     return Workload(name=Path(path).name, ops=b.ops,

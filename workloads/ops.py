@@ -57,10 +57,7 @@ class Op:
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
             raise SpecError(f"op '{self.name}': kind '{self.kind}' is not one of {OP_KINDS}")
-        for dim in ("M", "N", "K", "batch"):
-            v = getattr(self, dim)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise SpecError(f"op '{self.name}': {dim} must be a positive integer (got {v!r})")
+        check_positive_ints(self, ("M", "N", "K", "batch"))
         if not 0.0 < self.act_density <= 1.0:
             raise SpecError(f"op '{self.name}': act_density must be in (0, 1] (got {self.act_density})")
         if not self.has_weights and not self.weight_sparsity.is_dense:
@@ -91,6 +88,17 @@ class Op:
         if not self.has_weights:
             return self
         return replace(self, weight_sparsity=sparsity)
+
+
+def check_positive_ints(op, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """SpecError naming `op` and the field unless each of `fields` is a positive int (not a bool);
+    the `optional` ones may also be None."""
+    for dim in fields + optional:
+        v = getattr(op, dim)
+        if v is None and dim in optional:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise SpecError(f"op '{op.name}': {dim} must be a positive integer (got {v!r})")
 
 
 def conv2d(name: str, batch: int, in_hw: int | tuple[int, int], in_ch: int, out_ch: int, kernel: int,

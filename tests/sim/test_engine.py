@@ -169,7 +169,8 @@ def test_cli_detailed_engine_and_trace(tmp_path, capsys):
                             "--engine", "detailed", "--trace", trace, "--json", out_json], capsys)
     assert code == 0, err
     res = json.loads(out_json.read_text())
-    assert all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in res["layers"])
+    gemms = [lr for lr in res["layers"] if lr["nongemm"] is None]
+    assert gemms and all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in gemms)
     doc = json.loads(trace.read_text())
     events = doc["traceEvents"]
     spans = [e for e in events if e["ph"] == "X"]
@@ -188,9 +189,12 @@ def test_cli_detailed_engine_and_trace(tmp_path, capsys):
     stalls = [e for e in spans if e["tid"] == tracks["stalls"]]
     for cause in ("dram_bandwidth", "drain"):
         traced = sum(e["args"]["end_cycle"] - e["args"]["start_cycle"] for e in stalls if e["name"] == f"stall: {cause}")
-        total = sum(lr["cycle_breakdown"][f"stall_{cause}_cycles"] for lr in res["layers"])
+        total = sum(lr["cycle_breakdown"].get(f"stall_{cause}_cycles", 0) for lr in res["layers"])
         assert traced == pytest.approx(total, rel=1e-9, abs=1e-6)
-    assert {e["cat"] for e in spans if e["tid"] == tracks["array"]} == {lr["name"] for lr in res["layers"]}
+    assert {e["cat"] for e in spans if e["tid"] == tracks["array"]} == {lr["name"] for lr in gemms}
+    # non-GEMM layers run on the vector unit: one `vector` span each, in model order with the GEMMs
+    vec = [e for e in spans if e["cat"] == "layer0.norm1"]
+    assert len(vec) == 1 and vec[0]["name"] == "layernorm" and vec[0]["tid"] == tracks["vector"]
     code, _, err = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1", "-p", "seq_len=32",
                             "--engine", "detailed", "--trace", tmp_path / "t.csv"], capsys)
     assert code == 0 and (tmp_path / "t.csv").read_text().startswith("layer,resource")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nmsim.specfile import SpecError
-from nmsim.workloads import zoo
+from nmsim.workloads import Op, zoo
 from nmsim.workloads.sources import classify_source, load_workload, parse_value
 from tests.conftest import run_cli
 
@@ -22,7 +22,14 @@ HF = str(MODELS / "resnet18-hf")
 
 
 def shapes(wl):
+    """The GEMM ops' kinds and dims, in order."""
     return [(o.kind, o.M, o.N, o.K, o.batch) for o in wl.ops]
+
+
+def layers(wl):
+    """Every layer in model order, GEMM and non-GEMM, by kind and shape (names differ by source)."""
+    return [(o.kind, o.M, o.N, o.K, o.batch) if isinstance(o, Op) else
+            (o.kind, o.batch, o.rows, o.cols, o.window, o.in_elements, o.fused) for o in wl.layers]
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +62,16 @@ def test_same_network_three_sources_one_op_list(exported_onnx):
     py, _ = load_workload(PY)
     hf, _ = load_workload(HF)
     ox, _ = load_workload(str(exported_onnx), {"batch": 1})
-    assert len(py.ops) == 21
+    assert len(py.ops) == 21 and len(py.layers) == 48
     assert shapes(py) == shapes(hf) == shapes(ox) == shapes(zoo.build("resnet18", batch=1))
+    # non-GEMM operators too: the same relus (fused after the convs), residual adds and pools
+    assert layers(py) == layers(hf) == layers(ox)
+    kinds = [o.kind for o in ox.layers]
+    assert (kinds.count("relu"), kinds.count("add"), kinds.count("maxpool"), kinds.count("avgpool")) == (17, 8, 1, 1)
     # the ONNX names come back as the torch module paths
     assert [o.name for o in ox.ops] == [o.name for o in py.ops]
-    # the exporter folds eval-mode batch norms into the convolutions; the rest is noted alike
-    assert "activation x17, elementwise x8, norm x20, pooling x2" in py.description
-    assert "activation x17, elementwise x8, pooling x2" in ox.description
+    # the exporter folds eval-mode batch norms into the convolutions; the tracer says it treats them so
+    assert "batch norm (folded into the conv) x20" in py.description
 
 
 def test_shipped_onnx_is_the_export_of_the_shipped_file():
@@ -77,7 +87,8 @@ def test_each_source_costed_in_one_command(exported_onnx, tmp_path, capsys):
                                 "-q"], capsys)
         assert code in (0, None), err
         doc = json.loads(out.read_text())
-        assert len(doc["layers"]) == 21 and doc["total"]["macs_dense"] == 2 * 1_814_073_344
+        assert len(doc["layers"]) == 48 and doc["total"]["macs_dense"] == 2 * 1_814_073_344
+        assert doc["total"]["nongemm_layers"] == 27
         totals.append((doc["total"]["cycles"], doc["total"]["energy_pj"]))
     assert totals[0] == totals[1] == totals[2]
 

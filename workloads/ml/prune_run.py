@@ -176,7 +176,7 @@ def _finish(model: str, sp: Sparsity, method: str, quality: dict, seconds: float
                   for n, r in reports.items()}
     wl = traced.workload(f"{_label(model, params)} {sp} {method}", note, module_masks=masks)
     ops = []
-    for op in wl.ops:
+    for op in wl.layers:
         owner = traced.weight_of.get(op.name)
         if owner in masks:
             op = replace(op, weight_sparsity=sp if sp.kind == "nm" else
