@@ -95,12 +95,14 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace, res, table, prov: dict) -> None:
     """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json (with the
     provenance `prov`, cli.provenance) and --csv."""
-    from .tables import console
+    from .tables import console, nongemm_caption
 
     for n in res.notes:
         warn(n)
     if not args.quiet:
         console.print(table(res, args.per_layer))
+        if nongemm_caption(res):
+            console.print(nongemm_caption(res))
     if args.json:
         write_json(args.json, "simulate", res.to_dict(), **prov)
     if args.csv:

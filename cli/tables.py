@@ -65,7 +65,7 @@ def _groups(res: RunResult, per_layer: bool) -> dict[str, list]:
     """Layers by row: one row per layer, or per (name pattern, shape) group, in first-seen order."""
     rows: dict[str, list] = {}
     for lr in res.layers:
-        key = lr.name if per_layer else f"{layer_group(lr.name)} {layer_shape(lr)}"
+        key = lr.name if per_layer else f"{layer_group(lr.name)} {layer_what(lr)} {layer_shape(lr)}"
         rows.setdefault(key, []).append(lr)
     return rows
 
@@ -73,7 +73,8 @@ def _groups(res: RunResult, per_layer: bool) -> dict[str, list]:
 def stall_causes(res: RunResult) -> list[str]:
     """Stall causes the detailed engine reported for this run (`stall_<cause>_cycles` keys), in
     the engine's order; empty for the fast model."""
-    keys = [k for lr in res.layers[:1] for k in lr.cycle_breakdown if k.startswith("stall_") and k.endswith("_cycles")]
+    first = next((lr for lr in res.layers if not lr.is_nongemm), None)
+    keys = [k for k in (first.cycle_breakdown if first else {}) if k.startswith("stall_") and k.endswith("_cycles")]
     return [k.removeprefix("stall_").removesuffix("_cycles") for k in keys]
 
 
@@ -85,6 +86,7 @@ class NarrowTable(Table):
         kwargs.setdefault("box", box.SIMPLE_HEAD)
         kwargs.setdefault("pad_edge", False)
         kwargs.setdefault("collapse_padding", True)
+        kwargs.setdefault("padding", (0, 0))       # the box's blank rule is the one space between columns
         kwargs.setdefault("title_justify", "left")
         super().__init__(*args, **kwargs)
 
@@ -94,6 +96,14 @@ class NarrowTable(Table):
             kwargs.setdefault("no_wrap", True)
         kwargs.setdefault("overflow", "fold")
         super().add_column(*args, **kwargs)
+
+    def add_row(self, *cells, **kwargs) -> None:
+        """As rich's; the first column (names) keeps room for its longest cell, up to 30 characters,
+        before other columns are squeezed."""
+        if cells and isinstance(cells[0], str) and self.columns:
+            col = self.columns[0]
+            col.min_width = max(col.min_width or 0, min(len(cells[0]), 30))
+        super().add_row(*cells, **kwargs)
 
 
 def narrow_table(title: str, columns: list[tuple[str, str]], first_width: int = 0) -> Table:
@@ -110,12 +120,19 @@ def _stall_sum(layers, cause: str) -> str:
 
 
 def layer_shape(lr) -> str:
-    """'MxNxK (xB)' of a GEMM layer, '<kind> RxC (xB)' of a non-GEMM one ('fused' when it runs
-    in the GEMM epilogue before it)."""
-    batch = f" (x{lr.batch})" if lr.batch > 1 else ""
+    """'MxNxK xB' of a GEMM layer, 'RxC xB' (its output) of a non-GEMM one."""
+    batch = f" x{lr.batch}" if lr.batch > 1 else ""
     if lr.is_nongemm:
-        return f"{lr.op}{' fused' if lr.nongemm['fused'] else ''} {lr.M}x{lr.N}{batch}"
+        return f"{lr.M}x{lr.N}{batch}"
     return f"{lr.M}x{lr.N}x{lr.K}{batch}"
+
+
+def layer_what(lr) -> str:
+    """The sparsity column: the weight pattern a GEMM ran ('2:8', '2:4->dense'), or a non-GEMM
+    layer's kind ('fused' when it runs in the epilogue of the GEMM before it)."""
+    if lr.is_nongemm:
+        return f"{lr.op}{' fused' if lr.nongemm['fused'] else ''}"
+    return lr.executed_sparsity if lr.executed_sparsity == lr.sparsity else f"{lr.sparsity}->{lr.executed_sparsity}"
 
 
 def nongemm_caption(res: RunResult) -> str:
@@ -134,30 +151,29 @@ def nongemm_caption(res: RunResult) -> str:
 def run_table(res: RunResult, per_layer: bool):
     """Per-layer (or per-layer-group) table with a total row; `bound` is the dominant cycle term
     (compute, buffer or dram) of the group's first layer. Non-GEMM layers show their kind and
-    output shape, and no MAC utilization; the caption gives their share of latency and energy.
+    output shape, and no MAC utilization; `nongemm_caption` gives their share of latency and energy
+    (printed after the table, as a sentence).
     With the detailed engine a second table gives the stall cycles by cause (cycles the array
     waited, docs/MODEL.md 9). Latency and DRAM bytes are left out below 100 columns (they are in
     --json/--csv)."""
     wide = console.width >= 100
     cols = [("layer" if per_layer else "layer group", "left"), ("n", "right"), ("M x N x K", "right"),
-            ("weights", "left"), ("cycles", "right")] + ([("latency", "right")] if wide else []) + [
+            ("weights|op", "left"), ("cycles", "right")] + ([("latency", "right")] if wide else []) + [
             ("util", "right"), ("bound", "left")] + ([("DRAM", "right")] if wide else []) + [("energy", "right")]
     groups = _groups(res, per_layer)
     labels = [group_label([x.name for x in layers]) for layers in groups.values()]
     width = max(map(len, labels), default=0)
     t = narrow_table(f"{res.workload} on {res.arch} (weights: {res.sparsity})", cols, width)
-    t.caption, t.caption_justify = nongemm_caption(res) or None, "left"
     peak = res.peak_macs_per_cycle
     for layers in groups.values():
         lr = layers[0]
         cyc = sum(x.cycles for x in layers)
-        sp = lr.executed_sparsity if lr.executed_sparsity == lr.sparsity else f"{lr.sparsity}->{lr.executed_sparsity}"
         macs = sum(x.macs_effective for x in layers)
         util = "-" if lr.is_nongemm or not cyc else f"{macs / (cyc * peak):.1%}"
         lat = [seconds(sum(x.latency_s for x in layers))] if wide else []
         dram = [eng(sum(x.bytes.get("dram", x.bytes.get("hbm", 0.0)) for x in layers), "B")] if wide else []
         t.add_row(group_label([x.name for x in layers]), str(len(layers)), layer_shape(lr),
-                  "-" if lr.is_nongemm else sp, f"{cyc:,}", *lat, util, lr.bottleneck, *dram,
+                  layer_what(lr), f"{cyc:,}", *lat, util, lr.bottleneck, *dram,
                   eng(sum(x.energy_pj for x in layers) * 1e-12, "J"))
     tot = res.total
     t.add_section()

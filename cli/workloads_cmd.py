@@ -29,10 +29,11 @@ def cmd_workloads(args: argparse.Namespace) -> None:
         if not args.name:
             fail("workloads show needs a NAME (`nmsim workloads` lists the zoo)")
         wl, _ = resolve_workload(args.name, parse_params(args.param))
-        t = narrow_table(f"{wl.name}: {len(wl.ops)} GEMM ops, {eng(wl.macs)}MACs; {len(wl.nongemm)} non-GEMM ops",
+        t = narrow_table(f"{wl.name}: {len(wl.ops)} GEMM ops, {eng(wl.macs)}MACs; {len(wl.nongemm)} non-GEMM ops "
+                         "(M|rows, N|cols: GEMM dims or output shape; work: MACs or alu+special ops)",
                          [(c, "left" if c in ("op", "kind", "weights") else "right")
-                          for c in ("op", "kind", "M | rows", "N | cols", "K", "batch", "weights",
-                                    "MACs | alu+special ops")])
+                          for c in ("op", "kind", "M|rows", "N|cols", "K", "batch", "weights", "work")],
+                         max((len(op.name) for op in wl.layers), default=0))
         for op in wl.layers:
             if isinstance(op, NonGemmOp):
                 t.add_row(op.name, op.kind + (" (fused)" if op.fused else ""), str(op.rows), str(op.cols), "-",

@@ -43,7 +43,10 @@ def test_tables_fit_80_columns_when_piped():
     out = _piped("simulate", "-a", "sat", "-w", "bert-base", "-p", "batch=1", "-p", "seq_len=32", "--engine",
                  "detailed", "-s", "2:8")
     lines = out.splitlines()
-    assert max(map(len, lines)) <= 80
+    # sentences stay whole (a pipe keeps them greppable); every table line fits 80 columns
+    sentences = [ln for ln in lines if ln.startswith("non-GEMM ops")]
+    assert len(sentences) == 1 and "of latency" in sentences[0]
+    assert max(len(ln) for ln in lines if ln not in sentences) <= 80
     assert not any("\x1b[" in ln for ln in lines)                    # no colour codes into a pipe
     assert any(ln.split()[:2] == ["layer#.ffn.up", "12"] for ln in lines if ln.strip())
     assert "stall cycles by cause" in out and "dram bw" in out
