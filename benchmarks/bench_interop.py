@@ -37,7 +37,7 @@ def best(fn, repeats: int) -> float:
 
 def sources(repeats: int) -> None:
     base = best(lambda: zoo.build("resnet18", batch=1), repeats)
-    print("| source (ResNet-18, batch 1) | ops | best s | x zoo |\n|---|---|---|---|")
+    print("| source (ResNet-18, batch 1) | GEMM ops | best s | x zoo |\n|---|---|---|---|")
     print(f"| zoo `resnet18` (closed form) | 21 | {base:.4f} | 1 |")
     for label, text, params in (("file.py:factory", f"{MODELS / 'resnet18.py'}:resnet18", {}),
                                 ("Hugging Face config folder", str(MODELS / "resnet18-hf"), {}),
