@@ -11,7 +11,8 @@ data propagation) gives every tensor's shape. Nodes, in graph order:
   (through shape-only nodes), else `attn_score`, batch = the broadcast leading dims.
 * Non-GEMM operators become `NonGemmOp`s as the tracer records them (workloads/nongemm.py,
   shapes from the node's output): LayerNormalization -> layernorm, SimplifiedLayerNormalization /
-  RMSNormalization -> rmsnorm, Softmax -> softmax (along its axis), Gelu, Relu, Clip (relu6),
+  RMSNormalization -> rmsnorm, Softmax -> softmax (along its axis), Gelu (or the erf form opsets
+  before 20 write: x/2 * (1 + erf(x / sqrt 2))), Relu, Clip (relu6),
   Add/Sub and Mul of two tensors of more than one element -> add / mul, Gather from a constant
   table -> embedding, MaxPool / AveragePool / GlobalMaxPool / GlobalAveragePool -> maxpool /
   avgpool (window and input plane). An activation whose input is the GEMM output recorded just
@@ -158,6 +159,8 @@ class _Builder:
         self.consts = {i.name for i in model.graph.initializer} | {
             n.output[0] for n in model.graph.node if n.op_type == "Constant"}
         self.from_softmax: set[str] = set()
+        self.producer: dict[str, object] = {}     # tensor -> node that wrote it
+        self.erf_of: dict[str, str] = {}          # tensor on an erf-GELU chain -> the GELU's input x
         self.ops: list = []
         self.tail = ""                 # output of the last GEMM (or of an op fused into it)
         self.names: set[str] = set()
@@ -231,6 +234,10 @@ class _Builder:
 
     def visit(self, node) -> None:
         kind = node.op_type
+        for out in node.output:
+            self.producer[out] = node
+        if self._erf_gelu(node):
+            return
         if node.domain not in ("", "ai.onnx", "com.microsoft"):
             self.unsupported.setdefault(f"{node.domain}.{kind}", []).append(node.name or node.output[0])
         elif kind in ("Conv", "Gemm", "MatMul"):
@@ -246,10 +253,6 @@ class _Builder:
             self.unsupported.setdefault(kind, []).append(node.name or node.output[0])
         if kind in NOTED_OPS["softmax"] or (kind in _PASS_THROUGH and any(i in self.from_softmax for i in node.input)):
             self.from_softmax.update(node.output)
-
-
-def _nongemm_methods():
-    """Methods of _Builder for non-GEMM nodes (kept apart to keep each function short)."""
 
     def _bias(self, node) -> bool:
         """An Add of a constant vector to a GEMM's output: the GEMM's bias, not an op."""
@@ -281,18 +284,41 @@ def _nongemm_methods():
             x = self.shapes.get(node.input[0])
             k = list(attrs["kernel_shape"].ints) if "kernel_shape" in attrs else list(x[-2:])
             extra = {"window": int(math.prod(k)), "in_elements": int(x[-2] * x[-1])}
-        batch, rows, cols = tensor_layout(shape)
-        fused = kind in ACTIVATIONS and node.input[0] == self.tail
-        self.ops.append(NonGemmOp(name=self.op_name(node, None), kind=kind, rows=rows, cols=cols, batch=batch,
-                                  fused=fused, **extra))
-        if fused:
-            self.tail = node.output[0]
+        self._nongemm_from(node, kind, node.input[0], shape, extra)
         return True
 
-    return _bias, _nongemm
+    def _nongemm_from(self, node, kind: str, x: str, shape=None, extra=None) -> None:
+        """Append the NonGemmOp of `node` with input `x` (fused when `x` is the last GEMM's output)."""
+        batch, rows, cols = tensor_layout(shape if shape is not None else self.shapes[node.output[0]])
+        fused = kind in ACTIVATIONS and x == self.tail
+        self.ops.append(NonGemmOp(name=self.op_name(node, None), kind=kind, rows=rows, cols=cols, batch=batch,
+                                  fused=fused, **(extra or {})))
+        if fused:
+            self.tail = node.output[0]
 
 
-_Builder._bias, _Builder._nongemm = _nongemm_methods()
+    def _erf_gelu(self, node) -> bool:
+        """Opsets before 20 have no Gelu; exporters write x * 0.5 * (1 + erf(x / sqrt 2)). The Erf, the
+        Add of 1 and the Mul by x are recognised as one gelu (the Div and the Mul by 0.5 are scalar
+        arithmetic, noted); True when `node` was consumed here."""
+        kind = node.op_type
+        if kind == "Erf":
+            src = self.producer.get(node.input[0])
+            if src is not None and src.op_type in ("Div", "Mul") and any(i in self.consts for i in src.input):
+                self.erf_of[node.output[0]] = next(i for i in src.input if i not in self.consts)
+                self.noted["elementwise"] += 1
+                return True
+        if kind == "Add" and any(i in self.erf_of for i in node.input) and any(i in self.consts for i in node.input):
+            self.erf_of[node.output[0]] = next(self.erf_of[i] for i in node.input if i in self.erf_of)
+            self.noted["elementwise"] += 1
+            return True
+        if kind == "Mul" and len(node.input) == 2:
+            a, b = node.input
+            x = self.erf_of.get(a) if self.erf_of.get(a) == b else self.erf_of.get(b) if self.erf_of.get(b) == a else None
+            if x is not None:
+                self._nongemm_from(node, "gelu", x)
+                return True
+        return False
 
 
 def load_onnx(path: str | Path, params: dict | None = None) -> Workload:

@@ -220,3 +220,59 @@ def test_prune_a_factory_and_refuse_onnx(tmp_path, capsys):
     assert mask.shape == (64, 16) and (mask.reshape(64, 4, 4).sum(-1) == 2).all()
     code, _, err = run_cli(["prune", "--model", MODELS / "resnet18.onnx", "--out", tmp_path / "x"], capsys)
     assert code == 2 and "pruning needs a torch module" in err
+
+
+BLOCK = '''
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    """A post-norm transformer block written out: q/k/v/out projections, eager attention, GELU MLP."""
+
+    def __init__(self, d=64, h=4, ff=128):
+        super().__init__()
+        self.h = h
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.up, self.down = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        b, t, d = x.shape
+        split = lambda y: y.reshape(b, t, self.h, d // self.h).transpose(1, 2)
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        p = torch.softmax(q @ k.transpose(-1, -2) / (d // self.h) ** 0.5, dim=-1)
+        a = (p @ v).transpose(1, 2).reshape(b, t, d)
+        x = self.norm1(x + self.o(a))
+        return self.norm2(x + self.down(self.act(self.up(x))))
+'''
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_transformer_block_onnx_export_gives_the_traced_layers(tmp_path, opset):
+    """Attention (score, softmax, context), Linear biases split off by the exporter, layer norms,
+    residual adds and GELU (its erf form before opset 20, fused after its GEMM) come back from
+    the ONNX export exactly as the torch tracer records them."""
+    pytest.importorskip("onnx")
+    import warnings
+
+    import torch
+
+    (tmp_path / "block.py").write_text(BLOCK)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from block import Block
+    finally:
+        sys.path.remove(str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Block().eval(), (torch.zeros(2, 16, 64),), str(tmp_path / "b.onnx"), dynamo=False,
+                          opset_version=opset)
+    py, _ = load_workload(f"{tmp_path / 'block.py'}:Block", {"input": (2, 16, 64)})
+    ox, _ = load_workload(str(tmp_path / "b.onnx"))
+    assert layers(py) == layers(ox)
+    kinds = [o.kind for o in ox.layers]
+    assert kinds.count("gemm") == 6 and kinds.count("layernorm") == 2 and kinds.count("add") == 2
+    gelu = next(o for o in ox.layers if o.kind == "gelu")
+    assert gelu.fused and (gelu.batch, gelu.rows, gelu.cols) == (2, 16, 128)
