@@ -98,20 +98,20 @@ class NarrowTable(Table):
         super().add_column(*args, **kwargs)
 
     def add_row(self, *cells, **kwargs) -> None:
-        """As rich's; the first column (names) keeps room for its longest cell, up to 30 characters,
+        """As rich's; the first column (names) keeps room for its longest cell, up to 24 characters,
         before other columns are squeezed."""
         if cells and isinstance(cells[0], str) and self.columns:
             col = self.columns[0]
-            col.min_width = max(col.min_width or 0, min(len(cells[0]), 30))
+            col.min_width = max(col.min_width or 0, min(len(cells[0]), 24))
         super().add_row(*cells, **kwargs)
 
 
 def narrow_table(title: str, columns: list[tuple[str, str]], first_width: int = 0) -> Table:
     """A NarrowTable with `columns` as (header, justify) pairs; the first (name) column keeps at
-    least `first_width` characters (up to 30) before anything else is squeezed."""
+    least `first_width` characters (up to 24) before anything else is squeezed."""
     t = NarrowTable(title=title)
     for i, (col, just) in enumerate(columns):
-        t.add_column(col, justify=just, min_width=min(first_width, 30) if i == 0 and first_width else None)
+        t.add_column(col, justify=just, min_width=min(first_width, 24) if i == 0 and first_width else None)
     return t
 
 
