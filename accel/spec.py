@@ -34,6 +34,10 @@ class ComputeArray(StrictModel):
     accumulator_bits: int = Field(32, gt=0, description="bits per partial sum")
     dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
                                       description="dataflows the array supports")
+    preload_overlap: bool = Field(False, description="WS/IS: the PEs double-buffer the stationary operand, so the "
+                                                     "next fold's R preload cycles hide under the current fold's "
+                                                     "stream (TPU v1 style); false: the preload follows the last MAC "
+                                                     "(docs/MODEL.md 3.2)")
 
 
 class NMSupport(StrictModel):
@@ -82,6 +86,14 @@ class MemoryLevel(StrictModel):
     write_bytes_per_cycle: float = Field(gt=0)
     latency_cycles: int = Field(0, ge=0)
     double_buffered: bool = True
+    ports: Literal["shared", "separate"] = Field(
+        "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
+                              "writes use their own ports in parallel (dual-port SRAM, banks, ping-pong halves), "
+                              "so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
+    prefetch_steps: int | None = Field(
+        None, ge=0, description="array steps (beats) the reader of a streamed operand may fetch ahead of the array "
+                                "(its FIFO); during a fold's fill and drain the read port then works at most this many "
+                                "beats ahead; null: no limit, the port's work spreads over whole folds (MODEL.md 3.3)")
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
 
     @field_validator("name")
@@ -93,10 +105,29 @@ class MemoryLevel(StrictModel):
 
 
 class DRAM(StrictModel):
-    """Off-chip memory."""
+    """Off-chip memory: a transfer rate and, optionally, what an access pattern costs on top of it
+    (docs/MODEL.md 3.4-3.5, "DRAM efficiency"); the defaults charge nothing extra."""
 
-    bytes_per_s: float = Field(gt=0, description="sustained bandwidth in bytes/s")
+    bytes_per_s: float = Field(gt=0, description="transfer rate in bytes/s: sustained when the efficiency fields "
+                                                 "below are left at 0, else the interface's peak")
     latency_s: float = Field(0.0, ge=0, description="access latency in seconds")
+    access_bytes: int = Field(1, gt=0, description="smallest access: each contiguous run of a transfer (a tile row) "
+                                                   "moves whole accesses, e.g. 16 for one BL8 burst of a x16 DDR4")
+    refresh_fraction: float = Field(0.0, ge=0, lt=1, description="fraction of time the interface is lost to refresh")
+    page_bytes: int = Field(0, ge=0, description="DRAM page (row buffer) size seen by the access stream; 0: no "
+                                                 "row-buffer model")
+    page_change_s: float = Field(0.0, ge=0, description="time lost each time the access stream moves to another page")
+    rw_batch_bytes: int = Field(0, ge=0, description="bytes the DMA moves in one direction before it may switch "
+                                                     "between reads and writes; 0: no turnaround model")
+    rw_switch_s: float = Field(0.0, ge=0, description="time lost per switch between a read and a write batch")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "DRAM":
+        if self.page_change_s > 0 and self.page_bytes == 0:
+            raise ValueError("page_change_s needs page_bytes (the page the access stream changes)")
+        if self.rw_switch_s > 0 and self.rw_batch_bytes == 0:
+            raise ValueError("rw_switch_s needs rw_batch_bytes (how often reads and writes alternate)")
+        return self
 
 
 class Energy(StrictModel):

@@ -1,12 +1,17 @@
 """`nmsim rtl`: the Verilog of rtl_models/ as ground truth.
 
     nmsim rtl validate [--json R.json] [--simulator icarus|verilator] [--cases N] [--seed S]
+    nmsim rtl validate --memory [--only NAME,...] [--layer M,N,K --mapping M.yaml [--sparsity P]]
+                       [--jobs N] [--dram-module NAME] [--json R.json]
     nmsim rtl area [--json R.json] [--write]
 
 `validate` runs random GEMM tiles on nm_systolic_array (cocotb), checks the outputs bit for bit
 and prints each tile's busy cycles beside sim's compute cycles for the same configuration
-(docs/RTL.md); it exits 1 when any case is off by more than 2%. `area` synthesizes nm_pe with
-Yosys and prints cell counts and the N:M area factors.
+(docs/RTL.md); it exits 1 when any case is off by more than 2%. `validate --memory` runs whole
+layers DRAM to DRAM on the SoC (nm_soc.v with LiteDRAM, Verilator) and prints RTL cycles beside
+the fast model's and the detailed engine's, the bound the model names and DRAM bytes; it exits 1
+when an output is wrong or the errors miss the targets (docs/RTL.md, "Memory path"). `area`
+synthesizes nm_pe with Yosys and prints cell counts and the N:M area factors.
 """
 from __future__ import annotations
 
@@ -29,6 +34,15 @@ def add_parser(sub) -> None:
     sv.add_argument("--cases", type=int, default=24, help="number of random tiles (default 24)")
     sv.add_argument("--seed", type=int, default=0, help="seed of shapes, patterns and operands (default 0)")
     sv.add_argument("--json", metavar="R.json", help="write the cases and max_error as JSON")
+    sv.add_argument("--memory", action="store_true",
+                    help="whole layers DRAM to DRAM on the SoC RTL with LiteDRAM (Verilator), against the model")
+    sv.add_argument("--only", metavar="NAME,...", help="--memory: run only these cases (names as printed)")
+    sv.add_argument("--layer", metavar="M,N,K", help="--memory: run one layer of your own (with --mapping)")
+    sv.add_argument("--mapping", metavar="M.yaml", help="--memory --layer: the layer's mapping (a mapping file)")
+    sv.add_argument("--sparsity", default="dense", help="--memory --layer: weight pattern, e.g. 2:4 (default dense)")
+    sv.add_argument("--jobs", type=int, default=2, help="--memory: simulator processes in parallel (default 2)")
+    sv.add_argument("--dram-module", default=None, metavar="NAME",
+                    help="--memory: LiteDRAM module (default MT40A512M16, the rtl-soc preset's DDR4)")
     sv.set_defaults(func=cmd_validate)
     sa = actions.add_parser("area", help="Yosys cell counts of nm_pe (dense, 2:4, 1:8 at 8 bits) and area factors")
     sa.add_argument("--json", metavar="R.json", help="write the cell counts and factors as JSON")
@@ -38,6 +52,15 @@ def add_parser(sub) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> None:
     """Run the validation and print the table (RTL cycles beside predicted cycles)."""
+    if args.memory:
+        from .rtl_memory_cmd import cmd_validate_memory
+
+        cmd_validate_memory(args)
+        return
+    if args.layer or args.mapping or args.only:
+        from .errors import fail
+
+        fail("--layer, --mapping and --only belong to --memory (add --memory)")
     from rich.progress import Progress
 
     from nmsim.rtl_models.runner import RtlRunError

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.peers.venv import ensure_venv, last_lines, venv_python
+from nmsim.specfile.peer_venv import ensure_venv, last_lines, venv_python
 
 SCALESIM_VERSION = "3.0.0"
 SCALESIM_REQUIREMENTS = (f"scalesim=={SCALESIM_VERSION}", "numpy<2")

@@ -14,7 +14,7 @@ from nmsim.accel import PRESET_DIR, Arch, load_arch, preset_names
 from nmsim.specfile import SpecError, load_model
 
 EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060",
-            "rtx4070-ti-super", "rtl-array"}
+            "rtx4070-ti-super", "rtl-array", "rtl-soc"}
 PRESETS = sorted(EXPECTED)
 
 
@@ -212,7 +212,7 @@ def test_t4_has_no_nm_support():
 
 def test_kinds():
     kinds = {n: load_arch(n).kind for n in PRESETS}
-    systolic = {"dense-systolic", "s4", "sat", "rtl-array"}
+    systolic = {"dense-systolic", "s4", "sat", "rtl-array", "rtl-soc"}
     assert kinds == {n: "systolic" if n in systolic else "gpu" for n in PRESETS}
 
 
