@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from .errors import flags
-from .provenance import write_json
+from .provenance import preset_prov, write_json
 
 
 def add_parser(sub) -> None:
@@ -92,18 +92,11 @@ def cmd_validate(args: argparse.Namespace) -> None:
         write_json(args.json, "rtl-validate", {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
                                                "compared": "compute_cycles (busy cycles of the array)",
                                                "cases": rows, "max_error": max_error},
-                   engine=f"rtl ({args.simulator}) vs fast", arch=_preset_prov(PRESET), seeds={"seed": args.seed})
+                   engine=f"rtl ({args.simulator}) vs fast", arch=preset_prov(PRESET), seeds={"seed": args.seed})
     if max_error > CYCLE_TOLERANCE:
         _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * CYCLE_TOLERANCE:.0f}%")
 
 
-def _preset_prov(name: str) -> dict:
-    """The arch record of preset `name`."""
-    from nmsim.accel import load_arch
-
-    from .provenance import arch_prov
-
-    return arch_prov(name, load_arch(name))
 
 
 def _failed(message: str) -> None:
