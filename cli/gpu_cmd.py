@@ -10,15 +10,16 @@
 people's, measurements/published/), each kind in its own report, never pooled: a bench file is
 calibrated and scored by itself; published GEMM files together (split by source); published
 end-to-end files together. `calibrate` fits the model on the calibration sources of published files
-and can write the result as the shipped calibration (docs/GPU.md, "GPU cost model").
+(the GEMM model on the GEMM files, then the whole-model values on the end-to-end files) and can
+write the result as the shipped calibration (docs/GPU.md, "GPU cost model", "Whole-model latency").
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from .errors import flags
+from .provenance import file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -55,7 +56,8 @@ def add_parser(sub) -> None:
     sv.add_argument("--plot", metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
     sv.set_defaults(func=cmd_validate)
     sc = actions.add_parser("calibrate", help="fit the GPU model on the calibration sources of published files")
-    sc.add_argument("files", nargs="+", metavar="FILE.csv|DIR", help="published GEMM files or folders")
+    sc.add_argument("files", nargs="+", metavar="FILE.csv|DIR",
+                    help="published GEMM (and end-to-end) files or folders")
     sc.add_argument("--write", metavar="calibrated.py", help="write the fit as the shipped calibration module")
     sc.add_argument("--json", metavar="R.json", help="write the fit (values, info, split) as JSON")
     sc.set_defaults(func=cmd_calibrate)
@@ -73,8 +75,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                             progress=not args.quiet, budget_s=args.budget_s, started_at=args.started_at, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"out": args.out, "rows_written": written}, fh, indent=1)
+        write_json(args.json, "gpu-bench", {"out": args.out, "rows_written": written}, engine="cuda (measured)")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
@@ -97,8 +98,21 @@ def cmd_validate(args: argparse.Namespace) -> None:
     if groups["e2e"]:
         out["published e2e"] = gpu_report.published_e2e_report(groups["e2e"])
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
+        write_json(args.json, "gpu-validate", out, engine="gpu model (sim.gpu)",
+                   arch=_gpu_arch_prov(args.arch, out), inputs=file_inputs(**{f"file{i}": f for i, f in
+                                                                             enumerate(args.files)}))
+
+
+def _gpu_arch_prov(given: str, reports: dict) -> dict | None:
+    """The arch record of the GPU preset a validation used: the one given, or the one every bench
+    report picked from its file (`auto`); None when published files span several GPUs."""
+    from nmsim.accel import load_arch
+
+    from .provenance import arch_prov
+
+    picked = {r.get("arch") for r in reports.values() if isinstance(r, dict) and r.get("arch")}
+    text = given if given != "auto" else (picked.pop() if len(picked) == 1 else None)
+    return arch_prov(text, load_arch(text)) if text else None
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
@@ -107,4 +121,4 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     with flags(files="FILE"):
         groups = gpu_report.group_files(args.files)
-    gpu_report.calibrate_report(groups["gemm"], args.write, args.json)
+    gpu_report.calibrate_report(groups, args.write, args.json)

@@ -2,14 +2,13 @@
 for the published GEMM files, one for the published end-to-end files (never pooled)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
 from nmsim.specfile import SpecError
 
-from .tables import console
+from .tables import NarrowTable, console
 
 GEMM_TARGETS = "targets (held-out sources): dense MAPE <= 8% with Spearman >= 0.98; 2:4 side of 1 >= 90%, " \
                "mean speedup error <= 0.15"
@@ -46,7 +45,7 @@ def _num(x: float | None, fmt: str = "{:.3f}") -> str:
 
 
 def _metrics_table(title: str, rows: list[tuple[str, dict]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = NarrowTable(title=title, title_justify="left")
     for c in ("rows", "n", "MAPE", "max APE", "Spearman"):
         t.add_column(c, justify="left" if c == "rows" else "right")
     for label, m in rows:
@@ -73,7 +72,7 @@ def published_gemm_report(files: list[str]) -> dict:
                       f"their scores test the code, not the model[/yellow]")
     for kind in ("all", "dense", "2:4"):
         console.print(_metrics_table(f"time per call, {kind} kernels", [(lbl, res["time"][kind][k]) for lbl, k in _TIME_ROWS]))
-    t = Table(title="2:4 speedups (baseline time / 2:4 time), predicted vs printed", title_justify="left")
+    t = NarrowTable(title="2:4 speedups (baseline time / 2:4 time), predicted vs printed", title_justify="left")
     for c in ("rows", "n", "side of 1 right", "mean |error|", "max |error|"):
         t.add_column(c, justify="left" if c == "rows" else "right")
     for lbl, k in _TIME_ROWS:
@@ -87,7 +86,7 @@ def published_gemm_report(files: list[str]) -> dict:
 
 
 def _print_params(res: dict) -> None:
-    t = Table(title="parameters per preset (fitted on the calibration sources, else uncalibrated: assumed prior)",
+    t = NarrowTable(title="parameters per preset (fitted on the calibration sources, else uncalibrated: assumed prior)",
               title_justify="left")
     for c in ("preset", "calibrated", "uncalibrated"):
         t.add_column(c)
@@ -119,14 +118,15 @@ def published_e2e_report(files: list[str]) -> dict:
     if res["synthetic_rows"]:
         console.print(f"[yellow]{res['synthetic_rows']} rows say they are synthetic[/yellow]")
     console.print(_metrics_table("whole-model latency", [(lbl, res["latency"][k]) for lbl, k in _TIME_ROWS]))
-    t = Table(title="per framework (held out, stated device)", title_justify="left")
-    for c in ("framework", "n", "MAPE", "max APE", "Spearman"):
-        t.add_column(c, justify="left" if c == "framework" else "right")
-    for fw, m in res["per_framework"].items():
-        t.add_row(fw, str(m["n"]), _pct(m["mape"]), _pct(m["max_ape"]), _num(m["spearman"]))
-    console.print(t)
-    console.print("framework parameters: " + ", ".join(f"{k} = {v:.3g} s ({res['param_status'][k]})"
-                                                      for k, v in res["params"].items()))
+    for key, title in (("per_framework", "framework"), ("per_device", "preset")):
+        t = NarrowTable(title=f"per {title} (held out, stated device)", title_justify="left")
+        for c in (title, "n", "MAPE", "max APE", "Spearman"):
+            t.add_column(c, justify="left" if c == title else "right")
+        for name, m in res[key].items():
+            t.add_row(name, str(m["n"]), _pct(m["mape"]), _pct(m["max_ape"]), _num(m["spearman"]))
+        console.print(t)
+    console.print("end-to-end parameters: " + ", ".join(f"{k} = {v:.3g} ({res['param_status'][k]})"
+                                                       for k, v in res["params"].items()))
     console.print(f"ops costed: {res['ops_note']}")
     _print_split(res)
     console.print("target (held-out sources): end-to-end latency mean error <= 15%")
@@ -146,14 +146,14 @@ def bench_report(path: str, arch: str, split: str, plot_path: str | None) -> dic
     console.print(_metrics_table("bench rows", [(lbl, res[k]) for lbl, k in (
         ("held out", "held_out"), ("calibration", "calibration"), ("overall", "overall"),
         ("held out, uncalibrated", "uncalibrated_held_out"))]))
-    k = Table(title="per kernel", title_justify="left")
+    k = NarrowTable(title="per kernel", title_justify="left")
     for c in ("kernel", "held-out n", "held-out MAPE", "held-out Spearman", "calib. n", "calib. MAPE"):
         k.add_column(c, justify="left" if c == "kernel" else "right")
     for name, m in res["per_kernel"].items():
         c = m["calibration"]
         k.add_row(name, str(m["n"]), _pct(m["mape"]), _num(m["spearman"]), str(c["n"]), _pct(c["mape"]))
     console.print(k)
-    p = Table(title="model parameters", title_justify="left")
+    p = NarrowTable(title="model parameters", title_justify="left")
     for c in ("parameter", "before this file", "fitted on this file"):
         p.add_column(c, justify="left" if c == "parameter" else "right")
     for name, default in res["param_defaults"].items():
@@ -167,27 +167,40 @@ def bench_report(path: str, arch: str, split: str, plot_path: str | None) -> dic
     return res
 
 
-def calibrate_report(files: list[str], write: str | None, json_path: str | None) -> None:
-    """Fit on the calibration sources of published GEMM files; print the values, optionally write
-    them as the calibration module and as JSON."""
+def calibrate_report(files: dict[str, list[str]], write: str | None, json_path: str | None) -> None:
+    """Fit on the calibration sources of published files (`files` by kind, group_files): the GEMM
+    model on the GEMM files, then the end-to-end parameters on the end-to-end files on top of that
+    fit; print the values, optionally write them as the calibration module and as JSON."""
     from nmsim.gpu_kernels.published import read_published
-    from nmsim.gpu_kernels.validate_published import calibrated_module_text, calibrate_published
+    from nmsim.gpu_kernels.validate_published import calibrated_module_text, calibrate_published, params_for
 
-    if not files:
+    if not files["gemm"]:
         raise SpecError("`files`: no published GEMM files given (measurements/published/gemm_*.csv)")
-    rows = [r for f in files for r in read_published(f)[1]]
+    rows = [r for f in files["gemm"] for r in read_published(f)[1]]
     fitted, fit, split = calibrate_published(rows)
-    t = Table(title=f"calibration on {sum(split['calibration'].values())} rows of "
-                    f"{len(split['calibration'])} sources", title_justify="left")
+    e2e_fit = None
+    if files["e2e"]:
+        from nmsim.gpu_kernels.e2e import calibrate_e2e
+
+        e2e_rows = [r for f in files["e2e"] for r in read_published(f)[1]]
+        e2e_values, e2e_fit = calibrate_e2e(e2e_rows, lambda g: params_for(g, fitted)[0])
+        fitted = fitted | e2e_values
+    t = NarrowTable(title=f"calibration on {sum(split['calibration'].values())} GEMM rows of "
+                    f"{len(split['calibration'])} sources" + (" and the end-to-end calibration rows" if e2e_fit else ""),
+              title_justify="left")
     t.add_column("parameter")
     t.add_column("value", justify="right")
     for key, v in fitted.items():
         t.add_row(key, f"{v:.4g}")
     console.print(t)
-    console.print(f"unconstrained (kept at the prior, not written): {', '.join(fit['unconstrained']) or 'none'}")
+    loose = fit["unconstrained"] + (e2e_fit["unconstrained"] if e2e_fit else [])
+    console.print(f"unconstrained (kept at the prior, not written): {', '.join(loose) or 'none'}")
     if write:
-        Path(write).write_text(calibrated_module_text(fitted, fit, split))
+        Path(write).write_text(calibrated_module_text(fitted, fit, split, e2e_fit))
         console.print(f"wrote {write}")
     if json_path:
-        with open(json_path, "w") as fh:
-            json.dump({"values": fitted, "fit": fit, "split": split}, fh, indent=1)
+        from .provenance import file_inputs, write_json
+
+        all_files = [f for group in files.values() for f in group]
+        write_json(json_path, "gpu-calibrate", {"values": fitted, "fit": fit, "e2e_fit": e2e_fit, "split": split},
+                   engine="gpu model (sim.gpu) fit", inputs=file_inputs(**{f"file{i}": f for i, f in enumerate(all_files)}))

@@ -96,10 +96,12 @@ def fit_published(rows: list[dict], cases: list) -> tuple[dict, dict]:
 
 
 def shipped_values() -> dict[str, float]:
-    """The shipped calibration (sim/gpu/calibrated.CALIBRATED) keyed like a fit (params.param_key)."""
+    """The shipped calibration of the GEMM model (sim/gpu/calibrated.CALIBRATED, without the
+    whole-model values gpu_kernels/e2e.py fits) keyed like a fit (params.param_key)."""
     from nmsim.sim import gpu as gm
 
-    return {gm.param_key(n, a): v for a, vals in gm.CALIBRATED.items() for n, v in vals.items()}
+    gemm = set(gm.PARAM_NAMES) - set(gm.E2E_PARAM_NAMES)
+    return {gm.param_key(n, a): v for a, vals in gm.CALIBRATED.items() for n, v in vals.items() if n in gemm}
 
 
 def params_for(gpu, fitted: dict) -> tuple[dict, dict]:
@@ -209,9 +211,9 @@ def _row_records(rows, pred, held, has, sp_pred) -> list[dict]:
             for i, (r, p, h) in enumerate(zip(rows, pred, held))]
 
 
-def calibrated_module_text(fitted: dict, fit: dict, split: dict) -> str:
-    """The text of sim/gpu/calibrated.py for a published fit: CALIBRATED by architecture class
-    ('any' for the others), each value with its derivation."""
+def calibrated_module_text(fitted: dict, fit: dict, split: dict, e2e_fit: dict | None = None) -> str:
+    """The text of sim/gpu/calibrated.py for a published fit (GEMM, and end-to-end when `e2e_fit`):
+    CALIBRATED by architecture class ('any' for the others), each value with its derivation."""
     by_arch: dict[str, dict[str, float]] = {}
     for key, v in fitted.items():
         name, _, arch = key.partition("@")
@@ -220,14 +222,21 @@ def calibrated_module_text(fitted: dict, fit: dict, split: dict) -> str:
 
     sources = textwrap.wrap(f"({', '.join(sorted(split['calibration']))}; held-out sources are never fitted).",
                             width=100)
-    lines = ['"""Calibrated values of the GPU model\'s parameters (params.py), per architecture class (\'sm80\',',
-             "...) and for the architecture-independent ones ('any').", "",
+    e2e = []
+    if e2e_fit:
+        e2e = [f"# end-to-end fit (gpu_kernels/e2e.py, on the GEMM fit): {len(e2e_fit['free'])} free keys, cost "
+               f"{e2e_fit['cost']:.4g};",
+               f"# not pinned by the rows (left out): {', '.join(e2e_fit['unconstrained']) or 'none'}"]
+    lines = ['"""Calibrated values of the GPU model\'s parameters (params.py, nongemm.py), per architecture class',
+             "('sm80', ...) and for the architecture-independent ones ('any').", "",
              "derived: least squares on log time over the calibration sources of measurements/published/",
-             *sources, "Regenerate with `nmsim gpu calibrate measurements/published --write sim/gpu/calibrated.py`",
+             *sources, "GEMM parameters on the GEMM rows; framework gaps, sustained fractions and non-GEMM",
+             "efficiencies on the end-to-end rows, with the GEMM values fixed (gpu_kernels/e2e.py).",
+             "Regenerate with `nmsim gpu calibrate measurements/published --write sim/gpu/calibrated.py`",
              '(docs/GPU.md, "Calibration on published measurements"). A parameter missing here is',
              'uncalibrated: the model uses its assumed prior."""', "from __future__ import annotations", "",
              f"# fit: {len(fit['free'])} free keys, cost {fit['cost']:.4g} (half the sum of squared log residuals);",
-             f"# unconstrained by the rows (left out): {', '.join(fit['unconstrained']) or 'none'}",
+             f"# unconstrained by the rows (left out): {', '.join(fit['unconstrained']) or 'none'}", *e2e,
              "CALIBRATED: dict[str, dict[str, float]] = {"]
     for arch in sorted(by_arch):
         lines.append(f'    "{arch}": {{')
@@ -237,13 +246,20 @@ def calibrated_module_text(fitted: dict, fit: dict, split: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def calibration_rows(rows: list[dict], what: str = "") -> list[dict]:
+    """The rows of `rows` from CALIBRATION_SOURCES (held-out rows never reach a fit); SpecError
+    naming `what` ('end-to-end ') when there are none."""
+    held, _ = split_by_source(rows)
+    cal = [r for r, h in zip(rows, held) if not h]
+    if not cal:
+        raise SpecError(f"no {what}row comes from a calibration source (gpu_kernels.validate_published."
+                        "CALIBRATION_SOURCES): give measurements/published")
+    return cal
+
+
 def calibrate_published(rows: list[dict]) -> tuple[dict, dict, dict]:
     """Fit on the rows of CALIBRATION_SOURCES only: (values keyed by params.param_key, fit info,
     split report); SpecError when no row comes from a calibration source."""
-    held, split = split_by_source(rows)
-    cal = [r for r, h in zip(rows, held) if not h]
-    if not cal:
-        raise SpecError("no row comes from a calibration source (gpu_kernels.validate_published."
-                        "CALIBRATION_SOURCES): give measurements/published")
+    cal = calibration_rows(rows)
     fitted, fit = fit_published(cal, [gemm_case(r) for r in cal])
-    return fitted, fit, split
+    return fitted, fit, split_by_source(rows)[1]

@@ -70,11 +70,17 @@ def best_pairs(geo: Geometry, params: dict) -> tuple[np.ndarray, dict[str, np.nd
     return order[first], pt
 
 
-def predict_s(geo: Geometry, params: dict, hbm_bytes_per_s: float) -> np.ndarray:
-    """Predicted time (s) of every case as its timing method sees the call (calls.call_times) around
-    the kernel at its tile, or the fastest of its menu; `hbm_bytes_per_s` the GPU's (B/s)."""
+def predict_parts(geo: Geometry, params: dict, hbm_bytes_per_s: float) -> dict[str, np.ndarray]:
+    """Per case, the call around the kernel at its tile, or the fastest of its menu, as
+    calls.call_times gives it (s): total_s as its timing method sees it, gpu_s, host_s, extra_s;
+    `hbm_bytes_per_s` the GPU's (B/s)."""
     kernel_s = np.minimum.reduceat(pair_times(geo, params)["total_s"], geo.starts)
-    return call_times(geo.calls, kernel_s, params, hbm_bytes_per_s)["total_s"]
+    return call_times(geo.calls, kernel_s, params, hbm_bytes_per_s)
+
+
+def predict_s(geo: Geometry, params: dict, hbm_bytes_per_s: float) -> np.ndarray:
+    """Predicted time (s) of every case as its timing method sees the call (predict_parts' total_s)."""
+    return predict_parts(geo, params, hbm_bytes_per_s)["total_s"]
 
 
 def bound_of(compute_s: float, hbm_s: float, l2_s: float) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nmsim.gpu_kernels.e2e import shipped_e2e
 from nmsim.gpu_kernels.published import E2E_COLUMNS, GEMM_COLUMNS, file_kind, read_published, source_id
 from nmsim.gpu_kernels.validate_published import (CALIBRATION_SOURCES, HELD_OUT_SOURCES, calibrate_published,
                                                   shipped_values, split_by_source, validate_published_gemm)
@@ -165,20 +166,27 @@ def test_validate_and_calibrate_cli(tmp_path, capsys):
     ns: dict = {}
     exec(mod.read_text(), ns)
     flat = {f"{n}@{a}" if a != "any" else n: v for a, vals in ns["CALIBRATED"].items() for n, v in vals.items()}
-    assert set(flat) == set(shipped_values())
+    # the GEMM fit and, on top of it, the end-to-end fit (the folder holds both kinds)
+    assert set(flat) == set(shipped_values()) | set(shipped_e2e())
+    assert "end-to-end fit" in mod.read_text()
     assert "derived: least squares" in mod.read_text()
 
 
 def test_e2e_validation_reports_its_kinds_apart(tmp_path, capsys):
-    from nmsim.gpu_kernels.e2e import kernel_launches, row_cases
+    from nmsim.gpu_kernels.e2e import kernel_launches, row_cases, row_nongemm, row_ops
 
     _, rows = read_published(PUBLISHED / "e2e_pytorch.csv")
     decode = next(r for r in rows if r["phase"] == "decode" and r["model"] == "llama2-7b")
     cases = row_cases(decode)
-    assert {c.M for c in cases} == {1} and sum(cases.values()) == 32 * 9 + 1     # 32 blocks + the LM head
-    assert kernel_launches(decode) == 32 * 6 + 1                                  # qkv and attention fused
+    # GEMM kernels: per block qkv (merged), out, gate, up, down; and the LM head
+    assert {c.M for c in cases} == {1} and sum(cases.values()) == 32 * 5 + 1
+    # + per block the fused attention and 4 Inductor kernels (res1+norm2, silu, mul, res2+next norm);
+    # embedding+first norm before the blocks
+    assert kernel_launches(decode) == 1 + 32 * 10 + 1
     eager = next(r for r in rows if r["framework"] == "torch_eager" and r["sparsity"] == "2:4")
-    assert {c.kernel for c in row_cases(eager)} == {"cublas", "cutlass"} and kernel_launches(eager) == 12 * 8
+    cases = row_cases(eager)
+    assert {c.kernel for c in cases} == {"cublas", "cutlass"} and sum(cases.values()) == 12 * 8
+    assert kernel_launches(eager) == len(row_ops(eager)) + len(row_nongemm(eager))   # eager: one kernel per op
     code, text, err = run_cli(["gpu", "validate", PUBLISHED / "e2e_pytorch.csv", PUBLISHED / "gemm_nvidia.csv",
                                PUBLISHED / "gemm_torchao.csv"], capsys)
     assert code == 0, err

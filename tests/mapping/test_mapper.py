@@ -122,7 +122,8 @@ def test_random_is_seeded_and_valid():
     c = map_op(arch, op, "random", samples=3000, seed=8, top=3)
     assert [r.mapping for r in a.ranked] == [r.mapping for r in b.ranked]
     assert a.evaluated == 3000 and 0 < a.valid < 3000  # the small buffer rejects some draws
-    assert a.ranked != c.ranked or a.best.score == c.best.score
+    # another seed draws other mappings: a mapper that ignored the seed would rank the same ones
+    assert [r.mapping for r in a.ranked] != [r.mapping for r in c.ranked]
     for r in a.ranked:
         simulate_op(arch, op, r.mapping)  # raises if invalid
 

@@ -147,15 +147,21 @@ def test_s4_against_t4(s4):
         assert s[0] == 1.0 and all(b >= a * 0.99 for a, b in zip(s, s[1:])), wl
         t4 = {x["t4_latency_s"] for x in r["rows"] if x["workload"] == wl}
         assert len(t4) == 1                              # T4 has no sparse tensor cores: one dense figure
+    # The claims' outcomes as docs/REPRODUCTION.md reports them (update it with these when they move):
+    # "several-times" over T4: yes against the t4 preset (5.74x) and against NVIDIA's measured T4 (6.50x,
+    # BERT-base batch 1 at 1:32) since the s4 preset has an accumulator level, row blocks that take N and
+    # activations kept on chip (docs/MODEL.md 3.7, 3.9, 3.10; 1.74x and 1.99x before);
+    # "up to 32x": no (17.7x, DRAM-bound).
     c = r["claims"]
     st = c["several_times_vs_t4"]
     assert st["threshold"] == 2.0
-    assert st["reproduced_vs_t4_preset"] == (r["max_speedup_vs_t4"] >= 2.0)
-    assert st["reproduced_vs_t4_measured"] == (r["max_speedup_vs_t4_measured"] >= 2.0)
+    assert st["reproduced_vs_t4_preset"] is True and 5.0 <= r["max_speedup_vs_t4"] <= 6.5
+    assert st["reproduced_vs_t4_measured"] is True and 5.8 <= r["max_speedup_vs_t4_measured"] <= 7.2
     cap = {x["level"]: x for x in r["capability"]}
     for level, degree in (("1:2", 2), ("1:4", 4)):   # nothing but the array binds at low degrees
         assert cap[level]["speedup_vs_dense"] >= 0.9 * degree
-    assert c["sparsity_acceleration_32x"]["reproduced"] == (cap["1:32"]["speedup_vs_dense"] >= 0.9 * 32)
+    assert c["sparsity_acceleration_32x"]["reproduced"] is False
+    assert 16.0 <= cap["1:32"]["speedup_vs_dense"] <= 19.5 and cap["1:32"]["bottleneck"] == "dram"
     assert "vs T4 measured" in md and "nmsim reproduce s4" in md
 
 

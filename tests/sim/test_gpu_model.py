@@ -255,7 +255,7 @@ def result(fixture_csv):
 def test_calibration_recovers_known_parameters(result):
     assert result["arch"] == "h100"
     # CUDA-graph rows: no host time, no unfused epilogue; no CUTLASS 2:4 on an H100
-    used = [n for n in gm.PARAM_NAMES if not n.startswith(("host_s_", "gap_s_"))
+    used = [n for n in gm.PARAM_NAMES if not n.startswith("host_s_") and n not in gm.E2E_PARAM_NAMES
             and n not in ("epilogue_passes", "tensor_eff_cutlass_sparse")]
     assert set(result["params"]) == set(used)
     for name in used:

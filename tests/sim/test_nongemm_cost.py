@@ -9,7 +9,7 @@ import pytest
 from nmsim.accel import load_arch
 from nmsim.accel.scalesim import ScaleSimConfig
 from nmsim.sim import backend_for, simulate_op, simulate_workload
-from nmsim.sim.gpu import nongemm_default_params, nongemm_terms
+from nmsim.sim.gpu import default_params, nongemm_default_params, nongemm_terms
 from nmsim.workloads import NonGemmOp, Op, Workload, zoo
 
 from ..conftest import make_arch
@@ -106,17 +106,18 @@ def test_totals_include_them_and_the_csv_shows_them(tmp_path):
 
 def test_gpu_kernel_by_hand_on_t4():
     t4 = load_arch("t4")
-    g, p = t4.gpu, nongemm_default_params(t4.gpu.launch_overhead_s)
+    g, p = t4.gpu, nongemm_default_params(t4.gpu)
     op = NonGemmOp("ln", "layernorm", rows=128, cols=768)            # fp16: 2 B per element
     r = nongemm_terms(t4, op)
     act = (128 * 768 + 128 * 768) * 2                                  # x read + y written: fit in half of L2
     params = 2 * 768 * 2                                               # scale and shift from HBM
     assert r["l2_bytes"] == act and r["hbm_bytes"] == params
-    mem = params / (g.hbm_bytes_per_s * 0.8) + act / (g.l2_bytes_per_s * 0.8)
-    compute = (7 * 98304 + 3 * 128 + 4.0 * 128) / (g.cuda_core_flops["fp32"] / 2 * 0.5)
+    mem = params / (g.hbm_bytes_per_s * p["nongemm_mem_eff"]) + act / (g.l2_bytes_per_s * p["nongemm_l2_eff"])
+    compute = (7 * 98304 + 3 * 128 + 4.0 * 128) / (g.cuda_core_flops["fp32"] / 2 * p["nongemm_compute_eff"])
     assert r["memory_s"] == pytest.approx(mem) and r["compute_s"] == pytest.approx(compute)
-    assert r["total_s"] == pytest.approx(g.launch_overhead_s + max(mem, compute))
-    assert p["nongemm_launch_s"] == g.launch_overhead_s == r["launch_s"]
+    # one launch model for every kernel: the GEMM model's per-kernel overhead
+    assert p["nongemm_launch_s"] == default_params(g)["overhead_s_cublas"] == r["launch_s"]
+    assert r["total_s"] == pytest.approx(r["launch_s"] + max(mem, compute))
 
 
 def test_gpu_kernel_spills_to_hbm_and_fused_has_no_launch():
