@@ -226,14 +226,15 @@ def unsupported_features(levels: list[Level]) -> list[str]:
         if lv.kind == "storage" and fanned:
             below.append(lv.name)
     if below:
-        found.append(f"storage below the PE array ({', '.join(below)}): per-PE scratchpads and registers need the "
-                     "multi-level memory hierarchy")
+        found.append(f"storage below the PE array ({', '.join(below)}): per-PE scratchpads and registers are not "
+                     "converted to nmsim memory levels yet (docs/INTEROP.md 2.2)")
     for lv in levels:
         if lv.sparse_optimizations:
             found.append(f"sparse_optimizations on '{lv.name}' ({', '.join(sorted(_norm(lv.sparse_optimizations)))})")
     onchip = [lv.name for lv in levels if lv.kind == "storage" and lv.cls.upper() != "DRAM" and lv.name not in below]
     if len(onchip) > 1:
-        found.append(f"{len(onchip)} shared on-chip levels ({', '.join(onchip)}); nmsim has one")
+        found.append(f"{len(onchip)} shared on-chip levels ({', '.join(onchip)}); the reader converts one "
+                     "(docs/INTEROP.md 2.2)")
     return found
 
 
