@@ -119,7 +119,7 @@ def resident_bytes(gemm: Gemm, operand_bytes: float):
 def whole_accesses(run_bytes, access_bytes):
     """Bytes a contiguous run of `run_bytes` moves in whole accesses of `access_bytes` (bytes);
     the run itself when accesses are single bytes (docs/MODEL.md 3.4, DRAM efficiency)."""
-    if np.ndim(access_bytes) == 0 and access_bytes <= 1:
+    if not isinstance(access_bytes, np.ndarray) and access_bytes <= 1:  # scalars: the hot path
         return run_bytes
     g = np.asarray(access_bytes, dtype=np.float64)
     run = np.asarray(run_bytes, dtype=np.float64)
@@ -135,6 +135,8 @@ def tile_bytes(gemm: Gemm, tm, tn, tk, operand_bytes: float, out_bytes, access_b
 
     The one definition of tile size: buffer footprints (mapping), DRAM transfers (both engines).
     """
+    if not isinstance(access_bytes, np.ndarray) and access_bytes <= 1:
+        return tm * tk * operand_bytes, gemm.k_nnz(tk) * tn * gemm.weight_bytes(operand_bytes), tm * tn * out_bytes
     return (tm * whole_accesses(tk * operand_bytes, access_bytes),
             tn * whole_accesses(gemm.k_nnz(tk) * gemm.weight_bytes(operand_bytes), access_bytes),
             tm * whole_accesses(tn * out_bytes, access_bytes))

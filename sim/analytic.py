@@ -205,25 +205,41 @@ class LevelTraffic(NamedTuple):
                            self.pages)
 
 
+def _whole(access_bytes):
+    """bytes -> bytes in whole accesses of `access_bytes` (problem.whole_accesses); the identity for
+    single-byte accesses, kept out of the hot path."""
+    if not isinstance(access_bytes, np.ndarray) and access_bytes <= 1:
+        return lambda x: x
+    return lambda x: whole_accesses(x, access_bytes)
+
+
 def _tile_rows(hw: HwParams, gemm: Gemm, access_bytes=1) -> dict:
-    """Bytes of one tile of each operand as a function of its sizes along the relevant dims (RELEVANT
-    order: A (m, k), B (k, n), out (m, n)), rows rounded to whole DRAM accesses with `access_bytes`
-    > 1 (problem.tile_bytes); "final" is an output tile at operand width."""
+    """Per operand, (dim of its rows, dim of its contiguous runs, bytes of a run of `size` elements along
+    that dim), runs rounded to whole DRAM accesses with `access_bytes` > 1 (problem.tile_bytes): A is
+    rows of m with runs along k, B columns of n with their kept k, out rows of m with runs along n
+    ("final": at operand width)."""
     ob, wb, ab = hw.operand_bytes, gemm.weight_bytes(hw.operand_bytes), hw.acc_bytes
-    w = lambda x: whole_accesses(x, access_bytes)  # noqa: E731 - one-line helper
-    return {"A": lambda m, k: m * w(k * ob), "B": lambda k, n: n * w(gemm.k_nnz(k) * wb),
-            "out": lambda m, n: m * w(n * ab), "final": lambda m, n: m * w(n * ob)}
+    w = _whole(access_bytes)
+    return {"A": ("m", "k", lambda k: w(k * ob)), "B": ("n", "k", lambda k: w(gemm.k_nnz(k) * wb)),
+            "out": ("m", "n", lambda n: w(n * ab)), "final": ("m", "n", lambda n: w(n * ob))}
 
 
-def _tiled_total(nests: dict, operand: str, level: int, nbytes):
-    """Σ over the tiles of `operand` at tier `level` of their bytes, each once (a tensor moved in those
-    tiles); `nbytes(size_a, size_b)` as in schedule.fill_bytes."""
-    a, b = ("mnk"[r] for r in RELEVANT[operand])
-    total = 0
-    for ca, sa in zip(nests[a].counts[level], nests[a].sizes[level]):
-        for cb, sb in zip(nests[b].counts[level], nests[b].sizes[level]):
-            total = total + ca * cb * np.where((sa > 0) & (sb > 0), nbytes(np.maximum(sa, 1), np.maximum(sb, 1)), 0)
-    return total
+def _tile_fn(rows_of: tuple, operand: str):
+    """A tile's bytes as schedule.fill_bytes takes them: f(size_a, size_b) in RELEVANT order."""
+    row_dim, _, run = rows_of
+    first_is_rows = "mnk"[RELEVANT[operand][0]] == row_dim
+    return (lambda x, y: x * run(y)) if first_is_rows else (lambda x, y: y * run(x))
+
+
+def _tiled_total(nests: dict, level: int, rows_of: tuple, dims: dict):
+    """Bytes of a tensor moved once in the tiles of tier `level` (`rows_of` from _tile_rows): every
+    run of every tile in whole accesses, the rows' dimension `dims[row_dim]` elements in all."""
+    row_dim, run_dim, run = rows_of
+    nest = nests[run_dim]
+    runs = 0
+    for cnt, size in zip(nest.counts[level], nest.sizes[level]):
+        runs = runs + cnt * np.where(size > 0, run(np.maximum(size, 1)), 0)
+    return dims[row_dim] * runs
 
 
 def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTiling]) -> LevelTraffic:
@@ -239,15 +255,18 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     a_all, b_all, partial_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.acc_bytes)
     final_all = tile_bytes(gemm, M, N, K, hw.operand_bytes, hw.operand_bytes)[2]
     nests = {d.lower(): dims[d].nest for d in "MNK"}
-    tile = _tile_rows(hw, gemm)
+    rows = _tile_rows(hw, gemm)
+    tile = {op: _tile_fn(rows[op], op) for op in ("A", "B", "out")}
     whole = {"A": a_all, "B": b_all, "out": partial_all, "final": final_all}
     tier = hw.tier_of
     mult0 = tier0_multiplicities(counts, pos)  # shared by every keeper of tier 0
     gran = hw.dram_access_bytes
     if np.any(np.asarray(gran) > 1):  # DRAM-side tiles and tensors in whole accesses
-        dram_tile = _tile_rows(hw, gemm, gran)
+        rows = _tile_rows(hw, gemm, gran)
+        dram_tile = {op: _tile_fn(rows[op], op) for op in ("A", "B", "out")}
         outer = {"A": "inputs", "B": "weights", "out": "outputs", "final": "outputs"}
-        dram_whole = {op: _tiled_total(nests, "out" if op == "final" else op, tier[hw.outer_of[keeper]], dram_tile[op])
+        extent = {"m": M, "n": N, "k": K}
+        dram_whole = {op: _tiled_total(nests, tier[hw.outer_of[keeper]], rows[op], extent)
                       for op, keeper in outer.items()}
     else:
         dram_tile, dram_whole = tile, whole
@@ -290,9 +309,9 @@ def _page_changes(hw: HwParams, gemm: Gemm, c: Candidates, counts, pos):
     if not np.any(np.asarray(hw.dram_page_bytes) > 0):
         return 0.0
     M, N, K = (np.asarray(x, dtype=np.int64) for x in (gemm.M, gemm.N, gemm.K))
-    ob, acc, g = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    ob, acc = hw.operand_bytes, hw.acc_bytes
     wb = gemm.weight_bytes(ob)
-    w = lambda x: whole_accesses(x, g)  # noqa: E731 - one-line helper
+    w = _whole(hw.dram_access_bytes)
     tiles = level_tiles(c)
 
     def at(operand, keeper):  # (tiles along m, n, k; full tile m, n, k; fills per tile) at the keeper's tier
@@ -352,9 +371,9 @@ def edge_transfers(hw: HwParams, gemm: Gemm, c: Candidates):
             t = tuple(np.minimum(x, y) for x, y in zip(lv[:3], t))
         return t
 
-    ob, g = hw.operand_bytes, hw.dram_access_bytes
+    ob = hw.operand_bytes
     wb = gemm.weight_bytes(ob)
-    w = lambda x: whole_accesses(x, g)  # noqa: E731 - one-line helper
+    w = _whole(hw.dram_access_bytes)
     kept = gemm.resident  # resident operands are on chip already (MODEL.md 3.10)
     in_a, in_b, out = ("A" not in kept), ("B" not in kept), ("out" not in kept)
     am, _, ak = first("inputs")
