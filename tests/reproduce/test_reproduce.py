@@ -148,14 +148,14 @@ def test_s4_against_t4(s4):
         t4 = {x["t4_latency_s"] for x in r["rows"] if x["workload"] == wl}
         assert len(t4) == 1                              # T4 has no sparse tensor cores: one dense figure
     # The claims' outcomes as docs/REPRODUCTION.md reports them (update it with these when they move):
-    # "several-times" over T4: yes against the t4 preset (5.74x) and against NVIDIA's measured T4 (6.50x,
+    # "several-times" over T4: yes against the t4 preset (5.19x) and against NVIDIA's measured T4 (6.50x,
     # BERT-base batch 1 at 1:32) since the s4 preset has an accumulator level, row blocks that take N and
-    # activations kept on chip (docs/MODEL.md 3.7, 3.9, 3.10; 1.74x and 1.99x before);
+    # activations kept on chip (docs/MODEL.md 3.7, 3.9, 3.10; 1.56x and 1.99x before);
     # "up to 32x": no (17.7x, DRAM-bound).
     c = r["claims"]
     st = c["several_times_vs_t4"]
     assert st["threshold"] == 2.0
-    assert st["reproduced_vs_t4_preset"] is True and 5.0 <= r["max_speedup_vs_t4"] <= 6.5
+    assert st["reproduced_vs_t4_preset"] is True and 4.6 <= r["max_speedup_vs_t4"] <= 5.8
     assert st["reproduced_vs_t4_measured"] is True and 5.8 <= r["max_speedup_vs_t4_measured"] <= 7.2
     cap = {x["level"]: x for x in r["capability"]}
     for level, degree in (("1:2", 2), ("1:4", 4)):   # nothing but the array binds at low degrees
