@@ -5,17 +5,17 @@ costed on each preset's vector unit; the table shows their share of the latency,
 N:M shrinks the GEMMs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.progress import Progress
-from rich.table import Table
 
 from nmsim.accel import load_arch
+from nmsim.accel.presets import arch_file
 from nmsim.sim import simulate_workload
 from nmsim.workloads import zoo
 
-from .tables import console, seconds
+from .provenance import write_json
+from .tables import console, NarrowTable, seconds
 
 DEMO_ARCHS = ("dense-systolic", "sat", "s4")
 DEMO_PATTERNS = ("dense", "2:4", "2:8", "1:8")
@@ -45,7 +45,7 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
                 for n in res.notes:
                     notes.setdefault(n, None)
                 prog.advance(task)
-    t = Table(title=f"{wl.name}: latency and energy per inference batch", title_justify="left")
+    t = NarrowTable(title=f"{wl.name}: latency and energy per inference batch", title_justify="left")
     for c in ("arch", "weights", "executed as", "latency", "speedup", "energy", "energy saving", "util", "non-GEMM"):
         t.add_column(c, justify="left" if c in ("arch", "weights", "executed as") else "right")
     for r in rows:
@@ -59,7 +59,9 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
     _plot(rows, wl.name, Path(out_png))
     console.print(f"plot written to {out_png}")
     if json_path:
-        Path(json_path).write_text(json.dumps({"workload": wl.name, "rows": rows, "notes": list(notes)}, indent=1))
+        write_json(str(json_path), "demo", {"workload": wl.name, "rows": rows, "notes": list(notes)}, engine="fast",
+                   workload={"kind": "zoo", "text": "bert-base", "params": {"batch": batch, "seq_len": seq_len}},
+                   inputs={f"arch:{a}": str(arch_file(a).resolve()) for a in DEMO_ARCHS})
     return rows
 
 

@@ -15,10 +15,10 @@ and can write the result as the shipped calibration (docs/GPU.md, "GPU cost mode
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from .errors import flags
+from .provenance import file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -73,8 +73,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                             progress=not args.quiet, budget_s=args.budget_s, started_at=args.started_at, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"out": args.out, "rows_written": written}, fh, indent=1)
+        write_json(args.json, "gpu-bench", {"out": args.out, "rows_written": written}, engine="cuda (measured)")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
@@ -97,8 +96,21 @@ def cmd_validate(args: argparse.Namespace) -> None:
     if groups["e2e"]:
         out["published e2e"] = gpu_report.published_e2e_report(groups["e2e"])
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
+        write_json(args.json, "gpu-validate", out, engine="gpu model (sim.gpu)",
+                   arch=_gpu_arch_prov(args.arch, out), inputs=file_inputs(**{f"file{i}": f for i, f in
+                                                                             enumerate(args.files)}))
+
+
+def _gpu_arch_prov(given: str, reports: dict) -> dict | None:
+    """The arch record of the GPU preset a validation used: the one given, or the one every bench
+    report picked from its file (`auto`); None when published files span several GPUs."""
+    from nmsim.accel import load_arch
+
+    from .provenance import arch_prov
+
+    picked = {r.get("arch") for r in reports.values() if isinstance(r, dict) and r.get("arch")}
+    text = given if given != "auto" else (picked.pop() if len(picked) == 1 else None)
+    return arch_prov(text, load_arch(text)) if text else None
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:

@@ -2,14 +2,13 @@
 for the published GEMM files, one for the published end-to-end files (never pooled)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
 from nmsim.specfile import SpecError
 
-from .tables import console
+from .tables import NarrowTable, console
 
 GEMM_TARGETS = "targets (held-out sources): dense MAPE <= 8% with Spearman >= 0.98; 2:4 side of 1 >= 90%, " \
                "mean speedup error <= 0.15"
@@ -46,7 +45,7 @@ def _num(x: float | None, fmt: str = "{:.3f}") -> str:
 
 
 def _metrics_table(title: str, rows: list[tuple[str, dict]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = NarrowTable(title=title, title_justify="left")
     for c in ("rows", "n", "MAPE", "max APE", "Spearman"):
         t.add_column(c, justify="left" if c == "rows" else "right")
     for label, m in rows:
@@ -73,7 +72,7 @@ def published_gemm_report(files: list[str]) -> dict:
                       f"their scores test the code, not the model[/yellow]")
     for kind in ("all", "dense", "2:4"):
         console.print(_metrics_table(f"time per call, {kind} kernels", [(lbl, res["time"][kind][k]) for lbl, k in _TIME_ROWS]))
-    t = Table(title="2:4 speedups (baseline time / 2:4 time), predicted vs printed", title_justify="left")
+    t = NarrowTable(title="2:4 speedups (baseline time / 2:4 time), predicted vs printed", title_justify="left")
     for c in ("rows", "n", "side of 1 right", "mean |error|", "max |error|"):
         t.add_column(c, justify="left" if c == "rows" else "right")
     for lbl, k in _TIME_ROWS:
@@ -87,7 +86,7 @@ def published_gemm_report(files: list[str]) -> dict:
 
 
 def _print_params(res: dict) -> None:
-    t = Table(title="parameters per preset (fitted on the calibration sources, else uncalibrated: assumed prior)",
+    t = NarrowTable(title="parameters per preset (fitted on the calibration sources, else uncalibrated: assumed prior)",
               title_justify="left")
     for c in ("preset", "calibrated", "uncalibrated"):
         t.add_column(c)
@@ -119,7 +118,7 @@ def published_e2e_report(files: list[str]) -> dict:
     if res["synthetic_rows"]:
         console.print(f"[yellow]{res['synthetic_rows']} rows say they are synthetic[/yellow]")
     console.print(_metrics_table("whole-model latency", [(lbl, res["latency"][k]) for lbl, k in _TIME_ROWS]))
-    t = Table(title="per framework (held out, stated device)", title_justify="left")
+    t = NarrowTable(title="per framework (held out, stated device)", title_justify="left")
     for c in ("framework", "n", "MAPE", "max APE", "Spearman"):
         t.add_column(c, justify="left" if c == "framework" else "right")
     for fw, m in res["per_framework"].items():
@@ -146,14 +145,14 @@ def bench_report(path: str, arch: str, split: str, plot_path: str | None) -> dic
     console.print(_metrics_table("bench rows", [(lbl, res[k]) for lbl, k in (
         ("held out", "held_out"), ("calibration", "calibration"), ("overall", "overall"),
         ("held out, uncalibrated", "uncalibrated_held_out"))]))
-    k = Table(title="per kernel", title_justify="left")
+    k = NarrowTable(title="per kernel", title_justify="left")
     for c in ("kernel", "held-out n", "held-out MAPE", "held-out Spearman", "calib. n", "calib. MAPE"):
         k.add_column(c, justify="left" if c == "kernel" else "right")
     for name, m in res["per_kernel"].items():
         c = m["calibration"]
         k.add_row(name, str(m["n"]), _pct(m["mape"]), _num(m["spearman"]), str(c["n"]), _pct(c["mape"]))
     console.print(k)
-    p = Table(title="model parameters", title_justify="left")
+    p = NarrowTable(title="model parameters", title_justify="left")
     for c in ("parameter", "before this file", "fitted on this file"):
         p.add_column(c, justify="left" if c == "parameter" else "right")
     for name, default in res["param_defaults"].items():
@@ -177,7 +176,7 @@ def calibrate_report(files: list[str], write: str | None, json_path: str | None)
         raise SpecError("`files`: no published GEMM files given (measurements/published/gemm_*.csv)")
     rows = [r for f in files for r in read_published(f)[1]]
     fitted, fit, split = calibrate_published(rows)
-    t = Table(title=f"calibration on {sum(split['calibration'].values())} rows of "
+    t = NarrowTable(title=f"calibration on {sum(split['calibration'].values())} rows of "
                     f"{len(split['calibration'])} sources", title_justify="left")
     t.add_column("parameter")
     t.add_column("value", justify="right")
@@ -189,5 +188,7 @@ def calibrate_report(files: list[str], write: str | None, json_path: str | None)
         Path(write).write_text(calibrated_module_text(fitted, fit, split))
         console.print(f"wrote {write}")
     if json_path:
-        with open(json_path, "w") as fh:
-            json.dump({"values": fitted, "fit": fit, "split": split}, fh, indent=1)
+        from .provenance import file_inputs, write_json
+
+        write_json(json_path, "gpu-calibrate", {"values": fitted, "fit": fit, "split": split},
+                   engine="gpu model (sim.gpu) fit", inputs=file_inputs(**{f"file{i}": f for i, f in enumerate(files)}))

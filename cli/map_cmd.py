@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .errors import fail, flags, warn
+from .provenance import arch_prov, file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -29,7 +29,6 @@ def add_parser(sub) -> None:
 def cmd_map(args: argparse.Namespace) -> None:
     """Run one search and print it."""
     from rich.progress import Progress
-    from rich.table import Table
 
     from nmsim.accel import load_arch
     from nmsim.mapping import load_constraints, save_mappings
@@ -38,7 +37,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     from nmsim.sim.simulate import map_op
     from nmsim.workloads import parse_layer
 
-    from .tables import console, eng, seconds
+    from .tables import console, eng, NarrowTable, seconds
 
     if args.top < 1:
         fail("--top must be at least 1")
@@ -61,7 +60,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     plan = plan_sparsity(arch, op)
     if plan.note:
         warn(plan.note)
-    t = Table(title=f"{op.M}x{op.N}x{op.K}" + (f" (x{op.batch})" if op.batch > 1 else "") +
+    t = NarrowTable(title=f"{op.M}x{op.N}x{op.K}" + (f" (x{op.batch})" if op.batch > 1 else "") +
               f" {op.weight_sparsity} (runs {plan.label}) on {arch.name}: best by {args.objective}",
               title_justify="left")
     for c in ("#", "dataflow", "rows x cols", "tile M x N x K", "loop order", "cycles", "latency", "energy",
@@ -85,5 +84,7 @@ def cmd_map(args: argparse.Namespace) -> None:
         doc = {"arch": arch.name, "layer": {"kind": op.kind, "M": op.M, "N": op.N, "K": op.K, "batch": op.batch,
                                             "sparsity": str(op.weight_sparsity), "act_density": op.act_density},
                "executed_sparsity": plan.label, "notes": [plan.note] if plan.note else [], **res.to_dict()}
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=2)
+        write_json(args.json, "map", doc, engine="fast", arch=arch_prov(args.arch, arch),
+                   workload={"kind": "layer", "text": args.layer, "params": {}},
+                   seeds={"seed": args.seed} if args.mapper == "random" else {},
+                   inputs=file_inputs(constraints=args.constraints))

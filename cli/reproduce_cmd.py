@@ -12,9 +12,10 @@ for sat, `{"rows": [...], "max_speedup_vs_t4": x, ...}` for s4, `{"networks": [{
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+
+from .provenance import write_json
 
 Table = tuple[str, list[str], list[list[str]]]     # title, header, rows (already formatted)
 
@@ -168,13 +169,21 @@ def markdown(tables: list[Table], command: str) -> str:
     return "\n".join(out + [f"`{command}`", ""])
 
 
+def _seeds(args: argparse.Namespace, algorithm: bool) -> dict:
+    """The seeds of the algorithm experiments a reproduction ran (none for the cost model)."""
+    if not algorithm:
+        return {}
+    from nmsim.reproduce.algorithm import DIGITS_FULL, DIGITS_QUICK
+
+    return {"digits_cnn": list((DIGITS_QUICK if args.quick else DIGITS_FULL)["seeds"])}
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """Run the reproduction with a progress bar, print the tables, write --json/--markdown."""
     from rich.progress import Progress
-    from rich.table import Table as RichTable
 
     from .errors import fail
-    from .tables import console
+    from .tables import console, NarrowTable
 
     if args.paper != "sat" and (args.quick or args.no_algorithm):
         fail(f"--quick and --no-algorithm apply to `reproduce sat` ({args.paper} has no algorithm experiments)")
@@ -212,7 +221,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     result["seconds"] = round(seconds, 1)
     tables = TABLES[args.paper](result)
     for title, header, rows in tables:
-        t = RichTable(title=title, title_justify="left")
+        t = NarrowTable(title=title, title_justify="left")
         for h in header:
             t.add_column(h)
         for row in rows:
@@ -228,8 +237,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         result["torch"] = {"version": torch.__version__, "threads": args.threads}
     console.print(command)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
+        write_json(args.json, f"reproduce-{args.paper}", result, engine="fast", seeds=_seeds(args, algorithm))
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(markdown(tables, command))

@@ -11,10 +11,10 @@ Yosys and prints cell counts and the N:M area factors.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .errors import flags
+from .provenance import write_json
 
 
 def add_parser(sub) -> None:
@@ -39,12 +39,11 @@ def add_parser(sub) -> None:
 def cmd_validate(args: argparse.Namespace) -> None:
     """Run the validation and print the table (RTL cycles beside predicted cycles)."""
     from rich.progress import Progress
-    from rich.table import Table
 
     from nmsim.rtl_models.runner import RtlRunError
     from nmsim.rtl_models.validate import CYCLE_TOLERANCE, PRESET, make_cases, run_cases
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
     with flags(count="--cases"):
         cases = make_cases(args.cases, args.seed)
@@ -54,7 +53,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
             rows = run_cases(cases, args.simulator, on_record=lambda rec: prog.advance(task))
         except RtlRunError as exc:
             _failed(f"RTL run failed: {exc}")
-    t = Table(title=f"RTL ({args.simulator}) vs sim ({PRESET} preset and variants), compute cycles",
+    t = NarrowTable(title=f"RTL ({args.simulator}) vs sim ({PRESET} preset and variants), compute cycles",
               title_justify="left")
     for col in ("case", "array", "M x N x K", "weights", "runs as", "folds", "RTL cycles", "sim cycles", "error"):
         t.add_column(col, justify="left" if col in ("array", "weights", "runs as") else "right")
@@ -67,12 +66,21 @@ def cmd_validate(args: argparse.Namespace) -> None:
     console.print(f"{len(rows)} tiles, outputs bit-exact against sim.functional; cycles exact on {exact}, "
                   f"max |error| {100 * max_error:.2f}% (bound {100 * CYCLE_TOLERANCE:.0f}%)")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
-                       "compared": "compute_cycles (busy cycles of the array)", "cases": rows,
-                       "max_error": max_error}, fh, indent=1)
+        write_json(args.json, "rtl-validate", {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
+                                               "compared": "compute_cycles (busy cycles of the array)",
+                                               "cases": rows, "max_error": max_error},
+                   engine=f"rtl ({args.simulator}) vs fast", arch=_preset_prov(PRESET), seeds={"seed": args.seed})
     if max_error > CYCLE_TOLERANCE:
         _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * CYCLE_TOLERANCE:.0f}%")
+
+
+def _preset_prov(name: str) -> dict:
+    """The arch record of preset `name`."""
+    from nmsim.accel import load_arch
+
+    from .provenance import arch_prov
+
+    return arch_prov(name, load_arch(name))
 
 
 def _failed(message: str) -> None:
@@ -83,17 +91,16 @@ def _failed(message: str) -> None:
 
 def cmd_area(args: argparse.Namespace) -> None:
     """Synthesize the PEs and print cells, flip-flops and factors."""
-    from rich.table import Table
 
     from nmsim.rtl_models.area import (ACC_BITS, FACTOR_FILE, FACTORS, OPERAND_BITS, factor_file_text, factors, pe_areas,
                                  yosys_version)
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
     version = yosys_version()
     areas = pe_areas()
     fac = factors(areas)
-    t = Table(title=f"nm_pe, {OPERAND_BITS}-bit operands, {ACC_BITS}-bit partial sums ({version.split(' (')[0]})",
+    t = NarrowTable(title=f"nm_pe, {OPERAND_BITS}-bit operands, {ACC_BITS}-bit partial sums ({version.split(' (')[0]})",
               title_justify="left")
     for col in ("PE", "multipliers", "lanes", "cells", "flip-flops", "area factor"):
         t.add_column(col, justify="left" if col == "PE" else "right")
@@ -105,7 +112,7 @@ def cmd_area(args: argparse.Namespace) -> None:
         FACTOR_FILE.write_text(factor_file_text(areas, version))
         console.print(f"wrote {FACTOR_FILE}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"yosys": version, "operand_bits": OPERAND_BITS, "accumulator_bits": ACC_BITS,
-                       "pes": [a.__dict__ for a in areas], "factors": fac}, fh, indent=1)
+        write_json(args.json, "rtl-area", {"yosys": version, "operand_bits": OPERAND_BITS,
+                                           "accumulator_bits": ACC_BITS, "pes": [a.__dict__ for a in areas],
+                                           "factors": fac}, engine="yosys synthesis")
 

@@ -34,7 +34,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from nmsim.accel import Arch, SystolicArch, load_arch
 from nmsim.problem import parse_nm
 from nmsim.accel.spec import Dataflow
-from nmsim.specfile import SpecError, StrictModel, load_yaml, parse_model
+from nmsim.specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
 from nmsim.workloads import Sparsity, Workload
 
 # Objective name -> (result column, direction). Units: latency_s (s), energy_pj (pJ),
@@ -376,8 +376,31 @@ def resolve(spec: SweepSpec, source: str = "<sweep>", lines: dict | None = None,
     return sweep
 
 
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+
+
+def example_names() -> list[str]:
+    """Names of the example sweeps shipped in dse/examples/ (file stems), sorted."""
+    return sorted(p.stem for p in EXAMPLES_DIR.glob("*.yaml"))
+
+
+def sweep_file(name_or_path: str | Path) -> Path:
+    """The sweep file a text names: an existing path, else a shipped example by name (`sat_array`,
+    from any folder); SpecError listing the examples otherwise."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if path.parent == Path(".") and stem in example_names():
+        return EXAMPLES_DIR / f"{stem}.yaml"
+    raise SpecError(f"{name_or_path}: no such sweep file, and not an example sweep name"
+                    f"{did_you_mean(stem, example_names())}")
+
+
 def load_sweep(path: str | Path) -> Sweep:
-    """Read, validate and resolve a sweep YAML file (see module docstring)."""
+    """Read, validate and resolve a sweep YAML file, or an example sweep by name (see module
+    docstring)."""
+    path = sweep_file(path)
     data, lines = load_yaml(path)
     if data is None:
         raise SpecError(f"{path}: file is empty")

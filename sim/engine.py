@@ -48,52 +48,71 @@ STALL_CAUSES = ("dram_bandwidth", "dram_latency", "buffer_capacity", "buffer_por
 
 
 class Trace:
-    """Start/end of every tile and transfer per resource (cycles), written as Chrome trace JSON or CSV.
+    """Start/end of every tile, transfer and stall per resource (cycles), written as Chrome trace
+    JSON or CSV.
 
-    Layers of a workload run one after another: `advance(cycles)` moves the origin past a layer.
-    At most `max_events` are kept (a trace is for looking at, not for summing); `dropped` counts
-    the rest.
+    Layers of a workload run one after another: `advance(cycles)` closes the current layer's span
+    (track `layers`) and moves the origin past it. Tracks (docs/MODEL.md 9): `layers` (one span per
+    layer), `array` (compute tiles), `stalls` (the array waiting, one slice per cause), `dram:<stream>`
+    (loads and stores), `vector` (non-GEMM layers). At most `max_events` tile/transfer/stall events are kept (a trace is for
+    looking at, not for summing); `dropped` counts the rest; layer spans are always kept. `title`
+    names the process (arch and workload).
     """
 
-    def __init__(self, clock_hz: float, max_events: int = 1_000_000):
+    LEGEND = {"layers": "one span per layer (op), in execution order",
+              "array": "compute tiles: tile i (m, n, k tile indices)",
+              "stalls": "the array idle, by cause: " + ", ".join(STALL_CAUSES) + " (docs/MODEL.md 9)",
+              "dram:<stream>": "DRAM transfers of one operand stream (A, B loads; C read-back, C store)",
+              "vector": "non-GEMM layers on the vector unit (norms, softmax, activations, ...), one span each"}
+
+    def __init__(self, clock_hz: float, max_events: int = 1_000_000, title: str = "nmsim detailed engine"):
         self.clock_hz = clock_hz
         self.max_events = max_events
+        self.title = title
         self.events: list[tuple[str, str, str, float, float]] = []
+        self.spans: list[tuple[str, str, str, float, float]] = []
         self.origin = 0.0
         self.layer = ""
         self.dropped = 0
 
     def add(self, resource: str, name: str, start: float, end: float) -> None:
         """Record `name` on `resource` from `start` to `end` (cycles since the layer began)."""
+        if end <= start:
+            return
         if len(self.events) < self.max_events:
             self.events.append((self.layer, resource, name, self.origin + start, self.origin + end))
         else:
             self.dropped += 1
 
     def advance(self, cycles: float) -> None:
-        """The next layer starts `cycles` after the current origin."""
+        """Close the current layer's span (`cycles` long) and start the next layer after it."""
+        self.spans.append((self.layer, "layers", self.layer, self.origin, self.origin + cycles))
         self.origin += cycles
 
     def write(self, path: str | Path) -> None:
         """CSV (layer, resource, name, start_cycle, end_cycle) for a .csv path, else Chrome trace JSON
         (chrome://tracing, ui.perfetto.dev; ts/dur in microseconds at the arch clock)."""
         path = Path(path)
+        rows = self.spans + self.events
         if path.suffix.lower() == ".csv":
             with path.open("w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(["layer", "resource", "name", "start_cycle", "end_cycle"])
-                w.writerows(self.events)
+                w.writerows(rows)
             return
         us = 1e6 / self.clock_hz
-        tids: dict[str, int] = {}
-        out = []
-        for layer, res, name, s, e in self.events:
-            tid = tids.setdefault(res, len(tids) + 1)
-            out.append({"name": name, "cat": layer, "ph": "X", "ts": s * us, "dur": (e - s) * us, "pid": 1,
-                        "tid": tid, "args": {"layer": layer, "start_cycle": s, "end_cycle": e}})
-        meta = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": r}} for r, t in tids.items()]
+        order = ["layers", "array", "stalls"] + sorted({r for _, r, *_ in self.events} - {"array", "stalls"})
+        tids = {r: i + 1 for i, r in enumerate(order)}
+        out = [{"name": name, "cat": res if res in ("layers", "stalls") else layer, "ph": "X", "ts": s * us,
+                "dur": (e - s) * us, "pid": 1, "tid": tids[res],
+                "args": {"layer": layer, "start_cycle": s, "end_cycle": e}} for layer, res, name, s, e in rows]
+        meta = [{"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": self.title}}]
+        meta += [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": r}} for r, t in tids.items()]
+        meta += [{"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": t, "args": {"sort_index": t}}
+                 for t in tids.values()]
         path.write_text(json.dumps({"traceEvents": meta + out, "displayTimeUnit": "ns",
-                                    "otherData": {"clock_hz": self.clock_hz, "dropped_events": self.dropped}}))
+                                    "otherData": {"clock_hz": self.clock_hz, "dropped_events": self.dropped,
+                                                  "legend": self.LEGEND}}))
 
 
 class _Port:
@@ -261,12 +280,21 @@ class _Run:
         left = w1 - w0
         slot_wait = item.slot - item.start
         channel_idle = slot_wait - (self._busy_before(item.slot) - self._busy_before(item.start)) if slot_wait > 0 else 0.0
+        t = w1
         for cause, span in (("buffer_port", item.ready - item.lat_end), ("dram_latency", item.lat_end - item.chan_end),
                             ("buffer_capacity", channel_idle)):
             part = min(left, max(span, 0.0))
             self.stall[cause] += part
             left -= part
+            self._stall_slice(cause, t - part, t)
+            t -= part
         self.stall["dram_bandwidth"] += left
+        self._stall_slice("dram_bandwidth", w0, w0 + left)
+
+    def _stall_slice(self, cause: str, t0: float, t1: float) -> None:
+        """A stall slice on the trace's `stalls` track (latest phase last, as charged)."""
+        if self.trace is not None:
+            self.trace.add("stalls", f"stall: {cause}", t0, t1)
 
     def _compute(self):
         env, s, hw = self.env, self.s, self.hw
@@ -292,6 +320,7 @@ class _Run:
                 end = max(end, self.ports[lv].use(t0, port_t[lv, i]))
             yield env.timeout(end - t0)
             self.stall["buffer_port"] += end - t0 - cyc
+            self._stall_slice("buffer_port", t0 + cyc, end)
             if self.trace is not None:
                 self.trace.add("array", f"tile {i} (m{s.im[i]} n{s.in_[i]} k{s.ik[i]})", t0, env.now)
             if self.a_last[i] and "A" not in self.resident:
@@ -318,6 +347,7 @@ class _Run:
         env.run()
         end = max(self.compute_end, self.store_end)
         self.stall["drain"] = end - self.compute_end
+        self._stall_slice("drain", self.compute_end, end)
         return end
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -138,9 +137,12 @@ class RunResult:
                 "clock_hz": self.clock_hz, "layers": [asdict(lr) for lr in self.layers],
                 "total": self.total, "notes": self.notes}
 
-    def write_json(self, path: str | Path) -> None:
-        """Write `to_dict()` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+    def write_json(self, path: str | Path, prov: dict | None = None) -> None:
+        """Write `to_dict()` as a `simulate` result JSON with the provenance `prov`
+        (specfile.results.provenance; a bare one naming version, commit and command if None)."""
+        from nmsim.specfile.results import provenance, write_result
+
+        write_result(path, "simulate", self.to_dict(), prov or provenance("simulate"))
 
     def write_csv(self, path: str | Path) -> None:
         """One row per layer; bytes per level as bytes_<level> columns; non-GEMM layers leave K

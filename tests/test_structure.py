@@ -47,7 +47,7 @@ LAYERS = (
     ("mapping",),
     ("sim",),
     ("rtl_models", "gpu_kernels"),
-    ("dse", "reproduce"),
+    ("dse", "reproduce", "interop"),
     ("cli",),
     ("nmsim",),
 )

@@ -332,7 +332,7 @@ def _int(model: str, key: str, value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise SpecError(f"zoo model '{model}': parameter '{key}' must be a positive integer (got {value!r})")
+        raise SpecError(f"zoo model '{model}': parameter '{key}' must be a positive integer (got {key}={value})")
     return value
 
 
