@@ -65,10 +65,10 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
     return rows
 
 
-def _energy_table(rows: list[dict]) -> Table:
+def _energy_table(rows: list[dict]) -> NarrowTable:
     """Each row's energy by action and level as shares (docs/MODEL.md 3.8): what a design spends its
     joules on, beside the basis its energies come from."""
-    t = Table(title="energy by action and level (share of each run's energy)", title_justify="left")
+    t = NarrowTable(title="energy by action and level (share of each run's energy)", title_justify="left")
     for c in ("arch", "weights", "basis", "mac", "index", "on-chip reads / writes", "dram", "static"):
         t.add_column(c, justify="left" if c in ("arch", "weights", "basis", "on-chip reads / writes") else "right")
     for r in rows:
