@@ -5,23 +5,24 @@ mapping and set beside Timeloop's reference stats (docs/INTEROP.md 2.3).
 * Levels: every Timeloop storage level that keeps a data space in the reference mapping becomes an
   nmsim `memory:` level, outermost first, `holds` from the mapping's keep lists (Weights -> weights,
   the other read-only space -> inputs, the read-write one -> outputs); levels below the PE fan-out
-  get one instance per utilized PE. Timeloop's parallel registers (a `!Parallel` group) become one
-  nmsim tier of side-by-side levels (docs/MODEL.md 3.9).
+  get one instance per utilized PE. A one-word per-PE register of a streamed operand is left out
+  (the array forwards such values PE to PE); the stationary operand is the one a PE's one-word
+  register keeps across the most MACs. A level nmsim's tier rule would put beside another while
+  Timeloop's mapping tiles it apart gets `starts_tier` (docs/MODEL.md 3.9).
 * Array: the utilized PEs only; the spatial factors of the mapping, grouped by GEMM dim, give the
   rows and columns, and the dataflow follows from which GEMM dims are spatial (K x N: ws, M x N: os,
-  K x M: is); with a single spatial dim, the operand kept at the outermost per-PE level decides.
+  K x M: is); with a single spatial dim, the stationary operand's dataflow.
 * Tiles: the tile of an nmsim tier is the Timeloop tile of its outermost level (the product of the
   loop factors at and below it) times the spatial factors above it (the tile spans the instances);
   the tier's loop order is that of the temporal loops between it and its parent, by GEMM dim.
-* Energy: per byte = ERT energy per vector access / (width / 8); reads and writes apart (fills
-  and updates take the `write` action; an `update` energy that differs is refused); MAC = the
-  compute action; static power = the leak actions of the utilized instances (Timeloop charges
-  leakage per utilized instance and cycle, TL buffer.cpp).
+* Energy (accelergy.ert_energies): per byte = ERT energy per vector access / (width / 8), reads and
+  writes apart (fills and updates take the `write` action); MAC = the compute action; static power
+  = the leak actions of the utilized instances (Timeloop charges leakage per utilized instance and
+  cycle, TL buffer.cpp).
 
 What cannot be represented is refused by name (`unrepresentable`, SpecError): Sparseloop's sparse
 optimizations (formats, gating, skipping), nested spatial fan-outs, spatial factors over all three
-GEMM dims, and a level that nmsim's tier rule would put beside another while Timeloop's mapping
-gives it a tile of its own.
+GEMM dims at once.
 """
 from __future__ import annotations
 
@@ -191,13 +192,23 @@ def _energy(ert_path, levels: dict[str, Level], used: dict[str, int], mac: Level
             "static_w": leak_pj * 1e-12 * CLOCK_HZ}
 
 
-def _memory(storage: list[Level], keep: dict, roles: dict, per_pe: set[str], pes: int) -> tuple[list, list]:
+def _stationary(storage: list[Level], holds_of: dict, per_pe: set[str], tmap: TimeloopMapping) -> str | None:
+    """The operand the array keeps stationary: the one a PE's one-word register keeps across the most
+    MACs (the product of the temporal loops at that register), else the one the outermost per-PE
+    level keeps alone."""
+    best, reuse = None, 1
+    for lv in storage:
+        if lv.name in per_pe and int(lv.attributes.get("depth", 0)) == 1 and len(holds_of[lv.name]) == 1:
+            r = math.prod(lp.factor for lp in tmap.loops if lp.level == lv.name and not lp.spatial)
+            if r > reuse:
+                best, reuse = holds_of[lv.name][0], r
+    first = next((holds_of[lv.name] for lv in storage if lv.name in per_pe and holds_of[lv.name]), [])
+    return best or (first[0] if len(first) == 1 else None)
+
+
+def _memory(storage: list[Level], holds_of: dict, per_pe: set[str], pes: int, stationary: str | None) -> tuple:
     """nmsim memory levels (outermost first) and the per-PE one-word registers of streamed operands left
     out (`forwarded`): in a systolic array those values move PE to PE through the array's own registers."""
-    holds_of = {lv.name: sorted((roles[s] for s in keep.get(lv.name, lv.keep) if s in roles),
-                                key=["inputs", "weights", "outputs"].index) for lv in storage}
-    first_pe = next((holds_of[lv.name] for lv in storage if lv.name in per_pe and holds_of[lv.name]), [])
-    stationary = first_pe[0] if len(first_pe) == 1 else None
     mem, forwarded = [], []
     for lv in storage:
         holds = holds_of[lv.name]
@@ -238,9 +249,10 @@ def convert_design(arch_path: str | Path, problem_path: str | Path, mapping_path
     notes: list[str] = []
     spatial = _spatial_by_gemm(tmap, gemm_of)
     pes = math.prod(spatial.values())
-    mem, forwarded = _memory(storage, tmap.keep, roles, per_pe, pes)
-    first_pe = next((m for m in mem if m["name"] in per_pe), None)
-    stationary = first_pe["holds"][0] if first_pe and len(first_pe["holds"]) == 1 else None
+    holds_of = {lv.name: sorted((roles[s] for s in tmap.keep.get(lv.name, lv.keep) if s in roles),
+                                key=["inputs", "weights", "outputs"].index) for lv in storage}
+    stationary = _stationary(storage, holds_of, per_pe, tmap)
+    mem, forwarded = _memory(storage, holds_of, per_pe, pes, stationary)
     if forwarded:
         notes.append(f"one-word per-PE registers of streamed operands ({', '.join(forwarded)}) are the array's "
                      "forwarding registers in nmsim, not memory levels")
@@ -261,8 +273,8 @@ def convert_design(arch_path: str | Path, problem_path: str | Path, mapping_path
                         "accumulator_bits": bits, "dataflows": [df]},
             "memory": mem, "dram": {"bytes_per_s": UNLIMITED_BYTES_PER_CYCLE * CLOCK_HZ, "latency_s": 0.0},
             "energy": energy}
-    arch = Arch.model_validate(spec)
-    mapping = _mapping(arch, tmap, order, gemm_of, df=df, notes=notes, mapping_path=mapping_path)
+    arch = _tiered_arch(spec, tmap, order, gemm_of, notes)
+    mapping = _mapping(arch, tmap, order, gemm_of, df=df, notes=notes)
     op = problem.op if conv is None else _with_conv(problem.op, conv)
     wb = bits / 8
     return ConvertedDesign(arch, op, mapping, problem, forwarded, wb, notes)
@@ -277,22 +289,36 @@ def _with_conv(op: Op, conv: ConvShape) -> Op:
 RELEVANT_DIMS = {"inputs": "MK", "weights": "KN", "outputs": "MN"}
 
 
-def _mapping(arch, tmap: TimeloopMapping, order: list[str], gemm_of: dict, *, df: str, notes: list[str],
-             mapping_path) -> Mapping:
+def _tiered_arch(spec: dict, tmap: TimeloopMapping, order: list[str], gemm_of: dict, notes: list[str]) -> Arch:
+    """The arch of `spec`, with `starts_tier` on every level that nmsim's tier rule would put beside a
+    level whose Timeloop tile differs from its own on the dims of what it keeps (docs/MODEL.md 3.9)."""
+    idx = {t: i for i, t in enumerate(order)}
+    while True:
+        arch = Arch.model_validate(spec)
+        found = None
+        for tier in arch.tiers():
+            head = max(tier, key=lambda i: idx[arch.memory[i].name])
+            tile = _tile(tmap, order, arch.memory[head].name, gemm_of)
+            for i in tier:
+                own = _tile(tmap, order, arch.memory[i].name, gemm_of)
+                if any(own[d] != tile[d] for op in arch.memory[i].holds for d in RELEVANT_DIMS[op]):
+                    found = (max(i, head), own, tile, arch.memory[min(i, head)].name)
+                    break
+            if found:
+                break
+        if found is None:
+            return arch
+        i, own, tile, beside = found
+        spec["memory"][i]["starts_tier"] = True
+        notes.append(f"{spec['memory'][i]['name']} starts a tier of its own: Timeloop's mapping tiles it apart from "
+                     f"'{beside}' ({'x'.join(str(own[d]) for d in 'MNK')} against {'x'.join(str(tile[d]) for d in 'MNK')})")
+
+
+def _mapping(arch, tmap: TimeloopMapping, order: list[str], gemm_of: dict, *, df: str, notes: list[str]) -> Mapping:
     """The reference mapping as nmsim tiles per tier and loop orders."""
     idx = {t: i for i, t in enumerate(order)}
     outer = [max((arch.memory[i].name for i in tier), key=idx.__getitem__) for tier in arch.tiers()]
     tiles = [_tile(tmap, order, name, gemm_of) for name in outer]
-    for tier, name, tile in zip(arch.tiers(), outer, tiles):
-        for i in tier:
-            lv = arch.memory[i]
-            own = _tile(tmap, order, lv.name, gemm_of)
-            dims = sorted({d for op in lv.holds for d in RELEVANT_DIMS[op]})
-            if any(own[d] != tile[d] for d in dims):
-                raise SpecError(f"{mapping_path}: '{lv.name}' ({', '.join(lv.holds)}) sits beside '{name}' in one "
-                                f"nmsim tier (side-by-side levels share one tile, docs/MODEL.md 3.9), but Timeloop's "
-                                f"mapping gives it its own tile ({'x'.join(f'{d}{own[d]}' for d in dims)} against "
-                                f"{'x'.join(f'{d}{tile[d]}' for d in dims)}): not representable")
     orders = [_loop_order(tmap, order, name, outer[j - 1] if j else None, gemm_of, notes)
               for j, name in enumerate(outer)]
     levels = tuple(LevelTile(t["M"], t["N"], t["K"], o) for t, o in zip(tiles[1:], orders[1:]))

@@ -3,9 +3,12 @@ the converter (interop/timeloop_convert.py), the comparison (interop/timeloop_co
 `nmsim timeloop compare`. Every difference is pinned by the formula that explains it."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from nmsim.accel import load_arch
+from nmsim.interop import read_mapping
 from nmsim.interop.timeloop_compare import compare_design
 from nmsim.mapping import load_mappings
 from nmsim.sim import simulate_op
@@ -64,20 +67,33 @@ def test_weight_stationary_beside_timeloop_every_difference_explained():
     # the one-word input/output registers have no nmsim level; their energy is Timeloop's alone
     forwarded_pj = sum(cmp.row(f"{n} energy").timeloop for n in d.forwarded)
     assert all(r.nmsim is None for r in cmp.rows if r.what.split()[0] in d.forwarded)
-    explained = {"cycles", "shared_glb Outputs reads", "shared_glb energy"}
+    assert forwarded_pj > 0
+    _others_equal(cmp, {"cycles", "shared_glb Outputs reads", "shared_glb energy"})
+    _total_explained(cmp, drain_pj)
+    assert abs(cmp.row("total energy").ratio - 1) < 0.05
+
+
+def _others_equal(cmp, explained: set[str]) -> None:
+    """Every row both sides have and no formula above explains: counts equal, energies to Timeloop's
+    rounding of accesses up to whole vectors (DRAM: 4 words)."""
     for r in cmp.rows:
         if r.nmsim is None or r.what in explained or r.what == "total energy":
             continue
-        if r.unit == "pJ":   # Timeloop rounds accesses up to whole vectors (DRAM: 4 words)
+        if r.unit == "pJ":
             assert r.nmsim == pytest.approx(r.timeloop, rel=1e-4), r.what
         else:
             assert r.nmsim == r.timeloop, r.what
-    # total: the two explained energies and the leakage over each model's cycles, to Timeloop's
-    # printed precision (0.01 uJ)
+
+
+def _total_explained(cmp, level_diffs_pj: float) -> None:
+    """Total energy: Timeloop's + the explained level differences - the forwarding registers' energy
+    (no nmsim level) + the leakage difference over each model's cycles, to Timeloop's printed
+    precision (0.01 uJ) and its vector rounding."""
+    s, d = cmp.stats, cmp.design
+    forwarded_pj = sum(cmp.row(f"{n} energy").timeloop for n in d.forwarded)
     tl_leak = s.energy_pj - sum(lv.total("energy_pj") for lv in s.levels.values()) - s.mac_energy_pj
-    expect = s.energy_pj + drain_pj - forwarded_pj + cmp.result.energy_breakdown_pj["static"] - tl_leak
+    expect = s.energy_pj + level_diffs_pj - forwarded_pj + cmp.result.energy_breakdown_pj["static"] - tl_leak
     assert cmp.row("total energy").nmsim == pytest.approx(expect, abs=1.5e4)
-    assert abs(cmp.row("total energy").ratio - 1) < 0.05
 
 
 def test_compare_cli_prints_the_table_and_writes_a_loadable_design(tmp_path, capsys):
@@ -91,12 +107,52 @@ def test_compare_cli_prints_the_table_and_writes_a_loadable_design(tmp_path, cap
     assert (again.cycles, again.energy_pj) == (cmp.result.cycles, pytest.approx(cmp.result.energy_pj))
 
 
-def test_output_stationary_design_is_refused_by_the_tier_rule(capsys):
-    """Its per-PE output scratchpad would sit beside the global buffer (which bypasses outputs) in one
-    nmsim tier, but Timeloop's mapping gives it its own tile."""
-    code, _, err = run_cli(_cli_args("simple_output_stationary"), capsys)
-    assert code == 2 and err.count("\n") == 1
-    assert "'pe_spad' (outputs) sits beside 'shared_glb'" in err and "M56xN16 against M784xN16" in err
+def _at_or_below(mapping_path, level: str, dim: str) -> int:
+    """Product of Timeloop's factors of `dim` at `level` and below it (its tile's extent)."""
+    m = read_mapping(mapping_path)
+    order = list(m.keep)   # innermost first
+    return math.prod(lp.factor for lp in m.loops if lp.dim == dim and order.index(lp.level) <= order.index(level))
+
+
+def test_output_stationary_beside_timeloop_every_difference_explained():
+    """Its PEs keep a weight in a register across P14 and accumulate 56 outputs in pe_spad: a 1 x 16 WS
+    array whose pe_spad and weight_reg start tiers of their own (Timeloop tiles them apart from the
+    buffer and from each other). Differences: fill per 14-step fold, drain reads at pe_spad, input
+    halos Timeloop counts and nmsim does not, the forwarding registers."""
+    cmp = _compare("simple_output_stationary")
+    d, s = cmp.design, cmp.stats
+    assert (d.arch.compute.rows, d.arch.compute.cols, d.mapping.dataflow) == (1, 16, "ws")
+    assert [(lv.name, lv.starts_tier) for lv in d.arch.memory] == \
+        [("shared_glb", False), ("pe_spad", True), ("weight_reg", True)]
+    assert d.arch.tiers() == [(0,), (1,), (2,)]
+    rows, cols = d.arch.compute.rows, d.arch.compute.cols
+    inner = d.mapping.levels[-1]
+    folds = d.op.M * d.op.N * d.op.K // (inner.tile_m * inner.tile_n * inner.tile_k)
+    assert s.cycles == d.op.macs // (rows * cols)
+    assert cmp.row("cycles").nmsim == s.cycles + folds * (2 * rows + cols - 2)     # 14 + 16 per fold
+    outputs = d.op.M * d.op.N
+    spad = cmp.row("pe_spad Outputs reads")
+    assert spad.nmsim - spad.timeloop == outputs                                    # drain reads, as (b)
+    # inputs: Timeloop fetches each buffer tile's window, halo included; nmsim the distinct pixels
+    prob, _, mapping, _ = files("simple_output_stationary")
+    tp, tq = _at_or_below(mapping, "shared_glb", "P"), _at_or_below(mapping, "shared_glb", "Q")
+    dims = d.problem.dims
+    tiles = (dims["P"] // tp) * (dims["Q"] // tq)
+    window = dims["C"] * ((tp - 1) * 2 + dims["R"]) * ((tq - 1) * 2 + dims["S"])
+    unique = dims["C"] * ((dims["P"] - 1) * 2 + dims["R"]) * ((dims["Q"] - 1) * 2 + dims["S"])
+    halo = tiles * window - unique
+    for what in ("DRAM Inputs reads", "shared_glb Inputs fills"):
+        assert (cmp.row(what).timeloop, cmp.row(what).nmsim) == (tiles * window, unique)
+    wb = d.word_bytes
+    diffs = {"pe_spad energy": outputs * wb * d.arch.energy.read_pj("pe_spad"),
+             "shared_glb energy": -halo * wb * d.arch.energy.write_pj("shared_glb"),
+             "DRAM energy": -halo * wb * d.arch.energy.read_pj("dram")}
+    for what, diff in diffs.items():
+        assert cmp.row(what).nmsim - cmp.row(what).timeloop == pytest.approx(diff, rel=1e-3), what
+    explained = {"cycles", "pe_spad Outputs reads", "DRAM Inputs reads", "shared_glb Inputs fills", *diffs}
+    _others_equal(cmp, explained)
+    _total_explained(cmp, sum(diffs.values()))
+    assert abs(cmp.row("total energy").ratio - 1) < 0.05
 
 
 @pytest.mark.parametrize("design, named", [
