@@ -148,6 +148,8 @@ class MemoryLevel(StrictModel):
                                  description="operands this level keeps; the others bypass it")
     keeps_activations: bool = Field(False, description="activations stay here between ops when they fit, so "
                                                        "DRAM carries only weights (docs/MODEL.md 3.10)")
+    starts_tier: bool = Field(False, description="this level starts a new tier (a tile of its own) even when it "
+                                                 "keeps operands the levels before it do not (docs/MODEL.md 3.9)")
     stores_feature_maps: bool = Field(False, description="a conv's inputs are held and moved on as distinct ifmap "
                                                          "pixels, not as im2col rows (docs/MODEL.md 3.11); the "
                                                          "outermost level holding inputs decides")
@@ -451,7 +453,7 @@ class SystolicArch(Arch):
             tiers: list[list[int]] = []
             held: set[str] = set()
             for i, lv in enumerate(self.memory):
-                if not tiers or held & set(lv.holds):
+                if not tiers or held & set(lv.holds) or lv.starts_tier:
                     tiers.append([])
                     held = set()
                 tiers[-1].append(i)
