@@ -234,17 +234,29 @@ def fill_bytes(nests: dict, counts, pos, operand: str, level: int, nbytes, total
     a, b = ("mnk"[r] for r in rel)
     if level == 0:
         return total * level_multiplicity(counts, pos, operand, 0)
+    # The deepest iterating relevant loop is the later of each relevant dim's own, and a dim's
+    # depends only on its class: computed once per class, not once per pair of classes. Classes
+    # with no tile anywhere add nothing and are skipped (most edge classes of a scalar mapping).
+    live_a = [(ca, sa, _class_inner(nests[a], pos, rel[0], ia, level))
+              for ia, (ca, sa) in enumerate(zip(nests[a].counts[level], nests[a].sizes[level])) if np.any(ca)]
+    live_b = [(cb, sb, _class_inner(nests[b], pos, rel[1], ib, level))
+              for ib, (cb, sb) in enumerate(zip(nests[b].counts[level], nests[b].sizes[level])) if np.any(cb)]
     total = 0
-    for ia, (ca, sa) in enumerate(zip(nests[a].counts[level], nests[a].sizes[level])):
-        for ib, (cb, sb) in enumerate(zip(nests[b].counts[level], nests[b].sizes[level])):
-            inner = -1
-            for j in range(level + 1):
-                for d, r, i in ((a, rel[0], ia), (b, rel[1], ib)):
-                    iterates = nests[d].level_counts[0] > 1 if j == 0 else nests[d].split[j][i >> (level - j)]
-                    inner = np.maximum(inner, np.where(iterates, 3 * j + pos[j][..., r], -1))
-            mult = _irrelevant_count(counts, pos, irr, level, inner)
+    for ca, sa, inner_a in live_a:
+        for cb, sb, inner_b in live_b:
+            mult = _irrelevant_count(counts, pos, irr, level, np.maximum(inner_a, inner_b))
             total = total + ca * cb * nbytes(sa, sb) * mult
     return total
+
+
+def _class_inner(nest: Nesting, pos, r: int, i: int, level: int):
+    """Depth (3 x tier + position) of the innermost loop over dim `r` that iterates above class `i`
+    of tier `level` of `nest`, -1 if none: the relevant-loop half of fill_bytes' rule."""
+    inner = -1
+    for j in range(level + 1):
+        iterates = nest.level_counts[0] > 1 if j == 0 else nest.split[j][i >> (level - j)]
+        inner = np.maximum(inner, np.where(iterates, 3 * j + pos[j][..., r], -1))
+    return inner
 
 
 # --- the explicit schedule (detailed engine) ------------------------------------------------
