@@ -216,3 +216,14 @@ def test_page_changes_equal_a_walk_of_the_loop_nest(order, page):
     arch = make_arch(**{"dram.page_bytes": page, "dram.page_change_s": 1e-9})
     got = breakdown(arch, Op("g", "gemm", M=M, N=N, K=K), mapping)["dram_cycles"]
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-3)
+
+
+def test_one_byte_pages_and_batches_by_hand():
+    # The smallest values the spec allows: a 1-B page (every byte past the first of a row opens one) and
+    # a DMA that switches direction after every byte (2 switches per written byte)
+    arch = make_arch(**{"dram.bytes_per_s": 16e9, "dram.page_bytes": 1, "dram.page_change_s": 1e-9,
+                        "dram.rw_batch_bytes": 1, "dram.rw_switch_s": 4e-9})
+    hw = HwParams.from_arch(arch)
+    assert page_changes(hw, 2, 10, 100, 400) == pytest.approx(2 + 10 * 101)
+    # 64 B at 16 B/cycle = 4, 3 page changes x 1, 2 x 8 written bytes = 16 switches x 4 cycles
+    assert transfer_cycles(hw, 64.0, 3.0, 8.0) == pytest.approx(4 + 3 + 64)
