@@ -1,0 +1,14 @@
+"""`SpecError`: the one exception type for bad user input.
+
+The CLI turns it into one line on stderr and exit code 2; every loader (specfile and the packages
+that use it) raises it, never a raw parser, numpy, zip or csv exception.
+"""
+from __future__ import annotations
+
+
+class SpecError(ValueError):
+    """A user-input error: one line that says where, what, and how to fix it."""
+
+    def __init__(self, message: str = "", *args) -> None:
+        # One line, always: a message built from file content (a key, a cell) may carry newlines.
+        super().__init__(" ".join(str(message).split("\n")) if message else message, *args)
