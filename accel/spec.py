@@ -13,23 +13,41 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from nmsim.problem import index_bits, parse_nm
-from nmsim.specfile import SpecError, StrictModel
+from nmsim.specfile import SpecError, StrictModel, bounded_float, bounded_int
 
 OPERANDS = ("weights", "inputs", "outputs")
 
 Operand = Literal["weights", "inputs", "outputs"]
 Dataflow = Literal["ws", "os", "is"]
 
+# Bounds of arch numbers (docs/RELIABILITY.md): each far beyond any built or announced device, so
+# that no accepted spec is refused while none can drive a count out of 64-bit range.
+ArrayEdge = bounded_int(1, 1 << 16, "65,536 PEs: 256x the edge of the largest built array, TPU v1's 256")
+MacsPerPe = bounded_int(1, 1 << 10, "1,024 multipliers in one PE")
+Bits = bounded_int(1, 128, "128-bit numbers: twice fp64")
+IndexBits = bounded_int(0, 64, "64 bits locate any element of any tensor")
+ClockHz = bounded_float(1.0e3, 1.0e12, "1 kHz .. 1 THz: no clocked logic outside it")
+Bytes = bounded_int(1, 1 << 48, "256 TiB: far beyond any memory of one device")
+PortBytesPerCycle = bounded_float(1.0e-3, float(1 << 40), "1/1000 .. 2^40 bytes per cycle")
+DramBytesPerS = bounded_float(1.0, 1.0e21, "1 B/s .. 1 ZB/s (the tests' 'practically infinite' DRAM is 1e18)")
+LatencyS = bounded_float(0.0, 1.0, "a second: 10^7 times a DRAM access")
+LatencyCycles = bounded_int(0, 1 << 20, "a million cycles")
+PicoJoules = bounded_float(0.0, 1.0e6, "a microjoule per action: 10^5 times any process")
+Watts = bounded_float(0.0, 1.0e6, "a megawatt")
+AreaMm2 = bounded_float(0.0, 1.0e6, "a square metre")
+FlopsPerS = bounded_float(1.0, 1.0e21, "a zettaFLOP/s: 10^4 times the fastest GPU")
+GpuClockHz = bounded_float(1.0e6, 1.0e11, "1 MHz .. 100 GHz")
+
 
 class ComputeArray(StrictModel):
     """The MAC array: rows x cols processing elements, each with `macs_per_pe` multipliers."""
 
-    rows: int = Field(gt=0, description="PE rows (the reduction/K direction for WS)")
-    cols: int = Field(gt=0, description="PE columns")
-    macs_per_pe: int = Field(1, gt=0, description="multipliers per PE; each covers one nonzero weight per cycle")
-    clock_hz: float = Field(gt=0, description="array clock in Hz")
-    operand_bits: int = Field(8, gt=0, description="bits per weight and per activation")
-    accumulator_bits: int = Field(32, gt=0, description="bits per partial sum")
+    rows: ArrayEdge = Field( description="PE rows (the reduction/K direction for WS)")
+    cols: ArrayEdge = Field( description="PE columns")
+    macs_per_pe: MacsPerPe = Field(1, description="multipliers per PE; each covers one nonzero weight per cycle")
+    clock_hz: ClockHz = Field(description="array clock in Hz")
+    operand_bits: Bits = Field(8, description="bits per weight and per activation")
+    accumulator_bits: Bits = Field(32, description="bits per partial sum")
     dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
                                       description="dataflows the array supports")
 
@@ -38,7 +56,7 @@ class NMSupport(StrictModel):
     """N:M weight sparsity on an index-multiplexed datapath."""
 
     patterns: list[str] = Field(min_length=1, description="supported patterns, e.g. ['2:4', '2:8']")
-    index_bits: int | None = Field(None, ge=0, description="metadata bits per nonzero; default ceil(log2 M) (problem.index_bits)")
+    index_bits: IndexBits | None = Field(None, description="metadata bits per nonzero; default ceil(log2 M) (problem.index_bits)")
 
     @field_validator("patterns")
     @classmethod
@@ -57,10 +75,10 @@ class NMSupport(StrictModel):
 class UnstructuredSupport(StrictModel):
     """Unstructured weight sparsity with a load-balancing window."""
 
-    window: int = Field(gt=0, description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
+    window: ArrayEdge = Field( description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
                                           "(output channels) that share their nonzeros evenly; 1 = no balancing "
                                           "(docs/MODEL.md 2.1)")
-    index_bits: int = Field(8, ge=0, description="metadata bits per nonzero (e.g. relative offsets)")
+    index_bits: IndexBits = Field(8, description="metadata bits per nonzero (e.g. relative offsets)")
 
 
 class SparsitySupport(StrictModel):
@@ -75,10 +93,10 @@ class MemoryLevel(StrictModel):
     """An on-chip buffer level that holds tiles of some operands."""
 
     name: str = Field(min_length=1)
-    size_bytes: int = Field(gt=0)
-    read_bytes_per_cycle: float = Field(gt=0)
-    write_bytes_per_cycle: float = Field(gt=0)
-    latency_cycles: int = Field(0, ge=0)
+    size_bytes: Bytes
+    read_bytes_per_cycle: PortBytesPerCycle
+    write_bytes_per_cycle: PortBytesPerCycle
+    latency_cycles: LatencyCycles = 0
     double_buffered: bool = True
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
 
@@ -93,31 +111,23 @@ class MemoryLevel(StrictModel):
 class DRAM(StrictModel):
     """Off-chip memory."""
 
-    bytes_per_s: float = Field(gt=0, description="sustained bandwidth in bytes/s")
-    latency_s: float = Field(0.0, ge=0, description="access latency in seconds")
+    bytes_per_s: DramBytesPerS = Field(description="sustained bandwidth in bytes/s")
+    latency_s: LatencyS = Field(0.0, description="access latency in seconds")
 
 
 class Energy(StrictModel):
     """Energy per action."""
 
-    mac_pj: float = Field(gt=0, description="one multiply-accumulate (pJ)")
-    index_decode_pj: float = Field(0.0, ge=0, description="one sparse-index decode/mux select (pJ)")
-    per_byte_pj: dict[str, float] = Field(description="pJ per byte moved, per memory level name and 'dram'")
-    static_w: float = Field(0.0, ge=0, description="static (leakage + clock) power in watts")
-
-    @field_validator("per_byte_pj")
-    @classmethod
-    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
-        for k, x in v.items():
-            if x < 0:
-                raise ValueError(f"per_byte_pj['{k}'] must be >= 0")
-        return v
+    mac_pj: PicoJoules = Field(gt=0, description="one multiply-accumulate (pJ)")
+    index_decode_pj: PicoJoules = Field(0.0, description="one sparse-index decode/mux select (pJ)")
+    per_byte_pj: dict[str, PicoJoules] = Field(description="pJ per byte moved, per memory level name and 'dram'")
+    static_w: Watts = Field(0.0, description="static (leakage + clock) power in watts")
 
 
 class Area(StrictModel):
     """Optional area per component (mm^2)."""
 
-    components_mm2: dict[str, float] = Field(min_length=1)
+    components_mm2: dict[str, AreaMm2] = Field(min_length=1)
 
     def total_mm2(self) -> float:
         """Sum of all components (mm^2)."""
@@ -127,21 +137,21 @@ class Area(StrictModel):
 class GPU(StrictModel):
     """A GPU described by datasheet rates."""
 
-    sms: int = Field(gt=0, description="streaming multiprocessors")
-    boost_clock_hz: float = Field(gt=0)
+    sms: ArrayEdge = Field( description="streaming multiprocessors")
+    boost_clock_hz: GpuClockHz
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
-    dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
-    sparse_tensor_flops: dict[str, float] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
-    cuda_core_flops: dict[str, float] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
+    dense_tensor_flops: dict[str, FlopsPerS] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
+    sparse_tensor_flops: dict[str, FlopsPerS] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
+    cuda_core_flops: dict[str, FlopsPerS] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
                                               "fp32 needed: true-fp32 GEMMs and register-level work (sim/gpu)")
-    max_threads_per_sm: int = Field(gt=0, description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
-    hbm_bytes_per_s: float = Field(gt=0)
-    hbm_bytes: float = Field(gt=0)
-    l2_bytes: int = Field(gt=0)
-    l2_bytes_per_s: float = Field(gt=0)
-    smem_bytes_per_sm: int = Field(gt=0)
-    launch_overhead_s: float = Field(ge=0)
-    tdp_w: float = Field(gt=0)
+    max_threads_per_sm: ArrayEdge = Field( description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
+    hbm_bytes_per_s: DramBytesPerS
+    hbm_bytes: bounded_float(1.0, float(1 << 60), "an exbibyte")
+    l2_bytes: Bytes
+    l2_bytes_per_s: DramBytesPerS
+    smem_bytes_per_sm: Bytes
+    launch_overhead_s: LatencyS
+    tdp_w: bounded_float(0.0, 1.0e6, "a megawatt", lo_open=True)
 
     @model_validator(mode="after")
     def _dtype_rated(self) -> "GPU":

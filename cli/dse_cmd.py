@@ -5,9 +5,11 @@ import argparse
 import json
 import sys
 
-from nmsim.specfile import check_plot_path
+from nmsim.specfile import PLOT_SUFFIXES
 
+from .argtypes import WORKERS_MAX, int_flag
 from .errors import fail, flags, warn
+from .outputs import add_output
 
 
 def add_parser(sub) -> None:
@@ -21,15 +23,16 @@ def add_parser(sub) -> None:
 
     r = dsub.add_parser("run", help="evaluate a sweep spec into a result store (resumable)")
     r.add_argument("spec", metavar="SWEEP.yaml")
-    r.add_argument("--out", "-o", required=True, metavar="RESULTS.sqlite", help="result store (created or resumed)")
+    add_output(r, "--out", "-o", mode="resume", required=True, metavar="RESULTS.sqlite",
+               help="result store (created or resumed; a failed run removes a store it created)")
     r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or Dask distributed")
-    r.add_argument("--workers", "-j", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--workers", "-j", type=int_flag(1, WORKERS_MAX), help="worker processes (default: all cores)")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="join this Dask scheduler (implies --executor dask)")
-    r.add_argument("--chunk", type=int, help="points per task (default: about 8 tasks per worker)")
+    r.add_argument("--chunk", type=int_flag(1, 1_000_000), help="points per task (default: about 8 tasks per worker)")
     r.add_argument("--retry-errors", action="store_true", help="evaluate again the points that recorded an error")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--json", metavar="R.json", help="write the run summary as JSON")
+    add_output(r, "--json", metavar="R.json", help="write the run summary as JSON")
     r.set_defaults(func=cmd_run)
 
     p = dsub.add_parser("report", help="Pareto front and counts of a result store")
@@ -38,27 +41,27 @@ def add_parser(sub) -> None:
                    help=f"objectives: {', '.join(DSE_OBJECTIVES)} (default latency,energy)")
     p.add_argument("--workload", help="only this workload (label as stored, e.g. 'bert-base(batch=8,seq_len=128)')")
     p.add_argument("--pattern", help="only this weight pattern")
-    p.add_argument("--top", type=int, default=15, help="front rows shown in the table (default 15)")
-    p.add_argument("--plot", metavar="OUT.png", help="Pareto scatter (PNG or SVG by suffix)")
-    p.add_argument("--json", metavar="R.json", help='write {"pareto": [...], "points": n, ...}')
+    p.add_argument("--top", type=int_flag(0, 1_000_000), default=15, help="front rows shown in the table (default 15)")
+    add_output(p, "--plot", suffixes=PLOT_SUFFIXES, metavar="OUT.png", help="Pareto scatter (PNG or SVG by suffix)")
+    add_output(p, "--json", metavar="R.json", help='write {"pareto": [...], "points": n, ...}')
     p.set_defaults(func=cmd_report)
 
     e = dsub.add_parser("export", help="export a result store as CSV and/or Parquet")
     e.add_argument("store", metavar="RESULTS.sqlite")
-    e.add_argument("--csv", metavar="OUT.csv")
-    e.add_argument("--parquet", metavar="OUT.parquet")
+    add_output(e, "--csv", metavar="OUT.csv")
+    add_output(e, "--parquet", metavar="OUT.parquet")
     e.set_defaults(func=cmd_export)
 
     g = dsub.add_parser("plot", help=f"{' | '.join(PLOT_KINDS)} plot of a result store")
     g.add_argument("store", metavar="RESULTS.sqlite")
     g.add_argument("kind", choices=PLOT_KINDS)
-    g.add_argument("--out", "-o", required=True, metavar="OUT.png", help="PNG or SVG by suffix")
+    add_output(g, "--out", "-o", suffixes=PLOT_SUFFIXES, required=True, metavar="OUT.png", help="PNG or SVG by suffix")
     g.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
                    help="objectives of the front (pareto plot; roofline/layers pick their designs from it)")
     g.add_argument("--workload", help="only this workload")
     g.add_argument("--pattern", help="only this weight pattern")
     g.add_argument("--keys", metavar="KEY,KEY", help="roofline/layers: these result keys (default: the front's first --top)")
-    g.add_argument("--top", type=int, default=4, help="roofline/layers: designs taken from the front (default 4)")
+    g.add_argument("--top", type=int_flag(1, 1_000), default=4, help="roofline/layers: designs taken from the front (default 4)")
     g.set_defaults(func=cmd_plot)
 
 
@@ -66,10 +69,6 @@ def cmd_run(args: argparse.Namespace) -> None:
     """Run (or resume) a sweep."""
     from nmsim.dse import run_sweep
 
-    if args.chunk is not None and args.chunk < 1:
-        fail("--chunk must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        fail("--workers must be at least 1")
     with flags("executor", "scheduler", "workers"):
         s = run_sweep(args.spec, args.out, executor="dask" if args.scheduler else args.executor,
                       workers=args.workers, scheduler=args.scheduler,
@@ -80,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"{s.sweep}: {s.points:,} points ({s.evaluated:,} evaluated, {s.skipped:,} already stored), "
           f"{s.rows_written:,} rows written, {s.errors:,} errors, {s.seconds:.1f} s -> {s.store}")
     if args.json:
-        with open(args.json, "w") as f:
+        with open(args.outputs.path(args.json), "w") as f:
             json.dump(s.to_dict(), f, indent=2)
 
 
@@ -95,10 +94,6 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     with flags(objectives="--pareto"):
         objectives = parse_objectives(args.pareto)
-    if args.plot:
-        check_plot_path(args.plot)
-    if args.top < 0:
-        fail("--top must be 0 or more")
     table = load_results(args.store, args.workload, args.pattern)
     rep = report(args.store, objectives, args.workload, args.pattern, table=table)
     t = Table(title=f"{args.store}: {rep['points']:,} results ({rep['design_points']:,} designs, {rep['errors']:,} errors); "
@@ -116,12 +111,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     if len(rep["pareto"]) > args.top:
         console.print(f"... {len(rep['pareto']) - args.top} more front rows (--top, or --json for all)")
     if args.json:
-        with open(args.json, "w") as f:
+        with open(args.outputs.path(args.json), "w") as f:
             json.dump(rep, f, indent=2)
     if args.plot:
         if len(objectives) == 1:
             fail("--plot draws 2 or 3 objectives; give --pareto with two or three")
-        plots.pareto_plot(table, objectives, args.plot)
+        plots.pareto_plot(table, objectives, args.outputs.path(args.plot))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -131,11 +126,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     if not (args.csv or args.parquet):
         fail("dse export needs --csv OUT.csv and/or --parquet OUT.parquet")
     if args.csv:
-        n = export_csv(args.store, args.csv)
+        n = export_csv(args.store, args.outputs.path(args.csv))
         print(f"{n:,} rows -> {args.csv}")
     if args.parquet:
         try:
-            n = export_parquet(args.store, args.parquet)
+            n = export_parquet(args.store, args.outputs.path(args.parquet))
         except ImportError:
             fail("--parquet needs pyarrow: pip install 'nmsim[dist]'")
         print(f"{n:,} rows -> {args.parquet}")
@@ -146,16 +141,15 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from nmsim.dse import load_results, plots
     from nmsim.dse.report import front_rows, parse_objectives
 
-    check_plot_path(args.out)
     with flags(objectives="--pareto"):
         objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
     if not len(table):
         fail(f"{args.store}: no successful results" + (" for that workload/pattern" if args.workload or args.pattern else ""))
     if args.kind == "pareto":
-        plots.pareto_plot(table, objectives, args.out)
+        plots.pareto_plot(table, objectives, args.outputs.path(args.out))
     elif args.kind == "heatmap":
-        plots.utilization_heatmap(table, args.out)
+        plots.utilization_heatmap(table, args.outputs.path(args.out))
     else:
         if args.keys:
             keys = [k.strip() for k in args.keys.split(",") if k.strip()]
@@ -166,5 +160,5 @@ def cmd_plot(args: argparse.Namespace) -> None:
             keys = [table["result_key"][i] for i in front_rows(table, objectives)
                     if table["workload"][i] == first][:args.top]
         draw = plots.roofline_plot if args.kind == "roofline" else plots.layer_breakdown_plot
-        draw(args.store, keys, args.out)
+        draw(args.store, keys, args.outputs.path(args.out))
     print(f"{args.kind} plot -> {args.out}")

@@ -14,7 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from nmsim.problem import MAX_DIM
+from nmsim.specfile import PLOT_SUFFIXES
+
+from .argtypes import int_flag
 from .errors import flags
+from .outputs import add_output
 
 
 def add_parser(sub) -> None:
@@ -25,16 +30,16 @@ def add_parser(sub) -> None:
     sg = sub.add_parser("gpu", help="measure N:M kernels on a CUDA GPU; validate the GPU cost model against measurements")
     actions = sg.add_subparsers(dest="gpu_action", required=True, metavar="ACTION")
     sb = actions.add_parser("bench", help="time cuBLAS, 2:4 cuSPARSELt/CUTLASS and our Triton kernels (CUDA only)")
-    sb.add_argument("--out", required=True, metavar="FILE.csv",
+    add_output(sb, "--out", mode="append", required=True, metavar="FILE.csv",
                     help="measurement CSV to append to (rows already there are skipped), e.g. measurements/GPU-DATE.csv")
     sb.add_argument("--models", nargs="+", metavar="MODEL", help=f"zoo models (default {' '.join(BENCH_MODELS)})")
-    sb.add_argument("--tokens", nargs="+", type=int, metavar="M", help=f"token counts (default {DEFAULT_TOKENS[0]} ... {DEFAULT_TOKENS[-1]})")
+    sb.add_argument("--tokens", nargs="+", type=int_flag(1, MAX_DIM), metavar="M", help=f"token counts (default {DEFAULT_TOKENS[0]} ... {DEFAULT_TOKENS[-1]})")
     sb.add_argument("--kernels", nargs="+", metavar="KERNEL", help="subset of the kernels (default all)")
     sb.add_argument("--patterns", nargs="+", metavar="N:M", help=f"N:M patterns of the Triton kernels (default {DEFAULT_PATTERNS[0]} ... {DEFAULT_PATTERNS[-1]})")
     sb.add_argument("--dtype", default=DTYPES[0], help=f"{DTYPES[0]} (default), {', '.join(DTYPES[1:-1])} or {DTYPES[-1]}")
-    sb.add_argument("--repeats", type=int, help="timed samples per row (default: the bench's)")
-    sb.add_argument("--warmup", type=int, help="eager calls before timing (default: the bench's)")
-    sb.add_argument("--json", metavar="R.json", help="write {out, rows_written} as JSON")
+    sb.add_argument("--repeats", type=int_flag(1, 1_000_000), help="timed samples per row (default: the bench's)")
+    sb.add_argument("--warmup", type=int_flag(0, 1_000_000), help="eager calls before timing (default: the bench's)")
+    add_output(sb, "--json", metavar="R.json", help="write {out, rows_written} as JSON")
     sb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sb.set_defaults(func=cmd_bench)
     sv = actions.add_parser("validate", help="predict measured rows with the GPU model: MAPE, Spearman, plot")
@@ -43,8 +48,8 @@ def add_parser(sub) -> None:
                     help="GPU preset or arch YAML (default: from the file's device column: H100, A100, T4)")
     sv.add_argument("--split", default="auto", choices=SPLITS,
                     help="calibration/held-out split (default auto: by model shapes, else by shape hash)")
-    sv.add_argument("--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
-    sv.add_argument("--plot", metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
+    add_output(sv, "--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
+    add_output(sv, "--plot", suffixes=PLOT_SUFFIXES, metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
     sv.set_defaults(func=cmd_validate)
 
 
@@ -60,7 +65,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                             progress=not args.quiet, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
-        with open(args.json, "w") as fh:
+        with open(args.outputs.path(args.json), "w") as fh:
             json.dump({"out": args.out, "rows_written": written}, fh, indent=1)
 
 
@@ -71,12 +76,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
     from nmsim.gpu_kernels.measurements import read_measurements
     from nmsim.gpu_kernels.validate import plot, validate
     from nmsim.sim.gpu import PARAMS
-    from nmsim.specfile import check_plot_path
 
     from .tables import console
 
-    if args.plot:
-        check_plot_path(args.plot)
     with flags("arch", "split"):
         res = validate(read_measurements(args.file), args.arch, args.split)
     t = Table(title=f"GPU model ({res['arch']}) vs {args.file}: {res['overall']['n']} rows", title_justify="left")
@@ -107,10 +109,11 @@ def cmd_validate(args: argparse.Namespace) -> None:
     h = res["held_out"]
     console.print(f"held-out MAPE {_pct(h['mape'])} (goal <= 10%), Spearman {_rho(h['spearman'])} (goal >= 0.95)")
     if args.json:
-        with open(args.json, "w") as fh:
+        with open(args.outputs.path(args.json), "w") as fh:
             json.dump(res | {"file": args.file}, fh, indent=1)
     if args.plot:
-        console.print(f"plot: {plot(res, args.plot)}")
+        plot(res, args.outputs.path(args.plot))
+        console.print(f"plot: {args.plot}")
 
 
 def _pct(x: float | None) -> str:

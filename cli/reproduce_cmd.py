@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
+
+from .argtypes import WORKERS_MAX, int_flag
+from .outputs import add_output
 
 Table = tuple[str, list[str], list[list[str]]]     # title, header, rows (already formatted)
 
@@ -29,11 +31,11 @@ def add_parser(sub) -> None:
                          "the simulated figures are complete either way")
     sr.add_argument("--no-algorithm", action="store_true",
                     help="sat: skip the digits-CNN and MiniLM experiments (simulation only)")
-    sr.add_argument("--threads", type=int, default=1,
+    sr.add_argument("--threads", type=int_flag(-1_000_000, WORKERS_MAX), default=1,
                     help="sat: torch CPU threads for the algorithm experiments (default 1, as `nmsim prune`: "
                          "on a shared 2-core machine more threads ran slower)")
-    sr.add_argument("--json", metavar="R.json", help="write the full result as JSON")
-    sr.add_argument("--markdown", metavar="T.md", help="write the tables as Markdown")
+    add_output(sr, "--json", metavar="R.json", help="write the full result as JSON")
+    add_output(sr, "--markdown", metavar="T.md", help="write the tables as Markdown")
     sr.set_defaults(func=cmd_reproduce)
 
 
@@ -150,10 +152,6 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
-        # checked before the run, which takes tens of seconds, rather than after it
-        if path and not Path(path).resolve().parent.is_dir():
-            fail(f"{flag} {path}: folder {Path(path).resolve().parent} does not exist; create it or pick another path")
     t0 = time.perf_counter()
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"reproducing {args.paper}", total=1)
@@ -189,8 +187,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         result["torch"] = {"version": torch.__version__, "threads": args.threads}
     console.print(command)
     if args.json:
-        with open(args.json, "w") as fh:
+        with open(args.outputs.path(args.json), "w") as fh:
             json.dump(result, fh, indent=1)
     if args.markdown:
-        with open(args.markdown, "w") as fh:
+        with open(args.outputs.path(args.markdown), "w") as fh:
             fh.write(markdown(tables, command))

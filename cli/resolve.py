@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nmsim.specfile import SpecError
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, parse_int
 from nmsim.workloads import Workload
 
 
@@ -15,9 +16,9 @@ def parse_params(pairs: list[str] | None) -> dict[str, int]:
         if not sep or not key:
             raise SpecError(f"--param '{p}': expected KEY=VALUE, e.g. --param batch=8")
         try:
-            out[key.strip().replace("-", "_")] = int(val)
-        except ValueError:
-            raise SpecError(f"--param '{p}': value must be an integer") from None
+            out[key.strip().replace("-", "_")] = parse_int(val, "value", None, MAX_DIM, DIM_WHY)  # zoo checks > 0
+        except SpecError as exc:
+            raise SpecError(f"--param '{p}': {exc}".replace("value: ", "value ")) from None
     return out
 
 

@@ -49,6 +49,6 @@ def simulate_scalesim_files(args: argparse.Namespace) -> None:
         console.print(run_table(res, args.per_layer))
         console.print(COMPAT_NOTE)
     if args.json:
-        res.write_json(args.json)
+        res.write_json(args.outputs.path(args.json))
     if args.csv:
-        res.write_csv(args.csv)
+        res.write_csv(args.outputs.path(args.csv))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import fail
+from .outputs import add_output
 
 
 def add_parser(sub) -> None:
@@ -12,7 +13,7 @@ def add_parser(sub) -> None:
     sw.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     sw.add_argument("name", nargs="?", help="zoo name or workload YAML")
     sw.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. batch=8")
-    sw.add_argument("--save", metavar="FILE.yaml", help="write the workload file")
+    add_output(sw, "--save", metavar="FILE.yaml", help="write the workload file")
     sw.set_defaults(func=cmd_workloads)
 
 
@@ -37,8 +38,8 @@ def cmd_workloads(args: argparse.Namespace) -> None:
                       str(op.weight_sparsity) if op.has_weights else "-", eng(op.macs))
         console.print(t)
         if args.save:
-            path = wl.save(args.save)
-            console.print(f"saved to {path}")
+            wl.save(args.outputs.path(args.save))
+            console.print(f"saved to {args.save}")
         return
     t = Table(title="nmsim model zoo", title_justify="left")
     for c in ("name", "parameters (defaults)", "description"):

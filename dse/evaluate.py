@@ -31,7 +31,6 @@ import numpy as np
 
 from nmsim.accel import Arch
 from nmsim.mapping import Candidates, SparsePlan, default_mapping_candidates, plan_sparsity
-from nmsim.mapping.mapping import M_SPLITS
 from nmsim.problem import Gemm
 from nmsim.sim import HwParams, gemm_cost, simulate_workload
 from nmsim.workloads import Op
@@ -186,7 +185,6 @@ class DesignEvaluator:
         got = self._cands.get(k)
         if got is None:
             cands = default_mapping_candidates(d.arch, op, None)
-            cands += cands[-1:] * (len(M_SPLITS) - len(cands))  # one width for all, so batches stack unpadded
             got = Candidates.from_mappings(cands).stacked().T
             self._cands[k] = got
         return got

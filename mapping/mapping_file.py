@@ -17,21 +17,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, field_validator
 
-from nmsim.specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, StrictModel, atomic_path, bounded_int, did_you_mean, load_yaml, parse_model
 from nmsim.workloads import Op
 
 from .mapping import Mapping, check_names
+
+
+TileSize = bounded_int(1, MAX_DIM, DIM_WHY + " (a tile is at most its layer)")
 
 
 class MappingSpec(StrictModel):
     """One mapping as written in a file."""
 
     dataflow: str
-    tile_m: PositiveInt
-    tile_n: PositiveInt
-    tile_k: PositiveInt
+    tile_m: TileSize
+    tile_n: TileSize
+    tile_k: TileSize
     loop_order: str = "nmk"
 
     @field_validator("dataflow", "loop_order")
@@ -87,5 +91,6 @@ def save_mappings(path: str | Path, mappings: Mapping | dict[str, Mapping], head
         {"layers": {k: m.to_dict() for k, m in mappings.items()}}
     p = Path(path)
     text = "".join(f"# {line}\n" for line in header.splitlines()) + yaml.safe_dump(doc, sort_keys=False)
-    p.write_text(text)
+    with atomic_path(p) as tmp:
+        tmp.write_text(text)
     return p

@@ -23,9 +23,10 @@ from typing import Callable
 
 import numpy as np
 
+from nmsim.problem import DATAFLOW_CODES
 from nmsim.specfile import SpecError
 
-from .mapping import Mapping
+from .mapping import Mapping, default_mapping_candidates
 from .space import Candidates, MappingSpace
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -97,16 +98,17 @@ class _TopK:
         self.evaluated = 0
         self.valid = 0
 
-    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates) -> None:
-        """Cost `c` (buffer-fitting ones only) and keep the best."""
-        self.evaluated += len(c)
+    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates, count: bool = True) -> None:
+        """Cost `c` (buffer-fitting ones only) and keep the best; `count` False leaves them out of
+        `evaluated` and `valid` (the default mapping's candidates, which every search adds)."""
+        self.evaluated += len(c) if count else 0
         pieces, costs = [] if self.cands is None else [self.cands], [] if self.cands is None else [self.cost]
         # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (faster than one big
         # batch, docs/PERFORMANCE.md); each slice is cut to its few best before merging.
         for s in range(0, len(c), EVAL_SLICE):
             sl = c.take(slice(s, s + EVAL_SLICE))
             sl = sl.take(space.fits(sl))
-            self.valid += len(sl)
+            self.valid += len(sl) if count else 0
             if not len(sl):
                 continue
             cost = {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
@@ -173,6 +175,22 @@ def _distinct_tiles(c: Candidates, count: int) -> Candidates:
     return c.take(np.sort(first)[:count])
 
 
+def default_seeds(space: MappingSpace) -> Candidates | None:
+    """The default mapping's candidates (mapping.default_mapping_candidates) of every dataflow of
+    `space` that its constraints allow, or None. Every mapper costs them too, so no mapper ever
+    returns a mapping worse than the default mapping (for its objective)."""
+    op = space.op
+    extents = {"m": op.M, "n": op.N, "k": op.K}
+    seeds = []
+    for df in space.dataflows:
+        try:
+            seeds += [m for m in default_mapping_candidates(space.arch, op, df)
+                      if space.constraints.allows(m, extents)]
+        except SpecError:  # nothing fits: the search says so itself
+            pass
+    return Candidates.from_mappings(seeds) if seeds else None
+
+
 def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", mapper: str = "heuristic",
            top: int = 5, samples: int = 20_000, seed: int = 0, beam: int = 6,
            progress: Callable[[int, int], None] | None = None) -> SearchResult:
@@ -186,6 +204,9 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
     t0 = time.perf_counter()
     # the pool is larger than the beam so that `beam` distinct tiles survive loop-order ties
     best = _TopK(max(top, 6 * beam), objective)
+    seeds = default_seeds(space)
+    if seeds is not None:
+        best.offer(space, evaluate, seeds, count=False)
     if mapper == "exhaustive" or (mapper == "heuristic" and space.size() <= SMALL_SPACE):
         grid = space.grid()
         for s in range(0, len(grid), CHUNK):
@@ -209,6 +230,8 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
             local.offer(sub, evaluate, Candidates.concat([sub.grid(stride=stride), sub.boundary()]))
+            if seeds is not None:  # the descent may start from the default mapping too
+                local.offer(sub, evaluate, seeds.take(seeds.dataflow == DATAFLOW_CODES[df]), count=False)
             if local.cands is None:
                 # a strided grid can miss a narrow feasible band; the full grid settles it
                 local.offer(sub, evaluate, sub.grid())

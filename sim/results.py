@@ -3,10 +3,40 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nmsim.specfile import SpecError, atomic_path
+
 SUMMED = ("cycles", "latency_s", "macs_dense", "macs_effective", "energy_pj")
+# Cycles of one layer: 2^62 is 146 years at 1 GHz. More means the arch or mapping is far off (tiles
+# of one element on a 65,536-wide array); refused, because result stores keep cycles as int64.
+MAX_CYCLES = 1 << 62
+# Floating-point slack of utilization = MACs / (cycles x peak) when both are exact integers.
+_UTIL_SLACK = 1e-9
+
+
+class ImpossibleFigure(RuntimeError):
+    """A cost model produced a figure that cannot be (NaN, infinite, negative, utilization above 1):
+    a bug in nmsim, never a user error. Raised instead of reporting the figure."""
+
+
+def check_figures(lr: "LayerResult") -> None:
+    """ImpossibleFigure when a figure of `lr` is NaN, infinite or negative, or its utilization
+    exceeds 1; SpecError when its cycles exceed MAX_CYCLES (inputs far off)."""
+    figures = {"cycles": lr.cycles, "latency_s": lr.latency_s, "utilization": lr.utilization,
+               "macs_dense": lr.macs_dense, "macs_effective": lr.macs_effective, "energy_pj": lr.energy_pj,
+               **{f"bytes.{k}": v for k, v in lr.bytes.items()},
+               **{f"energy_breakdown_pj.{k}": v for k, v in lr.energy_breakdown_pj.items()}}
+    for name, v in figures.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ImpossibleFigure(f"layer '{lr.name}': {name} = {v!r} (a bug in nmsim's cost model)")
+    if lr.utilization > 1 + _UTIL_SLACK:
+        raise ImpossibleFigure(f"layer '{lr.name}': utilization {lr.utilization:.4g} > 1 (a bug in nmsim's cost model)")
+    if lr.cycles > MAX_CYCLES:
+        raise SpecError(f"layer '{lr.name}': {lr.cycles:.3g} cycles, more than 2^62 (146 years at 1 GHz); "
+                        "the arch (bandwidths, clock) or the mapping (tiles) is far off")
 
 
 @dataclass
@@ -40,6 +70,9 @@ class LayerResult:
     # num_stages, group_m}, "split_k", "ctas", "waves", "occupancy", "compute_s", "memory_s", "hbm_s",
     # "l2_s", "launch_s", "bound"}: the kernel that ran, its tile and its time terms in seconds
     kernel: dict | None = None
+
+    def __post_init__(self) -> None:
+        check_figures(self)
 
 
 @dataclass
@@ -83,15 +116,16 @@ class RunResult:
                 "total": self.total, "notes": self.notes}
 
     def write_json(self, path: str | Path) -> None:
-        """Write `to_dict()` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        """Write `to_dict()` as JSON (strict: a NaN or infinity is an error, never invalid JSON)."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
 
     def write_csv(self, path: str | Path) -> None:
         """One row per layer; bytes per level as bytes_<level> columns."""
         levels = sorted({k for lr in self.layers for k in lr.bytes})
         cols = ["name", "op", "M", "N", "K", "batch", "sparsity", "executed_sparsity", "cycles",
                 "latency_s", "utilization", "macs_dense", "macs_effective", "energy_pj", "bottleneck"]
-        with open(path, "w", newline="") as fh:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols + [f"bytes_{lv}" for lv in levels])
             for lr in self.layers:

@@ -122,9 +122,12 @@ class ScaleSimBackend:
         stall = _stall_note(self.cfg, op)
         if stall:
             notes.append(stall)
+        # SCALE-Sim's cycles run its executed K (OptimizedMapping shrinks even a dense layer's K):
+        # utilization counts those MACs, not nmsim's own plan's, or it exceeds 1
+        macs = op.batch * op.M * op.N * scalesim_executed_k(self.cfg, op)
         return replace(
-            own, cycles=total, latency_s=total / self.clock_hz,
-            utilization=own.macs_effective / (max(total, 1) * self.peak_macs_per_cycle),
+            own, cycles=total, latency_s=total / self.clock_hz, macs_effective=macs,
+            utilization=macs / (max(total, 1) * self.peak_macs_per_cycle),
             cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
                              "scalesim_executed_k": float(scalesim_executed_k(self.cfg, op))},
             notes=notes)

@@ -154,6 +154,11 @@ class FastSystolic:
         return math.ceil(groups / self.arch.compute.cols)
 
 
+# Tiles of one layer the detailed engine simulates: it runs about 13,000 tiles/s (docs/PERFORMANCE.md),
+# so this is a few minutes; beyond it the layer is refused (the fast model costs any size).
+MAX_DETAILED_TILES = 2_000_000
+
+
 class DetailedSystolic(FastSystolic):
     """Costs ops on a systolic arch with the event-driven engine (docs/MODEL.md 9); the mapping is
     chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
@@ -161,5 +166,11 @@ class DetailedSystolic(FastSystolic):
     engine = "detailed"
 
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
+        tiles = op.batch * math.prod(-(-d // min(t, d)) for d, t in
+                                     ((op.M, mapping.tile_m), (op.N, mapping.tile_n), (op.K, mapping.tile_k)))
+        if tiles > MAX_DETAILED_TILES:
+            raise SpecError(f"layer '{op.name}': {tiles:,} tiles under mapping {mapping.tile_m}x{mapping.tile_n}x"
+                            f"{mapping.tile_k}; the detailed engine simulates at most {MAX_DETAILED_TILES:,} per layer "
+                            "(minutes of SimPy events): use larger tiles or the fast engine")
         f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)
         return f, [*FAST_BREAKDOWN, *(f"stall_{c}_cycles" for c in STALL_CAUSES)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from nmsim.specfile import SpecError
+from nmsim.problem import DIM_WHY, MACS_WHY, MAX_DIM, MAX_MACS
+from nmsim.specfile import SpecError, check_number, parse_float, parse_int
 
 from .sparsity import DENSE, Sparsity
 
@@ -61,8 +62,11 @@ class Op:
             v = getattr(self, dim)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise SpecError(f"op '{self.name}': {dim} must be a positive integer (got {v!r})")
-        if not 0.0 < self.act_density <= 1.0:
-            raise SpecError(f"op '{self.name}': act_density must be in (0, 1] (got {self.act_density})")
+            check_number(v, f"op '{self.name}': {dim}", 1, MAX_DIM, DIM_WHY, integer=True)
+        if self.macs > MAX_MACS:
+            raise SpecError(f"op '{self.name}': {self.macs:.3g} MACs (batch x M x N x K); at most 2^53 = "
+                            f"{MAX_MACS:.3g} ({MACS_WHY})")
+        check_number(self.act_density, f"op '{self.name}': act_density", 0.0, 1.0, lo_open=True)
         if not self.has_weights and not self.weight_sparsity.is_dense:
             raise SpecError(f"op '{self.name}': {self.kind} has no weight operand to prune")
 
@@ -134,9 +138,12 @@ def parse_layer(text: str, name: str = "layer") -> Op:
     if missing:
         raise SpecError(f"layer '{text}': missing {', '.join(missing)}; expected {LAYER_FORM}")
     try:
-        ints = {k: int(fields[k]) for k in ("M", "N", "K", "batch") if k in fields}
-        act = float(fields.get("act_density", 1.0))
-    except ValueError:
-        raise SpecError(f"layer '{text}': dims must be integers and act_density a number; expected {LAYER_FORM}") from None
+        ints = {k: parse_int(fields[k], k, 1, MAX_DIM, DIM_WHY) for k in ("M", "N", "K", "batch") if k in fields}
+        act = parse_float(fields.get("act_density", "1"), "act_density", 0.0, 1.0, lo_open=True)
+    except SpecError as exc:
+        raise SpecError(f"layer '{text}': {exc}; expected {LAYER_FORM}") from None
     sp = Sparsity.parse(fields["sparsity"]) if "sparsity" in fields else DENSE
-    return Op(name=name, kind=kind.strip(), weight_sparsity=sp, act_density=act, **ints)
+    try:
+        return Op(name=name, kind=kind.strip(), weight_sparsity=sp, act_density=act, **ints)
+    except SpecError as exc:
+        raise SpecError(f"layer '{text}': {exc}") from None
