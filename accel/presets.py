@@ -24,9 +24,13 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def load_arch(name_or_path: str | Path) -> Arch:
-    """Load an Arch from a preset name (e.g. 'sat') or a YAML file path; validated."""
+def arch_file(name_or_path: str | Path) -> Path:
+    """The YAML file an arch text names: a preset's file, or the path itself."""
     text = str(name_or_path)
     looks_like_path = text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file()
-    path = Path(text) if looks_like_path else preset_path(text)
-    return load_model(Arch, path)
+    return Path(text) if looks_like_path else preset_path(text)
+
+
+def load_arch(name_or_path: str | Path) -> Arch:
+    """Load an Arch from a preset name (e.g. 'sat') or a YAML file path; validated."""
+    return load_model(Arch, arch_file(name_or_path))

@@ -11,6 +11,9 @@ and `scalesim_arch` turns it into a validated systolic `Arch`. What the keys mea
   needs and never stalls reads) or USER (DRAM words/cycle: ifmap and filter from the
   `[layout]` keys IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth, ofmap from the first
   number of `Bandwidth`: that is what single_layer_sim.py passes to its memory system);
+* `[layout]` IfmapCustomLayout / FilterCustomLayout and `[run_presets]` UseRamulatorTrace switch on
+  SCALE-Sim paths that compatibility mode does not reproduce (it says so per layer); the bank
+  counts only have to divide the bank bandwidths in USER mode (SCALE-Sim asserts it);
 * `[sparsity]` SparsitySupport turns the topology's N:M column on; OptimizedMapping replaces it
   by SCALE-Sim's row-wise scheme with groups of BlockSize (see docs/MODEL.md, "SCALE-Sim
   compatibility mode").
@@ -21,6 +24,7 @@ SCALE-Sim 3.0.0 crashes on a file without `[layout]` or `[sparsity]`; we read su
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +45,7 @@ _WORD_BITS = 8
 ACTIVE_BUFFER_FRACTION = 0.5
 # scale_config.py defaults, used when a file has no [layout] section.
 DEFAULT_SRAM_BANK_BANDWIDTH_WORDS = 10
+DEFAULT_SRAM_BANK_NUM = 10
 # SCALE-Sim's energy-free model borrows nmsim's per-action energies from this preset.
 ENERGY_PRESET = "dense-systolic"
 
@@ -61,16 +66,24 @@ class ScaleSimConfig:
     bandwidth_words_per_cycle: tuple[int, ...] = ()
     ifmap_dram_words_per_cycle: int = DEFAULT_SRAM_BANK_BANDWIDTH_WORDS
     filter_dram_words_per_cycle: int = DEFAULT_SRAM_BANK_BANDWIDTH_WORDS
+    ifmap_custom_layout: bool = False
+    filter_custom_layout: bool = False
+    ramulator_trace: bool = False
     sparsity_support: bool = False
     sparse_rep: str = ""
     optimized_mapping: bool = False
     block_size: int = 4
     notes: tuple[str, ...] = field(default=(), compare=False)
 
-    def sram_active_words(self, operand: str) -> int:
-        """Words of the SRAM half that serves the array for 'inputs', 'weights' or 'outputs' (words)."""
+    def sram_words(self, operand: str) -> int:
+        """Words of the SRAM of 'inputs', 'weights' or 'outputs' (1-byte words: kB x 1024)."""
         kb = {"inputs": self.ifmap_sram_kb, "weights": self.filter_sram_kb, "outputs": self.ofmap_sram_kb}[operand]
-        return int(kb * 1024 * ACTIVE_BUFFER_FRACTION)
+        return kb * 1024 * 8 // _WORD_BITS
+
+    def sram_active_words(self, operand: str) -> int:
+        """Words of the SRAM half that serves the array for 'inputs', 'weights' or 'outputs' (words):
+        ceil(words x 0.5), as read_buffer.py / write_buffer.py size their active part."""
+        return math.ceil(self.sram_words(operand) * ACTIVE_BUFFER_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,24 @@ def _layout_flag(ini: _Ini, e: _Entry | None) -> bool:
     raise ini.fail(e, f"'{e.value}' is not a boolean; write True or False")
 
 
+def _layout(ini: _Ini, user: bool) -> dict:
+    """The [layout] keys SCALE-Sim's memory system reads: the ifmap/filter DRAM words/cycle of USER mode
+    (IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth) and the custom-layout switches. In USER mode
+    SCALE-Sim asserts that each bank count divides its bandwidth (read_buffer.py:93-96)."""
+    out = {}
+    for side in ("Ifmap", "Filter"):
+        e = ini.get("layout", f"{side}SRAMBankBandwidth")
+        bw = ini.integer(e, 1, "10", 1 << 40, "2^40 words per cycle") if e else DEFAULT_SRAM_BANK_BANDWIDTH_WORDS
+        n = ini.get("layout", f"{side}SRAMBankNum")
+        banks = ini.integer(n, 1, "1") if n else DEFAULT_SRAM_BANK_NUM
+        if user and n is not None and bw % banks:
+            raise ini.fail(n, f"{banks} banks do not divide {side}SRAMBankBandwidth {bw} (SCALE-Sim 3.0.0 asserts "
+                              f"this in USER mode); use a bank count that divides {bw}, e.g. 1")
+        out[f"{side.lower()}_dram_words_per_cycle"] = bw
+        out[f"{side.lower()}_custom_layout"] = _layout_flag(ini, ini.get("layout", f"{side}CustomLayout"))
+    return out
+
+
 def parse_scalesim_cfg(text: str, source: str = "<scalesim cfg>") -> ScaleSimConfig:
     """Parse the text of a SCALE-Sim `.cfg`; SpecError naming `source:line` and the fix on bad input."""
     ini = _Ini(source, text)
@@ -199,20 +230,8 @@ def parse_scalesim_cfg(text: str, source: str = "<scalesim cfg>") -> ScaleSimCon
         if min(bws) < 1:
             raise ini.fail(e, f"bandwidths must be positive words/cycle (got {e.value})")
     e = ini.get("run_presets", "UseRamulatorTrace")
-    if e is not None and e.value == "True":
-        notes.append(f"{source}:{e.line}: UseRamulatorTrace: Ramulator DRAM latencies are not modelled; "
-                     "SCALE-Sim adds them as stalls")
-
-    lay = "layout"
-    bank_bw = []
-    for k in ("IfmapSRAMBankBandwidth", "FilterSRAMBankBandwidth"):
-        e = ini.get(lay, k)
-        bank_bw.append(ini.integer(e, 1, "10", 1 << 40, "2^40 words per cycle") if e else DEFAULT_SRAM_BANK_BANDWIDTH_WORDS)
-    for k in ("IfmapCustomLayout", "FilterCustomLayout"):
-        e = ini.get(lay, k)
-        if _layout_flag(ini, e):
-            notes.append(f"{source}:{e.line}: {e.key}: SRAM bank conflicts of custom layouts are not "
-                         "modelled; SCALE-Sim adds them as stalls")
+    ramulator = e is not None and e.value == "True"   # scale_config.py:88-92 compares the string
+    layout = _layout(ini, user)
 
     sp = "sparsity"
     support = _flag(ini, ini.get(sp, "SparsitySupport"), notes)
@@ -238,7 +257,7 @@ def parse_scalesim_cfg(text: str, source: str = "<scalesim cfg>") -> ScaleSimCon
         source=source, run_name=run_name, rows=rows, cols=cols,
         ifmap_sram_kb=kb[0], filter_sram_kb=kb[1], ofmap_sram_kb=kb[2], dataflow=dataflow,
         user_bandwidth=user, bandwidth_words_per_cycle=bws,
-        ifmap_dram_words_per_cycle=bank_bw[0], filter_dram_words_per_cycle=bank_bw[1],
+        ramulator_trace=ramulator, **layout,
         sparsity_support=support, sparse_rep=rep, optimized_mapping=optimized, block_size=block,
         notes=tuple(notes))
 

@@ -15,6 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from nmsim.problem import index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel, bounded_float, bounded_int
 
+from .vector import VectorUnit
+
 OPERANDS = ("weights", "inputs", "outputs")
 
 Operand = Literal["weights", "inputs", "outputs"]
@@ -42,14 +44,18 @@ GpuClockHz = bounded_float(1.0e6, 1.0e11, "1 MHz .. 100 GHz")
 class ComputeArray(StrictModel):
     """The MAC array: rows x cols processing elements, each with `macs_per_pe` multipliers."""
 
-    rows: ArrayEdge = Field( description="PE rows (the reduction/K direction for WS)")
-    cols: ArrayEdge = Field( description="PE columns")
+    rows: ArrayEdge = Field(description="PE rows (the reduction/K direction for WS)")
+    cols: ArrayEdge = Field(description="PE columns")
     macs_per_pe: MacsPerPe = Field(1, description="multipliers per PE; each covers one nonzero weight per cycle")
     clock_hz: ClockHz = Field(description="array clock in Hz")
     operand_bits: Bits = Field(8, description="bits per weight and per activation")
     accumulator_bits: Bits = Field(32, description="bits per partial sum")
     dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
                                       description="dataflows the array supports")
+    preload_overlap: bool = Field(False, description="WS/IS: the PEs double-buffer the stationary operand, so the "
+                                                     "next fold's R preload cycles hide under the current fold's "
+                                                     "stream (TPU v1 style); false: the preload follows the last MAC "
+                                                     "(docs/MODEL.md 3.2)")
 
 
 class NMSupport(StrictModel):
@@ -75,7 +81,7 @@ class NMSupport(StrictModel):
 class UnstructuredSupport(StrictModel):
     """Unstructured weight sparsity with a load-balancing window."""
 
-    window: ArrayEdge = Field( description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
+    window: ArrayEdge = Field(description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
                                           "(output channels) that share their nonzeros evenly; 1 = no balancing "
                                           "(docs/MODEL.md 2.1)")
     index_bits: IndexBits = Field(8, description="metadata bits per nonzero (e.g. relative offsets)")
@@ -98,6 +104,14 @@ class MemoryLevel(StrictModel):
     write_bytes_per_cycle: PortBytesPerCycle
     latency_cycles: LatencyCycles = 0
     double_buffered: bool = True
+    ports: Literal["shared", "separate"] = Field(
+        "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
+                              "writes use their own ports in parallel (dual-port SRAM, banks, ping-pong halves), "
+                              "so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
+    prefetch_steps: LatencyCycles | None = Field(
+        None, description="array steps (beats) the reader of a streamed operand may fetch ahead of the array "
+                                "(its FIFO); during a fold's fill and drain the read port then works at most this many "
+                                "beats ahead; null: no limit, the port's work spreads over whole folds (MODEL.md 3.3)")
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
 
     @field_validator("name")
@@ -109,10 +123,29 @@ class MemoryLevel(StrictModel):
 
 
 class DRAM(StrictModel):
-    """Off-chip memory."""
+    """Off-chip memory: a transfer rate and, optionally, what an access pattern costs on top of it
+    (docs/MODEL.md 3.4-3.5, "DRAM efficiency"); the defaults charge nothing extra."""
 
-    bytes_per_s: DramBytesPerS = Field(description="sustained bandwidth in bytes/s")
+    bytes_per_s: DramBytesPerS = Field(description="transfer rate in bytes/s: sustained when the efficiency fields "
+                                                   "below are left at 0, else the interface's peak")
     latency_s: LatencyS = Field(0.0, description="access latency in seconds")
+    access_bytes: Bytes = Field(1, description="smallest access: each contiguous run of a transfer (a tile row) "
+                                                   "moves whole accesses, e.g. 16 for one BL8 burst of a x16 DDR4")
+    refresh_fraction: float = Field(0.0, ge=0, lt=1, description="fraction of time the interface is lost to refresh")
+    page_bytes: bounded_int(0, 1 << 48, "256 TiB") = Field(0, description="DRAM page (row buffer) size seen by the access stream; 0: no "
+                                                 "row-buffer model")
+    page_change_s: LatencyS = Field(0.0, description="time lost each time the access stream moves to another page")
+    rw_batch_bytes: bounded_int(0, 1 << 48, "256 TiB") = Field(0, description="bytes the DMA moves in one direction before it may switch "
+                                                     "between reads and writes; 0: no turnaround model")
+    rw_switch_s: LatencyS = Field(0.0, description="time lost per switch between a read and a write batch")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "DRAM":
+        if self.page_change_s > 0 and self.page_bytes == 0:
+            raise ValueError("page_change_s needs page_bytes (the page the access stream changes)")
+        if self.rw_switch_s > 0 and self.rw_batch_bytes == 0:
+            raise ValueError("rw_switch_s needs rw_batch_bytes (how often reads and writes alternate)")
+        return self
 
 
 class Energy(StrictModel):
@@ -137,14 +170,17 @@ class Area(StrictModel):
 class GPU(StrictModel):
     """A GPU described by datasheet rates."""
 
-    sms: ArrayEdge = Field( description="streaming multiprocessors")
+    sms: ArrayEdge = Field(description="streaming multiprocessors")
+    compute_capability: bounded_float(0.0, 100.0, "sm_1000", lo_open=True) = Field(
+        description="CUDA compute capability (8.0 = sm80): picks the kernel efficiencies and the kernels available "
+                    "on its architecture (sim/gpu)")
     boost_clock_hz: GpuClockHz
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
     dense_tensor_flops: dict[str, FlopsPerS] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
     sparse_tensor_flops: dict[str, FlopsPerS] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
     cuda_core_flops: dict[str, FlopsPerS] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
                                               "fp32 needed: true-fp32 GEMMs and register-level work (sim/gpu)")
-    max_threads_per_sm: ArrayEdge = Field( description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
+    max_threads_per_sm: ArrayEdge = Field(description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
     hbm_bytes_per_s: DramBytesPerS
     hbm_bytes: bounded_float(1.0, float(1 << 60), "an exbibyte")
     l2_bytes: Bytes
@@ -211,13 +247,15 @@ class Arch(StrictModel):
 
 class SystolicArch(Arch):
     """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
-    energy (and optional area)."""
+    energy, the vector unit that runs non-GEMM operators (optional: without one they are not
+    costed, with a note) and area (optional)."""
 
     kind: Literal["systolic"] = "systolic"
     compute: ComputeArray
     memory: list[MemoryLevel] = Field(min_length=1)
     dram: DRAM
     energy: Energy
+    vector: VectorUnit | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -248,6 +286,8 @@ class SystolicArch(Arch):
             raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
         if unknown:
             raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
+        if self.vector is not None and self.vector.level not in names:
+            raise ValueError(f"vector.level '{self.vector.level}' is not a memory level (levels: {', '.join(names)})")
         return self
 
     def level_for(self, operand: str) -> MemoryLevel:

@@ -1,4 +1,4 @@
-"""Integer flags under specfile's number policy: ASCII digits, a lower and an upper bound.
+"""Integer and float flags under specfile's number policy: ASCII digits, a lower and an upper bound.
 
 `int_flag(lo, hi)` is an argparse `type`; a bad value becomes the one-line error
 `nmsim: error: --top must be at least 1 (got 0)` (cli.main's parser turns argparse's messages
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from nmsim.specfile import SpecError, parse_int
+from nmsim.specfile import SpecError, parse_float, parse_int
 
 # Upper bounds of the CLI's counts, each with why (docs/RELIABILITY.md).
 SEED_MAX = 2 ** 32 - 1       # numpy's legacy seed range; every seed the commands take is stored or printed
@@ -24,4 +24,15 @@ def int_flag(lo: int = 1, hi: int = 1_000_000, why: str = ""):
         except SpecError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("@: ")) from None
     parse.__name__ = "integer"
+    return parse
+
+
+def float_flag(lo: float | None = None, hi: float | None = None, why: str = "", lo_open: bool = False):
+    """argparse type: a finite float in [lo, hi] (lo excluded with `lo_open`)."""
+    def parse(text: str) -> float:
+        try:
+            return parse_float(text, "@", lo, hi, why, lo_open)
+        except SpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("@: ")) from None
+    parse.__name__ = "number"
     return parse

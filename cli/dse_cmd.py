@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from nmsim.specfile import PLOT_SUFFIXES
@@ -10,6 +9,7 @@ from nmsim.specfile import PLOT_SUFFIXES
 from .argtypes import WORKERS_MAX, int_flag
 from .errors import fail, flags, warn
 from .outputs import add_output
+from .provenance import arch_prov, file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     dsub = sd.add_subparsers(dest="dse_command", required=True, metavar="ACTION")
 
     r = dsub.add_parser("run", help="evaluate a sweep spec into a result store (resumable)")
-    r.add_argument("spec", metavar="SWEEP.yaml")
+    r.add_argument("spec", metavar="SWEEP", help="sweep YAML, or an example sweep by name (sat_array, s4_array, "
+                                                 "adaptive, lhs_wide: dse/examples/)")
     add_output(r, "--out", "-o", mode="resume", required=True, metavar="RESULTS.sqlite",
                help="result store (created or resumed; a failed run removes a store it created)")
     r.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -69,8 +70,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     """Run (or resume) a sweep."""
     from nmsim.dse import run_sweep
 
+    from nmsim.dse.spec import load_sweep, sweep_file
+
+    spec_path = sweep_file(args.spec)
+    sweep = load_sweep(spec_path)
     with flags("executor", "scheduler", "workers"):
-        s = run_sweep(args.spec, args.out, executor="dask" if args.scheduler else args.executor,
+        s = run_sweep(sweep, args.out, executor="dask" if args.scheduler else args.executor,
                       workers=args.workers, scheduler=args.scheduler,
                       progress=not args.no_progress and sys.stderr.isatty(), chunk=args.chunk,
                       retry_errors=args.retry_errors)
@@ -78,25 +83,30 @@ def cmd_run(args: argparse.Namespace) -> None:
         warn(f"{s.errors:,} result rows recorded an error (see `nmsim dse export --csv`, column error)")
     print(f"{s.sweep}: {s.points:,} points ({s.evaluated:,} evaluated, {s.skipped:,} already stored), "
           f"{s.rows_written:,} rows written, {s.errors:,} errors, {s.seconds:.1f} s -> {s.store}")
+    if s.repeated:
+        print(f"{s.repeated:,} of the search's proposals repeated a design it had already evaluated: their stored "
+              f"results were given to the search instead of evaluating them again")
     if args.json:
-        with open(args.outputs.path(args.json), "w") as f:
-            json.dump(s.to_dict(), f, indent=2)
+        base = sweep.spec.base
+        base_text = str(spec_path.parent / base) if base.endswith((".yaml", ".yml")) or "/" in base else base
+        write_json(args.outputs.path(args.json), "dse-run", s.to_dict(), engine="fast (batched dse evaluator)",
+                   arch=arch_prov(base_text, sweep.base),
+                   seeds={"sampling": sweep.spec.sampling.seed}, inputs=file_inputs(sweep=spec_path, store=args.out))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     """Print the front table; write --json / --plot."""
-    from rich.table import Table
 
     from nmsim.dse import load_results, plots, report
-    from nmsim.dse.report import parse_objectives
+    from nmsim.dse.report import base_arch_label, parse_objectives
 
-    from .tables import console, eng, seconds
+    from .tables import console, eng, NarrowTable, seconds
 
     with flags(objectives="--pareto"):
         objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
     rep = report(args.store, objectives, args.workload, args.pattern, table=table)
-    t = Table(title=f"{args.store}: {rep['points']:,} results ({rep['design_points']:,} designs, {rep['errors']:,} errors); "
+    t = NarrowTable(title=f"{args.store}: {rep['points']:,} results ({rep['design_points']:,} designs, {rep['errors']:,} errors); "
                     f"Pareto front on {', '.join(objectives)}: {len(rep['pareto'])}", title_justify="left")
     for c in ("workload", "pattern", "rows x cols x macs", "N:M set", "buffer", "DRAM", "clock", "latency", "energy",
               "area", "util"):
@@ -111,12 +121,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     if len(rep["pareto"]) > args.top:
         console.print(f"... {len(rep['pareto']) - args.top} more front rows (--top, or --json for all)")
     if args.json:
-        with open(args.outputs.path(args.json), "w") as f:
-            json.dump(rep, f, indent=2)
+        write_json(args.outputs.path(args.json), "dse-report", rep, inputs=file_inputs(store=args.store))
     if args.plot:
         if len(objectives) == 1:
             fail("--plot draws 2 or 3 objectives; give --pareto with two or three")
-        plots.pareto_plot(table, objectives, args.outputs.path(args.plot))
+        plots.pareto_plot(table, objectives, args.outputs.path(args.plot), arch=base_arch_label(args.store))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -139,17 +148,18 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     """Draw one plot kind."""
     from nmsim.dse import load_results, plots
-    from nmsim.dse.report import front_rows, parse_objectives
+    from nmsim.dse.report import base_arch_label, front_rows, parse_objectives
 
     with flags(objectives="--pareto"):
         objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
     if not len(table):
         fail(f"{args.store}: no successful results" + (" for that workload/pattern" if args.workload or args.pattern else ""))
+    arch = base_arch_label(args.store)
     if args.kind == "pareto":
-        plots.pareto_plot(table, objectives, args.outputs.path(args.out))
+        plots.pareto_plot(table, objectives, args.outputs.path(args.out), arch=arch)
     elif args.kind == "heatmap":
-        plots.utilization_heatmap(table, args.outputs.path(args.out))
+        plots.utilization_heatmap(table, args.outputs.path(args.out), arch=arch)
     else:
         if args.keys:
             keys = [k.strip() for k in args.keys.split(",") if k.strip()]

@@ -2,24 +2,29 @@
 
     nmsim gpu bench --out measurements/GPU-DATE.csv [--models ...] [--tokens ...] [--kernels ...]
                     [--patterns ...] [--dtype fp16] [--repeats N] [--warmup N] [--json R.json]
-    nmsim gpu validate FILE.csv [--arch h100] [--split auto|models|hash] [--json R.json] [--plot OUT.png]
+    nmsim gpu validate FILE.csv|DIR [...] [--arch h100] [--split auto|models|hash] [--json R.json] [--plot OUT.png]
+    nmsim gpu calibrate measurements/published [--write sim/gpu/calibrated.py] [--json R.json]
 
 `bench` needs a CUDA device (gpu_kernels/bench.py; without one: one line, exit code 2, no file).
-`validate` predicts every measured row with the model of sim/gpu/, calibrates its efficiencies on the
-calibration rows and prints MAPE and Spearman overall, calibration vs held out, per kernel, and the
-calibrated parameters (docs/GPU.md, "GPU cost model").
+`validate` predicts every row of bench files (our own measurements) and of published files (other
+people's, measurements/published/), each kind in its own report, never pooled: a bench file is
+calibrated and scored by itself; published GEMM files together (split by source); published
+end-to-end files together. `calibrate` fits the model on the calibration sources of published files
+(the GEMM model on the GEMM files, then the whole-model values on the end-to-end files) and can
+write the result as the shipped calibration (docs/GPU.md, "GPU cost model", "Whole-model latency").
 """
 from __future__ import annotations
 
 import argparse
-import json
+import time
 
 from nmsim.problem import MAX_DIM
 from nmsim.specfile import PLOT_SUFFIXES
 
-from .argtypes import int_flag
+from .argtypes import float_flag, int_flag
 from .errors import flags
 from .outputs import add_output
+from .provenance import file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -39,11 +44,15 @@ def add_parser(sub) -> None:
     sb.add_argument("--dtype", default=DTYPES[0], help=f"{DTYPES[0]} (default), {', '.join(DTYPES[1:-1])} or {DTYPES[-1]}")
     sb.add_argument("--repeats", type=int_flag(1, 1_000_000), help="timed samples per row (default: the bench's)")
     sb.add_argument("--warmup", type=int_flag(0, 1_000_000), help="eager calls before timing (default: the bench's)")
+    sb.add_argument("--budget-s", type=float_flag(0, 1e7, "about four months", lo_open=True), metavar="S",
+                    help="wall seconds for this call, from the command's start: rows run in priority order (those "
+                         "that best separate the model's mechanisms first) while they fit; rerun to resume")
     add_output(sb, "--json", metavar="R.json", help="write {out, rows_written} as JSON")
     sb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    sb.set_defaults(func=cmd_bench)
+    sb.set_defaults(func=cmd_bench, started_at=time.monotonic())
     sv = actions.add_parser("validate", help="predict measured rows with the GPU model: MAPE, Spearman, plot")
-    sv.add_argument("file", metavar="FILE.csv", help="measurement CSV written by `nmsim gpu bench`")
+    sv.add_argument("files", nargs="+", metavar="FILE.csv|DIR",
+                    help="bench files (`nmsim gpu bench`) and/or published files or folders (measurements/published)")
     sv.add_argument("--arch", default="auto",
                     help="GPU preset or arch YAML (default: from the file's device column: H100, A100, T4)")
     sv.add_argument("--split", default="auto", choices=SPLITS,
@@ -51,6 +60,13 @@ def add_parser(sub) -> None:
     add_output(sv, "--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
     add_output(sv, "--plot", suffixes=PLOT_SUFFIXES, metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
     sv.set_defaults(func=cmd_validate)
+    sc = actions.add_parser("calibrate", help="fit the GPU model on the calibration sources of published files")
+    sc.add_argument("files", nargs="+", metavar="FILE.csv|DIR",
+                    help="published GEMM (and end-to-end) files or folders")
+    add_output(sc, "--write", suffixes=(".py",), metavar="calibrated.py",
+               help="write the fit as the shipped calibration module")
+    add_output(sc, "--json", metavar="R.json", help="write the fit (values, info, split) as JSON")
+    sc.set_defaults(func=cmd_calibrate)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -60,65 +76,51 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .tables import console
 
     opts = {k: getattr(args, k) for k in ("repeats", "warmup", "patterns") if getattr(args, k) is not None}
-    with flags(out_path="--out"):
+    with flags("budget_s", out_path="--out"):
         written = run_bench(args.out, models=args.models, tokens=args.tokens, kernels=args.kernels, dtype=args.dtype,
-                            progress=not args.quiet, **opts)
+                            progress=not args.quiet, budget_s=args.budget_s, started_at=args.started_at, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
-        with open(args.outputs.path(args.json), "w") as fh:
-            json.dump({"out": args.out, "rows_written": written}, fh, indent=1)
+        write_json(args.outputs.path(args.json), "gpu-bench", {"out": args.out, "rows_written": written}, engine="cuda (measured)")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    """Validate the GPU model on a measurement file: tables on stdout, optional JSON and plot."""
-    from rich.table import Table
+    """Validate the GPU model on bench and published files: one report per bench file, one for the
+    published GEMM files together, one for the published end-to-end files; optional JSON and plot."""
+    from . import gpu_report
 
-    from nmsim.gpu_kernels.measurements import read_measurements
-    from nmsim.gpu_kernels.validate import plot, validate
-    from nmsim.sim.gpu import PARAMS
-
-    from .tables import console
-
-    with flags("arch", "split"):
-        res = validate(read_measurements(args.file), args.arch, args.split)
-    t = Table(title=f"GPU model ({res['arch']}) vs {args.file}: {res['overall']['n']} rows", title_justify="left")
-    for c in ("rows", "n", "MAPE", "max APE", "Spearman"):
-        t.add_column(c, justify="left" if c == "rows" else "right")
-    for label, key in (("held out", "held_out"), ("calibration", "calibration"), ("overall", "overall"),
-                       ("held out, uncalibrated", "uncalibrated_held_out")):
-        m = res[key]
-        t.add_row(label, str(m["n"]), _pct(m["mape"]), _pct(m["max_ape"]), _rho(m["spearman"]))
-    console.print(t)
-    k = Table(title="per kernel", title_justify="left")
-    for c in ("kernel", "held-out n", "held-out MAPE", "held-out Spearman", "calib. n", "calib. MAPE", "calib. Spearman"):
-        k.add_column(c, justify="left" if c == "kernel" else "right")
-    for name, m in res["per_kernel"].items():
-        c = m["calibration"]
-        k.add_row(name, str(m["n"]), _pct(m["mape"]), _rho(m["spearman"]), str(c["n"]), _pct(c["mape"]),
-                  _rho(c["spearman"]))
-    console.print(k)
-    p = Table(title="model parameters", title_justify="left")
-    for c in ("parameter", "default", "calibrated", "used by"):
-        p.add_column(c, justify="left" if c in ("parameter", "used by") else "right")
-    for par in PARAMS:
-        value = res["params"].get(par.name)
-        p.add_row(par.name, f"{res['param_defaults'][par.name]:.4g}", "not fitted (no rows)" if value is None
-                  else f"{value:.4g}", ", ".join(par.kernels))
-    console.print(p)
-    console.print(f"split: {res['split']}")
-    h = res["held_out"]
-    console.print(f"held-out MAPE {_pct(h['mape'])} (goal <= 10%), Spearman {_rho(h['spearman'])} (goal >= 0.95)")
+    with flags(files="FILE"):
+        groups = gpu_report.group_files(args.files)
+    out = {}
+    for path in groups["bench"]:
+        with flags("arch", "split"):
+            out[path] = gpu_report.bench_report(path, args.arch, args.split, args.plot, stage=args.outputs.path)
+    if groups["gemm"]:
+        out["published gemm"] = gpu_report.published_gemm_report(groups["gemm"])
+    if groups["e2e"]:
+        out["published e2e"] = gpu_report.published_e2e_report(groups["e2e"])
     if args.json:
-        with open(args.outputs.path(args.json), "w") as fh:
-            json.dump(res | {"file": args.file}, fh, indent=1)
-    if args.plot:
-        plot(res, args.outputs.path(args.plot))
-        console.print(f"plot: {args.plot}")
+        write_json(args.outputs.path(args.json), "gpu-validate", out, engine="gpu model (sim.gpu)",
+                   arch=_gpu_arch_prov(args.arch, out), inputs=file_inputs(**{f"file{i}": f for i, f in
+                                                                             enumerate(args.files)}))
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+def _gpu_arch_prov(given: str, reports: dict) -> dict | None:
+    """The arch record of the GPU preset a validation used: the one given, or the one every bench
+    report picked from its file (`auto`); None when published files span several GPUs."""
+    from nmsim.accel import load_arch
+
+    from .provenance import arch_prov
+
+    picked = {r.get("arch") for r in reports.values() if isinstance(r, dict) and r.get("arch")}
+    text = given if given != "auto" else (picked.pop() if len(picked) == 1 else None)
+    return arch_prov(text, load_arch(text)) if text else None
 
 
-def _rho(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    """Fit the model on the calibration sources of published GEMM files; print, optionally write."""
+    from . import gpu_report
+
+    with flags(files="FILE"):
+        groups = gpu_report.group_files(args.files)
+    gpu_report.calibrate_report(groups, args.write, args.json, stage=args.outputs.path)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .argtypes import SAMPLES_MAX, SEED_MAX, int_flag
 from .errors import fail, flags, warn
 from .outputs import add_output
+from .provenance import arch_prov, file_inputs, write_json
 
 
 def add_parser(sub) -> None:
@@ -31,7 +31,6 @@ def add_parser(sub) -> None:
 def cmd_map(args: argparse.Namespace) -> None:
     """Run one search and print it."""
     from rich.progress import Progress
-    from rich.table import Table
 
     from nmsim.accel import load_arch
     from nmsim.mapping import load_constraints, save_mappings
@@ -40,7 +39,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     from nmsim.sim.simulate import map_op
     from nmsim.workloads import parse_layer
 
-    from .tables import console, eng, seconds
+    from .tables import console, eng, NarrowTable, seconds
 
     if args.mapper != "random" and (args.samples != 20_000 or args.seed != 0):
         fail(f"--samples/--seed apply to --mapper random, not --mapper {args.mapper}")
@@ -59,7 +58,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     plan = plan_sparsity(arch, op)
     if plan.note:
         warn(plan.note)
-    t = Table(title=f"{op.M}x{op.N}x{op.K}" + (f" (x{op.batch})" if op.batch > 1 else "") +
+    t = NarrowTable(title=f"{op.M}x{op.N}x{op.K}" + (f" (x{op.batch})" if op.batch > 1 else "") +
               f" {op.weight_sparsity} (runs {plan.label}) on {arch.name}: best by {args.objective}",
               title_justify="left")
     for c in ("#", "dataflow", "rows x cols", "tile M x N x K", "loop order", "cycles", "latency", "energy",
@@ -83,5 +82,7 @@ def cmd_map(args: argparse.Namespace) -> None:
         doc = {"arch": arch.name, "layer": {"kind": op.kind, "M": op.M, "N": op.N, "K": op.K, "batch": op.batch,
                                             "sparsity": str(op.weight_sparsity), "act_density": op.act_density},
                "executed_sparsity": plan.label, "notes": [plan.note] if plan.note else [], **res.to_dict()}
-        with open(args.outputs.path(args.json), "w") as f:
-            json.dump(doc, f, indent=2)
+        write_json(args.outputs.path(args.json), "map", doc, engine="fast", arch=arch_prov(args.arch, arch),
+                   workload={"kind": "layer", "text": args.layer, "params": {}},
+                   seeds={"seed": args.seed} if args.mapper == "random" else {},
+                   inputs=file_inputs(constraints=args.constraints))

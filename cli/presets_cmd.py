@@ -17,11 +17,10 @@ def add_parser(sub) -> None:
 
 def cmd_presets(args: argparse.Namespace) -> None:
     """Print the preset table, or one preset's file verbatim."""
-    from rich.table import Table
 
     from nmsim.accel import load_arch, preset_names, preset_path
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
     if args.action == "show":
         if not args.name:
@@ -30,7 +29,7 @@ def cmd_presets(args: argparse.Namespace) -> None:
         text = preset_path(args.name).read_text()
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    t = Table(title="nmsim presets", title_justify="left")
+    t = NarrowTable(title="nmsim presets", title_justify="left")
     for c in ("name", "kind", "compute", "sparsity", "description"):
         t.add_column(c)
     for n in preset_names():

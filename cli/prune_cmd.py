@@ -10,7 +10,6 @@ bad request fails fast with one line and exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from nmsim.specfile import SpecError
 from .argtypes import SEED_MAX, WORKERS_MAX, int_flag
 from .errors import fail, flags
 from .outputs import add_output
+from .provenance import file_inputs, write_json
 
 # Parameters of the pruning library that its errors name; shown as this command's flags.
 LIBRARY_FLAGS = ("model", "method", "calibration", "calibration_file", "eval_sentences", "skip", "out", "force")
@@ -32,7 +32,9 @@ def add_parser(sub) -> None:
     sp = sub.add_parser("prune", help="prune a torch model (minilm, digits-cnn, zoo) into a workload directory",
                         description="Prune a real torch model and write a workload directory (op list, masks, "
                                     "quality figures, the command) that `nmsim simulate --workload DIR` costs.")
-    sp.add_argument("--model", "-m", default="minilm", help="minilm | digits-cnn | ZOO_NAME (default minilm)")
+    sp.add_argument("--model", "-m", default="minilm",
+                    help="minilm | digits-cnn | ZOO_NAME | file.py:factory | package.module:Class | Hugging Face "
+                         "config folder | hf:NAME (default minilm)")
     sp.add_argument("--pattern", default="2:4", help="N:M (e.g. 2:8), N:M@N, or unstructured:D (D = fraction of "
                                                      "zeros); default 2:4")
     sp.add_argument("--method", default="magnitude", metavar="METHOD",
@@ -155,8 +157,12 @@ def _prune(args: argparse.Namespace) -> None:
         res = run_prune(args.model, args.pattern, args.method, args.calibration, args.calibration_file, args.skip,
                         params, args.seed, args.epochs, args.eval_sentences, update)
     total_s = time.perf_counter() - t0
+    from nmsim.specfile.results import provenance
+
+    prov = provenance("prune-quality", workload=_model_prov(args.model, params), seeds={"seed": args.seed},
+                      inputs=file_inputs(calibration_file=args.calibration_file))
     save_result_dir(res, args.outputs.path(args.out), {"total_seconds": round(total_s, 3), "torch": torch.__version__,
-                                          "threads": args.threads}, command, args.force)
+                                                      "threads": args.threads}, command, args.force, prov)
     out = Path(args.out)
     _print_run(res, out, total_s)
     if args.json:
@@ -164,15 +170,24 @@ def _prune(args: argparse.Namespace) -> None:
                "seconds": round(res.seconds, 3), "total_seconds": round(total_s, 3), "out": str(out),
                "density": round(res.density, 6), "layers_pruned": len(res.layers), "ops": len(res.workload.ops),
                "calibration": res.calibration, "command": command}
-        args.outputs.path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.outputs.path(args.json), "prune", doc, workload=_model_prov(args.model, params), seeds={"seed": args.seed},
+                   inputs=file_inputs(calibration_file=args.calibration_file))
+
+
+def _model_prov(model: str, params: dict) -> dict:
+    """The provenance record of the pruned model: its source kind (own, zoo, python, hf) and text."""
+    from nmsim.workloads.ml.prune_run import OWN_MODELS
+    from nmsim.workloads.sources import classify_source
+
+    kind = "own" if model in OWN_MODELS else classify_source(model).kind
+    return {"kind": kind, "text": model, "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}
 
 
 def _print_run(res, out: Path, total_s: float) -> None:
-    from rich.table import Table
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
-    t = Table(title=f"{res.model} pruned {res.pattern} by {res.method} -> {out}", title_justify="left")
+    t = NarrowTable(title=f"{res.model} pruned {res.pattern} by {res.method} -> {out}", title_justify="left")
     t.add_column("what")
     t.add_column("value", justify="right")
     for k, v in res.quality.items():
@@ -190,13 +205,11 @@ def _print_run(res, out: Path, total_s: float) -> None:
 def _run_report(args: argparse.Namespace) -> None:
     import torch
 
-    from rich.table import Table
-
     from nmsim.workloads.ml.prune_run import REPORT_METHODS, REPORT_PATTERNS, digits_report, minilm_report
     from nmsim.workloads.ml.pruning import ONE_SHOT
     from nmsim.workloads.ml.pruning.masks import parse_prune_pattern
 
-    from .tables import console
+    from .tables import console, NarrowTable
 
     torch.set_num_threads(args.threads)
     command = _command(args)
@@ -205,7 +218,7 @@ def _run_report(args: argparse.Namespace) -> None:
     if args.model == "digits-cnn":
         with prog:
             rows = digits_report(args.epochs, args.seed, update)
-        t = Table(title=f"digits CNN, test accuracy ({args.epochs} epochs, seed {args.seed})", title_justify="left")
+        t = NarrowTable(title=f"digits CNN, test accuracy ({args.epochs} epochs, seed {args.seed})", title_justify="left")
         for c in ("method", "pattern", "training", "accuracy", "seconds"):
             t.add_column(c, justify="right" if c in ("accuracy", "seconds") else "left")
         for r in rows:
@@ -233,7 +246,7 @@ def _run_report(args: argparse.Namespace) -> None:
         console.print(f"all-MiniLM-L6-v2: mean cosine similarity of pruned vs dense sentence embeddings, {n} sentences")
         console.print((f"wanda, sparsegpt calibrated on {cal} other sentences; " if cal else "")
                       + "cell = cosine (pruning seconds)")
-        t = Table()
+        t = NarrowTable()
         t.add_column("pattern")
         for m in methods:
             t.add_column(m, justify="right")
@@ -244,5 +257,7 @@ def _run_report(args: argparse.Namespace) -> None:
     total_s = time.perf_counter() - t0
     console.print(f"{command}  # {total_s:.0f} s, torch {torch.__version__}, {args.threads} thread(s)")
     if args.json:
-        args.outputs.path(args.json).write_text(json.dumps({"model": args.model, "rows": rows, "command": command,
-                                               "total_seconds": round(total_s, 2)}, indent=2) + "\n")
+        write_json(args.outputs.path(args.json), "prune-report", {"model": args.model, "rows": rows, "command": command,
+                                               "total_seconds": round(total_s, 2)},
+                   workload=_model_prov(args.model, {}), seeds={"seed": args.seed},
+                   inputs=file_inputs(calibration_file=args.calibration_file))

@@ -10,11 +10,12 @@ for sat, `{"rows": [...], "max_speedup_vs_t4": x, ...}` for s4). Nothing is cach
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from .argtypes import WORKERS_MAX, int_flag
 from .outputs import add_output
+
+from .provenance import write_json
 
 Table = tuple[str, list[str], list[list[str]]]     # title, header, rows (already formatted)
 
@@ -95,14 +96,14 @@ def s4_tables(r: dict) -> list[Table]:
     """The S4 result as tables: latencies and speedups, the 32x check, the abstract's claims."""
     p = r["preset"]
     rows = [[f"{x['model']} batch {x['batch']}", x["level"], _ms(x["s4_latency_s"]), x["s4_main_bound"], f"{x['attention_share']:.0%}",
-             _ms(x["t4_latency_s"]), _ms(x["t4_measured_latency_s"]), _x(x["speedup_vs_t4"]),
+             f"{x['s4_nongemm_share']:.0%}", _ms(x["t4_latency_s"]), _ms(x["t4_measured_latency_s"]), _x(x["speedup_vs_t4"]),
              _x(x["speedup_vs_t4_measured"]), _x(x["speedup_vs_s4_dense"])] for x in r["rows"]]
     tables: list[Table] = [(
         f"S4 inference on `{p['name']}` ({p['array']} @ {p['clock_hz'] / 1e9:.1f} GHz, int{p['operand_bits']}) vs T4 "
         f"INT8 (`t4` preset, and NVIDIA's measured TensorRT latency where recorded); latencies in ms per batch; "
         f"max speedup vs t4 preset {r['max_speedup_vs_t4']:.2f}x ({r['max_speedup_vs_t4_at']}), vs measured T4 "
         f"{_x(r['max_speedup_vs_t4_measured'])} ({r['max_speedup_vs_t4_measured_at']}); paper: 'several-times' (abstract)",
-        ["workload", "sparsity", "S4 ms", "S4 bound", "attention", "T4 preset ms", "T4 measured ms",
+        ["workload", "sparsity", "S4 ms", "S4 bound", "attention", "non-GEMM", "T4 preset ms", "T4 measured ms",
          "vs T4 preset", "vs T4 measured", "vs S4 dense"], rows)]
     tables.append((f"S4 sparse vs dense on one GEMM M={r['claims']['sparsity_acceleration_32x']['gemm']['M']}, "
                    f"N={r['claims']['sparsity_acceleration_32x']['gemm']['N']}, "
@@ -135,13 +136,21 @@ def markdown(tables: list[Table], command: str) -> str:
     return "\n".join(out + [f"`{command}`", ""])
 
 
+def _seeds(args: argparse.Namespace, algorithm: bool) -> dict:
+    """The seeds of the algorithm experiments a reproduction ran (none for the cost model)."""
+    if not algorithm:
+        return {}
+    from nmsim.reproduce.algorithm import DIGITS_FULL, DIGITS_QUICK
+
+    return {"digits_cnn": list((DIGITS_QUICK if args.quick else DIGITS_FULL)["seeds"])}
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """Run the reproduction with a progress bar, print the tables, write --json/--markdown."""
     from rich.progress import Progress
-    from rich.table import Table as RichTable
 
     from .errors import fail
-    from .tables import console
+    from .tables import console, NarrowTable
 
     if args.paper == "s4" and (args.quick or args.no_algorithm):
         fail("--quick and --no-algorithm apply to `reproduce sat` (s4 has no algorithm experiments)")
@@ -171,7 +180,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     result["seconds"] = round(seconds, 1)
     tables = sat_tables(result) if args.paper == "sat" else s4_tables(result)
     for title, header, rows in tables:
-        t = RichTable(title=title, title_justify="left")
+        t = NarrowTable(title=title, title_justify="left")
         for h in header:
             t.add_column(h)
         for row in rows:
@@ -187,8 +196,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         result["torch"] = {"version": torch.__version__, "threads": args.threads}
     console.print(command)
     if args.json:
-        with open(args.outputs.path(args.json), "w") as fh:
-            json.dump(result, fh, indent=1)
+        write_json(args.outputs.path(args.json), f"reproduce-{args.paper}", result, engine="fast", seeds=_seeds(args, algorithm))
     if args.markdown:
         with open(args.outputs.path(args.markdown), "w") as fh:
             fh.write(markdown(tables, command))

@@ -41,7 +41,8 @@ def simulate_scalesim_files(args: argparse.Namespace) -> None:
     if given:
         fail(f"{', '.join(given)} cannot be combined with --scalesim-cfg/--scalesim-topology, which fix the "
              f"array, dataflow, layers and sparsity; drop {' and '.join(given)}")
-    res = simulate_scalesim(read_scalesim_cfg(args.scalesim_cfg), read_scalesim_topology(args.scalesim_topology))
+    cfg = read_scalesim_cfg(args.scalesim_cfg)
+    res = simulate_scalesim(cfg, read_scalesim_topology(args.scalesim_topology))
     for n in res.notes:
         if n != COMPAT_NOTE:
             warn(n)
@@ -49,6 +50,15 @@ def simulate_scalesim_files(args: argparse.Namespace) -> None:
         console.print(run_table(res, args.per_layer))
         console.print(COMPAT_NOTE)
     if args.json:
-        res.write_json(args.outputs.path(args.json))
+        from dataclasses import asdict
+
+        from nmsim.specfile.results import arch_record
+
+        from .provenance import file_inputs, write_json
+
+        write_json(args.outputs.path(args.json), "simulate", res.to_dict(), engine="scalesim",
+                   arch=arch_record(cfg.run_name, asdict(cfg), args.scalesim_cfg),
+                   workload={"kind": "scalesim-topology", "text": args.scalesim_topology, "params": {}},
+                   inputs=file_inputs(scalesim_cfg=args.scalesim_cfg, scalesim_topology=args.scalesim_topology))
     if args.csv:
         res.write_csv(args.outputs.path(args.csv))

@@ -6,6 +6,8 @@ import argparse
 
 from .errors import fail, flags, warn
 from .outputs import add_output
+from .provenance import write_json
+from .resolve import PARAM_HELP, WORKLOAD_HELP
 
 
 def add_parser(sub) -> None:
@@ -16,8 +18,8 @@ def add_parser(sub) -> None:
 
     ss = sub.add_parser("simulate", help="cost a workload on an architecture")
     ss.add_argument("--arch", "-a", help="preset name or arch YAML (required unless --scalesim-cfg)")
-    ss.add_argument("--workload", "-w", help="zoo name or workload YAML (required unless --scalesim-topology)")
-    ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="zoo parameter, e.g. seq_len=512")
+    ss.add_argument("--workload", "-w", help=WORKLOAD_HELP + " (required unless --scalesim-topology)")
+    ss.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help=PARAM_HELP)
     ss.add_argument("--sparsity", "-s", help="weight pattern for every weighted op: dense, N:M, unstructured:D")
     ss.add_argument("--dataflow", choices=DATAFLOWS, help="force a dataflow (default: the arch's first)")
     ss.add_argument("--mapper", choices=MAPPERS,
@@ -31,8 +33,8 @@ def add_parser(sub) -> None:
     ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
     ss.add_argument("--engine", choices=ENGINES,
                     help="fast analytic model (default) or the detailed SimPy engine (stalls by cause)")
-    add_output(ss, "--trace", metavar="T.json", help="write the detailed engine's per-tile trace: "
-                                                       "Chrome trace JSON, or CSV for a .csv name")
+    add_output(ss, "--trace", metavar="T.json", help="with --engine detailed: write the per-tile trace (layers, "
+                                                       "tiles, stalls, transfers): Chrome trace JSON, or CSV")
     ss.add_argument("--training", action="store_true",
                     help="cost one training step per layer: forward, backward-data, weight-gradient GEMMs (SAT BDWP)")
     ss.add_argument("--no-bdwp", action="store_true",
@@ -57,22 +59,25 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from nmsim.sim import backend_for, simulate_workload
     from nmsim.workloads import Sparsity
 
+    from .provenance import arch_prov, file_inputs
     from .resolve import parse_params, resolve_workload
     from .tables import console, run_table
 
     arch = load_arch(args.arch)
-    wl = resolve_workload(args.workload, parse_params(args.param))
+    wl, wl_prov = resolve_workload(args.workload, parse_params(args.param))
     sparsity = Sparsity.parse(args.sparsity) if args.sparsity else None
-    engine, trace = _simulate_engine(args, arch)
+    engine, trace = _simulate_engine(args, arch, wl.name)
     with flags("dataflow", "mapper", mapping="--mapping"):
         backend = backend_for(arch, engine, dataflow=args.dataflow, mapper=args.mapper)
     mappings = _simulate_mappings(args, arch, backend)
     if args.no_bdwp and not args.training:
         fail("--no-bdwp applies to --training")
+    prov = {"arch": arch_prov(args.arch, arch), "workload": wl_prov, "engine": engine,
+            "inputs": file_inputs(mapping=args.mapping), "seeds": {"mapper": 0} if args.mapper == "random" else {}}
     if args.training:
-        return _simulate_training(args, arch, wl, sparsity)
-    with Progress(console=console, transient=True, disable=len(wl.ops) < 200 and engine == "fast") as prog:
-        task = prog.add_task(f"simulating {wl.name}", total=len(wl.ops))
+        return _simulate_training(args, arch, wl, sparsity, prov)
+    with Progress(console=console, transient=True, disable=len(wl.layers) < 200 and engine == "fast") as prog:
+        task = prog.add_task(f"simulating {wl.name}", total=len(wl.layers))
         res = simulate_workload(arch, wl, sparsity, dataflow=args.dataflow,
                                 progress=lambda done, total: prog.update(task, completed=done),
                                 mapper=args.mapper, objective=args.objective or "latency", mappings=mappings,
@@ -82,27 +87,30 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if args.save_mappings:
         from nmsim.mapping import Mapping, save_mappings
 
-        save_mappings(args.outputs.path(args.save_mappings), {lr.name: Mapping(**lr.mapping) for lr in res.layers},
+        save_mappings(args.outputs.path(args.save_mappings), {lr.name: Mapping(**lr.mapping) for lr in res.layers if lr.mapping},
                       header=f"mappings of {wl.name} on {arch.name} "
                              f"({'mapper ' + args.mapper if args.mapper else 'default mapping'})")
-    _report(args, res, run_table)
+    _report(args, res, run_table, prov)
 
 
-def _report(args: argparse.Namespace, res, table) -> None:
-    """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json/--csv."""
-    from .tables import console
+def _report(args: argparse.Namespace, res, table, prov: dict) -> None:
+    """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json (with the
+    provenance `prov`, cli.provenance) and --csv."""
+    from .tables import console, nongemm_caption
 
     for n in res.notes:
         warn(n)
     if not args.quiet:
         console.print(table(res, args.per_layer))
+        if nongemm_caption(res):
+            console.print(nongemm_caption(res))
     if args.json:
-        res.write_json(args.outputs.path(args.json))
+        write_json(args.outputs.path(args.json), "simulate", res.to_dict(), **prov)
     if args.csv:
         res.write_csv(args.outputs.path(args.csv))
 
 
-def _simulate_training(args: argparse.Namespace, arch, wl, sparsity) -> None:
+def _simulate_training(args: argparse.Namespace, arch, wl, sparsity, prov: dict) -> None:
     """`simulate --training`: one training step per layer (sim/training.py, docs/MODEL.md 10)."""
     from nmsim.sim.training import simulate_training
 
@@ -113,19 +121,21 @@ def _simulate_training(args: argparse.Namespace, arch, wl, sparsity) -> None:
              "drop --engine detailed/--trace/--mapping/--save-mappings")
     res = simulate_training(arch, wl, sparsity, not args.no_bdwp, dataflow=args.dataflow, mapper=args.mapper,
                             objective=args.objective or "latency")
-    _report(args, res, training_table)
+    _report(args, res, training_table, prov | {"engine": "fast (training step)"})
 
 
-def _simulate_engine(args: argparse.Namespace, arch):
-    """Check --engine/--trace; returns (engine name, sim.engine.Trace or None). --trace implies detailed."""
-    engine = args.engine or ("detailed" if args.trace else "fast")
+def _simulate_engine(args: argparse.Namespace, arch, workload: str):
+    """Check --engine/--trace; returns (engine name, sim.engine.Trace or None). --trace needs
+    --engine detailed said out loud: it never switches the engine (and the numbers) silently."""
+    engine = args.engine or "fast"
     if args.trace and engine != "detailed":
-        fail("--trace records the detailed engine's tiles and transfers; use --engine detailed")
+        fail("--trace records the detailed engine's tiles, transfers and stalls; add --engine detailed (its "
+             "cycles include stalls the fast model folds into max(compute, buffer, dram), so numbers differ)")
     if not args.trace:
         return engine, None
     from nmsim.sim.engine import Trace
 
-    return engine, Trace(arch.clock_hz)
+    return engine, Trace(arch.clock_hz, title=f"nmsim detailed engine: {workload} on {arch.name}")
 
 
 def _simulate_mappings(args: argparse.Namespace, arch, backend):

@@ -7,7 +7,9 @@ not evaluated again: on a rerun every stored point of this sweep is added to the
 finished trial first, so a killed search resumes where it stopped (same store, same rows).
 
 A point's objective value is the geometric mean over its (workload, pattern) rows (every
-objective is positive); a point with any failed row is a failed trial. Why optuna: docs/DSE.md.
+objective is positive); a point with any failed row is a failed trial. A proposal of a design that
+is already stored is not evaluated again (counted as `repeated`: the search samples a discrete
+space and proposes some designs twice). Why optuna: docs/DSE.md.
 """
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def run_adaptive(sweep: Sweep, store: ResultStore, ex, progress: bool) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
         study = make_study(sweep)
-    counts = {"points": n, "evaluated": 0, "skipped": 0}
+    counts = {"points": n, "evaluated": 0, "skipped": 0, "repeated": 0}
 
     # Resume: every stored design point of this sweep becomes a finished trial.
     by_point: dict[str, list] = {}
@@ -116,6 +118,9 @@ def run_adaptive(sweep: Sweep, store: ResultStore, ex, progress: bool) -> dict:
             wanted = {pk: keyed.result_keys(pk) for pk, _ in items}
             have = store.existing([rk for rks in wanted.values() for rk in rks])
             todo = list({pk: (pk, p) for pk, p in items if not all(rk in have for rk in wanted[pk])}.values())
+            # proposals of a design already stored (earlier in this search, or twice in this batch)
+            # are told their stored result instead of being evaluated again
+            counts["repeated"] += len(items) - len(todo)
             size = max(1, -(-len(todo) // workers))
             chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
             counts["evaluated"] += evaluate_into(sweep, store, ex, chunks, keyed)

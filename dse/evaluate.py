@@ -13,7 +13,10 @@ that, design by design):
 * all designs of a batch that share a memory-hierarchy structure are costed in ONE call of the
   fast model `sim.gemm_cost`: `HwParams` fields and the executed GEMM's (n, m, index bits,
   kept fraction) become `[designs, 1]` arrays (problem.Gemm allows it on purpose) and the
-  candidates `[designs, candidates]` arrays, which the vectorized model broadcasts.
+  candidates `[designs, candidates]` arrays, which the vectorized model broadcasts;
+* the workload's non-GEMM ops (deduplicated the same way) run on each design's vector unit, all
+  designs of a batch in one `sim.vector_terms` call per op (`VectorParams` fields as `[designs]`
+  arrays); designs without a vector unit leave them uncosted, as `simulate_workload` does.
 
 A design or op that raises records its error on that design's rows; the batch goes on.
 Workloads whose ops carry masks and keep their own sparsity (pattern `as-given`) take the exact
@@ -32,8 +35,8 @@ import numpy as np
 from nmsim.accel import Arch
 from nmsim.mapping import Candidates, SparsePlan, default_mapping_candidates, plan_sparsity
 from nmsim.problem import Gemm
-from nmsim.sim import HwParams, gemm_cost, simulate_workload
-from nmsim.workloads import Op
+from nmsim.sim import HwParams, VectorParams, gemm_cost, simulate_workload, vector_terms
+from nmsim.workloads import NonGemmOp, Op
 
 from .design import DesignBuilder
 from .spec import AS_GIVEN, Sweep
@@ -95,6 +98,7 @@ class Combo:
     ops: list[tuple[Op, int]]
     macs_dense: int
     exact: object = None  # the Workload, when it must take the per-op path (masks kept)
+    nongemm: list[tuple[NonGemmOp, int]] = ()
 
 
 @dataclass
@@ -119,10 +123,14 @@ def _pad(c: np.ndarray, width: int) -> np.ndarray:
 
 
 def _add(acc: dict[str, np.ndarray], key: str, idx, values, n: int) -> None:
-    """acc[key][idx] += values, creating an n-long int64 (integer values) or float64 array."""
+    """acc[key][idx] += values, creating an n-long int64 (integer values) or float64 array; an
+    integer sum becomes float64 when float values join it."""
     a = acc.get(key)
+    floats = np.asarray(values).dtype.kind not in "iu"
     if a is None:
-        a = acc[key] = np.zeros(n, dtype=np.int64 if np.asarray(values).dtype.kind in "iu" else np.float64)
+        a = acc[key] = np.zeros(n, dtype=np.float64 if floats else np.int64)
+    elif floats and a.dtype.kind in "iu":
+        a = acc[key] = a.astype(np.float64)
     a[idx] += values
 
 
@@ -152,7 +160,8 @@ class DesignEvaluator:
             for pattern in sweep.patterns:
                 wl = sw.workload if pattern == AS_GIVEN else sw.workload.with_sparsity(pattern)
                 exact = wl if (pattern == AS_GIVEN and wl.masks) else None
-                self.combos.append(Combo(sw.label, sw.uid, pattern, wl.distinct_ops(), wl.macs, exact))
+                nongemm = [(op, n) for op, n in wl.distinct_layers() if isinstance(op, NonGemmOp)]
+                self.combos.append(Combo(sw.label, sw.uid, pattern, wl.distinct_ops(), wl.macs, exact, nongemm))
         self._plans: dict = {}
         self._cands: dict = {}
 
@@ -243,7 +252,24 @@ class DesignEvaluator:
                     idx = np.array([i for i, _, _ in mem])
                     for k, v in res.items():
                         _add(acc, k, idx, count * v, n)
+        self._nongemm_totals(designs, combo, acc, err)
         return acc, err, labels
+
+    def _nongemm_totals(self, designs: list[Design], combo: Combo, acc: dict, err: dict) -> None:
+        """Add the combo's non-GEMM ops on every design's vector unit into `acc` (MODEL.md 11.2)."""
+        members = [i for i, d in enumerate(designs) if i not in err and d.arch.vector is not None]
+        if not combo.nongemm or not members:
+            return
+        vps = [VectorParams.from_arch(designs[i].arch) for i in members]
+        idx = np.array(members)
+        for level in {vp.level for vp in vps}:
+            sel = [j for j, vp in enumerate(vps) if vp.level == level]
+            vp, at = VectorParams.stack([vps[j] for j in sel]), idx[sel]
+            for op, count in combo.nongemm:
+                r = vector_terms(vp, op)
+                r[f"bytes_{level}"] = r.pop("bytes_level")
+                for k, v in r.items():
+                    _add(acc, k, at, count * np.broadcast_to(v, at.shape), len(designs))
 
     def _exact_totals(self, designs, combo, err, labels):
         acc: dict[str, np.ndarray] = {}
@@ -258,7 +284,7 @@ class DesignEvaluator:
             tot = res.total
             vals = {"cycles": tot["cycles"], "latency_s": tot["latency_s"], "energy_pj": tot["energy_pj"],
                     "macs_effective": tot["macs_effective"], **{f"bytes_{k}": v for k, v in tot["bytes"].items()}}
-            for part in ("mac", "index", "buffer", "dram", "static"):
+            for part in ("mac", "index", "vector", "buffer", "dram", "static"):
                 vals[f"energy_{part}_pj"] = sum(lr.energy_breakdown_pj.get(part, 0.0) for lr in res.layers)
             for c in ("compute_cycles", "buffer_cycles", "dram_cycles"):
                 vals[c] = sum(lr.cycle_breakdown.get(c, 0.0) for lr in res.layers)

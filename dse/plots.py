@@ -23,8 +23,11 @@ from nmsim.specfile import SpecError, atomic_path, check_plot_path
 from .pareto import objective_matrix, pareto_mask
 
 PLOT_KINDS = ("pareto", "roofline", "layers", "heatmap")  # what `nmsim dse plot KIND` draws
-_LABELS = {"latency": "latency (s)", "energy": "energy (pJ)", "area": "area (mm$^2$)", "edp": "EDP (J s)",
+# Energy is drawn in J, as the tables print it (SI prefixes of J); the store keeps pJ.
+_LABELS = {"latency": "latency (s)", "energy": "energy (J)", "area": "area (mm$^2$)", "edp": "EDP (J s)",
            "throughput_per_area": "dense MAC/s per mm$^2$"}
+_SCALE = {"energy": 1e-12}
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 
 
 def save(fig, out: str | Path | None):
@@ -51,8 +54,10 @@ def _logscale(ax, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def pareto_plot(table, objectives: list[str], out: str | Path | None = None, color_by: str = "pattern",
-                title: str | None = None):
-    """Scatter of a ResultTable's rows over 2 or 3 objectives, the front of each workload highlighted."""
+                title: str | None = None, arch: str | None = None):
+    """Scatter of a ResultTable's rows over 2 or 3 objectives, one colour and marker per `color_by`
+    value (patterns), the front of each workload highlighted; `arch` (the sweeps' base arch) goes
+    into the title. Energy in J, as the tables print it."""
     if len(objectives) not in (2, 3):
         raise SpecError(f"pareto plot: give 2 or 3 objectives (got {len(objectives)})")
     pairs = [(0, 1)] if len(objectives) == 2 else [(0, 1), (0, 2), (1, 2)]
@@ -62,12 +67,14 @@ def pareto_plot(table, objectives: list[str], out: str | Path | None = None, col
         sub = table.where(workload=wl) if len(table) else table
         vals, maxi = objective_matrix(sub, objectives) if len(sub) else (np.zeros((0, len(objectives))), None)
         front = pareto_mask(vals, maxi) if len(sub) else np.zeros(0, bool)
+        vals = vals * np.array([_SCALE.get(o, 1.0) for o in objectives])
         groups = list(dict.fromkeys(sub[color_by])) if len(sub) and color_by in sub else [None]
         for c, (i, j) in enumerate(pairs):
             ax = axes[r, c]
-            for g in groups:
+            for gi, g in enumerate(groups):
                 m = (sub[color_by] == g) if g is not None else np.ones(len(sub), bool)
-                ax.scatter(vals[m, i], vals[m, j], s=8, alpha=0.45, label=str(g) if g is not None else None)
+                ax.scatter(vals[m, i], vals[m, j], s=12, alpha=0.55, marker=_MARKERS[gi % len(_MARKERS)],
+                           color=f"C{gi % 10}", label=str(g) if g is not None else None)
             f = np.flatnonzero(front)
             f = f[np.argsort(vals[f, i])]
             ax.scatter(vals[f, i], vals[f, j], s=36, facecolors="none", edgecolors="black", linewidths=1.2,
@@ -80,7 +87,8 @@ def pareto_plot(table, objectives: list[str], out: str | Path | None = None, col
             ax.set_title(f"{wl}" if c == 0 else "", fontsize=9, loc="left")
             ax.grid(alpha=0.3)
         axes[r, 0].legend(fontsize=7, title=color_by, title_fontsize=7)
-    fig.suptitle(title or f"Pareto front: {' vs '.join(objectives)}", fontsize=11)
+    fig.suptitle(title or f"Pareto front: {' vs '.join(objectives)}" + (f" ({arch} designs)" if arch else ""),
+                 fontsize=11)
     return save(fig, out)
 
 
@@ -107,7 +115,8 @@ def roofline_plot(store: str | Path, result_keys: list[str], out: str | Path | N
         i = row["inputs"]
         peak = row["outputs"]["peak_macs_per_cycle"] * i["clock_hz"]
         bw = i["dram_bytes_per_s"]
-        layers = [lr for lr in res.layers if lr.bytes.get("dram", 0) > 0 and lr.latency_s > 0]
+        # GEMM layers only: a non-GEMM op does no MACs, so it has no place on a MAC roofline
+        layers = [lr for lr in res.layers if not lr.is_nongemm and lr.bytes.get("dram", 0) > 0 and lr.latency_s > 0]
         oi = np.array([lr.macs_effective / lr.bytes["dram"] for lr in layers])
         perf = np.array([lr.macs_effective / lr.latency_s for lr in layers])
         roles = [layer_role(lr.name) for lr in layers]
@@ -160,8 +169,10 @@ def layer_breakdown_plot(store: str | Path, result_keys: list[str], out: str | P
     return save(fig, out)
 
 
-def utilization_heatmap(table, out: str | Path | None = None, value: str = "utilization", by: str = "pattern"):
-    """Mean `value` over the rows of each (array shape, `by`) cell of a ResultTable."""
+def utilization_heatmap(table, out: str | Path | None = None, value: str = "utilization", by: str = "pattern",
+                        arch: str | None = None):
+    """Mean `value` over the rows of each (array shape, `by`) cell of a ResultTable; the title
+    names `arch` (the sweeps' base arch) and the workloads."""
     if not len(table):
         raise SpecError("utilization heatmap: no results")
     shapes = sorted({(int(r), int(c)) for r, c in zip(table["rows"], table["cols"])},
@@ -187,7 +198,9 @@ def utilization_heatmap(table, out: str | Path | None = None, value: str = "util
                 ax.text(xi, yi, f"{v:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if v < np.nanmean(grid) else "black")
     fig.colorbar(im, ax=ax, label=f"mean {value}")
-    ax.set_title(f"{value} over array shape x {by}", fontsize=10, loc="left")
+    workloads = ", ".join(dict.fromkeys(table["workload"]))
+    ax.set_title(f"{value} over array shape x {by}" + (f", {arch}" if arch else "") + f": {workloads}", fontsize=10,
+                 loc="left")
     return save(fig, out)
 
 

@@ -64,7 +64,8 @@ def report(store: str | Path, objectives: list[str] | str, workload: str | None 
     table = table if table is not None else load_results(store, workload, pattern)
     with ResultStore(store, readonly=True) as st:
         errors = sum(1 for _ in st.rows(workload, pattern, errors=True))
-        sweeps = [{"name": s["name"], "spec_hash": s["spec_hash"], "source": s["source"]} for s in st.sweeps()]
+        sweeps = [{"name": s["name"], "spec_hash": s["spec_hash"], "source": s["source"], "runs": s["runs"]}
+                  for s in st.sweeps()]
     if workload is not None and not len(table) and not errors:
         raise SpecError(f"{store}: no results for workload '{workload}'" + (f" and pattern '{pattern}'" if pattern else ""))
     front = front_rows(table, objectives) if len(table) else []
@@ -83,3 +84,9 @@ def report(store: str | Path, objectives: list[str] | str, workload: str | None 
                    for wl in dict.fromkeys(table["workload"])} if len(table) else {},
         "pareto": [_entry(table, i) for i in front], "best": best, "sweeps": sweeps,
     }
+
+
+def base_arch_label(store: str | Path) -> str:
+    """The base architectures of a store's sweeps, e.g. 'sat' or 'sat, s4' (for plot titles)."""
+    with ResultStore(store, readonly=True) as st:
+        return ", ".join(dict.fromkeys(s["base_arch"]["name"] for s in st.sweeps()))

@@ -35,7 +35,8 @@ from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, field_
 from nmsim.accel import Arch, SystolicArch, load_arch
 from nmsim.problem import parse_nm
 from nmsim.accel.spec import ArrayEdge, Bytes, ClockHz, Dataflow, DramBytesPerS, MacsPerPe
-from nmsim.specfile import SpecError, StrictModel, bounded_float, bounded_int, load_yaml, parse_model, referenced_path
+from nmsim.specfile import (SpecError, StrictModel, bounded_float, bounded_int, did_you_mean, load_yaml, parse_model,
+                            referenced_path)
 from nmsim.workloads import Sparsity, Workload
 
 # Objective name -> (result column, direction). Units: latency_s (s), energy_pj (pJ),
@@ -172,8 +173,6 @@ def _nm_sets(v):
         except ValueError as exc:
             raise ValueError(f"value {i}: {exc}") from None
     return out
-
-
 
 
 class Axes(StrictModel):
@@ -316,8 +315,10 @@ def _digest(obj) -> str:
 
 
 def workload_uid(wl: Workload) -> str:
-    """Short hash of what the cost depends on in a workload: its ops and mask digests."""
+    """Short hash of what the cost depends on in a workload: its GEMM ops, its non-GEMM ops (a
+    GEMM-only workload keeps the hash it had before they existed) and mask digests."""
     ops = [[o.name, o.kind, o.M, o.N, o.K, o.batch, str(o.weight_sparsity), o.act_density] for o in wl.ops]
+    ops += [o.to_dict() for o in wl.nongemm]
     masks = {k: hashlib.sha1(v.tobytes()).hexdigest() for k, v in sorted(wl.masks.items())}
     return _digest([ops, masks])[:12]
 
@@ -408,8 +409,31 @@ def resolve(spec: SweepSpec, source: str = "<sweep>", lines: dict | None = None,
     return sweep
 
 
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+
+
+def example_names() -> list[str]:
+    """Names of the example sweeps shipped in dse/examples/ (file stems), sorted."""
+    return sorted(p.stem for p in EXAMPLES_DIR.glob("*.yaml"))
+
+
+def sweep_file(name_or_path: str | Path) -> Path:
+    """The sweep file a text names: an existing path, else a shipped example by name (`sat_array`,
+    from any folder); SpecError listing the examples otherwise."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if path.parent == Path(".") and stem in example_names():
+        return EXAMPLES_DIR / f"{stem}.yaml"
+    raise SpecError(f"{name_or_path}: no such sweep file, and not an example sweep name"
+                    f"{did_you_mean(stem, example_names())}")
+
+
 def load_sweep(path: str | Path) -> Sweep:
-    """Read, validate and resolve a sweep YAML file (see module docstring)."""
+    """Read, validate and resolve a sweep YAML file, or an example sweep by name (see module
+    docstring)."""
+    path = sweep_file(path)
     data, lines = load_yaml(path)
     if data is None:
         raise SpecError(f"{path}: file is empty")

@@ -9,7 +9,8 @@
   partial one; rerunning it evaluates only the missing points.
 * `meta` records the schema version; a store from another schema version is refused with a
   message saying which version wrote it, never mixed. `sweeps` keeps each sweep's spec and
-  resolved base arch so results can be traced (and a design rebuilt) from the file alone.
+  resolved base arch so results can be traced (and a design rebuilt) from the file alone; `meta`
+  `runs:<spec hash>` lists each run of a sweep with its git commit and command line.
 * `load_results` reads rows back as a column table; `export_csv` / `export_parquet` flatten
   inputs and outputs into columns.
 """
@@ -20,13 +21,13 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from nmsim.specfile import SpecError, atomic_path
+from nmsim.specfile.results import current_command, git_commit, nmsim_version
 
 from .evaluate import ResultRow
 
@@ -55,14 +56,6 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS results_point ON results (point_key);
 """
-
-
-def nmsim_version() -> str:
-    """The installed nmsim version ('unknown' when run from a tree that is not installed)."""
-    try:
-        return metadata.version("nmsim")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _absolute(source: str) -> str:
@@ -125,11 +118,21 @@ class ResultStore:
         return _Tx()
 
     def register_sweep(self, sweep) -> None:
-        """Record a sweep's spec and resolved base arch (once per spec hash)."""
+        """Record a sweep's spec and resolved base arch (once per spec hash), and this run of it:
+        `meta` key `runs:<spec hash>` lists every run's start time, nmsim version, git commit and
+        command line, so each row (its `created` time) traces to the code that wrote it."""
+        commit, dirty = git_commit()
+        run = {"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "started": time.time(),
+               "nmsim_version": nmsim_version(), "git_commit": commit, "git_dirty": dirty,
+               "command": current_command()}
         with self.transaction():
             self.db.execute("INSERT OR IGNORE INTO sweeps VALUES (?, ?, ?, ?, ?, ?)",
                             (sweep.spec_hash, sweep.name, _absolute(sweep.source), sweep.spec.model_dump_json(),
                              sweep.base.model_dump_json(), time.time()))
+            key = f"runs:{sweep.spec_hash}"
+            found = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            runs = json.loads(found[0]) if found else []
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(runs + [run])))
 
     def write(self, spec_hash: str, rows: Iterable[ResultRow]) -> int:
         """Insert `rows` in one transaction, skipping keys already present; returns rows added."""
@@ -173,8 +176,10 @@ class ResultStore:
     def sweeps(self) -> list[dict]:
         """The sweeps recorded: spec hash, name, source, spec (dict), base arch (dict)."""
         q = "SELECT spec_hash, name, source, spec_json, base_arch_json FROM sweeps ORDER BY created"
-        return [{"spec_hash": h, "name": n, "source": s, "spec": json.loads(sj), "base_arch": json.loads(bj)}
-                for h, n, s, sj, bj in self.db.execute(q)]
+        meta = dict(self.db.execute("SELECT key, value FROM meta WHERE key LIKE 'runs:%'"))
+        return [{"spec_hash": h, "name": n, "source": s, "spec": json.loads(sj), "base_arch": json.loads(bj),
+                 "runs": json.loads(meta.get(f"runs:{h}", "[]"))}
+                for h, n, s, sj, bj in list(self.db.execute(q))]
 
     def rows(self, workload: str | None = None, pattern: str | None = None, spec_hash: str | None = None,
              errors: bool | None = None, result_keys: list[str] | None = None) -> Iterator[dict]:

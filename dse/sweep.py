@@ -30,7 +30,8 @@ SCAN_BLOCK = 2_000  # points whose keys are checked against the store at a time
 @dataclass
 class SweepSummary:
     """What a run did: points in the design space, evaluated now, skipped (already stored),
-    rows written, rows that recorded an error, wall seconds."""
+    rows written, rows that recorded an error, wall seconds, and (adaptive) proposals that
+    repeated a stored design."""
 
     sweep: str
     store: str
@@ -40,6 +41,7 @@ class SweepSummary:
     rows_written: int
     errors: int
     seconds: float
+    repeated: int = 0       # adaptive: proposals of an already stored design, not evaluated again
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-friendly)."""
@@ -102,7 +104,7 @@ def run_sweep(spec: str | Path | Sweep, store: str | Path, executor: str = "loca
                 counts = _run_points(sweep, st, ex, progress, chunk)
         return SweepSummary(sweep.name, str(store), counts["points"], counts["evaluated"], counts["skipped"],
                             st.count() - rows_before, st.count(errors=True) - errors_before,
-                            time.perf_counter() - t0)
+                            time.perf_counter() - t0, counts.get("repeated", 0))
 
 
 def _run_points(sweep: Sweep, store: ResultStore, ex, progress: bool, chunk: int | None) -> dict:

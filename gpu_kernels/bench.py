@@ -16,15 +16,19 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from nmsim.sim.gpu import DECODE_KERNEL
 from nmsim.specfile import SpecError, did_you_mean
 
+from .bench_plan import MIN_INNER, budget_plan, pool_size
 from .measurements import COLUMNS, KERNELS, append_rows
 
 __all__ = ["run_bench", "NoCudaError", "BenchCase", "BENCH_MODELS", "DEFAULT_TOKENS", "DEFAULT_PATTERNS", "DTYPES",
@@ -35,14 +39,11 @@ DEFAULT_TOKENS: tuple[int, ...] = (1, 2, 4, 8, 16, 64, 256, 1024, 4096, 8192)
 DEFAULT_PATTERNS: tuple[str, ...] = ("2:4", "1:4", "2:8", "1:8", "1:16", "1:32")
 DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
 _MAX_TOKENS = 65536
+DEFAULT_REPEATS = 100
+BUDGET_REPEATS = 25      # fewer timed samples per row under a budget: more rows in a short window
 VENDOR_KERNELS = ("cusparselt", "cutlass")  # torch 2:4 semi-structured backends
 _MAX_DECODE_TOKENS = 16  # = nm_decode.MAX_DECODE_TOKENS, restated so that planning imports no triton
 
-# pool of input copies: total bytes >= L2_FACTOR x L2 so that no call finds its operands in L2
-L2_FACTOR = 2
-MAX_POOL = 1024
-# calls per timed sample (graph replay) at least this many, so per-replay overhead is amortized
-MIN_INNER = 8
 
 NO_CUDA_MESSAGE = ("no CUDA device: nmsim gpu bench measures real hardware and never fakes a row; "
                    "run it on a machine with an NVIDIA GPU")
@@ -170,18 +171,27 @@ def existing_keys(path: str | Path) -> set[tuple]:
 
 # --- the public entry point ------------------------------------------------------------------
 
-def run_bench(out_path, models=None, tokens=None, kernels=None, dtype="fp16", repeats=100, warmup=10,
-              progress=True, patterns=None) -> int:
+def run_bench(out_path, *, models=None, tokens=None, kernels=None, dtype="fp16", repeats=None, warmup=10,
+              progress=True, patterns=None, budget_s=None, started_at=None) -> int:
     """Measure every (model layer, token count, kernel, pattern) case on the CUDA device and append
     the rows to the CSV `out_path`; returns the number of rows written by this call.
 
     models: zoo names (default BENCH_MODELS); tokens: M values (default DEFAULT_TOKENS); kernels:
     subset of measurements.KERNELS (default all); dtype: fp16, bf16 or fp32; repeats: timed samples
-    per row (>= 3); warmup: eager calls before timing (>= 1); patterns: N:M patterns of the Triton
-    kernels (default DEFAULT_PATTERNS; the vendor kernels run 2:4). Raises SpecError for bad
-    arguments and NoCudaError, before creating any file, when no CUDA device is present.
+    per row (>= 3; default 100, or BUDGET_REPEATS with a budget); warmup: eager calls before timing
+    (>= 1); patterns: N:M patterns of the Triton kernels (default DEFAULT_PATTERNS; the vendor
+    kernels run 2:4). budget_s: seconds of wall time for the whole call, counted from `started_at`
+    (time.monotonic(); default: now): the cases run in priority order (bench_plan.budget_plan) and a
+    case starts only if its corrected estimate ends before the deadline; a later call resumes with
+    the next ones. Raises SpecError for bad arguments and NoCudaError, before creating any file,
+    when no CUDA device is present.
     """
+    started_at = time.monotonic() if started_at is None else started_at
+    repeats = (DEFAULT_REPEATS if budget_s is None else BUDGET_REPEATS) if repeats is None else repeats
     models, tokens, kernels, dtype, patterns = _validate(models, tokens, kernels, dtype, repeats, warmup, patterns)
+    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
+                                 or not budget_s > 0):
+        raise SpecError(f"gpu bench: `budget_s` must be a positive number of seconds (got {budget_s!r})")
     existing_keys(out_path)  # a foreign file is refused before anything runs
     import torch
 
@@ -191,14 +201,38 @@ def run_bench(out_path, models=None, tokens=None, kernels=None, dtype="fp16", re
     props = torch.cuda.get_device_properties(torch.cuda.current_device())
     nvsmi = _NvidiaSmi(str(getattr(props, "uuid", "") or ""))
     env = environment(nvsmi)
+    l2 = int(getattr(props, "L2_cache_size", 0) or 0)
+    settings = RunSettings(device="cuda", timer=time_cuda_graph, clocks=nvsmi.clocks, env=env, repeats=repeats,
+                           warmup=warmup, l2_bytes=l2, progress=progress)
+    if budget_s is not None:
+        cases, settings = _budgeted(cases, settings, env["device"], started_at + budget_s)
     previous_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # the fp32 reference must be fp32
     try:
-        return _run(out_path, cases, device="cuda", timer=time_cuda_graph, clocks=nvsmi.clocks, env=env,
-                    repeats=repeats, warmup=warmup, l2_bytes=int(getattr(props, "L2_cache_size", 0) or 0),
-                    progress=progress)
+        return _run(out_path, cases, settings)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = previous_tf32
+
+
+def planning_preset(device: str) -> str:
+    """The preset whose model orders a budgeted plan for `device` (its own when detected, else h200,
+    the GPU this project measures on; the order is a priority, not a prediction that is reported)."""
+    from .validate import preset_for_device
+
+    try:
+        return preset_for_device(device)
+    except SpecError:
+        return "h200"
+
+
+def _budgeted(cases: list[BenchCase], settings: "RunSettings", device: str, deadline: float):
+    """(cases in priority order, settings with the deadline and the per-case estimates)."""
+    from nmsim.accel import load_arch
+
+    gpu = load_arch(planning_preset(device)).gpu
+    plan = budget_plan(cases, gpu, repeats=settings.repeats, warmup=settings.warmup, l2_bytes=settings.l2_bytes)
+    estimates = {p.case.key(): p.estimate_s for p in plan}
+    return [p.case for p in plan], replace(settings, deadline=deadline, estimates=estimates)
 
 
 # --- environment -----------------------------------------------------------------------------
@@ -401,11 +435,6 @@ def _kernel_call(case: BenchCase, ops: _Operands):
     raise SpecError(f"gpu bench: unknown kernel '{case.kernel}'" + did_you_mean(case.kernel, KERNELS))
 
 
-def _pool_size(set_bytes: int, l2_bytes: int) -> int:
-    """Copies of one call's operands so that the copies together exceed L2_FACTOR x L2."""
-    return max(1, min(MAX_POOL, math.ceil(L2_FACTOR * l2_bytes / max(set_bytes, 1))))
-
-
 def _errors(out, ref) -> tuple[float, float]:
     diff = out.float() - ref
     ref_norm = float(ref.norm())
@@ -420,7 +449,7 @@ def measure_case(case: BenchCase, ops: _Operands, timer, warmup: int, repeats: i
     make, w, wbytes, clone, autotuned, note = _kernel_call(case, ops)
     x, ref = ops.activation(case)
     out_bytes = case.M * case.N * x.element_size()
-    pool = _pool_size(_nbytes(x) + wbytes + out_bytes, l2_bytes)
+    pool = pool_size(_nbytes(x) + wbytes + out_bytes, l2_bytes)
     calls = []
     for i in range(pool):
         xi, wi = (x, w) if i == 0 else (x.clone(), clone(w))
@@ -458,34 +487,97 @@ def make_row(case: BenchCase, env: dict, clocks: tuple[str, str], measured: dict
     return {c: row[c] for c in COLUMNS}
 
 
-def _run(out_path, cases: list[BenchCase], device: str, timer, clocks, env: dict, repeats: int, warmup: int,
-         l2_bytes: int, progress: bool) -> int:
-    """Measure the cases not yet in `out_path` and append their rows; returns rows written. The
-    timer and clock reader are parameters so the row logic can be tested; run_bench passes the
-    CUDA ones."""
+@dataclass(frozen=True)
+class RunSettings:
+    """How `_run` measures: device string, timer(calls, warmup, repeats) -> (seconds samples,
+    note), clocks() -> (SM MHz, memory MHz), the run's environment columns, repeats and warm-up
+    calls (counts), L2 size (B), progress bar; with a budget, the deadline (time.monotonic()
+    seconds), the estimated wall seconds per case key and the clock that measures wall time;
+    `measure` replaces measure_case in tests of the budget logic."""
+
+    device: str
+    timer: Callable
+    clocks: Callable
+    env: dict
+    repeats: int
+    warmup: int
+    l2_bytes: int
+    progress: bool = True
+    deadline: float | None = None
+    estimates: dict = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    measure: Callable | None = None     # measure_case unless a test gives a stand-in
+
+
+class _Budget:
+    """Keeps a budgeted run before its deadline: a case starts only if its estimate, scaled by the
+    median ratio of observed to estimated wall time so far, ends before the deadline."""
+
+    def __init__(self, settings: RunSettings):
+        self.s = settings
+        self.ratios: list[float] = []
+
+    def fits(self, case: BenchCase) -> bool:
+        """Whether `case` is expected to finish before the deadline (always without a budget)."""
+        if self.s.deadline is None:
+            return True
+        return self.s.clock() + self.expected(case) <= self.s.deadline
+
+    def expected(self, case: BenchCase) -> float:
+        """Corrected wall-time estimate of `case` (s)."""
+        scale = float(np.median(self.ratios)) if self.ratios else 1.0
+        return self.s.estimates.get(case.key(), 1.0) * max(scale, 0.25)
+
+    def observed(self, case: BenchCase, seconds: float) -> None:
+        """Record the wall seconds one case took (measured or failed)."""
+        est = self.s.estimates.get(case.key())
+        if est:
+            self.ratios.append(seconds / est)
+
+
+def _run(out_path, cases: list[BenchCase], settings: RunSettings) -> int:
+    """Measure the cases not yet in `out_path` (in order; with a deadline, those that fit) and
+    append their rows; returns rows written. The timer and clocks are settings so that the row
+    and budget logic can be tested; run_bench passes the CUDA ones."""
     from tqdm import tqdm
 
     done = existing_keys(out_path)
     todo = [c for c in cases if c.key() not in done]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    ops = _Operands(device)
-    written = 0
-    bar = tqdm(todo, desc="gpu bench", unit="row", disable=not progress, file=sys.stderr)
+    ops = _Operands(settings.device)
+    budget = _Budget(settings)
+    written = over_budget = 0
+    bar = tqdm(todo, desc="gpu bench", unit="row", disable=not settings.progress, file=sys.stderr)
     if len(todo) < len(cases):
         bar.write(f"gpu bench: {len(cases) - len(todo)} of {len(cases)} rows already in {out_path}; skipped",
                   file=sys.stderr)
     for case in bar:
-        bar.set_postfix_str(f"{case.model} {case.layer} M={case.M} {case.kernel} {case.pattern}", refresh=False)
-        date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        try:
-            measured = measure_case(case, ops, timer, warmup, repeats, l2_bytes)
-        except Exception as exc:  # one failing kernel/shape (unsupported, OOM, compile error) must not stop the run
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            bar.write(f"gpu bench: skipped {case.kernel} {case.pattern} {case.model} {case.layer} M={case.M}: "
-                      f"{first}", file=sys.stderr)
+        if not budget.fits(case):
+            over_budget += 1
             continue
-        append_rows(out_path, [make_row(case, env, clocks(), measured, date)])
-        written += 1
+        bar.set_postfix_str(f"{case.model} {case.layer} M={case.M} {case.kernel} {case.pattern}", refresh=False)
+        written += _measure_one(out_path, case, ops, settings, budget, bar)
     bar.close()
+    if over_budget:
+        print(f"gpu bench: budget reached; {over_budget} rows left for the next call (same command resumes)",
+              file=sys.stderr)
     return written
+
+
+def _measure_one(out_path, case: BenchCase, ops, settings: RunSettings, budget: _Budget, bar) -> int:
+    """Measure one case and append its row; 0 (and one warning line) when it fails."""
+    date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = settings.clock()
+    try:
+        measure = settings.measure or measure_case
+        measured = measure(case, ops, settings.timer, settings.warmup, settings.repeats, settings.l2_bytes)
+    except Exception as exc:  # one failing kernel/shape (unsupported, OOM, compile error) must not stop the run
+        budget.observed(case, settings.clock() - t0)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        bar.write(f"gpu bench: skipped {case.kernel} {case.pattern} {case.model} {case.layer} M={case.M}: "
+                  f"{first}", file=sys.stderr)
+        return 0
+    append_rows(out_path, [make_row(case, settings.env, settings.clocks(), measured, date)])
+    budget.observed(case, settings.clock() - t0)
+    return 1

@@ -28,11 +28,17 @@ HELD_OUT_MODELS = ("llama3-8b", "opt-13b")   # unseen shapes in the bench's defa
 HASH_HELD_OUT_EVERY = 3
 SPLITS = ("auto", "models", "hash")
 
-# device name (torch.cuda.get_device_name) -> preset; the presets describe the SXM parts, so PCIe/NVL
-# variants and the A100 40GB (other clocks, bandwidth, TDP) are not matched
+# device name (torch.cuda.get_device_name) -> preset; the presets describe one board each (SXM for
+# the data-center parts), so PCIe/NVL variants with other clocks, bandwidths and TDPs are not matched
 DEVICE_PRESETS = (
     (re.compile(r"\bH100\b(?!.*\b(PCIe|NVL)\b)", re.I), "h100"),
+    (re.compile(r"\bH200\b(?!.*\b(NVL)\b)", re.I), "h200"),
     (re.compile(r"\bA100\b.*\bSXM4-80GB\b", re.I), "a100"),
+    (re.compile(r"\bA100\b.*\bSXM4-40GB\b", re.I), "a100-40gb"),
+    (re.compile(r"\bA30\b", re.I), "a30"),
+    (re.compile(r"\bL40S\b", re.I), "l40s"),
+    (re.compile(r"\bRTX 3060\b(?!.*\bTi\b)", re.I), "rtx3060"),
+    (re.compile(r"\bRTX 4070 Ti SUPER\b", re.I), "rtx4070-ti-super"),
     (re.compile(r"\bT4\b", re.I), "t4"),
 )
 
@@ -42,7 +48,8 @@ def preset_for_device(device: str) -> str:
     for pattern, name in DEVICE_PRESETS:
         if pattern.search(device):
             return name
-    raise SpecError(f"device {device!r} has no GPU preset (auto-detection knows H100 SXM5, A100 SXM4 80GB, T4); "
+    raise SpecError(f"device {device!r} has no GPU preset (auto-detection knows H100 SXM5, H200 SXM, A100 SXM4 "
+                    f"80GB/40GB, A30, L40S, RTX 3060, RTX 4070 Ti SUPER, T4); "
                     f"pass `arch` with a preset name or a GPU arch YAML describing it")
 
 
@@ -88,6 +95,12 @@ def split_rows(rows: list[dict], how: str = "auto") -> tuple[np.ndarray, str]:
         return held, (f"by point hash (too few shapes to hold one out): (N, K, M) points with crc32('NxKxM') % "
                       f"{HASH_HELD_OUT_EVERY} == 0 held out")
     raise SpecError("too few distinct (shape, tokens) points to hold any out: measure more shapes or token counts")
+
+
+def is_synthetic(row: dict) -> bool:
+    """Whether a measurement or published row says it was made by a program, not measured (the
+    word 'synthetic' in its notes or source): tests write such files to exercise the code."""
+    return "synthetic" in f"{row.get('notes', '')} {row.get('source', '')}".lower()
 
 
 def _crc(text: str) -> int:
@@ -143,13 +156,13 @@ def validate(rows: list[dict], arch: str = "auto", split: str = "auto") -> dict:
     held, description = split_rows(rows, split)
     cal = ~held
     defaults = gm.default_params(a.gpu)
-    cal_kernels = {r["kernel"] for r, c in zip(rows, cal) if c}
-    free = gm.used_params(cal_kernels)
-    cal_geo = gm.geometry(a.gpu, [c for c, k in zip(cases, cal) if k])
-    params, fit = gm.calibrate(cal_geo, meas[cal], defaults, free)
+    cal_cases = [c for c, k in zip(cases, cal) if k]
+    free = gm.used_params(cal_cases)
+    hbm = a.gpu.hbm_bytes_per_s
+    params, fit = gm.calibrate(gm.geometry(a.gpu, cal_cases), meas[cal], defaults, free, hbm)
     best, pt = gm.best_pairs(geo, params)
-    pred = pt["total_s"][best]
-    pred_default = gm.predict_s(geo, defaults)
+    pred = gm.call_times(geo.calls, pt["total_s"][best], params, hbm)["total_s"]
+    pred_default = gm.predict_s(geo, gm.prior_params(a.gpu), hbm)
     out_rows = []
     for i, (r, p) in enumerate(zip(rows, pred)):
         j = best[i]
@@ -171,9 +184,10 @@ def validate(rows: list[dict], arch: str = "auto", split: str = "auto") -> dict:
         "held_out": metrics(pred[held], meas[held]), "calibration": metrics(pred[cal], meas[cal]),
         "overall": metrics(pred, meas), "uncalibrated_held_out": metrics(pred_default[held], meas[held]),
         "per_kernel": per_kernel, "rows": out_rows,
-        "params": {k: params[k] for k in free}, "param_defaults": defaults,
+        "params": {k: params[k] for k in free if k not in fit["unconstrained"]}, "param_defaults": defaults,
+        "param_status": gm.param_status(a.gpu),
         "fixed_params": {k: v for k, v in defaults.items() if k not in free},
-        "fit": fit, "split": description,
+        "fit": fit, "split": description, "synthetic_rows": sum(is_synthetic(r) for r in rows),
     }
 
 

@@ -5,6 +5,7 @@ The public API, listed once (README and notebooks use only these names):
     import nmsim
     arch = nmsim.load_arch("sat")                                  # presets or a YAML path
     wl = nmsim.zoo.build("bert-base", batch=8, seq_len=128)        # or nmsim.Workload.load(...)
+    wl, src = nmsim.load_workload("model.onnx", {"batch": 8})      # any source: file.py:factory, HF, ONNX, ...
     run = nmsim.simulate_workload(arch, wl, "2:8")                 # RunResult: .layers, .total
     best = nmsim.map_op(arch, wl.ops[0], "heuristic", "edp")       # mapper search
     nmsim.gpu.gemm_times(...)                                      # the GPU GEMM model (sim/gpu)
@@ -25,7 +26,8 @@ from .sim import LayerResult, RunResult, backend_for, gpu, map_op, simulate_op, 
 from .sim.engine import Trace
 from .sim.training import simulate_training
 from .specfile import SpecError
-from .workloads import Op, Sparsity, Workload, zoo
+from .workloads import NonGemmOp, Op, Sparsity, Workload, zoo
+from .workloads.sources import load_workload
 
 try:
     __version__ = version("nmsim")
@@ -42,9 +44,11 @@ _LAZY = {
     "read_measurements": ("nmsim.gpu_kernels.measurements", "read_measurements"),
     "validate_gpu": ("nmsim.gpu_kernels.validate", "validate"),          # GPU model vs measured rows
     "plot_gpu_validation": ("nmsim.gpu_kernels.validate", "plot"),
+    "interop": ("nmsim.interop", None),                                 # Timeloop/Sparseloop/Accelergy files
 }
 
-__all__ = ["Arch", "SystolicArch", "GpuArch", "load_arch", "preset_names", "Op", "Sparsity", "Workload", "zoo",
+__all__ = ["Arch", "SystolicArch", "GpuArch", "load_arch", "preset_names", "Op", "NonGemmOp", "Sparsity", "Workload", "zoo",
+           "load_workload",
            "Mapping", "Constraints", "load_constraints", "load_mappings", "save_mappings", "simulate_op",
            "simulate_workload", "simulate_training", "map_op", "backend_for", "gpu", "LayerResult", "RunResult",
            "Trace", "SpecError", "__version__", *_LAZY]

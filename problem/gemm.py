@@ -104,11 +104,25 @@ class Gemm:
         return self.batch * self.M * self.N * self.k_nnz(self.K)
 
 
-def tile_bytes(gemm: Gemm, tm, tn, tk, operand_bytes: float, out_bytes):
+def whole_accesses(run_bytes, access_bytes):
+    """Bytes a contiguous run of `run_bytes` moves in whole accesses of `access_bytes` (bytes);
+    the run itself when accesses are single bytes (docs/MODEL.md 3.4, DRAM efficiency)."""
+    if np.ndim(access_bytes) == 0 and access_bytes <= 1:
+        return run_bytes
+    g = np.asarray(access_bytes, dtype=np.float64)
+    run = np.asarray(run_bytes, dtype=np.float64)
+    return np.where(g > 1, np.ceil(run / np.maximum(g, 1.0)) * g, run)
+
+
+def tile_bytes(gemm: Gemm, tm, tn, tk, operand_bytes: float, out_bytes, access_bytes=1):
     """Bytes of one tile of each operand (bytes): (A block tm x tk, compressed B block tk x tn
     with its index bits, out block tm x tn at `out_bytes` per element). `out_bytes` is the
     accumulator width for partial sums (on chip, spills), the operand width for final outputs.
+    `access_bytes` > 1 rounds every row of a block (A and out rows, one output column's weight
+    run) up to whole DRAM accesses: DRAM transfers pass it, buffer footprints do not.
 
     The one definition of tile size: buffer footprints (mapping), DRAM transfers (both engines).
     """
-    return (tm * tk * operand_bytes, gemm.k_nnz(tk) * tn * gemm.weight_bytes(operand_bytes), tm * tn * out_bytes)
+    return (tm * whole_accesses(tk * operand_bytes, access_bytes),
+            tn * whole_accesses(gemm.k_nnz(tk) * gemm.weight_bytes(operand_bytes), access_bytes),
+            tm * whole_accesses(tn * out_bytes, access_bytes))

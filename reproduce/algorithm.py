@@ -33,7 +33,7 @@ def _speedup(arch, wl: Workload, pattern: str, pruned: set[str] | None, mapper: 
     when None) take `pattern`, the others stay dense."""
     sp = Sparsity.parse(pattern)
     sparse = Workload(name=wl.name, ops=[
-        op.with_sparsity(sp) if op.has_weights and (pruned is None or op.name in pruned) else op for op in wl.ops])
+        op.with_sparsity(sp) if op.has_weights and (pruned is None or op.name in pruned) else op for op in wl.layers])
     cycles = []
     for w in (wl, sparse):
         u, counts = unique_ops(w)

@@ -18,11 +18,20 @@ def shape_key(op: Op) -> Op:
 
 
 def unique_ops(workload: Workload) -> tuple[Workload, list[int]]:
-    """`workload` with repeated identical layers kept once (first name), and how many times each
-    occurs. Costing the unique ops and weighting by the counts equals costing every op: a
+    """`workload`'s GEMMs with repeated identical layers kept once (first name), and how many times
+    each occurs. Costing the unique ops and weighting by the counts equals costing every op: a
     12-layer BERT has 5 distinct GEMM shapes. Masks are dropped (the reproductions override the
-    patterns of every op)."""
-    distinct = workload.distinct_ops()
+    patterns of every op). For the training step, which costs GEMMs only (docs/MODEL.md 10)."""
+    return _kept_once(workload, workload.distinct_ops())
+
+
+def unique_layers(workload: Workload) -> tuple[Workload, list[int]]:
+    """As `unique_ops`, over every op, GEMM or not (inference: non-GEMM ops are costed too); the
+    counts follow the returned workload's `layers`."""
+    return _kept_once(workload, workload.distinct_layers())
+
+
+def _kept_once(workload: Workload, distinct: list) -> tuple[Workload, list[int]]:
     return (Workload(name=workload.name, ops=[op for op, _ in distinct], description=workload.description),
             [n for _, n in distinct])
 

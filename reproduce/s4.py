@@ -14,7 +14,7 @@ from nmsim.accel import load_arch
 from nmsim.sim import simulate_op, simulate_workload
 from nmsim.workloads import Op, Sparsity, zoo
 
-from .common import MAPPER, preset_summary, unique_ops, weighted
+from .common import MAPPER, preset_summary, unique_layers, weighted
 from .papers import Progress, figure, load_papers, stage, t4_measured_ms
 
 # assumed: BERT (named in the paper's introduction) at the sizes NVIDIA measured on T4, and
@@ -42,14 +42,17 @@ def t4_at(dtype: str):
 
 
 def _run(arch, wl, counts, level: str | None, mapper: str | None) -> dict:
-    """Weighted latency (s) and how it splits by bottleneck and by attention matmuls."""
+    """Weighted latency (s) and how it splits by bottleneck, by attention matmuls and by non-GEMM
+    operators (norms, softmax, activations, adds, embeddings: docs/MODEL.md 11)."""
     res = simulate_workload(arch, wl, level, mapper=mapper)
     lat = weighted([lr.latency_s for lr in res.layers], counts)
     bound: dict[str, float] = {}
     for lr, c in zip(res.layers, counts):
         bound[lr.bottleneck] = bound.get(lr.bottleneck, 0.0) + lr.latency_s * c / lat
     attn = weighted([lr.latency_s if lr.op.startswith("attn") else 0.0 for lr in res.layers], counts) / lat
-    return {"latency_s": lat, "bound_share": bound, "attention_share": attn}
+    nongemm = weighted([lr.latency_s if lr.is_nongemm else 0.0 for lr in res.layers], counts)
+    return {"latency_s": lat, "bound_share": bound, "attention_share": attn, "nongemm_latency_s": nongemm,
+            "nongemm_share": nongemm / lat}
 
 
 def _capability(s4) -> list[dict]:
@@ -104,9 +107,10 @@ def run_s4(progress: Progress | None = None) -> dict:
     done = 0
     for name, params in WORKLOADS:
         full = zoo.build(name, **params)
-        wl, counts = unique_ops(full)
+        wl, counts = unique_layers(full)
         stage(progress, f"S4: {full.name} on t4 ({T4_DTYPE})", done, total)
-        t4_s = _run(t4, wl, counts, "dense", None)["latency_s"]
+        t4_run = _run(t4, wl, counts, "dense", None)
+        t4_s = t4_run["latency_s"]
         done += 1
         meas_ms = t4_measured_ms(name, params.get("seq_len", 0), params["batch"])
         dense_s = None
@@ -119,8 +123,8 @@ def run_s4(progress: Progress | None = None) -> dict:
                          "degree": 1 if level == "dense" else Sparsity.parse(level).m,
                          "s4_latency_s": r["latency_s"], "s4_bound_share": r["bound_share"],
                          "s4_main_bound": max(r["bound_share"], key=r["bound_share"].get),
-                         "attention_share": r["attention_share"],
-                         "t4_latency_s": t4_s, "t4_measured_latency_s": None if meas_ms is None else meas_ms / 1e3,
+                         "attention_share": r["attention_share"], "s4_nongemm_share": r["nongemm_share"],
+                         "t4_latency_s": t4_s, "t4_nongemm_share": t4_run["nongemm_share"], "t4_measured_latency_s": None if meas_ms is None else meas_ms / 1e3,
                          "speedup_vs_t4": t4_s / r["latency_s"],
                          "speedup_vs_t4_measured": None if meas_ms is None else meas_ms / 1e3 / r["latency_s"],
                          "speedup_vs_s4_dense": dense_s / r["latency_s"], "paper_speedup": None})

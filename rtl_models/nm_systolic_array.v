@@ -11,6 +11,8 @@
 // Handshakes (rising edge of clk; rst is synchronous and active high):
 //   start, t_len  sampled when idle, or in the last busy cycle of a fold so that folds run back
 //                 to back. t_len = T activation beats of the fold (T >= 1; 0 is taken as 1).
+//   take          high in the cycle start is sampled (an observation for a controller that
+//                 queues folds; it changes nothing in the array).
 //   busy          high in every cycle of a fold, from the cycle after start is taken to the
 //                 cycle of the last multiply-accumulate.
 //   w_valid/w_ready, w_data, w_idx: R weight beats, one array row per beat, BOTTOM row first
@@ -45,6 +47,7 @@ module nm_systolic_array #(
     input                 rst,
     input                 start,
     input  [TW-1:0]       t_len,
+    output                take,
     output                busy,
     input                 w_valid,
     output                w_ready,
@@ -75,6 +78,7 @@ module nm_systolic_array #(
     wire en = loading ? w_valid : (in_window ? a_valid : 1'b1);
 
     assign busy    = (state != S_IDLE);
+    assign take    = start && ((state == S_IDLE) || (last_cycle && en));
     assign w_ready = loading;
     assign a_ready = in_window;
 

@@ -40,6 +40,12 @@ SOURCES = {
     "nm_systolic_array": ("nm_pipe.v", "nm_pe.v", "nm_systolic_array.v"),
     "topn_selector": ("topn_selector.v",),
     "nm_decoder": ("nm_decoder.v",),
+    "nm_os_array": ("nm_pipe.v", "nm_os_pe.v", "nm_os_array.v"),
+    # The memory-path SoC (docs/RTL.md, "Memory path"); its test top soc_tb.v adds LiteDRAM's
+    # generated dram_sim.v (rtl_models/soc_validate.py).
+    "nm_soc": ("nm_pipe.v", "nm_pe.v", "nm_systolic_array.v", "nm_os_pe.v", "nm_os_array.v", "soc_fifo.v",
+               "soc_buf.v", "soc_walker.v", "soc_setfetch.v", "soc_feed_a.v", "soc_feed_b.v", "soc_outwr.v",
+               "soc_dma.v", "nm_soc.v"),
 }
 ENV_CONFIG = "NMSIM_RTL_CONFIG"
 ENV_RESULT = "NMSIM_RTL_RESULT"
@@ -98,12 +104,13 @@ def ensure_simulator(simulator: str) -> str:
     raise SpecError(f"unknown simulator '{simulator}' (choose from {', '.join(SIMULATORS)})")
 
 
-def _key(*parts: object) -> str:
+def cache_key(*parts: object) -> str:
+    """Short hash of JSON-able parts (a cache key)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """Exclusive lock on `path`: concurrent test runs must not build into one folder."""
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -125,7 +132,7 @@ def _outside_pytest() -> Iterator[None]:
             os.environ["PYTEST_CURRENT_TEST"] = saved
 
 
-def _runner(simulator: str, runtime_dir: Path | None):
+def _runner(simulator: str, runtime_dir: Path | None, ports_only: bool = False):
     from cocotb_tools.runner import Verilator, get_runner
 
     if simulator != "verilator":
@@ -133,7 +140,9 @@ def _runner(simulator: str, runtime_dir: Path | None):
 
     class CachedRuntimeVerilator(Verilator):
         """Copies previously built runtime objects in after Verilator regenerates the makefile
-        (they must be newer than it, or make rebuilds them), and repairs the wheel's makefile."""
+        (they must be newer than it, or make rebuilds them), and repairs the wheel's makefile.
+        `ports_only` drops cocotb's --public-flat-rw (every signal visible to VPI, about 3x
+        slower on the SoC); a control file then makes only the top's own signals public."""
 
         def _build_command(self):
             cmds = [list(c) for c in super()._build_command()]
@@ -143,6 +152,8 @@ def _runner(simulator: str, runtime_dir: Path | None):
                     # big enough for Verilator's split (PCH) build fail with "Vtop__pch.h.fast:
                     # linker input file not found"; g++ needs -include there.
                     cmd.append("CFG_CXXFLAGS_PCH_I=-include")
+                elif ports_only and "--public-flat-rw" in cmd:
+                    cmd.remove("--public-flat-rw")
             objs = [runtime_dir / o for o in _VERILATOR_RUNTIME] if runtime_dir else []
             if len(cmds) == 2 and objs and all(o.exists() for o in objs):
                 cmds = [cmds[0], ["cp", *map(str, objs), str(self.build_dir)], cmds[1]]
@@ -159,38 +170,62 @@ def build_rtl(module: str, param_sets: list[dict], simulator: str) -> tuple[Path
     sources returns the cached folder at once. Raises SimulatorNotFound, or RtlRunError with
     the build log's tail.
     """
+    top, wrapper_text = multi_top(module, param_sets)
+    args = ["-g2005"] if simulator == "icarus" else ["--default-language", "1364-2005"]
+    build_dir = build_design(top, [RTL_DIR / s for s in SOURCES[module]], simulator, args,
+                             generated={f"{top}.v": wrapper_text}, stamp={"module": module, "param_sets": param_sets})
+    return build_dir, top
+
+
+# Verilator options of large designs (the SoC with LiteDRAM): optimised, no assertions, lint
+# warnings of generated code not fatal (docs/RTL.md, "Memory path": build and speed).
+FAST_VERILATOR = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal", "-Wno-lint",
+                  "-Wno-style", "-Wno-COMBDLY", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT", "-CFLAGS", "-O2"]
+
+
+def build_design(top: str, sources: list[Path], simulator: str, args: list[str], *,
+                 generated: dict[str, str] | None = None, parameters: dict | None = None,
+                 ports_only: bool = False, stamp: dict | None = None) -> Path:
+    """Build the design `top` from `sources` (plus `generated` files written into the build
+    folder) once; returns the cached build folder. The cache key covers every source's text,
+    the arguments, parameters, tools and versions. `ports_only` (Verilator) makes only the top's
+    signals visible to cocotb. Raises SimulatorNotFound, or RtlRunError with the log's tail."""
     tool = ensure_simulator(simulator)
     import cocotb
 
-    top, wrapper_text = multi_top(module, param_sets)
-    sources = [RTL_DIR / s for s in SOURCES[module]]
-    key = _key(module, wrapper_text, simulator, tool, cocotb.__version__, sys.version_info[:2],
-               [s.read_text() for s in sources])
+    generated = generated or {}
+    key = cache_key(top, sorted(generated.items()), simulator, tool, cocotb.__version__, sys.version_info[:2],
+               [s.read_text() for s in sources], args, parameters, ports_only)
     root = cache_root()
     build_dir = root / f"{top}-{simulator}-{key}"
-    stamp = build_dir / "nmsim-built"
-    runtime_dir = root / f"verilator-runtime-{_key(tool, cocotb.__version__, _cxx_version())}"
-    with _locked(root / f"{build_dir.name}.lock"):
-        if stamp.exists():
-            return build_dir, top
+    stamp_file = build_dir / "nmsim-built"
+    runtime_dir = root / f"verilator-runtime-{cache_key(tool, cocotb.__version__, _cxx_version())}"
+    with locked(root / f"{build_dir.name}.lock"):
+        if stamp_file.exists():
+            return build_dir
         if build_dir.exists():
             shutil.rmtree(build_dir)  # a half-finished build from an interrupted run
         build_dir.mkdir(parents=True)
-        wrapper = build_dir / f"{top}.v"
-        wrapper.write_text(wrapper_text)
+        extra = []
+        for name, text in generated.items():
+            (build_dir / name).write_text(text)
+            extra.append(build_dir / name)
+        if ports_only and simulator == "verilator":
+            vlt = build_dir / "public.vlt"
+            vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+            extra.append(vlt)
         log = build_dir / "build.log"
-        args = ["-g2005"] if simulator == "icarus" else ["--default-language", "1364-2005"]
         try:
             with _outside_pytest():
-                _runner(simulator, runtime_dir).build(
-                    sources=[*sources, wrapper], hdl_toplevel=top, build_args=args,
+                _runner(simulator, runtime_dir, ports_only).build(
+                    sources=[*sources, *extra], hdl_toplevel=top, build_args=args, parameters=parameters or {},
                     build_dir=build_dir, timescale=("1ns", "1ps"), log_file=log)
         except (RuntimeError, SystemExit) as exc:
             raise RtlRunError(f"{simulator} build of {top} failed ({exc}):\n" + _tail(log)) from None
         if simulator == "verilator":
             _keep_runtime(build_dir, runtime_dir)
-        stamp.write_text(json.dumps({"module": module, "param_sets": param_sets, "tool": tool}))
-    return build_dir, top
+        stamp_file.write_text(json.dumps({"top": top, "tool": tool, **(stamp or {})}))
+    return build_dir
 
 
 def _cxx_version() -> str:
@@ -229,10 +264,16 @@ def run_testbench(module: str, param_sets: list[dict], simulator: str, test_modu
     emits (`tb_emit`) is returned in order and passed to `on_record` as it arrives (progress).
     Raises RtlRunError when any cocotb test fails, with the failing lines of the log.
     """
-    from cocotb_tools.runner import get_results
-
     build_dir, top = build_rtl(module, param_sets, simulator)
     config = {**config, "units": [resolve_params(module, p) for p in param_sets]}
+    return run_tests(build_dir, top, simulator, test_module, config, on_record)
+
+
+def run_tests(build_dir: Path, top: str, simulator: str, test_module: str, config: dict,
+              on_record: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run the cocotb tests of `test_module` on the build `build_dir` of `top` (see run_testbench)."""
+    from cocotb_tools.runner import get_results
+
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))  # the simulator's Python imports test_module via sys.path
     run_dir = Path(tempfile.mkdtemp(dir=cache_root(), prefix="run-"))

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from nmsim.mapping import Mapping
-from nmsim.workloads import Op
+from nmsim.workloads import NonGemmOp, Op
 
 from .results import LayerResult
 
@@ -29,6 +29,11 @@ class CostBackend(Protocol):
     def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None) -> LayerResult:
         """Cycles, latency (s), bytes, energy (pJ) of `op`; `mapping` fixes how it runs where the
         backend has mappings; `mask` (bool [N, K]) carries a pruned weight's nonzeros."""
+        ...
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """Cycles, latency (s), bytes, energy (pJ) of a non-GEMM operator (vector unit, GPU
+        kernel), or a zero-cost layer with a note where the target does not model them."""
         ...
 
     def pregen_cycles(self, fwd: Op, bwd: Op) -> int:

@@ -48,52 +48,71 @@ STALL_CAUSES = ("dram_bandwidth", "dram_latency", "buffer_capacity", "buffer_por
 
 
 class Trace:
-    """Start/end of every tile and transfer per resource (cycles), written as Chrome trace JSON or CSV.
+    """Start/end of every tile, transfer and stall per resource (cycles), written as Chrome trace
+    JSON or CSV.
 
-    Layers of a workload run one after another: `advance(cycles)` moves the origin past a layer.
-    At most `max_events` are kept (a trace is for looking at, not for summing); `dropped` counts
-    the rest.
+    Layers of a workload run one after another: `advance(cycles)` closes the current layer's span
+    (track `layers`) and moves the origin past it. Tracks (docs/MODEL.md 9): `layers` (one span per
+    layer), `array` (compute tiles), `stalls` (the array waiting, one slice per cause), `dram:<stream>`
+    (loads and stores), `vector` (non-GEMM layers). At most `max_events` tile/transfer/stall events are kept (a trace is for
+    looking at, not for summing); `dropped` counts the rest; layer spans are always kept. `title`
+    names the process (arch and workload).
     """
 
-    def __init__(self, clock_hz: float, max_events: int = 1_000_000):
+    LEGEND = {"layers": "one span per layer (op), in execution order",
+              "array": "compute tiles: tile i (m, n, k tile indices)",
+              "stalls": "the array idle, by cause: " + ", ".join(STALL_CAUSES) + " (docs/MODEL.md 9)",
+              "dram:<stream>": "DRAM transfers of one operand stream (A, B loads; C read-back, C store)",
+              "vector": "non-GEMM layers on the vector unit (norms, softmax, activations, ...), one span each"}
+
+    def __init__(self, clock_hz: float, max_events: int = 1_000_000, title: str = "nmsim detailed engine"):
         self.clock_hz = clock_hz
         self.max_events = max_events
+        self.title = title
         self.events: list[tuple[str, str, str, float, float]] = []
+        self.spans: list[tuple[str, str, str, float, float]] = []
         self.origin = 0.0
         self.layer = ""
         self.dropped = 0
 
     def add(self, resource: str, name: str, start: float, end: float) -> None:
         """Record `name` on `resource` from `start` to `end` (cycles since the layer began)."""
+        if end <= start:
+            return
         if len(self.events) < self.max_events:
             self.events.append((self.layer, resource, name, self.origin + start, self.origin + end))
         else:
             self.dropped += 1
 
     def advance(self, cycles: float) -> None:
-        """The next layer starts `cycles` after the current origin."""
+        """Close the current layer's span (`cycles` long) and start the next layer after it."""
+        self.spans.append((self.layer, "layers", self.layer, self.origin, self.origin + cycles))
         self.origin += cycles
 
     def write(self, path: str | Path) -> None:
         """CSV (layer, resource, name, start_cycle, end_cycle) for a .csv path, else Chrome trace JSON
         (chrome://tracing, ui.perfetto.dev; ts/dur in microseconds at the arch clock)."""
         path = Path(path)
+        rows = self.spans + self.events
         if path.suffix.lower() == ".csv":
             with path.open("w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(["layer", "resource", "name", "start_cycle", "end_cycle"])
-                w.writerows(self.events)
+                w.writerows(rows)
             return
         us = 1e6 / self.clock_hz
-        tids: dict[str, int] = {}
-        out = []
-        for layer, res, name, s, e in self.events:
-            tid = tids.setdefault(res, len(tids) + 1)
-            out.append({"name": name, "cat": layer, "ph": "X", "ts": s * us, "dur": (e - s) * us, "pid": 1,
-                        "tid": tid, "args": {"layer": layer, "start_cycle": s, "end_cycle": e}})
-        meta = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": r}} for r, t in tids.items()]
+        order = ["layers", "array", "stalls"] + sorted({r for _, r, *_ in self.events} - {"array", "stalls"})
+        tids = {r: i + 1 for i, r in enumerate(order)}
+        out = [{"name": name, "cat": res if res in ("layers", "stalls") else layer, "ph": "X", "ts": s * us,
+                "dur": (e - s) * us, "pid": 1, "tid": tids[res],
+                "args": {"layer": layer, "start_cycle": s, "end_cycle": e}} for layer, res, name, s, e in rows]
+        meta = [{"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": self.title}}]
+        meta += [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": r}} for r, t in tids.items()]
+        meta += [{"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": t, "args": {"sort_index": t}}
+                 for t in tids.values()]
         path.write_text(json.dumps({"traceEvents": meta + out, "displayTimeUnit": "ns",
-                                    "otherData": {"clock_hz": self.clock_hz, "dropped_events": self.dropped}}))
+                                    "otherData": {"clock_hz": self.clock_hz, "dropped_events": self.dropped,
+                                                  "legend": self.LEGEND}}))
 
 
 class _Port:
@@ -131,7 +150,10 @@ class _Run:
         self.busy_start: list[float] = []
         self.busy_end: list[float] = []
         self.busy_cum: list[float] = [0.0]
-        self.ports = [_Port() for _ in hw.level_names]
+        # Per level a read and a write port: one calendar when they are shared (MODEL.md 3.3).
+        separate = hw.level_ports_separate or (False,) * len(hw.level_names)
+        self.rd_ports = [_Port() for _ in hw.level_names]
+        self.wr_ports = [_Port() if sep else rd for sep, rd in zip(separate, self.rd_ports)]
         db = hw.level_double_buffered or (hw.all_double_buffered,) * len(hw.level_names)
         self.lev = {op: hw.level_of[op] for op in ("inputs", "weights", "outputs")}
         self.slots = {op: simpy.Container(env, capacity=2 if db[i] else 1, init=2 if db[i] else 1)
@@ -171,49 +193,45 @@ class _Run:
         return prev
 
     # --- DMA --------------------------------------------------------------------------------
-    def _channel(self, nbytes: float, stream: str, name: str):
+    def _channel(self, cycles: float, stream: str, name: str):
+        """Hold the DRAM channel for a transfer of `cycles`; returns the time it started."""
         with self.dram.request() as req:
             yield req
             t0 = self.env.now
-            yield self.env.timeout(nbytes / self.hw.dram_bpc)
+            yield self.env.timeout(cycles)
         self.busy_start.append(t0)
         self.busy_end.append(self.env.now)
         self.busy_cum.append(self.busy_cum[-1] + self.env.now - t0)
         if self.trace is not None:
             self.trace.add(f"dram:{stream}", name, t0, self.env.now)
+        return t0
 
-    def _port(self, level: int, cycles: float):
-        end = self.ports[level].use(self.env.now, cycles)
-        yield self.env.timeout(end - self.env.now)
-
-    def _land(self, item: _Item, nbytes: float, level: int) -> None:
-        """After the latency, write the loaded block into the buffer; then it is usable.
-        Chained callbacks rather than a process: one per transfer adds up on big layers."""
+    def _land(self, item: _Item, nbytes: float, level: int, started: float) -> None:
+        """The loaded block streams into the buffer as it arrives (from `started` plus the latency),
+        through the level's write port; it is usable once both the transfer and the buffer writes
+        are done. A callback rather than a process: one per transfer adds up on big layers."""
         env, hw = self.env, self.hw
         lat = hw.dram_latency_cycles + hw.level_latency_cycles[level]
-
-        def arrived(_):
-            item.lat_end = env.now
-            end = self.ports[level].use(env.now, nbytes / hw.write_bpc[level])
-            env.timeout(end - env.now).callbacks.append(usable)
+        item.lat_end = env.now + lat
+        written = self.wr_ports[level].use(started + lat, nbytes / hw.write_bpc[level])
 
         def usable(_):
             item.ready = env.now
             item.ev.succeed()
 
-        env.timeout(lat).callbacks.append(arrived)
+        env.timeout(max(item.lat_end, written) - env.now).callbacks.append(usable)
 
-    def _loader(self, operand: str, stream: str, items: list[_Item], nbytes: np.ndarray):
+    def _loader(self, operand: str, stream: str, items: list[_Item], nbytes: np.ndarray, cycles: np.ndarray):
         env, level = self.env, self.lev[operand]
         for v, item in enumerate(items):
             item.start = env.now
             yield self.slots[operand].get(1)
             item.slot = env.now
-            yield from self._channel(nbytes[v], stream, f"{stream} {v}")
+            started = yield from self._channel(cycles[v], stream, f"{stream} {v}")
             item.chan_end = env.now
-            self._land(item, nbytes[v], level)
+            self._land(item, nbytes[v], level, started)
 
-    def _out_loader(self, readback: np.ndarray):
+    def _out_loader(self, readback: np.ndarray, cycles: np.ndarray):
         env, level = self.env, self.lev["outputs"]
         for r, item in enumerate(self.c_items):
             item.start = env.now
@@ -222,20 +240,25 @@ class _Run:
             if self.c_prev[r] >= 0 and not self.c_stored[self.c_prev[r]].triggered:
                 yield self.c_stored[self.c_prev[r]]
             if readback[r] > 0:
-                yield from self._channel(readback[r], "out-read", f"read-back {r}")
+                started = yield from self._channel(cycles[r], "out-read", f"read-back {r}")
                 item.chan_end = env.now
-                self._land(item, readback[r], level)
+                self._land(item, readback[r], level, started)
             else:
                 item.chan_end = item.lat_end = item.ready = env.now
                 item.ev.succeed()
 
-    def _storer(self, store: np.ndarray):
+    def _storer(self, store: np.ndarray, cycles: np.ndarray, switches: np.ndarray):
         env, level, hw = self.env, self.lev["outputs"], self.hw
         lat = hw.dram_latency_cycles + hw.level_latency_cycles[level]
         for r, done in enumerate(self.c_done):
             yield done
-            yield from self._port(level, store[r] / hw.read_bpc[level])
-            yield from self._channel(store[r], "out-store", f"store {r}")
+            # The block is read out of the buffer as it streams to DRAM.
+            drained = self.rd_ports[level].use(env.now, store[r] / hw.read_bpc[level])
+            # Its batches alternate with loads only if loads are waiting for the channel.
+            extra = switches[r] if self.dram.queue or self.dram.count else 0.0
+            yield from self._channel(cycles[r] + extra, "out-store", f"store {r}")
+            if drained > env.now:
+                yield env.timeout(drained - env.now)
             # The block has left the buffer: its slot is free while the write is still in flight.
             self.slots["outputs"].put(1)
             self.store_end = max(self.store_end, env.now + lat)
@@ -256,19 +279,27 @@ class _Run:
         left = w1 - w0
         slot_wait = item.slot - item.start
         channel_idle = slot_wait - (self._busy_before(item.slot) - self._busy_before(item.start)) if slot_wait > 0 else 0.0
+        t = w1
         for cause, span in (("buffer_port", item.ready - item.lat_end), ("dram_latency", item.lat_end - item.chan_end),
                             ("buffer_capacity", channel_idle)):
             part = min(left, max(span, 0.0))
             self.stall[cause] += part
             left -= part
+            self._stall_slice(cause, t - part, t)
+            t -= part
         self.stall["dram_bandwidth"] += left
+        self._stall_slice("dram_bandwidth", w0, w0 + left)
+
+    def _stall_slice(self, cause: str, t0: float, t1: float) -> None:
+        """A stall slice on the trace's `stalls` track (latest phase last, as charged)."""
+        if self.trace is not None:
+            self.trace.add("stalls", f"stall: {cause}", t0, t1)
 
     def _compute(self):
         env, s, hw = self.env, self.s, self.hw
-        rd_bpc = np.asarray(hw.read_bpc)[:, None]
-        wr_bpc = np.asarray(hw.write_bpc)[:, None]
-        port_t = s.array_read_bytes / rd_bpc + s.array_write_bytes / wr_bpc
-        busy_levels = [lv for lv in range(len(hw.level_names)) if port_t[lv].any()]
+        rd_t = s.array_read_bytes / np.asarray(hw.read_bpc)[:, None] + s.port_extra_cycles
+        wr_t = s.array_write_bytes / np.asarray(hw.write_bpc)[:, None]
+        busy_levels = [lv for lv in range(len(hw.level_names)) if rd_t[lv].any() or wr_t[lv].any()]
         for i in range(len(s)):
             run = self.c_run[i]
             for item in (self.a_items[self.a_ver[i]], self.b_items[self.b_ver[i]], self.c_items[run]):
@@ -280,9 +311,13 @@ class _Run:
             cyc = s.compute_cycles[i]
             end = t0 + cyc
             for lv in busy_levels:
-                end = max(end, self.ports[lv].use(t0, port_t[lv, i]))
+                if self.wr_ports[lv] is self.rd_ports[lv]:  # shared: reads and writes take turns
+                    end = max(end, self.rd_ports[lv].use(t0, rd_t[lv, i] + wr_t[lv, i]))
+                else:
+                    end = max(end, self.rd_ports[lv].use(t0, rd_t[lv, i]), self.wr_ports[lv].use(t0, wr_t[lv, i]))
             yield env.timeout(end - t0)
             self.stall["buffer_port"] += end - t0 - cyc
+            self._stall_slice("buffer_port", t0 + cyc, end)
             if self.trace is not None:
                 self.trace.add("array", f"tile {i} (m{s.im[i]} n{s.in_[i]} k{s.ik[i]})", t0, env.now)
             if self.a_last[i]:
@@ -296,14 +331,16 @@ class _Run:
     def run(self) -> float:
         """Simulate to the end; returns the cycles until the last store has landed."""
         s, env = self.s, self.env
-        env.process(self._loader("inputs", "A", self.a_items, s.a_load_bytes[s.a_new]))
-        env.process(self._loader("weights", "B", self.b_items, s.b_load_bytes[s.b_new]))
-        env.process(self._out_loader(s.c_read_bytes[s.c_first]))
-        env.process(self._storer(s.c_store_bytes[s.c_last]))
+        env.process(self._loader("inputs", "A", self.a_items, s.a_load_bytes[s.a_new], s.a_load_cycles[s.a_new]))
+        env.process(self._loader("weights", "B", self.b_items, s.b_load_bytes[s.b_new], s.b_load_cycles[s.b_new]))
+        env.process(self._out_loader(s.c_read_bytes[s.c_first], s.c_read_cycles[s.c_first]))
+        env.process(self._storer(s.c_store_bytes[s.c_last], s.c_store_cycles[s.c_last],
+                                 s.c_store_switch_cycles[s.c_last]))
         env.process(self._compute())
         env.run()
         end = max(self.compute_end, self.store_end)
         self.stall["drain"] = end - self.compute_end
+        self._stall_slice("drain", self.compute_end, end)
         return end
 
 
@@ -322,7 +359,7 @@ def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None 
     out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd + wr], s.dram_bytes, gemm.sparse,
                           gemm.act_density)
     out = {k: (v.item() if isinstance(v, np.generic | np.ndarray) else v) for k, v in out.items()}
-    out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr)),
-               dram_cycles=s.dram_bytes / hw.dram_bpc, tiles=len(s),
+    out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr, list(s.port_extra_cycles.sum(axis=1)))),
+               dram_cycles=s.dram_cycles, tiles=len(s),
                **{f"stall_{c}_cycles": float(v) for c, v in run.stall.items()})
     return out

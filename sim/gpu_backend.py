@@ -10,9 +10,9 @@ import numpy as np
 from nmsim.accel import GpuArch
 from nmsim.mapping import Mapping
 from nmsim.specfile import SpecError
-from nmsim.workloads import Op
+from nmsim.workloads import NonGemmOp, Op
 
-from .gpu import gpu_op_cost
+from .gpu import gpu_nongemm_cost, gpu_op_cost
 from .results import LayerResult
 
 
@@ -40,6 +40,11 @@ class GpuBackend:
             raise SpecError(f"`mapping`: {self.arch.name} is a GPU preset; mappers, mappings and dataflows "
                             "apply to systolic arrays only")
         return gpu_op_cost(self.arch, op)
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """Latency (s), HBM/L2 bytes and TDP-bound energy (pJ) of a non-GEMM op as a memory-bound
+        kernel with a launch overhead (sim/gpu/nongemm.py, docs/GPU.md "Non-GEMM kernels")."""
+        return gpu_nongemm_cost(self.arch, op)
 
     def pregen_cycles(self, fwd: Op, bwd: Op) -> int:
         """0: SAT's mask pre-generation is an accelerator mechanism, not modelled on GPUs (cycles)."""

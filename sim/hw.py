@@ -5,6 +5,7 @@ candidate mappings without touching pydantic objects in the hot path.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nmsim.accel import OPERANDS, SystolicArch
@@ -36,11 +37,20 @@ class HwParams:
     static_w: float
     zero_skipping: bool
     level_double_buffered: tuple[bool, ...] = ()  # per level; the detailed engine's slots per operand
+    level_ports_separate: tuple[bool, ...] = ()   # per level: reads and writes in parallel (MODEL.md 3.3)
+    level_prefetch_steps: tuple[float, ...] = ()  # per level: beats its streamed reader runs ahead (inf: no limit)
+    preload_overlap: bool = False                 # WS/IS preload hidden under the previous fold (MODEL.md 3.2)
+    dram_access_bytes: float = 1.0                # DRAM efficiency (MODEL.md 3.4-3.5): access granularity,
+    dram_refresh_fraction: float = 0.0            # time lost to refresh,
+    dram_page_bytes: float = 0.0                  # page size and
+    dram_page_cycles: float = 0.0                 # cycles lost per page change,
+    dram_rw_batch_bytes: float = 0.0              # bytes per read or write batch and
+    dram_rw_cycles: float = 0.0                   # cycles lost per read/write switch
 
     @staticmethod
     def from_arch(arch: SystolicArch) -> "HwParams":
         """Extract the cost-model parameters of a systolic arch."""
-        c, e, mem = arch.compute, arch.energy, arch.memory
+        c, e, mem, d = arch.compute, arch.energy, arch.memory, arch.dram
         names = tuple(lv.name for lv in mem)
         return HwParams(
             name=arch.name, rows=c.rows, cols=c.cols, macs_per_pe=c.macs_per_pe, clock_hz=c.clock_hz,
@@ -58,4 +68,10 @@ class HwParams:
             dram_pj_per_byte=e.per_byte_pj["dram"], static_w=e.static_w,
             zero_skipping=arch.sparsity.activation_zero_skipping,
             level_double_buffered=tuple(lv.double_buffered for lv in mem),
+            level_ports_separate=tuple(lv.ports == "separate" for lv in mem),
+            level_prefetch_steps=tuple(math.inf if lv.prefetch_steps is None else float(lv.prefetch_steps) for lv in mem),
+            preload_overlap=c.preload_overlap,
+            dram_access_bytes=float(d.access_bytes), dram_refresh_fraction=d.refresh_fraction,
+            dram_page_bytes=float(d.page_bytes), dram_page_cycles=d.page_change_s * c.clock_hz,
+            dram_rw_batch_bytes=float(d.rw_batch_bytes), dram_rw_cycles=d.rw_switch_s * c.clock_hz,
         )

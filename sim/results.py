@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nmsim.specfile import SpecError, atomic_path
+from nmsim.specfile import ImpossibleFigure, SpecError, atomic_path
+from nmsim.workloads import NonGemmOp
 
 SUMMED = ("cycles", "latency_s", "macs_dense", "macs_effective", "energy_pj")
 # Cycles of one layer: 2^62 is 146 years at 1 GHz. More means the arch or mapping is far off (tiles
@@ -15,11 +15,6 @@ SUMMED = ("cycles", "latency_s", "macs_dense", "macs_effective", "energy_pj")
 MAX_CYCLES = 1 << 62
 # Floating-point slack of utilization = MACs / (cycles x peak) when both are exact integers.
 _UTIL_SLACK = 1e-9
-
-
-class ImpossibleFigure(RuntimeError):
-    """A cost model produced a figure that cannot be (NaN, infinite, negative, utilization above 1):
-    a bug in nmsim, never a user error. Raised instead of reporting the figure."""
 
 
 def check_figures(lr: "LayerResult") -> None:
@@ -41,13 +36,17 @@ def check_figures(lr: "LayerResult") -> None:
 
 @dataclass
 class LayerResult:
-    """Cost of one op: cycles, latency (s), utilization (0..1), MACs, bytes per level, energy (pJ)."""
+    """Cost of one op: cycles, latency (s), utilization (0..1), MACs, bytes per level, energy (pJ).
+
+    A GEMM layer has M, N, K as its op. A non-GEMM layer (`nongemm` set, `op` its kind) has M =
+    rows and N = cols of its output per batch entry, K None, no MACs and utilization 0 (of the
+    MAC array)."""
 
     name: str
     op: str
     M: int
     N: int
-    K: int
+    K: int | None
     batch: int
     sparsity: str            # requested weight pattern
     executed_sparsity: str   # what the hardware ran (see mapping.sparse_plan)
@@ -70,6 +69,31 @@ class LayerResult:
     # num_stages, group_m}, "split_k", "ctas", "waves", "occupancy", "compute_s", "memory_s", "hbm_s",
     # "l2_s", "launch_s", "bound"}: the kernel that ran, its tile and its time terms in seconds
     kernel: dict | None = None
+    # non-GEMM layers only: {"fused", "elements_read", "elements_written", "bytes_read", "bytes_written",
+    # "alu_ops", "special_ops", "costed"} (elements, bytes, operations; costed False where the target has
+    # no model of them: no vector unit, SCALE-Sim)
+    nongemm: dict | None = None
+
+    @property
+    def is_nongemm(self) -> bool:
+        """True for a non-GEMM operator's layer."""
+        return self.nongemm is not None
+
+    @staticmethod
+    def for_nongemm(op: NonGemmOp, *, operand_bytes: float, cycles: int, latency_s: float, bytes: dict[str, float],
+                    energy_pj: float, energy_breakdown_pj: dict[str, float], cycle_breakdown: dict[str, float],
+                    bottleneck: str, costed: bool = True, notes: list[str] | None = None,
+                    kernel: dict | None = None) -> "LayerResult":
+        """The layer of non-GEMM `op` (operands of `operand_bytes` bytes) with the costs a backend
+        computed (cycles, s, bytes per level, pJ)."""
+        return LayerResult(
+            name=op.name, op=op.kind, M=op.rows, N=op.cols, K=None, batch=op.batch, sparsity="dense",
+            executed_sparsity="dense", cycles=cycles, latency_s=latency_s, utilization=0.0, macs_dense=0,
+            macs_effective=0, bytes=bytes, energy_pj=energy_pj, energy_breakdown_pj=energy_breakdown_pj,
+            cycle_breakdown=cycle_breakdown, notes=list(notes or []), bottleneck=bottleneck, kernel=kernel,
+            nongemm={"fused": op.fused, "elements_read": op.elements_read, "elements_written": op.elements_written,
+                     "bytes_read": op.elements_read * operand_bytes, "bytes_written": op.elements_written * operand_bytes,
+                     "alu_ops": op.alu_ops, "special_ops": op.special_ops, "costed": costed})
 
     def __post_init__(self) -> None:
         check_figures(self)
@@ -98,7 +122,19 @@ class RunResult:
         tot["bytes"] = levels
         denom = tot["cycles"] * self.peak_macs_per_cycle
         tot["utilization"] = tot["macs_effective"] / denom if denom else 0.0
+        tot.update(self.nongemm_totals())
         return tot
+
+    def nongemm_totals(self) -> dict:
+        """Latency (s) and energy (pJ) of the non-GEMM layers and their shares of the run's
+        (fractions; 0 when the run has none), and how many of those layers were costed."""
+        ng = [lr for lr in self.layers if lr.is_nongemm]
+        lat, e = sum(lr.latency_s for lr in ng), sum(lr.energy_pj for lr in ng)
+        all_lat, all_e = sum(lr.latency_s for lr in self.layers), sum(lr.energy_pj for lr in self.layers)
+        return {"nongemm_latency_s": lat, "nongemm_energy_pj": e,
+                "nongemm_share": lat / all_lat if all_lat else 0.0,
+                "nongemm_energy_share": e / all_e if all_e else 0.0,
+                "nongemm_layers": len(ng), "nongemm_uncosted": sum(not lr.nongemm["costed"] for lr in ng)}
 
     @property
     def notes(self) -> list[str]:
@@ -115,18 +151,24 @@ class RunResult:
                 "clock_hz": self.clock_hz, "layers": [asdict(lr) for lr in self.layers],
                 "total": self.total, "notes": self.notes}
 
-    def write_json(self, path: str | Path) -> None:
-        """Write `to_dict()` as JSON (strict: a NaN or infinity is an error, never invalid JSON)."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
+    def write_json(self, path: str | Path, prov: dict | None = None) -> None:
+        """Write `to_dict()` as a `simulate` result JSON with the provenance `prov`
+        (specfile.results.provenance; a bare one naming version, commit and command if None)."""
+        from nmsim.specfile.results import provenance, write_result
+
+        write_result(path, "simulate", self.to_dict(), prov or provenance("simulate"))
 
     def write_csv(self, path: str | Path) -> None:
-        """One row per layer; bytes per level as bytes_<level> columns."""
+        """One row per layer; bytes per level as bytes_<level> columns; non-GEMM layers leave K
+        empty and fill alu_ops / special_ops (GEMM layers leave those empty)."""
         levels = sorted({k for lr in self.layers for k in lr.bytes})
         cols = ["name", "op", "M", "N", "K", "batch", "sparsity", "executed_sparsity", "cycles",
                 "latency_s", "utilization", "macs_dense", "macs_effective", "energy_pj", "bottleneck"]
+        extra = ["alu_ops", "special_ops"]
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(cols + [f"bytes_{lv}" for lv in levels])
+            w.writerow(cols + extra + [f"bytes_{lv}" for lv in levels])
             for lr in self.layers:
-                w.writerow([getattr(lr, c) for c in cols] + [lr.bytes.get(lv, 0) for lv in levels])
+                ng = [lr.nongemm[c] for c in extra] if lr.is_nongemm else ["", ""]
+                w.writerow([getattr(lr, c) if getattr(lr, c) is not None else "" for c in cols] + ng
+                           + [lr.bytes.get(lv, 0) for lv in levels])

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from nmsim.mapping import Mapping
-from nmsim.problem import COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, tile_bytes
+from nmsim.problem import (COLS, DATAFLOW_CODES, ROWS, TIME, Gemm, PerDataflow, cdiv, stream_of, tile_bytes,
+                           whole_accesses)
 
+from .dram import page_changes, transfer_cycles
 from .hw import HwParams
 
 
@@ -47,13 +49,15 @@ def dim_folds(n_full, u_full, u_rem, extent):
     return n_full * cdiv(u_full, extent) + cdiv(u_rem, extent)
 
 
-def fill_cycles(rows, cols, is_os):
+def fill_cycles(rows, cols, is_os, preload_overlap=False):
     """Fill + drain cycles of one fold (MODEL.md 3.2): 2R + C - 2 for WS/IS, R + C - 2 for OS.
 
     WS and IS shift the stationary operand in (R cycles) before the skewed stream; OS has
-    nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing).
+    nothing to preload and drains outputs under the next fold (SCALE-Sim's OS timing). With
+    `preload_overlap` the PEs double-buffer the stationary operand and the preload hides under
+    the previous fold's stream: R + C - 2 for every dataflow (the stream then lasts >= R).
     """
-    return np.where(is_os, rows + cols - 2, 2 * rows + cols - 2)
+    return np.where(np.asarray(is_os) | np.asarray(preload_overlap), rows + cols - 2, 2 * rows + cols - 2)
 
 
 def output_stationary(sel: PerDataflow):
@@ -95,6 +99,36 @@ def operand_array_bytes(hw: HwParams, sel: PerDataflow, traffic, act_per_unit, w
     return (a_units * act_per_unit * hw.operand_bytes, b_units * hw.macs_per_pe * w_bytes, c_elems)
 
 
+def fill_exposure(hw: HwParams, sel: PerDataflow, reads, beats, folds, fill) -> list:
+    """Per level, read-port cycles that the folds' fill and drain cannot hide (MODEL.md 3.3).
+
+    The streamed operands' reader runs ahead of the array by at most `prefetch_steps` beats of its
+    level: while a fold fills and drains (no beats consumed) the port works only that far ahead.
+    When the level's streamed reads take c > 1 port cycles per beat (the port, not the array, sets
+    the pace), a fold lasts T c + max(0, fill - steps c): each fold exposes max(0, fill - steps c)
+    on top of the port's work. `reads` = array read bytes of (A, B, out); `beats` and `folds` over
+    the same tiles (sums, or one tile). Levels without a limit expose nothing (as before the field).
+    """
+    nlev = len(hw.level_names)
+    steps = hw.level_prefetch_steps or (np.inf,) * nlev
+    streamed = [0.0] * nlev
+    for operand, op_reads, holder in (("A", reads[0], "inputs"), ("B", reads[1], "weights"),
+                                      ("out", reads[2], "outputs")):
+        lv = hw.level_of[holder]
+        if np.any(np.isfinite(steps[lv])):
+            is_streamed = sel.flag(lambda df, o=operand: stream_of(df, o) != "stationary")
+            streamed[lv] = streamed[lv] + np.where(is_streamed, op_reads, 0.0)
+    out = [0.0] * nlev
+    for lv in range(nlev):
+        if not np.any(np.isfinite(steps[lv])):
+            continue
+        per_beat = streamed[lv] / hw.read_bpc[lv] / np.maximum(beats, 1)
+        limit = np.where(np.isfinite(steps[lv]), steps[lv], 0.0)
+        out[lv] = np.where(np.isfinite(steps[lv]) & (per_beat > 1),
+                           folds * np.maximum(0.0, fill - limit * per_beat), 0.0)
+    return out
+
+
 def reuse_factors(trips, pos):
     """Closed-form DRAM reuse of MODEL.md 3.4, for trip counts and loop depths `[..., (m, n, k)]`.
 
@@ -124,7 +158,8 @@ class TileSchedule:
     run (reading back `c_read_bytes` of partial sums when it is not the run of the first k
     tile), `c_last[i]` ends it (storing `c_store_bytes`: operand width when final, accumulator
     width when spilled). `array_read_bytes[l, i]` / `array_write_bytes[l, i]`: bytes the array
-    moves at on-chip level l for tile i. Cycles in `compute_cycles`; bytes in the rest.
+    moves at on-chip level l for tile i. Cycles in `compute_cycles` and in `*_cycles`, the DRAM
+    interface's time for each transfer (sim/dram.py); bytes in the rest.
     """
 
     im: np.ndarray
@@ -141,9 +176,21 @@ class TileSchedule:
     c_store_bytes: np.ndarray
     array_read_bytes: np.ndarray
     array_write_bytes: np.ndarray
+    port_extra_cycles: np.ndarray  # [level, tile]: read-port cycles the fill cannot hide
+    a_load_cycles: np.ndarray
+    b_load_cycles: np.ndarray
+    c_read_cycles: np.ndarray
+    c_store_cycles: np.ndarray
+    c_store_switch_cycles: np.ndarray  # the read/write switches a store costs when loads are waiting
 
     def __len__(self) -> int:
         return len(self.compute_cycles)
+
+    @property
+    def dram_cycles(self) -> float:
+        """Total DRAM interface time of all transfers (cycles)."""
+        return float(self.a_load_cycles.sum() + self.b_load_cycles.sum() + self.c_read_cycles.sum()
+                     + self.c_store_cycles.sum() + self.c_store_switch_cycles.sum())
 
     @property
     def dram_bytes(self) -> float:
@@ -218,8 +265,9 @@ def _tile_compute(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid):
     return compute, u_r, u_c, u_t, f_r, f_c
 
 
-def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units) -> tuple[np.ndarray, np.ndarray]:
-    """Per level and tile, the bytes the array reads and writes (MODEL.md 3.3)."""
+def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, units):
+    """Per level and tile, the bytes the array reads and writes (MODEL.md 3.3), and the read-port
+    cycles the folds' fill cannot hide (`fill_exposure`)."""
     _, u_r, u_c, u_t, f_r, f_c = units
     traffic = array_traffic(u_r, u_c, u_t, f_r, f_c, 1)
     a_read, b_read, c_elems = operand_array_bytes(hw, sel, traffic, gemm.acts_per_unit(hw.macs_per_pe),
@@ -233,7 +281,13 @@ def _tile_array_bytes(hw: HwParams, gemm: Gemm, sel: PerDataflow, g: _Grid, unit
     rd[hw.level_of["weights"]] += b_read
     rd[hw.level_of["outputs"]] += c_read
     wr[hw.level_of["outputs"]] += c_elems * hw.acc_bytes
-    return rd, wr
+    # Fill the streamed readers cannot hide: read-port cycles on top of the bytes (MODEL.md 3.3).
+    fill = fill_cycles(hw.rows, hw.cols, output_stationary(sel), hw.preload_overlap)
+    exposed = fill_exposure(hw, sel, (a_read, b_read, c_read), f_r * f_c * u_t, f_r * f_c, fill)
+    extra = np.zeros((nlev, len(g.im)))
+    for lv in range(nlev):
+        extra[lv] += exposed[lv]
+    return rd, wr, extra
 
 
 def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
@@ -247,20 +301,41 @@ def build_schedule(hw: HwParams, gemm: Gemm, mapping: Mapping) -> TileSchedule:
     sel = PerDataflow(DATAFLOW_CODES[mapping.dataflow])
     g = _tile_grid(gemm, mapping)
     units = _tile_compute(hw, gemm, sel, g)
-    arr_rd, arr_wr = _tile_array_bytes(hw, gemm, sel, g, units)
+    arr_rd, arr_wr, port_extra = _tile_array_bytes(hw, gemm, sel, g, units)
     a_new = _changed(g.im, g.ik, start=g.start)
     b_new = _changed(g.ik, g.in_, start=g.start)
     c_first = _changed(g.im, g.in_, start=g.start)
     c_last = np.append(c_first[1:], True)
     final = g.ik == g.k_tiles - 1
-    a_bytes, b_bytes, partial = tile_bytes(gemm, g.sm, g.sn, g.sk, hw.operand_bytes, hw.acc_bytes)
-    out_bytes = tile_bytes(gemm, g.sm, g.sn, g.sk, hw.operand_bytes, np.where(final, hw.operand_bytes, hw.acc_bytes))[2]
+    ob, acc, gran = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    a_bytes, b_bytes, partial = tile_bytes(gemm, g.sm, g.sn, g.sk, ob, acc, gran)
+    out_width = np.where(final, ob, acc)
+    out_bytes = tile_bytes(gemm, g.sm, g.sn, g.sk, ob, out_width, gran)[2]
+    a_load = np.where(a_new, a_bytes, 0.0)
+    b_load = np.where(b_new, b_bytes, 0.0)
+    c_read = np.where(c_first & (g.ik > 0), partial, 0.0)
+    c_store = np.where(c_last, out_bytes, 0.0)
+    pages = _tile_pages(hw, gemm, g, out_width)
     return TileSchedule(
         im=g.im, in_=g.in_, ik=g.ik, compute_cycles=units[0].astype(np.float64),
         a_new=a_new, b_new=b_new, c_first=c_first, c_last=c_last,
-        a_load_bytes=np.where(a_new, a_bytes, 0.0),
-        b_load_bytes=np.where(b_new, b_bytes, 0.0),
-        c_read_bytes=np.where(c_first & (g.ik > 0), partial, 0.0),
-        c_store_bytes=np.where(c_last, out_bytes, 0.0),
-        array_read_bytes=arr_rd, array_write_bytes=arr_wr,
+        a_load_bytes=a_load, b_load_bytes=b_load, c_read_bytes=c_read, c_store_bytes=c_store,
+        array_read_bytes=arr_rd, array_write_bytes=arr_wr, port_extra_cycles=port_extra,
+        a_load_cycles=np.where(a_new, transfer_cycles(hw, a_load, pages[0], 0.0), 0.0),
+        b_load_cycles=np.where(b_new, transfer_cycles(hw, b_load, pages[1], 0.0), 0.0),
+        c_read_cycles=np.where(c_read > 0, transfer_cycles(hw, c_read, pages[2], 0.0), 0.0),
+        c_store_cycles=np.where(c_last, transfer_cycles(hw, c_store, pages[3], 0.0), 0.0),
+        c_store_switch_cycles=np.where(c_last, transfer_cycles(hw, 0.0, 0.0, c_store), 0.0),
     )
+
+
+def _tile_pages(hw: HwParams, gemm: Gemm, g: _Grid, out_width):
+    """Page changes of each tile's A load, B load, partial-sum read-back and store (sim/dram.py):
+    one transfer of the tile's rows, runs of its row bytes, at the tensor's row pitch in DRAM."""
+    ob, acc, gran = hw.operand_bytes, hw.acc_bytes, hw.dram_access_bytes
+    wb = gemm.weight_bytes(ob)
+    w = lambda x: whole_accesses(x, gran)  # noqa: E731 - one-line helper
+    return (page_changes(hw, 1, g.sm, w(g.sk * ob), w(gemm.K * ob)),
+            page_changes(hw, 1, g.sn, w(gemm.k_nnz(g.sk) * wb), w(gemm.k_nnz(gemm.K) * wb)),
+            page_changes(hw, 1, g.sm, w(g.sn * acc), w(gemm.N * acc)),
+            page_changes(hw, 1, g.sm, w(g.sn * out_width), w(gemm.N * out_width)))

@@ -1,9 +1,12 @@
 """Cost an op or a whole workload: one pipeline for every backend.
 
-    workload (+ sparsity override) -> per op: backend.cost(op, mapping, mask) -> RunResult
+    workload (+ sparsity override) -> per op, in model order:
+        GEMM:     backend.cost(op, mapping, mask)
+        non-GEMM: backend.cost_nongemm(op)          -> RunResult
 
 The backend (sim/backends.py) owns the plan (which N:M the hardware runs), the mapping (given,
-searched or default) and the pricing (fast model, detailed engine, GPU model).
+searched or default) and the pricing (fast model, detailed engine, GPU model; the vector unit or
+memory-bound kernels for non-GEMM operators, docs/MODEL.md 11).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import numpy as np
 from nmsim.accel import Arch
 from nmsim.accel.scalesim import ScaleSimConfig
 from nmsim.mapping import Mapping
-from nmsim.workloads import Op, Sparsity, Workload
+from nmsim.workloads import NonGemmOp, Op, Sparsity, Workload
 from nmsim.workloads.scalesim import ScaleSimTopology
 
 from .backends import ENGINES, backend_for
@@ -46,10 +49,11 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
                       dataflow: str | None = None, mapper: str | None = None, objective: str = "latency",
                       mappings: Mapping | Callable[[Op], Mapping | None] | None = None, engine: str = "fast",
                       trace: Trace | None = None, progress: Callable[[int, int], None] | None = None) -> RunResult:
-    """Cost every op of `workload` on `arch`; `sparsity` overrides the weight pattern of all ops.
+    """Cost every op of `workload` on `arch`, GEMM or not, in model order; `sparsity` overrides
+    the weight pattern of all ops.
 
-    `mapper` searches each op's mapping for `objective`; `mappings` (a Mapping for every op, or a
-    callable op -> Mapping | None) fixes them. `engine` and `trace` as in `simulate_op`; layers
+    `mapper` searches each GEMM's mapping for `objective`; `mappings` (a Mapping for every GEMM,
+    or a callable op -> Mapping | None) fixes them. `engine` and `trace` as in `simulate_op`; layers
     follow one another in the trace. The workload's masks drive unstructured imbalance unless
     `sparsity` overrides the patterns. `progress(done, total)` is called after each op.
     """
@@ -57,14 +61,17 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
     wl = workload.with_sparsity(sp) if sp is not None else workload
     backend = backend_for(arch, engine, dataflow=dataflow, mapper=mapper, objective=objective, trace=trace)
     layers = []
-    for i, op in enumerate(wl.ops):
-        given = mappings(op) if callable(mappings) else mappings
-        mask = wl.masks.get(op.name) if sp is None else None
-        layers.append(backend.cost(op, given, mask))
+    for i, op in enumerate(wl.layers):
+        if isinstance(op, NonGemmOp):
+            layers.append(backend.cost_nongemm(op))
+        else:
+            given = mappings(op) if callable(mappings) else mappings
+            mask = wl.masks.get(op.name) if sp is None else None
+            layers.append(backend.cost(op, given, mask))
         if trace is not None:
             trace.advance(layers[-1].cycles)
         if progress:
-            progress(i + 1, len(wl.ops))
+            progress(i + 1, len(wl.layers))
     return RunResult(arch=arch.name, workload=wl.name, sparsity=str(sp) if sp is not None else "as-given", layers=layers,
                      clock_hz=backend.clock_hz, peak_macs_per_cycle=backend.peak_macs_per_cycle)
 

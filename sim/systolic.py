@@ -5,7 +5,8 @@ mapper's best for the objective (`mapper`), else the default mapping (docs/MODEL
 optionally limited to one dataflow. `FastSystolic` prices it with the closed form
 (`analytic.gemm_cost`), `DetailedSystolic` with the event-driven engine on the same tile schedule
 (`engine.engine_cost`; stall cycles by cause join `cycle_breakdown`). A weight mask makes
-unstructured sparsity pay its load imbalance (MODEL.md 2.1).
+unstructured sparsity pay its load imbalance (MODEL.md 2.1). Non-GEMM operators run on the
+arch's vector unit (`cost_nongemm`, sim/vector.py, MODEL.md 11.2) in both backends.
 """
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ from nmsim.accel import SystolicArch
 from nmsim.mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
                            default_mapping_candidates, executed_gemm, plan_sparsity, search)
 from nmsim.specfile import SpecError
-from nmsim.workloads import Op
+from nmsim.workloads import NonGemmOp, Op
 
 from .analytic import gemm_cost
 from .engine import STALL_CAUSES, Trace, engine_cost
 from .hw import HwParams
 from .imbalance import busy_k_scale, fold_lanes, lane_prefix_counts
 from .results import LayerResult
+from .vector import VectorParams, uncosted_nongemm, vector_cost
 
 BOTTLENECKS = ("compute", "buffer", "dram")
 FAST_BREAKDOWN = ("compute_cycles", "buffer_cycles", "dram_cycles")
-ENERGY_PARTS = ("mac", "index", "buffer", "dram", "static")
+ENERGY_PARTS = ("mac", "index", "buffer", "dram", "static")   # + "vector" on non-GEMM layers
 
 
 def bottleneck(f: dict) -> str:
@@ -71,22 +73,34 @@ class FastSystolic:
         self.arch, self.hw = arch, hw or HwParams.from_arch(arch)
         self.dataflow, self.mapper, self.objective, self.trace = dataflow, mapper, objective, trace
         self.name, self.clock_hz, self.peak_macs_per_cycle = arch.name, arch.clock_hz, arch.peak_macs_per_cycle
+        self.vp = VectorParams.from_arch(arch)
 
     # --- the pipeline of one op ------------------------------------------------------------
-    def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None) -> LayerResult:
-        """Cost `op` (see module docstring); `mask` bool `[N, K]` or `[batch, N, K]`, True = kept."""
+    def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None, *,
+             check: bool = True) -> LayerResult:
+        """Cost `op` (see module docstring); `mask` bool `[N, K]` or `[batch, N, K]`, True = kept.
+        `check=False` costs a given mapping even where its tiles overflow the buffers."""
         plan = plan_sparsity(self.arch, op)
         counts = self._mask_counts(op, plan, mask)
         if counts is not None:
             plan = self._mask_plan(op, plan, counts, None)
-        mapping, record = self._choose(op, plan, mapping)
+        mapping, record = self._choose(op, plan, mapping, check)
         if counts is not None:  # re-cost with the imbalance of the chosen mapping's own tiling
             plan = self._mask_plan(op, plan, counts, mapping)
             record = _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
         record, breakdown = self._price(op, plan, mapping, record)
         return self._result(op, plan, mapping, record, breakdown)
 
-    def _choose(self, op: Op, plan: SparsePlan, mapping: Mapping | None) -> tuple[Mapping, dict]:
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """Cycles, latency (s), bytes and energy (pJ) of a non-GEMM op on the vector unit (MODEL.md
+        11.2); a zero-cost layer with a note when the arch describes none."""
+        if self.vp is None:
+            return uncosted_nongemm(op, [*self.hw.level_names, "dram"], self.hw.operand_bytes,
+                                    f"{self.arch.name} describes no vector unit: non-GEMM ops are not costed "
+                                    "(add a `vector:` section, docs/MODEL.md 11.2)")
+        return vector_cost(self.arch, op, self.vp)
+
+    def _choose(self, op: Op, plan: SparsePlan, mapping: Mapping | None, check: bool = True) -> tuple[Mapping, dict]:
         """The mapping to run and its fast-model record."""
         if mapping is None and self.mapper is not None:
             constraints = Constraints(dataflow=self.dataflow) if self.dataflow else None
@@ -98,7 +112,8 @@ class FastSystolic:
             cycles = list(np.asarray(r["cycles"]).reshape(-1))
             best = cycles.index(min(cycles))  # the first of equals, as the default mapping promises
             return cands[best], _scalars(r, best)
-        check_mapping(self.arch, op, mapping, plan)
+        if check:
+            check_mapping(self.arch, op, mapping, plan)
         return mapping, _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
 
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
@@ -164,6 +179,15 @@ class DetailedSystolic(FastSystolic):
     chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
 
     engine = "detailed"
+
+    def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
+        """As the fast backend (the vector unit streams; no tiles to schedule), recorded in the
+        trace as one `vector` event."""
+        lr = super().cost_nongemm(op)
+        if self.trace is not None:
+            self.trace.layer = op.name
+            self.trace.add("vector", op.kind, 0.0, float(lr.cycles))
+        return lr
 
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
         tiles = op.batch * math.prod(-(-d // min(t, d)) for d, t in

@@ -145,9 +145,10 @@ def simulate_training_op(arch: Arch, op: Op, pattern: Sparsity | str | None = No
 def simulate_training(arch: Arch, workload: Workload, sparsity: Sparsity | str | None = None, bdwp: bool = True, *,
                       dataflow: str | None = None, mapper: str | None = None, objective: str = "latency",
                       progress: Callable[[int, int], None] | None = None) -> RunResult:
-    """One training step of every op of `workload` (`simulate_training_op`); `sparsity` overrides
-    the forward weight pattern of every weighted op. `progress(done, total)` after each op.
-    Masks are not used: BDWP recomputes them every step."""
+    """One training step of every GEMM op of `workload` (`simulate_training_op`); `sparsity`
+    overrides the forward weight pattern of every weighted op. `progress(done, total)` after each
+    op. Masks are not used: BDWP recomputes them every step. Non-GEMM ops are not costed in
+    training (a note says so)."""
     if sparsity is not None and isinstance(sparsity, str):
         sparsity = Sparsity.parse(sparsity)
     if sparsity is not None and sparsity.kind == "nm" and sparsity.axis != "K":
@@ -158,6 +159,9 @@ def simulate_training(arch: Arch, workload: Workload, sparsity: Sparsity | str |
         layers.append(simulate_training_op(arch, op, sparsity, bdwp, backend=backend))
         if progress:
             progress(i + 1, len(workload.ops))
+    if workload.nongemm and layers:
+        layers[0].notes.append(f"training step: the workload's {len(workload.nongemm)} non-GEMM ops (norms, softmax, "
+                               "activations, ...) are not costed; only the GEMMs' phases are (docs/MODEL.md 10)")
     label = str(sparsity) if sparsity is not None else "as-given"
     return RunResult(arch=arch.name, workload=f"{workload.name} training step{'' if bdwp else ' (no BDWP)'}",
                      sparsity=label, layers=layers, clock_hz=arch.clock_hz, peak_macs_per_cycle=arch.peak_macs_per_cycle)

@@ -1,4 +1,4 @@
-"""`SpecError`: the one exception type for bad user input.
+"""`SpecError`: the one exception type for bad user input (and `ImpossibleFigure`, nmsim's own bug).
 
 The CLI turns it into one line on stderr and exit code 2; every loader (specfile and the packages
 that use it) raises it, never a raw parser, numpy, zip or csv exception.
@@ -12,3 +12,8 @@ class SpecError(ValueError):
     def __init__(self, message: str = "", *args) -> None:
         # One line, always: a message built from file content (a key, a cell) may carry newlines.
         super().__init__(" ".join(str(message).split("\n")) if message else message, *args)
+
+
+class ImpossibleFigure(RuntimeError):
+    """A result holds a figure that cannot be (NaN, infinite, negative, utilization above 1): a bug
+    in nmsim, never a user error. Raised instead of writing or reporting the figure."""

@@ -1,12 +1,17 @@
-"""Shared fixtures: a tiny, fully specified systolic arch for hand-derived checks."""
+"""Shared fixtures: a tiny, fully specified systolic arch for hand-derived checks. Every result
+JSON a test writes is validated against its schema (specfile/results.py, NMSIM_VALIDATE_RESULTS);
+the session summary counts them."""
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import yaml
 
 from nmsim.accel.spec import Arch
+
+os.environ["NMSIM_VALIDATE_RESULTS"] = "1"      # set before any test runs, inherited by subprocesses
 
 TINY = yaml.safe_load("""
 name: tiny
@@ -52,3 +57,25 @@ def run_cli(argv: list, capsys) -> tuple[int, str, str]:
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def scalesim_or_skip(jobs: list[dict]) -> dict[str, dict]:
+    """SCALE-Sim 3.0.0's results for peer `jobs` (benchmarks/peers/scalesim.py: installs the peer venv if
+    needed, caches by input); skips the test with pip's reason when SCALE-Sim cannot be installed."""
+    from benchmarks.peers.scalesim import ScaleSimUnavailable, ensure_scalesim_venv, run_scalesim
+
+    try:
+        ensure_scalesim_venv()
+    except ScaleSimUnavailable as exc:
+        pytest.skip(f"SCALE-Sim peer not installable: {exc}")
+    return run_scalesim(jobs)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line: how many result JSON files this process validated against their schemas, by kind."""
+    from nmsim.specfile.results import VALIDATED
+
+    if VALIDATED:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(VALIDATED.items()))
+        terminalreporter.write_line(f"result JSON validated against specfile/schemas: {sum(VALIDATED.values())} "
+                                    f"({kinds})")

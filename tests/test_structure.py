@@ -28,10 +28,6 @@ MAX_POSITIONAL = 8
 EXCEPTIONS = {
     "mapping/search.py:search": "positional search options; until the mapping rewrite of issue 14 makes them "
                                 "keyword-only",
-    "gpu_kernels/bench.py:run_bench": "`nmsim gpu bench` entry with positional options (docs/GPU.md); until they "
-                                      "become keyword-only",
-    "gpu_kernels/bench.py:_run": "the measuring loop takes the timer, clocks and run settings one by one (tests "
-                                 "inject them); until they travel as one record",
     "workloads/ml/prune_run.py:_finish": "assembles a PruneResult from a run's twelve pieces; until the runs "
                                          "return them as one record",
     "workloads/ml/prune_run.py:run_prune": "public API (nmsim.run_prune) with positional options; until they "
@@ -51,7 +47,7 @@ LAYERS = (
     ("mapping",),
     ("sim",),
     ("rtl_models", "gpu_kernels"),
-    ("dse", "reproduce"),
+    ("dse", "reproduce", "interop"),
     ("cli",),
     ("nmsim",),
 )

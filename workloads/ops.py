@@ -58,11 +58,7 @@ class Op:
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
             raise SpecError(f"op '{self.name}': kind '{self.kind}' is not one of {OP_KINDS}")
-        for dim in ("M", "N", "K", "batch"):
-            v = getattr(self, dim)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise SpecError(f"op '{self.name}': {dim} must be a positive integer (got {v!r})")
-            check_number(v, f"op '{self.name}': {dim}", 1, MAX_DIM, DIM_WHY, integer=True)
+        check_positive_ints(self, ("M", "N", "K", "batch"))
         if self.macs > MAX_MACS:
             raise SpecError(f"op '{self.name}': {self.macs:.3g} MACs (batch x M x N x K); at most 2^53 = "
                             f"{MAX_MACS:.3g} ({MACS_WHY})")
@@ -95,6 +91,18 @@ class Op:
         if not self.has_weights:
             return self
         return replace(self, weight_sparsity=sparsity)
+
+
+def check_positive_ints(op, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """SpecError naming `op` and the field unless each of `fields` is a positive int (not a bool) up
+    to MAX_DIM (docs/RELIABILITY.md); the `optional` ones may also be None."""
+    for dim in fields + optional:
+        v = getattr(op, dim)
+        if v is None and dim in optional:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise SpecError(f"op '{op.name}': {dim} must be a positive integer (got {v!r})")
+        check_number(v, f"op '{op.name}': {dim}", 1, MAX_DIM, DIM_WHY, integer=True)
 
 
 def conv2d(name: str, batch: int, in_hw: int | tuple[int, int], in_ch: int, out_ch: int, kernel: int,

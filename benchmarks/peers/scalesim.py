@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.peers.venv import ensure_venv, last_lines, venv_python
+from nmsim.specfile.peer_venv import ensure_venv, last_lines, venv_python
 
 SCALESIM_VERSION = "3.0.0"
 SCALESIM_REQUIREMENTS = (f"scalesim=={SCALESIM_VERSION}", "numpy<2")
@@ -98,6 +98,53 @@ def run_scalesim(jobs: list[dict], venv: str | os.PathLike | None = None, timeou
                 (cache / f"{job_key(job)}.json").write_text(json.dumps(res))
             out[job["id"]] = {**res, "cached": False}
     return out
+
+
+def cfg_text(df: str, rows: int, cols: int, kb: tuple[int, int, int] = (256, 256, 256), *, mode: str = "USER",
+             bw: tuple[int, int, int] = (10, 10, 10), sparse: bool = False, optimized: bool = False,
+             block: int = 4, run_name: str = "nmsim_peer") -> str:
+    """A complete SCALE-Sim 3.0.0 config (every key it reads). `kb` = ifmap/filter/ofmap SRAM kB; `bw` =
+    ifmap/filter/ofmap DRAM words/cycle in USER mode: [layout] IfmapSRAMBankBandwidth and
+    FilterSRAMBankBandwidth, and the first `Bandwidth` value (single_layer_sim.py:251-254)."""
+    return f"""[general]
+run_name = {run_name}
+
+[architecture_presets]
+ArrayHeight:    {rows}
+ArrayWidth:     {cols}
+IfmapSramSzkB:    {kb[0]}
+FilterSramSzkB:   {kb[1]}
+OfmapSramSzkB:    {kb[2]}
+IfmapOffset:    0
+FilterOffset:   10000000
+OfmapOffset:    20000000
+Bandwidth : {bw[2]}
+Dataflow : {df}
+MemoryBanks:   1
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: {bw[0]}
+IfmapSRAMBankNum: 1
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: {bw[1]}
+FilterSRAMBankNum: 1
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport : {str(sparse).lower()}
+SparseRep : ellpack_block
+OptimizedMapping : {str(optimized).lower()}
+BlockSize : {block}
+RandomNumberGeneratorSeed : 40
+
+[run_presets]
+InterfaceBandwidth: {mode}
+UseRamulatorTrace: False
+"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ from typing import Iterable, Sequence
 
 from nmsim.accel import Arch
 
-from .venv import ensure_venv, last_lines, venv_python
+from nmsim.specfile.peer_venv import ensure_venv, last_lines, venv_python
 
 ZIGZAG_VERSION = "3.9.1"
 # zigzag-dse 3.9.1 imports `six` (zigzag/parser/upgraded_validator.py) without declaring it.

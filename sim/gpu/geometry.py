@@ -5,16 +5,21 @@ timing.py, so calibration builds the geometry once and re-times it at every step
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from nmsim.accel.spec import GPU
 
+from .calls import CallTerms, call_path, call_terms, padded_rows
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, NM_KERNELS, NM_PREFILL_KERNEL,
                       SPARSE_TC_KERNELS, GemmCase, kernel_rates)
 from .tiles import CtaTile, candidate_tiles, stage_bytes
 
+# assumed: dense library GEMMs on Hopper and later run persistent kernels whose tile scheduler
+# (stream-K, CUTLASS 3's sm90 StreamKScheduler) splits the work evenly over the SMs, so a small
+# problem does not pay a quantized last wave; earlier architectures are modelled wave by wave
+STREAM_K_MIN_CC = 9.0
 L2_SHARE = 0.5         # assumed: an operand stays in L2 when it fits in half of it (the rest: the other operands)
 SPLIT_PARTIAL_BYTES = 4  # fp32 partial sums of split-K, written once and read once
 _CASE_FIELDS = ("M", "N", "K", "n", "m", "index_bits", "batch")
@@ -24,13 +29,15 @@ _TILE_FIELDS = ("block_m", "block_n", "block_k", "num_warps", "num_stages", "gro
 @dataclass
 class Geometry:
     """Parameter-free quantities of every (case, candidate tile) pair, as numpy arrays over pairs;
-    `row` maps pairs to cases (pairs of one case are contiguous, `starts` their first index).
-    Times in seconds, bytes in B, the rest counts."""
+    `row` maps pairs to cases (pairs of one case are contiguous, `starts` their first index);
+    `calls` the per-case terms of the call around the kernel (calls.CallTerms). Times in seconds,
+    bytes in B, the rest counts."""
 
     row: np.ndarray
     starts: np.ndarray
     tiles: list[CtaTile]
     family: np.ndarray          # index into FAMILIES
+    stream_k: np.ndarray        # bool: the kernel balances its work over the SMs (no wave quantization)
     steps: np.ndarray           # K steps per CTA (pipeline depth)
     t_tensor_s: np.ndarray      # per CTA at 100% of the compute rate
     t_expand_s: np.ndarray      # per CTA per unit of `expand_ops`
@@ -41,6 +48,7 @@ class Geometry:
     hbm_bytes: np.ndarray
     l2_bytes: np.ndarray
     sms: int
+    calls: CallTerms
 
 
 def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
@@ -48,7 +56,10 @@ def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
     tile of cases without one; SpecError if the GPU cannot run a case."""
     rows, tiles, per_case = [], [], []
     for i, c in enumerate(cases):
-        per_case.append((c, *kernel_rates(gpu, c)))       # checks kernel and dtype before tiles need them
+        rates = kernel_rates(gpu, c)                       # checks kernel and dtype before tiles need them
+        # the kernel runs on the rows its call path pads the activation to
+        c = replace(c, M=padded_rows(c.M, c.dtype, call_path(c.kernel, c.variant)))
+        per_case.append((c, *rates))
         cand = candidate_tiles(gpu, c)
         rows += [i] * len(cand)
         tiles += cand
@@ -61,7 +72,7 @@ def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
     t = {f: np.asarray([getattr(tl, f) for tl in tiles], dtype=np.float64) for f in _TILE_FIELDS}
     g = _geometry(gpu, kernels, col, t, e, rate, simt)
     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    return Geometry(row=row, starts=starts, tiles=tiles, sms=gpu.sms, **g)
+    return Geometry(row=row, starts=starts, tiles=tiles, sms=gpu.sms, calls=call_terms(cases, DTYPE_BYTES), **g)
 
 
 def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> dict:
@@ -77,6 +88,7 @@ def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> 
     l2b = np.where(decode, dec["l2"], mm["l2"])
     return dict(
         family=kind["family"],
+        stream_k=(kind["family"] == FAMILIES.index("cublas")) & (gpu.compute_capability >= STREAM_K_MIN_CC),
         steps=np.where(decode, dec["steps"], mm["steps"]),
         t_tensor_s=np.where(decode, dec["t_compute"], mm["t_tensor"]),
         t_expand_s=mm["t_expand"],

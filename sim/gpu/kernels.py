@@ -19,21 +19,29 @@ if TYPE_CHECKING:  # tiles.py imports this module; the annotation alone needs Ct
 
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "tf32": 4, "int8": 1, "fp8": 1}
 
-KERNEL_FAMILY = {"cublas": "cublas", "cusparselt": "sparse_lib", "cutlass": "sparse_lib",
+# cublas: torch.mm / F.linear; cutlass_dense: a CUTLASS library dense GEMM (the profiler's best
+# kernel); cusparselt: cuSPARSELt 2:4; cutlass: torch's CUTLASS 2:4 backend (one tile, no split-K);
+# cutlass_spgemm: a CUTLASS library 2:4 GEMM (the profiler's best kernel); triton_*: our kernels
+KERNEL_FAMILY = {"cublas": "cublas", "cutlass_dense": "cublas", "cusparselt": "cusparselt",
+                 "cutlass": "cutlass_sparse", "cutlass_spgemm": "cutlass_sparse",
                  "triton_dense": "triton", "triton_nm": "triton", "triton_nm_decode": "decode"}
-SPARSE_TC_KERNELS = ("cusparselt", "cutlass")      # run on the 2:4 sparse tensor cores
-LIBRARY_KERNELS = ("cublas", "cusparselt", "cutlass")
+SPARSE_TC_KERNELS = ("cusparselt", "cutlass", "cutlass_spgemm")      # run on the 2:4 sparse tensor cores
+LIBRARY_KERNELS = ("cublas", "cutlass_dense", "cusparselt", "cutlass", "cutlass_spgemm")
 NM_KERNELS = ("triton_nm", "triton_nm_decode")      # read our compressed format (gpu_kernels/formats.py)
 NM_PREFILL_KERNEL = "triton_nm"
 DECODE_KERNEL = "triton_nm_decode"
-FAMILIES = ("cublas", "sparse_lib", "triton", "decode")
+FAMILIES = ("cublas", "cusparselt", "cutlass_sparse", "triton", "decode")
+# source: pytorch/pytorch@09bfdd9 aten/src/ATen/native/sparse/cuda/SparseSemiStructuredOps.cu,
+# sparse_semi_structured_mad_op: "Supported only on GPUs with compute capability 8.x"
+TORCH_CUTLASS_SPARSE_CC = 8
 
 
 @dataclass(frozen=True)
 class GemmCase:
     """One kernel call: kernel name (KERNEL_FAMILY), M tokens, N outputs, K inputs (counts of
     elements), dtype, the N:M pattern as n, m and index bits per nonzero (n == m == 1: dense),
-    batch (count), tile (None: the kernel's fastest of its menu, tiles.candidate_tiles)."""
+    batch (count), tile (None: the kernel's fastest of its menu, tiles.candidate_tiles), how the
+    call was timed (calls.TIMINGS) and its call-path variant (calls.VARIANTS)."""
 
     kernel: str
     M: int
@@ -45,6 +53,8 @@ class GemmCase:
     index_bits: int = 0
     batch: int = 1
     tile: CtaTile | None = None
+    timing: str = "cuda_graph"
+    variant: tuple[str, ...] = ()
 
 
 def parse_kernel_pattern(pattern: str) -> tuple[int, int, int]:
@@ -69,6 +79,9 @@ def kernel_rates(gpu: GPU, case: GemmCase) -> tuple[float, float]:
     if case.dtype not in DTYPE_BYTES:
         raise SpecError(f"dtype {case.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
     simt = gpu.cuda_core_flops["fp32"]
+    if case.kernel == "cutlass" and int(gpu.compute_capability) != TORCH_CUTLASS_SPARSE_CC:
+        raise SpecError(f"cutlass (PyTorch's CUTLASS 2:4 backend) runs on compute capability 8.x only, not "
+                        f"{gpu.compute_capability}; use cusparselt, or cutlass_spgemm for a CUTLASS library build")
     if case.kernel == DECODE_KERNEL:
         return simt, simt      # fp32 FMAs on CUDA cores, whatever the storage dtype
     # fp32 rows are true fp32 (TF32 off in the bench): CUDA cores, except the 2:4 libraries, whose

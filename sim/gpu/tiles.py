@@ -81,6 +81,18 @@ LIBRARY_TILE_MENU = ((256, 128, 64, 8, 3), (128, 256, 64, 8, 3), (128, 128, 64, 
 # fill the SMs when M x N has few tiles; Triton kernels here never split (grid = tiles of M x N).
 SPLIT_K_MENU = (1, 2, 4, 8, 16)
 DEFAULT_GROUP_M = GEMM_GROUP_M    # assumed: the libraries swizzle like our Triton kernels
+# assumed: the 2:4 kernels of cuSPARSELt and of CUTLASS's library: sparse MMA (m16n8k32) CTA tiles of
+# 64 to 256 per side, the smallest of which still pads a few tokens to 64 rows (tile quantization);
+# no split-K: torch calls cuSPARSELt's default plan (alg_id 0, no cusparseLtMatmulSearch) and the
+# CUTLASS profiler's default is one K slice. The 2:4 operand is the weight (W rows on one tile side).
+SPARSE_TILE_MENU = ((256, 128, 64, 8, 3), (128, 256, 64, 8, 3), (128, 128, 64, 4, 3), (128, 64, 64, 4, 4),
+                    (64, 128, 64, 4, 4), (64, 64, 64, 4, 4))
+# source: pytorch/pytorch@09bfdd9 aten/src/ATen/native/sparse/cuda/SparseSemiStructuredOps.cu: torch's
+# CUTLASS 2:4 backend instantiates one kernel per dtype, ThreadblockShape 128x128x64 with WarpShape
+# 64x64x64 (4 warps) for fp16/bf16, 128x128x128 for int8, 128x64x32 for fp32, and no split-K
+# (stages: assumed 3, CUTLASS's sm80 default)
+TORCH_CUTLASS_SPARSE_TILE = {"fp16": (128, 128, 64, 4, 3), "bf16": (128, 128, 64, 4, 3),
+                             "int8": (128, 128, 128, 4, 3), "fp32": (128, 64, 32, 4, 3)}
 
 
 def decode_elems_per_thread(block_t: int, block_n: int, block_j: int, num_warps: int) -> float:
@@ -156,20 +168,32 @@ def stage_bytes(compressed, e, *, n, m, index_bits, block_m, block_n, block_k) -
     return block_m * block_k * e + block_n * block_k * np.where(compressed, (n / m) * (e + index_bits / 8), e)
 
 
+def kernel_menu(case: GemmCase) -> tuple[tuple, tuple[int, ...]]:
+    """(tiles as (BLOCK_M, BLOCK_N, BLOCK_K elements, warps, stages), split-K factors) a kernel
+    chooses from: dense libraries LIBRARY_TILE_MENU x SPLIT_K_MENU; cuSPARSELt and CUTLASS library
+    2:4 kernels SPARSE_TILE_MENU without split-K; torch's CUTLASS 2:4 backend its one tile; our
+    Triton kernels the menu they autotune over."""
+    if case.kernel == "cutlass":
+        return (TORCH_CUTLASS_SPARSE_TILE.get(case.dtype, TORCH_CUTLASS_SPARSE_TILE["fp16"]),), (1,)
+    if case.kernel in SPARSE_TC_KERNELS:
+        return SPARSE_TILE_MENU, (1,)
+    if case.kernel in LIBRARY_KERNELS:
+        return LIBRARY_TILE_MENU, SPLIT_K_MENU
+    return GEMM_TILES, (1,)
+
+
 def candidate_tiles(gpu: GPU, case: GemmCase) -> list[CtaTile]:
-    """The tiles a case may run with: its own, else its kernel's menu (library kernels: every
-    LIBRARY_TILE_MENU tile with every split-K of SPLIT_K_MENU that leaves each CTA two K steps;
-    Triton kernels: the menus they autotune over), each menu tile with as many of its pipeline
-    stages as the SM's shared memory holds."""
+    """The tiles a case may run with: its own, else its kernel's menu (`kernel_menu`; split-K
+    factors that leave each CTA two K steps), each menu tile with as many of its pipeline stages
+    as the SM's shared memory holds."""
     if case.tile is not None:
         return [case.tile]
     if case.kernel == DECODE_KERNEL:
         bt = _pow2_at_least(case.M)
         return [CtaTile(bt, bn, bj, w, stages, 1, 1) for bn, bj, w, stages in decode_tiles_for(bt)]
-    library = case.kernel in LIBRARY_KERNELS
-    splits = SPLIT_K_MENU if library else (1,)
+    menu, splits = kernel_menu(case)
     out = []
-    for bm, bn, bk, w, stages in (LIBRARY_TILE_MENU if library else GEMM_TILES):
+    for bm, bn, bk, w, stages in menu:
         per_stage = stage_bytes(case.kernel in NM_KERNELS + SPARSE_TC_KERNELS, DTYPE_BYTES[case.dtype],
                                 n=case.n, m=case.m, index_bits=case.index_bits, block_m=bm, block_n=bn, block_k=bk)
         stages = min(stages, int(gpu.smem_bytes_per_sm // per_stage))

@@ -13,28 +13,34 @@ import numpy as np
 
 from nmsim.accel.spec import GPU
 
+from .calls import call_times
 from .geometry import Geometry, geometry
 from .kernels import FAMILIES, GemmCase
 from .params import default_params
 from .tiles import CtaTile
 
 
-def _family_values(params: dict, fam: np.ndarray, names: tuple[str, str, str, str]) -> np.ndarray:
+def _family_values(params: dict, fam: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return np.asarray([params[x] for x in names])[fam]
 
 
 def pair_times(geo: Geometry, params: dict) -> dict[str, np.ndarray]:
     """Per (case, tile) pair, in seconds: total_s and its parts (compute_s, memory_s, hbm_s, l2_s
     summed over waves; overhead_s), and waves (count), under `params`."""
-    eff_c = _family_values(params, geo.family, ("tensor_eff_cublas", "tensor_eff_sparse_lib",
-                                                "tensor_eff_triton", "decode_eff"))
+    eff_c = _family_values(params, geo.family, ("tensor_eff_cublas", "tensor_eff_cusparselt",
+                                                "tensor_eff_cutlass_sparse", "tensor_eff_triton", "decode_eff"))
     eff_m = np.where(geo.family == FAMILIES.index("decode"), params["decode_eff"], params["mem_eff"])
     overhead = _family_values(params, geo.family, ("overhead_s_cublas", "overhead_s_sparse_lib",
-                                                   "overhead_s_triton", "overhead_s_triton"))
-    t_cta = geo.t_tensor_s / eff_c + geo.t_expand_s * params["expand_ops"]
+                                                   "overhead_s_sparse_lib", "overhead_s_triton", "overhead_s_triton"))
+    # a CTA fills its pipeline before the first MMA and drains its tile after the last: a fixed time
+    # per CTA that long K hides and short K exposes (not for the decode kernel, which has no MMA)
+    fixed = np.where(geo.family == FAMILIES.index("decode"), 0.0, params["cta_fixed_s"])
+    t_cta = geo.t_tensor_s / eff_c + geo.t_expand_s * params["expand_ops"] + fixed
     slots = geo.sms * geo.occupancy
-    full = np.floor(geo.ctas / slots)
-    tail = geo.ctas - full * slots
+    # stream-K kernels spread the whole work over the SMs: no quantization into waves
+    full = np.where(geo.stream_k, geo.ctas / slots, np.floor(geo.ctas / slots))
+    tail = geo.ctas - np.floor(geo.ctas / slots) * slots
+    tail = np.where(geo.stream_k, 0.0, tail)
 
     def wave(n_cta, per_sm, active_sms):
         comp = per_sm * t_cta
@@ -52,7 +58,7 @@ def pair_times(geo: Geometry, params: dict) -> dict[str, np.ndarray]:
     hbm_s = full * hf + np.where(has_tail, ht, 0.0)
     l2_s = full * lf + np.where(has_tail, lt, 0.0)
     return {"total_s": total, "compute_s": full * cf + np.where(has_tail, ct, 0.0), "hbm_s": hbm_s, "l2_s": l2_s,
-            "memory_s": np.maximum(hbm_s, l2_s), "overhead_s": overhead, "waves": full + has_tail}
+            "memory_s": np.maximum(hbm_s, l2_s), "overhead_s": overhead, "waves": np.ceil(full) + has_tail}
 
 
 def best_pairs(geo: Geometry, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -64,9 +70,17 @@ def best_pairs(geo: Geometry, params: dict) -> tuple[np.ndarray, dict[str, np.nd
     return order[first], pt
 
 
-def predict_s(geo: Geometry, params: dict) -> np.ndarray:
-    """Predicted time (s) of every case: its tile's, or the fastest of its menu."""
-    return np.minimum.reduceat(pair_times(geo, params)["total_s"], geo.starts)
+def predict_parts(geo: Geometry, params: dict, hbm_bytes_per_s: float) -> dict[str, np.ndarray]:
+    """Per case, the call around the kernel at its tile, or the fastest of its menu, as
+    calls.call_times gives it (s): total_s as its timing method sees it, gpu_s, host_s, extra_s;
+    `hbm_bytes_per_s` the GPU's (B/s)."""
+    kernel_s = np.minimum.reduceat(pair_times(geo, params)["total_s"], geo.starts)
+    return call_times(geo.calls, kernel_s, params, hbm_bytes_per_s)
+
+
+def predict_s(geo: Geometry, params: dict, hbm_bytes_per_s: float) -> np.ndarray:
+    """Predicted time (s) of every case as its timing method sees the call (predict_parts' total_s)."""
+    return predict_parts(geo, params, hbm_bytes_per_s)["total_s"]
 
 
 def bound_of(compute_s: float, hbm_s: float, l2_s: float) -> str:
@@ -78,11 +92,16 @@ def bound_of(compute_s: float, hbm_s: float, l2_s: float) -> str:
 
 @dataclass(frozen=True)
 class GemmTime:
-    """The model's answer for one case: seconds in total and by part (compute, memory = max(HBM,
-    L2), HBM, L2 summed over waves; overhead), HBM and L2 bytes (B), tile, CTAs, waves and resident
-    CTAs per SM (counts), bound."""
+    """The model's answer for one case: seconds in total (the call as its timing method sees it) and
+    by part (kernel_s: the kernel with its overhead; compute, memory = max(HBM, L2), HBM, L2 summed
+    over waves; overhead; extra_s: GPU work the call path adds; host_s: the host time of a call,
+    0 at kernel-level timing), HBM and L2 bytes (B), tile, CTAs, waves and resident CTAs per SM
+    (counts), bound."""
 
     total_s: float
+    kernel_s: float
+    extra_s: float
+    host_s: float
     compute_s: float
     memory_s: float
     hbm_s: float
@@ -107,10 +126,12 @@ def gemm_times(gpu: GPU, cases: list[GemmCase], params: dict | None = None) -> l
     params = params or default_params(gpu)
     geo = geometry(gpu, cases)
     best, pt = best_pairs(geo, params)
+    call = call_times(geo.calls, pt["total_s"][best], params, gpu.hbm_bytes_per_s)
     out = []
-    for i in best:
-        out.append(GemmTime(**{k: float(pt[k][i]) for k in ("total_s", "compute_s", "memory_s", "hbm_s", "l2_s",
-                                                             "overhead_s")},
+    for c, i in enumerate(best):
+        out.append(GemmTime(total_s=float(call["total_s"][c]), kernel_s=float(pt["total_s"][i]),
+                            extra_s=float(call["extra_s"][c]), host_s=float(call["host_s"][c]),
+                            **{k: float(pt[k][i]) for k in ("compute_s", "memory_s", "hbm_s", "l2_s", "overhead_s")},
                             hbm_bytes=float(geo.hbm_bytes[i]), l2_bytes=float(geo.l2_bytes[i]), tile=geo.tiles[i],
                             ctas=int(geo.ctas[i]), waves=int(pt["waves"][i]), occupancy=int(geo.occupancy[i])))
     return out

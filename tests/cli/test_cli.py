@@ -46,9 +46,10 @@ def simulate_json(tmp_path: Path, capsys, *args: str, name: str = "r.json") -> t
 
 
 def table_row(out: str, first_cell: str) -> list[str]:
-    """The cells of the rich-table row whose first cell is `first_cell`."""
+    """The whitespace-separated cells of the table row whose first cell is `first_cell` (tables
+    have no vertical rules: cli.tables.narrow_table)."""
     for line in out.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
+        cells = line.split()
         if cells and cells[0] == first_cell:
             return cells
     raise AssertionError(f"no table row '{first_cell}' in:\n{out}")
@@ -129,24 +130,39 @@ def test_simulate_json_csv_contract(tmp_path, capsys):
     assert res["arch"] == "sat"
     wl = zoo.build("bert-base")
     assert res["workload"] == wl.name
-    layers = res["layers"]
+    all_layers = res["layers"]
+    assert [lr["name"] for lr in all_layers] == [op.name for op in wl.layers]     # GEMMs and non-GEMM ops, in order
+    layers = [lr for lr in all_layers if lr["nongemm"] is None]
     assert [lr["name"] for lr in layers] == [op.name for op in wl.ops]
-    for lr in layers:
+    for lr in all_layers:
         missing = [k for k in LAYER_KEYS if k not in lr]
         assert not missing, f"{lr['name']} lacks {missing}"
         assert lr["cycles"] > 0 and lr["latency_s"] > 0 and lr["energy_pj"] > 0
+        assert lr["kernel"] is None and set(lr["cycle_breakdown"]) == {"compute_cycles", "buffer_cycles", "dram_cycles"}
+    for lr in layers:
         assert 0 < lr["utilization"] <= 1
         assert lr["macs_effective"] <= lr["macs_dense"]
         assert lr["bytes"].get("dram", 0) > 0
-        assert lr["kernel"] is None and set(lr["cycle_breakdown"]) == {"compute_cycles", "buffer_cycles", "dram_cycles"}
+    for lr, op in zip(all_layers, wl.layers):
+        if lr["nongemm"] is not None:     # a non-GEMM layer: M x N is its output plane, no K, no MACs
+            assert (lr["op"], lr["M"], lr["N"], lr["K"], lr["batch"]) == (op.kind, op.rows, op.cols, None, op.batch)
+            assert lr["macs_dense"] == lr["macs_effective"] == 0 and lr["utilization"] == 0
+            assert lr["nongemm"]["alu_ops"] == op.alu_ops and lr["nongemm"]["fused"] == op.fused
+            assert (lr["bytes"]["dram"] == 0) == op.fused                     # a fused activation moves no bytes
     tot = res["total"]
+    ng_lat = sum(lr["latency_s"] for lr in all_layers if lr["nongemm"] is not None)
+    assert tot["nongemm_latency_s"] == pytest.approx(ng_lat) and 0 < tot["nongemm_share"] < 1
+    assert tot["nongemm_share"] == pytest.approx(ng_lat / tot["latency_s"])
+    layers = all_layers
     assert tot["cycles"] == sum(lr["cycles"] for lr in layers)
     assert tot["latency_s"] == pytest.approx(sum(lr["latency_s"] for lr in layers))
     assert tot["energy_pj"] == pytest.approx(sum(lr["energy_pj"] for lr in layers))
     assert tot["macs_dense"] == wl.macs
     # pattern bookkeeping: weighted layers ran 2:8, attention matmuls have no weights and stay dense
     for lr in layers:
-        if lr["op"] in ("gemm", "conv2d"):
+        if lr["nongemm"] is not None:
+            assert (lr["sparsity"], lr["executed_sparsity"]) == ("dense", "dense"), lr["name"]
+        elif lr["op"] in ("gemm", "conv2d"):
             assert (lr["sparsity"], lr["executed_sparsity"]) == ("2:8", "2:8"), lr["name"]
             assert lr["macs_effective"] == lr["macs_dense"] // 4
         else:
@@ -185,13 +201,20 @@ def test_simulate_gpu_roofline_h100(tmp_path, capsys):
     dense, _ = simulate_json(tmp_path, capsys, *args, name="d.json")
     assert sparse["arch"] == "h100"
     assert sparse["workload"] == "llama2-7b(batch=1,seq_len=128)"
-    assert len(sparse["layers"]) == len(zoo.build("llama2-7b", seq_len=128).ops)
+    assert len(sparse["layers"]) == len(zoo.build("llama2-7b", seq_len=128).layers)
     assert sparse["total"]["cycles"] == sum(lr["cycles"] for lr in sparse["layers"])
     assert sparse["total"]["latency_s"] > 0
     assert sparse["total"]["latency_s"] <= dense["total"]["latency_s"]
     assert any(lr["executed_sparsity"] == "2:4" for lr in sparse["layers"])
+    # non-GEMM ops are memory-bound kernels with a launch overhead (or fused epilogues)
+    ng = [lr for lr in sparse["layers"] if lr["nongemm"] is not None]
+    assert ng and all(lr["cycle_breakdown"] == {} and lr["kernel"]["name"].startswith("nongemm:") for lr in ng)
+    assert all(lr["kernel"]["launch_s"] > 0 for lr in ng if not lr["nongemm"]["fused"])
+    assert all(lr["kernel"]["launch_s"] == 0 and lr["bytes"] == {"hbm": 0, "l2": 0} for lr in ng if lr["nongemm"]["fused"])
     # the kernel's details travel in `kernel`; GPU layers have no systolic cycle terms
     for lr in sparse["layers"] + dense["layers"]:
+        if lr["nongemm"] is not None:
+            continue
         k = lr["kernel"]
         assert lr["cycle_breakdown"] == {}
         assert set(k) == {"name", "tile", "split_k", "ctas", "waves", "occupancy", "compute_s", "memory_s", "hbm_s",
@@ -218,10 +241,14 @@ def test_simulate_accepts_a_workload_file(tmp_path, capsys):
 
 def test_simulate_forced_dataflow_and_per_layer(tmp_path, capsys):
     res, _ = simulate_json(tmp_path, capsys, "-a", "sat", "-w", "bert-base", "--dataflow", "os")
-    assert {lr["mapping"]["dataflow"] for lr in res["layers"]} == {"os"}
+    assert {lr["mapping"]["dataflow"] for lr in res["layers"] if lr["nongemm"] is None} == {"os"}
+    assert all(lr["mapping"] is None for lr in res["layers"] if lr["nongemm"] is not None)
     out, _ = ok(["simulate", "-a", "sat", "-w", "bert-base", "-p", "batch=1", "--per-layer"], capsys)
     assert table_row(out, "layer11.ffn.down")[1] == "1"
-    assert table_row(out, "total")[1] == str(len(zoo.build("bert-base").ops))
+    assert table_row(out, "layer11.norm2")[1:4] == ["1", "128x768", "layernorm"]
+    assert table_row(out, "layer11.ffn.gelu")[2:5] == ["128x3072", "gelu", "fused"]
+    assert "non-GEMM ops" in out and "of latency" in out
+    assert table_row(out, "total")[1] == str(len(zoo.build("bert-base").layers))
 
 
 # --- demo ----------------------------------------------------------------------------------

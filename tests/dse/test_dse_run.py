@@ -146,6 +146,8 @@ def test_adaptive_search_runs_and_resumes(tmp_path):
     out = tmp_path / "ad.sqlite"
     first = run_sweep(spec, out, workers=1, progress=False)
     assert first.points == 60 and 20 <= first.evaluated <= 60 and first.errors == 0
+    # every proposal is accounted for: evaluated, or a repeat of a stored design
+    assert first.evaluated + first.skipped + first.repeated == first.points
     with ResultStore(out) as st:
         stored = st.count()
         rows = [r["inputs"] for r in st.rows()]

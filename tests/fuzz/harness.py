@@ -37,7 +37,7 @@ UTIL_SLACK = 1e-9
 # module, attribute: the first expensive call of each heavy command
 HEAVY = [("nmsim.reproduce", "run_sat"), ("nmsim.reproduce", "run_s4"),
          ("nmsim.workloads.ml.prune_run", "run_prune"), ("nmsim.workloads.ml.prune_run", "digits_report"),
-         ("nmsim.workloads.ml.prune_run", "minilm_report"), ("nmsim.rtl_models.validate", "run_cases"),
+         ("nmsim.workloads.ml.prune_run", "minilm_report"), ("nmsim.rtl_models.validate", "run_cases"), ("nmsim.rtl_models.soc_validate", "run_memory_cases"),
          ("nmsim.rtl_models.area", "pe_areas"), ("nmsim.gpu_kernels.bench", "run_bench"),
          ("nmsim.cli.demo", "run_demo")]
 

@@ -4,6 +4,8 @@ has no timer parameter, so the CLI cannot reach one)."""
 import inspect
 import math
 
+import numpy as np
+
 import pytest
 
 pytest.importorskip("torch", reason="the ml extra (torch, triton) is not installed")
@@ -11,7 +13,7 @@ pytest.importorskip("triton", reason="the ml extra (torch, triton) is not instal
 
 import torch
 
-from nmsim.gpu_kernels import bench
+from nmsim.gpu_kernels import bench, bench_plan
 from nmsim.gpu_kernels.bench import NO_CUDA_MESSAGE, BenchCase, NoCudaError, layer_shapes, plan_cases, run_bench
 from nmsim.gpu_kernels.measurements import COLUMNS, KERNELS, read_measurements
 from nmsim.specfile import SpecError
@@ -29,8 +31,10 @@ def _no_cuda(monkeypatch):
 
 
 def test_signature_has_no_timer():
-    assert list(inspect.signature(run_bench).parameters) == [
-        "out_path", "models", "tokens", "kernels", "dtype", "repeats", "warmup", "progress", "patterns"]
+    params = inspect.signature(run_bench).parameters
+    assert list(params) == ["out_path", "models", "tokens", "kernels", "dtype", "repeats", "warmup", "progress",
+                            "patterns", "budget_s", "started_at"]
+    assert all(p.kind == p.KEYWORD_ONLY for n, p in params.items() if n != "out_path")
 
 
 def test_refuses_without_cuda_and_creates_no_file(tmp_path, monkeypatch):
@@ -112,8 +116,9 @@ def _cases():
 
 
 def _run(path, cases, seen, l2_bytes=0):
-    return bench._run(path, cases, device="cpu", timer=_fake_timer(seen), clocks=lambda: ("1980", "2619"), env=ENV,
-                      repeats=4, warmup=1, l2_bytes=l2_bytes, progress=False)
+    return bench._run(path, cases, bench.RunSettings(device="cpu", timer=_fake_timer(seen),
+                                                     clocks=lambda: ("1980", "2619"), env=ENV, repeats=4, warmup=1,
+                                                     l2_bytes=l2_bytes, progress=False))
 
 
 def test_rows_resume_and_skips(tmp_path, capsys):
@@ -156,8 +161,8 @@ def test_pool_exceeds_twice_l2(tmp_path):
     case = BenchCase("cublas", "dense", "fp16", "tiny", "fc", 3, 20, 32)
     assert _run(tmp_path / "o.csv", [case], seen, l2_bytes=2000) == 1
     assert seen == [3] and "pool 3 x" in read_measurements(tmp_path / "o.csv")[0]["notes"]
-    assert bench._pool_size(1592, 2000) == math.ceil(4000 / 1592)
-    assert bench._pool_size(10, 10 ** 9) == bench.MAX_POOL and bench._pool_size(10 ** 9, 10) == 1
+    assert bench.pool_size(1592, 2000) == math.ceil(4000 / 1592)
+    assert bench.pool_size(10, 10 ** 9) == bench_plan.MAX_POOL and bench.pool_size(10 ** 9, 10) == 1
 
 
 def test_non_finite_output_writes_no_row(tmp_path, monkeypatch, capsys):
@@ -180,3 +185,74 @@ def test_nvidia_smi_reader(tmp_path, monkeypatch):
     assert smi.driver() == "580.65" and smi.clocks() == ("1980", "2619")
     monkeypatch.setenv("PATH", str(tmp_path / "none"))
     assert bench._NvidiaSmi("abc").clocks() == ("", "") and bench._NvidiaSmi("").driver() == ""
+
+
+# --- budget: the prioritized plan and the deadline, with a virtual clock ----------------------
+
+def _h200():
+    from nmsim.accel import load_arch
+
+    return load_arch("h200").gpu
+
+
+def test_budget_plan_orders_by_mechanism_and_brings_baselines():
+    cases = plan_cases(["bert-base", "llama3-8b"], [1, 16, 256, 4096], KERNELS, ["2:4", "1:8"], "fp16")
+    plan = bench_plan.budget_plan(cases, _h200(), repeats=25, warmup=10, l2_bytes=50 * 2 ** 20)
+    kernels = [p.case.kernel for p in plan]
+    assert "cutlass" not in kernels                      # PyTorch's CUTLASS 2:4 runs on CC 8.x only
+    assert len(plan) == sum(c.kernel != "cutlass" for c in cases) and len({p.case for p in plan}) == len(plan)
+    seen = set()
+    for p in plan:                                       # a 2:4 / Triton row follows its cuBLAS row
+        c = p.case
+        if c.kernel != "cublas":
+            assert ("cublas", c.model, c.layer, c.M) in seen, c
+        seen.add((c.kernel, c.model, c.layer, c.M))
+    first = [p.case for p in plan[:40]]                  # a tenth of the plan: every kernel, every parameter
+    assert {c.kernel for c in first} == {"cublas", "cusparselt", "triton_nm", "triton_nm_decode", "triton_dense"}
+    _, sens, names = bench_plan.sensitivities(first, _h200())
+    assert (sens.max(axis=0) > 0.05).all(), [n for n, s in zip(names, sens.max(axis=0)) if s <= 0.05]
+    # cheap rows first: the first tenth costs less per row than the rest
+    assert np.mean([p.estimate_s for p in plan[:40]]) < np.mean([p.estimate_s for p in plan[40:]])
+    assert all(p.estimate_s > bench_plan.ROW_FIXED_S for p in plan)
+
+
+class _VirtualClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _budget_run(path, cases, *, budget, cost, clock, estimates):
+    def measure(case, ops, timer, warmup, repeats, l2_bytes):
+        clock.t += cost(case)                  # a stand-in for measuring: only the clock moves
+        return {"config": "", "repeats": repeats, "median_s": 1e-5, "min_s": 1e-5, "max_s": 1e-5,
+                "max_abs_err": 0.0, "rel_err": 0.0, "notes": "synthetic budget test row (tests only)"}
+
+    settings = bench.RunSettings(device="cpu", timer=None, clocks=lambda: ("", ""), env=ENV, repeats=3, warmup=1,
+                                 l2_bytes=0, progress=False, deadline=clock.t + budget, estimates=estimates,
+                                 clock=clock, measure=measure)
+    return bench._run(path, cases, settings)
+
+
+@pytest.mark.parametrize("bias", [0.5, 1.0, 2.0])
+def test_budget_stops_before_the_deadline_and_resumes(tmp_path, bias, capsys):
+    cases = [BenchCase("cublas", "dense", "fp16", "m", f"l{i}", 1 + i, 64, 64) for i in range(400)]
+    est = {c.key(): 0.5 + (i % 7) * 0.3 for i, c in enumerate(cases)}      # 0.5 .. 2.3 s per row
+    noise = {c.key(): math.exp(0.3 * math.sin(i)) for i, c in enumerate(cases)}
+    clock, out = _VirtualClock(), tmp_path / "b.csv"
+
+    def cost(c):
+        return est[c.key()] * bias * noise[c.key()]   # the estimates are off by `bias` and by noise
+
+    first = _budget_run(out, cases, budget=100.0, cost=cost, clock=clock, estimates=est)
+    assert 0 < first < len(cases)
+    assert clock.t <= 100.0 * 1.05 and clock.t >= 100.0 * 0.95      # within 5% of the budget
+    assert "budget reached" in capsys.readouterr().err
+    done = [r["layer"] for r in read_measurements(out)]
+    start = clock.t
+    second = _budget_run(out, cases, budget=100.0, cost=cost, clock=clock, estimates=est)
+    assert second > 0 and len(read_measurements(out)) == first + second
+    assert [r["layer"] for r in read_measurements(out)][:first] == done       # resumed, nothing redone
+    assert clock.t - start <= 105.0

@@ -97,7 +97,8 @@ def test_random_is_seeded_and_valid():
     c = map_op(arch, op, "random", samples=3000, seed=8, top=3)
     assert [r.mapping for r in a.ranked] == [r.mapping for r in b.ranked]
     assert a.evaluated == 3000 and 0 < a.valid < 3000  # the small buffer rejects some draws
-    assert a.ranked != c.ranked or a.best.score == c.best.score
+    # another seed draws other mappings: a mapper that ignored the seed would rank the same ones
+    assert [r.mapping for r in a.ranked] != [r.mapping for r in c.ranked]
     for r in a.ranked:
         simulate_op(arch, op, r.mapping)  # raises if invalid
 
@@ -246,7 +247,8 @@ def test_cli_simulate_with_mapper_and_mapping_file_agree(tmp_path, capsys):
     code, _, _ = run_cli(base + ["--json", tmp_path / "c.json"], capsys)
     default = json.loads((tmp_path / "c.json").read_text())
     assert a["total"]["cycles"] < default["total"]["cycles"]
-    assert set(yaml.safe_load(mf.read_text())["layers"]) == {lr["name"] for lr in a["layers"]}
+    # every GEMM's mapping is saved; non-GEMM ops run on the vector unit and have none
+    assert set(yaml.safe_load(mf.read_text())["layers"]) == {lr["name"] for lr in a["layers"] if lr["nongemm"] is None}
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -147,15 +147,19 @@ def test_s4_against_t4(s4):
         assert s[0] == 1.0 and all(b >= a * 0.99 for a, b in zip(s, s[1:])), wl
         t4 = {x["t4_latency_s"] for x in r["rows"] if x["workload"] == wl}
         assert len(t4) == 1                              # T4 has no sparse tensor cores: one dense figure
+    # The claims' outcomes as docs/REPRODUCTION.md reports them (update it with these when they move):
+    # "several-times" over T4: no against the t4 preset (1.56x), yes against NVIDIA's measured T4 (2.70x);
+    # "up to 32x": no (17.6x, DRAM-bound).
     c = r["claims"]
     st = c["several_times_vs_t4"]
     assert st["threshold"] == 2.0
-    assert st["reproduced_vs_t4_preset"] == (r["max_speedup_vs_t4"] >= 2.0)
-    assert st["reproduced_vs_t4_measured"] == (r["max_speedup_vs_t4_measured"] >= 2.0)
+    assert st["reproduced_vs_t4_preset"] is False and 1.4 <= r["max_speedup_vs_t4"] <= 1.7
+    assert st["reproduced_vs_t4_measured"] is True and 2.4 <= r["max_speedup_vs_t4_measured"] <= 3.0
     cap = {x["level"]: x for x in r["capability"]}
     for level, degree in (("1:2", 2), ("1:4", 4)):   # nothing but the array binds at low degrees
         assert cap[level]["speedup_vs_dense"] >= 0.9 * degree
-    assert c["sparsity_acceleration_32x"]["reproduced"] == (cap["1:32"]["speedup_vs_dense"] >= 0.9 * 32)
+    assert c["sparsity_acceleration_32x"]["reproduced"] is False
+    assert 16.0 <= cap["1:32"]["speedup_vs_dense"] <= 19.5 and cap["1:32"]["bottleneck"] == "dram"
     assert "vs T4 measured" in md and "nmsim reproduce s4" in md
 
 

@@ -36,3 +36,38 @@ def test_area_json(tmp_path, capsys):
     assert {p["label"] for p in data["pes"]} == {"dense1", "dense2", "2:4", "1:8"}
     assert data["factors"] == {nm: pe_area_factor(nm) for nm in ("2:4", "1:8")}
     assert "2:4" in out and "1:8" in out
+
+
+def test_validate_memory_one_layer_json_contract(tmp_path, capsys):
+    out_json = tmp_path / "m.json"
+    code, out, err = run_cli(["rtl", "validate", "--memory", "--only", "os-1:8-small", "--json", out_json], capsys)
+    assert code == 0, err
+    assert "SoC RTL" in out and "|error| mean/max" in out
+    data = json.loads(out_json.read_text())
+    assert data["preset"] == "rtl-soc" and data["dram_module"] == "MT40A512M16"
+    (case,) = data["cases"]
+    assert case["name"] == "os-1:8-small" and case["mismatches"] == 0 and case["checked_bytes"] == 20 * 24
+    assert {"rtl_cycles", "fast_cycles", "detailed_cycles", "bound", "rtl_dram_bytes", "model_dram_bytes",
+            "fast_error", "detailed_error", "bytes_error"} <= set(case)
+    assert case["rtl_dram_bytes"] == case["model_dram_bytes"]
+    assert data["summary"]["cases"] == 1
+
+
+def test_validate_memory_bad_input_is_one_line(tmp_path, capsys):
+    is_map = tmp_path / "is.yaml"
+    is_map.write_text("dataflow: is\ntile_m: 64\ntile_n: 64\ntile_k: 64\n")
+    code, _, err = run_cli(["rtl", "validate", "--memory", "--layer", "128,96,256", "--mapping", is_map], capsys)
+    assert code == 2 and err.count("\n") == 1 and "runs the ws and os dataflows, not is" in err
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("dataflow: ws\ntile_m: 64\ntile_n: 40\ntile_k: 100\n")
+    code, _, err = run_cli(["rtl", "validate", "--memory", "--layer", "128,96,256", "--mapping", odd], capsys)
+    assert code == 2 and err.count("\n") == 1 and "use a multiple of 16 for tile_k" in err
+    code, _, err = run_cli(["rtl", "validate", "--memory", "--only", "ws-dense-smal"], capsys)
+    assert code == 2 and "did you mean 'ws-dense-small'" in err
+    code, _, err = run_cli(["rtl", "validate", "--memory", "--layer", "1,2"], capsys)
+    assert code == 2 and "--layer needs --mapping" in err
+    code, _, err = run_cli(["rtl", "validate", "--memory", "--only", "ws-dense-small", "--dram-module", "MT40A512M61"],
+                           capsys)
+    assert code == 2 and err.count("\n") == 1 and "no DRAM module 'MT40A512M61'" in err and "MT40A512M16" in err
+    code, _, err = run_cli(["rtl", "validate", "--only", "ws-dense-small"], capsys)
+    assert code == 2 and "add --memory" in err

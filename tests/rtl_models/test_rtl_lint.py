@@ -15,6 +15,10 @@ PARAMS = {
                           dict(R=3, C=5, N=4, M=4, W=8, ACC=20)],
     "topn_selector": [dict(N=2, M=4, W=8), dict(N=1, M=16, W=6), dict(N=4, M=4, W=8), dict(N=1, M=2, W=1)],
     "nm_decoder": [dict(N=2, M=4, W=8), dict(N=1, M=16, W=6), dict(N=8, M=8, W=2)],
+    "nm_os_array": [dict(R=4, C=4, N=2, M=4, W=8, ACC=32), dict(R=1, C=1, N=1, M=8, W=8, ACC=16),
+                    dict(R=3, C=5, N=4, M=4, W=8, ACC=20), dict(R=8, C=8, N=2, M=16, W=8, ACC=32)],
+    # The SoC as the rtl-soc preset builds it (its feeders assume 32-B buffer rows: C x ACC = 256).
+    "nm_soc": [dict(R=8, C=8, NP=2, LANES=16, ACC=32, BAW=9), dict(R=4, C=8, NP=1, LANES=8, ACC=32, BAW=7)],
 }
 CASES = [(top, p) for top, ps in PARAMS.items() for p in ps]
 

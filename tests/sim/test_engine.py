@@ -169,17 +169,65 @@ def test_cli_detailed_engine_and_trace(tmp_path, capsys):
                             "--engine", "detailed", "--trace", trace, "--json", out_json], capsys)
     assert code == 0, err
     res = json.loads(out_json.read_text())
-    assert all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in res["layers"])
-    events = json.loads(trace.read_text())["traceEvents"]
+    gemms = [lr for lr in res["layers"] if lr["nongemm"] is None]
+    assert gemms and all("stall_dram_bandwidth_cycles" in lr["cycle_breakdown"] for lr in gemms)
+    doc = json.loads(trace.read_text())
+    events = doc["traceEvents"]
     spans = [e for e in events if e["ph"] == "X"]
     assert spans and all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
-    assert {e["cat"] for e in spans} == {lr["name"] for lr in res["layers"]}
-    # --trace alone implies the detailed engine; with --engine fast it is refused
-    code, _, _ = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1",
-                          "--trace", tmp_path / "t2.csv"], capsys)
-    assert code == 0 and (tmp_path / "t2.csv").read_text().startswith("layer,resource")
-    code, _, err = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "--engine", "fast",
-                            "--trace", tmp_path / "t3.json"], capsys)
-    assert code == 2 and "--engine detailed" in err
+    tracks = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
+    assert {"layers", "array", "stalls"} <= set(tracks) and any(t.startswith("dram:") for t in tracks)
+    assert [e["args"]["name"] for e in events if e["name"] == "process_name"] == [
+        "nmsim detailed engine: bert-base(batch=1,seq_len=32) on sat"]
+    assert set(doc["otherData"]["legend"]) >= {"layers", "array", "stalls"}
+    # one span per layer, back to back, each as long as the layer's cycles
+    layer_spans = [e for e in spans if e["tid"] == tracks["layers"]]
+    assert [e["name"] for e in layer_spans] == [lr["name"] for lr in res["layers"]]
+    assert [e["args"]["end_cycle"] - e["args"]["start_cycle"] for e in layer_spans] == [
+        lr["cycles"] for lr in res["layers"]]
+    # stall slices by cause add up to the stall cycles of the result
+    stalls = [e for e in spans if e["tid"] == tracks["stalls"]]
+    for cause in ("dram_bandwidth", "drain"):
+        traced = sum(e["args"]["end_cycle"] - e["args"]["start_cycle"] for e in stalls if e["name"] == f"stall: {cause}")
+        total = sum(lr["cycle_breakdown"].get(f"stall_{cause}_cycles", 0) for lr in res["layers"])
+        assert traced == pytest.approx(total, rel=1e-9, abs=1e-6)
+    assert {e["cat"] for e in spans if e["tid"] == tracks["array"]} == {lr["name"] for lr in gemms}
+    # non-GEMM layers run on the vector unit: one `vector` span each, in model order with the GEMMs
+    vec = [e for e in spans if e["cat"] == "layer0.norm1"]
+    assert len(vec) == 1 and vec[0]["name"] == "layernorm" and vec[0]["tid"] == tracks["vector"]
+    code, _, err = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1", "-p", "seq_len=32",
+                            "--engine", "detailed", "--trace", tmp_path / "t.csv"], capsys)
+    assert code == 0 and (tmp_path / "t.csv").read_text().startswith("layer,resource")
+    # --trace never switches the engine: without --engine detailed it is refused
+    for engine in ([], ["--engine", "fast"]):
+        code, _, err = run_cli(["simulate", "-q", "-a", "sat", "-w", "bert-base", "-p", "batch=1", *engine,
+                                "--trace", tmp_path / "t2.csv"], capsys)
+        assert code == 2 and "add --engine detailed" in err and not (tmp_path / "t2.csv").exists()
     code, _, err = run_cli(["simulate", "-q", "-a", "t4", "-w", "bert-base", "--engine", "detailed"], capsys)
     assert code == 2 and "systolic" in err
+
+
+def test_trace_times_ids_and_dropped_events_by_hand(tmp_path):
+    # 2 GHz: one cycle is 0.0005 us. Layer a: a tile on the array over cycles 0-10; layer b starts 100
+    # cycles later: a load on DRAM over its cycles 5-7; a third event is over max_events and dropped
+    tr = Trace(2.0e9, max_events=2)
+    tr.layer = "a"
+    tr.add("array", "t0", 0, 10)
+    tr.advance(100)
+    tr.layer = "b"
+    tr.add("dram", "ld", 5, 7)
+    tr.add("array", "t1", 7, 9)
+    assert tr.events == [("a", "array", "t0", 0.0, 10.0), ("b", "dram", "ld", 105.0, 107.0)] and tr.dropped == 1
+    tr.write(tmp_path / "t.json")
+    doc = json.loads((tmp_path / "t.json").read_text())
+    meta = [e for e in doc["traceEvents"] if e["ph"] == "M"]
+    ev = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert [(m["tid"], m["args"]["name"]) for m in meta] == [(1, "array"), (2, "dram")]
+    assert [(e["name"], e["cat"], e["tid"], e["pid"]) for e in ev] == [("t0", "a", 1, 1), ("ld", "b", 2, 1)]
+    assert [e["ts"] for e in ev] == pytest.approx([0.0, 105 * 0.0005])
+    assert [e["dur"] for e in ev] == pytest.approx([10 * 0.0005, 2 * 0.0005])
+    assert ev[1]["args"] == {"layer": "b", "start_cycle": 105.0, "end_cycle": 107.0}
+    assert doc["otherData"] == {"clock_hz": 2.0e9, "dropped_events": 1}
+    tr.write(tmp_path / "t.csv")
+    rows = (tmp_path / "t.csv").read_text().splitlines()
+    assert rows == ["layer,resource,name,start_cycle,end_cycle", "a,array,t0,0.0,10.0", "b,dram,ld,105.0,107.0"]

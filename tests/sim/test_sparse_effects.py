@@ -185,13 +185,14 @@ def test_s4_activation_port_demand(port, pattern, compute, reads, bound):
 
 
 def test_s4_buffer_overtakes_compute_at_1_32():
-    # the preset as given, default mappings: at 1:8 the port keeps up with the array, at 1:32 the
-    # same activations (and partial sums) must pass in a quarter of the compute cycles
+    # the preset as given, default mappings: at 1:8 the read port keeps up with the array, at 1:32
+    # the same activations must pass in a quarter of the compute cycles (8192 of the 9216 B/cycle
+    # read port per streaming cycle, plus weights and drains: the port, not the array, sets the pace)
     s4 = load_arch("s4")
     r8 = simulate_op(s4, parse_layer("gemm:M=4096,N=1024,K=8192,sparsity=1:8"))
     r32 = simulate_op(s4, parse_layer("gemm:M=4096,N=1024,K=8192,sparsity=1:32"))
-    assert r8.cycle_breakdown["buffer_cycles"] < r8.cycle_breakdown["compute_cycles"]
-    assert r32.cycle_breakdown["buffer_cycles"] > 1.5 * r32.cycle_breakdown["compute_cycles"]
+    assert r8.cycle_breakdown["buffer_cycles"] < 0.6 * r8.cycle_breakdown["compute_cycles"]
+    assert r32.cycle_breakdown["buffer_cycles"] > 1.05 * r32.cycle_breakdown["compute_cycles"]
     assert r32.cycle_breakdown["compute_cycles"] == pytest.approx(r8.cycle_breakdown["compute_cycles"] / 4, rel=0.01)
 
 

@@ -87,9 +87,11 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
     """
     from .pruning.masks import parse_prune_pattern
 
-    if model not in PRUNE_MODELS:
+    source = _source(model)
+    if model not in PRUNE_MODELS and source is None:
         raise SpecError(f"unknown model '{model}'" + did_you_mean(model, PRUNE_MODELS)
-                        + "; models: minilm, digits-cnn, or a zoo name (`nmsim workloads`)")
+                        + "; models: minilm, digits-cnn, a zoo name (`nmsim workloads`), path/to/file.py:factory, "
+                          "package.module:Class, a Hugging Face config folder or hf:NAME")
     if method not in METHODS:
         raise SpecError(f"unknown pruning method '{method}'" + did_you_mean(method, METHODS))
     sp = parse_prune_pattern(pattern)
@@ -121,6 +123,8 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
             if want > have:
                 raise SpecError(f"`calibration` {want}: {calibration_file or 'the shipped calibration set'} "
                                 f"has only {have} sentences")
+    if source is not None:
+        return sp
     model_params(model, params)
     if model in zoo.ZOO_NAMES:
         from .torch_zoo import module_params
@@ -131,6 +135,23 @@ def check_request(model: str, pattern: str, method: str, calibration: int | None
                             f"weights in memory, limited to {MAX_ZOO_PARAMS / 1e6:.0f}M here; cost its pattern "
                             f"without masks instead: nmsim simulate -w {model} -s {pattern}")
     return sp
+
+
+def _source(model: str):
+    """The WorkloadSource of a torch model given as a factory or a Hugging Face config, None for
+    the built-in names; SpecError for sources that hold no torch module to prune."""
+    from ..sources import TORCH_SOURCES, classify_source
+
+    if model in PRUNE_MODELS:
+        return None
+    src = classify_source(model)
+    if src.kind == "onnx":
+        raise SpecError(f"`model` {model}: pruning needs a torch module; an ONNX graph is costed as it is "
+                        "(nmsim simulate -w FILE.onnx -s PATTERN); prune its torch source (file.py:factory) instead")
+    if src.kind == "workload":
+        raise SpecError(f"`model` {model}: a workload file holds no weights to prune; give a zoo name, a "
+                        "file.py:factory or a Hugging Face config")
+    return src if src.kind in TORCH_SOURCES else None
 
 
 def _label(model: str, params: dict[str, int]) -> str:
@@ -155,7 +176,7 @@ def _finish(model: str, sp: Sparsity, method: str, quality: dict, seconds: float
                   for n, r in reports.items()}
     wl = traced.workload(f"{_label(model, params)} {sp} {method}", note, module_masks=masks)
     ops = []
-    for op in wl.ops:
+    for op in wl.layers:
         owner = traced.weight_of.get(op.name)
         if owner in masks:
             op = replace(op, weight_sparsity=sp if sp.kind == "nm" else
@@ -346,6 +367,41 @@ def _run_zoo(name, sp, method, calibration, skip, params, seed, progress) -> Pru
                    prunable_layers(model, skip), params, calib, list(skip), note)
 
 
+def _run_source(src, sp, method, calibration, skip, params, seed, progress) -> PruneResult:
+    """A Python factory or Hugging Face model: traced on the meta device, pruned with seeded random
+    weights built on the CPU (the factory's own weights when it loads them)."""
+    import torch
+
+    from .pruning import prunable_layers, prune
+    from .torch_source import build_source_module, example_inputs_for, random_like
+    from .trace import trace_module
+
+    meta = build_source_module(src, params)
+    n = sum(p.numel() for p in meta.parameters())
+    if n > MAX_ZOO_PARAMS:
+        raise SpecError(f"`model` {src.text} has {n / 1e9:.2f}e9 parameters; pruning materialises its weights in "
+                        f"memory, limited to {MAX_ZOO_PARAMS / 1e6:.0f}M here; cost a pattern without masks instead: "
+                        f"nmsim simulate -w {src.text} -s {sp}")
+    image = getattr(getattr(meta, "config", None), "image_size", None)
+    inputs, said = example_inputs_for(meta, params, image if isinstance(image, int) else None)
+    traced = trace_module(meta, inputs)
+    _stage(progress, f"building {src.text} (seed {seed})")
+    torch.manual_seed(seed)
+    model = build_source_module(src, params, device="cpu")
+    cal, calib = None, {}
+    if method in CALIBRATED:
+        count = _calibration_count(src.text, calibration)
+        g = torch.Generator().manual_seed(seed)
+        cal = [random_like(inputs, model, g) for _ in range(count)]
+        calib = {"samples": count, "source": f"random inputs (seeded), {said.removeprefix('assumed ')}"}
+    t0 = time.perf_counter()
+    masks = prune(model, sp, method, cal, skip=skip, progress=_layer_progress(progress, f"{method} {sp}"))
+    seconds = time.perf_counter() - t0
+    note = f"{type(model).__name__} from {src.text}; {said}; weights pruned {sp} by {method}; quality not measured"
+    return _finish(src.text, sp, method, {"quality": "n/a (no evaluation data for this model)"}, seconds, traced,
+                   masks, prunable_layers(model, skip), params, calib, list(skip), note)
+
+
 def run_prune(model: str, pattern: str, method: str, calibration: int | None = None,
               calibration_file: str | None = None, skip=(), params: dict[str, int] | None = None, seed: int = 0,
               epochs: int = 30, eval_sentences: int | None = None, progress: Progress | None = None) -> PruneResult:
@@ -355,10 +411,13 @@ def run_prune(model: str, pattern: str, method: str, calibration: int | None = N
     params: op-list parameters (batch, seq_len, image_size); epochs: digits-cnn training length.
     """
     sp = check_request(model, pattern, method, calibration, calibration_file, params)
-    p = model_params(model, params)
+    p = params if _source(model) is not None else model_params(model, params)
     import torch
 
     torch.manual_seed(seed)
+    source = _source(model)
+    if source is not None:
+        return _run_source(source, sp, method, calibration, list(skip), params or {}, seed, progress)
     if model == "minilm":
         return _run_minilm(sp, method, calibration, calibration_file, list(skip), p, eval_sentences, progress)
     if model == "digits-cnn":
@@ -366,8 +425,11 @@ def run_prune(model: str, pattern: str, method: str, calibration: int | None = N
     return _run_zoo(model, sp, method, calibration, list(skip), p, seed, progress)
 
 
-def save_result_dir(result: PruneResult, out: str | Path, extra: dict, command: str, force: bool = False) -> Path:
-    """Write `out/` = workload.yaml, workload.masks.npz, quality.json, command.txt.
+def save_result_dir(result: PruneResult, out: str | Path, extra: dict, command: str, force: bool = False,
+                    prov: dict | None = None) -> Path:
+    """Write `out/` = workload.yaml, workload.masks.npz, quality.json, command.txt. quality.json is
+    a `prune-quality` result (specfile/results.py) carrying the provenance `prov` (a bare one when
+    None).
 
     The files go to a hidden sibling folder first, which is renamed to `out` only once complete,
     so an interrupted run never leaves `out` looking finished. An existing `out` is refused
@@ -388,7 +450,10 @@ def save_result_dir(result: PruneResult, out: str | Path, extra: dict, command: 
                "quality": result.quality, "seconds": round(result.seconds, 3), **extra,
                "density": round(result.density, 6), "verified": True, "calibration": result.calibration,
                "skipped": result.skipped, "layers": result.layers, "command": command}
-        (tmp / "quality.json").write_text(json.dumps(doc, indent=2) + "\n")
+        from nmsim.specfile.results import provenance, result_json
+
+        full = result_json("prune-quality", doc, prov or provenance("prune-quality"))
+        (tmp / "quality.json").write_text(json.dumps(full, indent=2) + "\n")
         (tmp / "command.txt").write_text(command + "\n")
         os.chmod(tmp, 0o755)            # mkdtemp makes it private; the result is an ordinary folder
         if out.exists():

@@ -22,6 +22,13 @@ from .. import zoo
 __all__ = ["build_module", "example_inputs", "module_params"]
 
 
+class _Add(nn.Module):
+    """A residual add as a module of its own, so the traced op carries the zoo's name."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
 class _Attention(nn.Module):
     def __init__(self, hidden: int, heads: int, kv_heads: int, causal: bool) -> None:
         super().__init__()
@@ -41,57 +48,82 @@ class _Attention(nn.Module):
         return self.out(ctx.transpose(1, 2).reshape(B, S, -1))
 
 
+_ACTS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu}
+
+
 class _FFN(nn.Module):
-    def __init__(self, hidden: int, ffn: int, gated: bool) -> None:
+    def __init__(self, hidden: int, ffn: int, gated: bool, act: str) -> None:
         super().__init__()
         if gated:
             self.gate = nn.Linear(hidden, ffn, bias=False)
         self.up = nn.Linear(hidden, ffn, bias=not gated)
         self.down = nn.Linear(ffn, hidden, bias=not gated)
-        self.gated = gated
+        self.gated, self.act = gated, _ACTS[act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
-            return self.down(F.silu(self.gate(x)) * self.up(x))
-        return self.down(F.gelu(self.up(x)))
+            return self.down(self.act(self.gate(x)) * self.up(x))
+        return self.down(self.act(self.up(x)))
 
 
 class _Block(nn.Module):
-    """Pre-norm transformer block (post-norm BERT differs only in uncosted norm placement)."""
+    """A transformer block: pre-norm (GPT-2, Llama, OPT, ViT) or post-norm (BERT), as zoo._block."""
 
-    def __init__(self, hidden: int, heads: int, ffn: int, kv_heads: int | None = None, gated: bool = False,
-                 causal: bool = False) -> None:
+    def __init__(self, hidden: int, heads: int, ffn: int, kv_heads: int | None = None, causal: bool = False,
+                 arch: zoo._Arch = zoo._Arch()) -> None:
         super().__init__()
-        norm = nn.RMSNorm if gated else nn.LayerNorm
+        norm = nn.RMSNorm if arch.norm == "rmsnorm" else nn.LayerNorm
         self.norm1, self.norm2 = norm(hidden), norm(hidden)
         self.attn = _Attention(hidden, heads, kv_heads or heads, causal)
-        self.ffn = _FFN(hidden, ffn, gated)
+        self.ffn = _FFN(hidden, ffn, arch.gated, arch.act)
+        self.res1, self.res2 = _Add(), _Add()
+        self.pre_norm = arch.pre_norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.ffn(self.norm2(x))
+        if self.pre_norm:
+            x = self.res1(x, self.attn(self.norm1(x)))
+            return self.res2(x, self.ffn(self.norm2(x)))
+        x = self.norm1(self.res1(self.attn(x), x))
+        return self.norm2(self.res2(self.ffn(x), x))
 
 
 class _Transformer(nn.Module):
-    """Token embedding + blocks `layer0..` (+ `lm_head` for decoders)."""
+    """Embeddings (token, segment, position as the model has them) + blocks `layer0..` + final
+    norm (pre-norm models) + `lm_head` (decoders), as zoo._transformer."""
 
     def __init__(self, cfg: dict, vocab: int, decoder: bool) -> None:
         super().__init__()
-        self.embed = nn.Embedding(vocab, cfg["hidden"])
+        a, hidden = cfg.get("arch", zoo._Arch()), cfg["hidden"]
+        norm = nn.RMSNorm if a.norm == "rmsnorm" else nn.LayerNorm
+        self.embed = nn.Embedding(vocab, hidden)
+        if a.token_types:
+            self.type_embed, self.type_add = nn.Embedding(2, hidden), _Add()
+        if a.positions:
+            self.pos_embed, self.pos_add = nn.Embedding(_MAX_POSITIONS, hidden), _Add()
+        if not a.pre_norm:
+            self.embed_norm = norm(hidden)
         self.n_layers = cfg["layers"]
-        block_cfg = {k: v for k, v in cfg.items() if k != "layers"}
+        block_cfg = {k: v for k, v in cfg.items() if k not in ("layers", "arch")}
         for i in range(self.n_layers):
-            self.add_module(f"layer{i}", _Block(causal=decoder, **block_cfg))
-        self.norm = nn.LayerNorm(cfg["hidden"])
+            self.add_module(f"layer{i}", _Block(causal=decoder, arch=a, **block_cfg))
+        if a.final_norm:
+            self.norm = norm(hidden)
         if decoder:
-            self.lm_head = nn.Linear(cfg["hidden"], vocab, bias=False)
-        self.decoder = decoder
+            self.lm_head = nn.Linear(hidden, vocab, bias=False)
+        self.arch, self.decoder = a, decoder
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embed(ids)
+        if self.arch.token_types:
+            x = self.type_add(x, self.type_embed(torch.zeros_like(ids)))
+        if self.arch.positions:
+            x = self.pos_add(x, self.pos_embed(torch.arange(ids.shape[-1], device=ids.device)))
+        if not self.arch.pre_norm:
+            x = self.embed_norm(x)
         for i in range(self.n_layers):
             x = getattr(self, f"layer{i}")(x)
-        x = self.norm(x)
+        if self.arch.final_norm:
+            x = self.norm(x)
         return self.lm_head(x) if self.decoder else x
 
 
@@ -219,6 +251,7 @@ class _ViTB16(nn.Module):
         self.patch_embed = nn.Conv2d(3, 768, 16, 16)
         self.cls = nn.Parameter(torch.zeros(1, 1, 768))
         self.pos = nn.Parameter(torch.zeros(1, tokens, 768))
+        self.pos_add = _Add()
         for i in range(12):
             self.add_module(f"layer{i}", _Block(768, 12, 3072))
         self.norm = nn.LayerNorm(768)
@@ -226,13 +259,14 @@ class _ViTB16(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        x = self.pos_add(torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1), self.pos)
         for i in range(12):
             x = getattr(self, f"layer{i}")(x)
         return self.head(self.norm(x)[:, 0])
 
 
 # zoo name -> (module factory taking the zoo params, kind of input)
+_MAX_POSITIONS = 4096   # learned position tables: long enough for the zoo's sequence lengths
 _VOCAB = {"bert-base": 30522, "bert-large": 30522}
 
 

@@ -16,9 +16,19 @@ name of the innermost running module. What becomes an `Op` (see `workloads.ops`)
 * `F.multi_head_attention_forward` (`nn.MultiheadAttention`): its q/k/v and output projections
   and both attention matmuls.
 
-Embeddings, norms, softmax, activations, pooling, dropout and elementwise arithmetic are
-counted in `Traced.uncosted` but produce no op, as in the zoo. torch is imported lazily by the
-callers of this module only (the simulator itself never needs torch).
+What becomes a `NonGemmOp` (see `workloads.nongemm`; shapes from the call's output, laid out by
+`tensor_layout`): `layer_norm`, `rms_norm`, `softmax` (and the softmax inside SDPA and
+`nn.MultiheadAttention`, between the two matmuls), `gelu`, `silu`, `relu`, `relu6`/`hardtanh`,
+`embedding`, `max_pool2d`, `avg_pool2d`, the adaptive pools, and `add`/`sub`/`mul` of two
+tensors of more than one element (residual adds, gating). A non-GEMM op is named after the
+running module when that module is a leaf (an `nn.LayerNorm`, `nn.ReLU`, ...), else
+`<module>.<kind>`. An activation whose input is the output of the GEMM recorded just before it
+(batch norm in between counts as folded into the conv) is `fused`.
+
+Counted in `Traced.uncosted` and not costed: batch norm (folded into the conv at inference),
+dropout (identity at inference), elementwise arithmetic with a scalar operand (mask
+preparation, scaling) and other elementwise functions (exp, tanh, div, ...). torch is imported
+lazily by the callers of this module only (the simulator itself never needs torch).
 """
 from __future__ import annotations
 
@@ -34,13 +44,15 @@ from torch.overrides import TorchFunctionMode
 
 from nmsim.specfile import SpecError
 
+from ..nongemm import ACTIVATIONS, NonGemmOp, tensor_layout
 from ..ops import ConvShape, Op
-from ..workload import Workload
+from ..workload import AnyOp, Workload, of_type
 
-__all__ = ["Traced", "trace_module", "uncosted_category"]
+__all__ = ["Traced", "trace_module", "uncosted_category", "nongemm_kind"]
 
 # name fragments -> category of an op that is noted but not costed
 _CATEGORIES = (
+    ("batch norm (folded into the conv)", ("batch_norm",)),
     ("embedding", ("embedding",)),
     ("norm", ("norm",)),
     ("softmax", ("softmax",)),
@@ -50,7 +62,18 @@ _CATEGORIES = (
     ("elementwise", ("add", "sub", "mul", "div", "pow", "sqrt", "rsqrt", "exp", "neg", "masked_fill",
                      "where", "clamp", "mean", "sum")),
 )
-_SOFTMAX = ("softmax",)
+# torch function names (underscores stripped) -> NonGemmOp kind
+_NONGEMM = {"layer_norm": "layernorm", "rms_norm": "rmsnorm", "softmax": "softmax", "gelu": "gelu", "silu": "silu",
+            "relu": "relu", "relu6": "relu6", "hardtanh": "relu6", "embedding": "embedding",
+            "max_pool2d": "maxpool", "max_pool2d_with_indices": "maxpool", "adaptive_max_pool2d": "maxpool",
+            "avg_pool2d": "avgpool", "adaptive_avg_pool2d": "avgpool",
+            **dict.fromkeys(("add", "radd", "iadd", "sub", "rsub", "isub"), "add"),
+            **dict.fromkeys(("mul", "rmul", "imul"), "mul")}
+
+
+def nongemm_kind(func_name: str) -> str | None:
+    """The NonGemmOp kind a torch function records as (module docstring), or None."""
+    return _NONGEMM.get(func_name.strip("_").lower())
 
 
 def uncosted_category(func_name: str) -> str | None:
@@ -67,14 +90,20 @@ def uncosted_category(func_name: str) -> str | None:
 class Traced:
     """Result of `trace_module`.
 
-    `ops`: the costed ops in execution order. `weight_of`: op name -> qualified name of the
-    module whose `weight` is the op's B operand (how masks keyed by module find their ops).
-    `uncosted`: category -> number of calls noted but not costed.
+    `layers`: every recorded op, GEMM or not, in execution order; `ops`: the GEMMs among them.
+    `weight_of`: op name -> qualified name of the module whose `weight` is the op's B operand
+    (how masks keyed by module find their ops). `uncosted`: category -> number of calls noted
+    but not costed.
     """
 
-    ops: list[Op]
+    layers: list[AnyOp]
     weight_of: dict[str, str] = field(default_factory=dict)
     uncosted: Counter = field(default_factory=Counter)
+
+    @property
+    def ops(self) -> list[Op]:
+        """The GEMM ops, in execution order (`of_type(layers, NonGemmOp)` gives the others)."""
+        return of_type(self.layers, Op)
 
     def workload(self, name: str, description: str = "", module_masks: dict[str, Any] | None = None) -> Workload:
         """A Workload of the traced ops; `module_masks` (module name -> bool mask shaped like the
@@ -89,7 +118,7 @@ class Traced:
                 masks[op.name] = mk.reshape(shape).astype(bool)
         notes = ", ".join(f"{k} x{v}" for k, v in sorted(self.uncosted.items()))
         desc = description + ("; " if description else "") + f"traced from torch; not costed: {notes or 'nothing'}"
-        return Workload(name=name, ops=list(self.ops), description=desc, masks=masks)
+        return Workload(name=name, ops=list(self.layers), description=desc, masks=masks)
 
 
 def _is_param(t: Any) -> bool:
@@ -102,12 +131,14 @@ class _Recorder(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.stack: list[tuple[str, nn.Module]] = [("", None)]
-        self.ops: list[Op] = []
+        self.ops: list[AnyOp] = []
         self.weight_of: dict[str, str] = {}
         self.uncosted: Counter = Counter()
         self.softmax_seen: set[str] = set()
         self.names: set[str] = set()
         self.param_names: dict[int, str] = {}
+        self.leaves: set[int] = set()        # id() of modules without children
+        self.tail: Any = None                # output of the last GEMM (or of its fused ops / batch norm)
 
     # -- naming ------------------------------------------------------------------------
     def _where(self) -> tuple[str, nn.Module | None]:
@@ -141,7 +172,7 @@ class _Recorder(TorchFunctionMode):
         return self._unique(self._child(fallback)), None
 
     # -- op builders -------------------------------------------------------------------
-    def _add(self, op: Op, owner: str | None = None) -> None:
+    def _add(self, op: AnyOp, owner: str | None = None) -> None:
         self.ops.append(op)
         if owner is not None:
             self.weight_of[op.name] = owner
@@ -171,6 +202,7 @@ class _Recorder(TorchFunctionMode):
         bh = math.prod(q_shape[:-2])
         L, E, S, Ev = q_shape[-2], q_shape[-1], k_shape[-2], v_shape[-1]
         self._add(Op(name=self._unique(self._child("score")), kind="attn_score", M=L, N=S, K=E, batch=bh))
+        self._add(NonGemmOp(name=self._unique(self._child("softmax")), kind="softmax", rows=L, cols=S, batch=bh))
         self._add(Op(name=self._unique(self._child("context")), kind="attn_context", M=L, N=Ev, K=S, batch=bh))
 
     def _matmul(self, a: torch.Tensor, b: torch.Tensor) -> None:
@@ -217,10 +249,62 @@ class _Recorder(TorchFunctionMode):
         self._add(Op(name=self._unique(out_owner), kind="gemm", M=L * B, N=ow.shape[0] if ow is not None else E,
                      K=E), out_owner)
 
+    # -- non-GEMM ops ---------------------------------------------------------------------
+    def _nongemm_name(self, kind: str) -> str:
+        """The running module's name when it is a leaf module, else `<module>.<kind>` (unique)."""
+        mod_name, mod = self._where()
+        if mod_name and mod is not None and id(mod) in self.leaves:
+            return self._unique(mod_name)
+        return self._unique(self._child(kind))
+
+    def _nongemm(self, kind: str, args: tuple, kwargs: dict, out: Any, adaptive: bool = False) -> bool:
+        """Record the non-GEMM op `kind` of a call (module docstring); False when the call is not
+        one (an elementwise op with a scalar operand)."""
+        x = args[0] if args else next(iter(kwargs.values()), None)
+        if not isinstance(out, torch.Tensor):
+            return False
+        shape = list(out.shape)
+        extra: dict = {}
+        if kind in ("add", "mul"):
+            other = args[1] if len(args) > 1 else kwargs.get("other")
+            if not (isinstance(x, torch.Tensor) and isinstance(other, torch.Tensor)) or min(x.numel(), other.numel()) <= 1:
+                return False
+        elif kind in ("layernorm", "rmsnorm"):
+            ns = args[1] if len(args) > 1 else kwargs.get("normalized_shape", shape[-1:])
+            ns = [ns] if isinstance(ns, int) else list(ns)
+            shape = shape[:len(shape) - len(ns)] + [math.prod(ns)]
+        elif kind == "softmax":
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", -1)
+            dim = dim % len(shape) if shape and isinstance(dim, int) else len(shape) - 1
+            shape = shape[:dim] + shape[dim + 1:] + shape[dim:dim + 1]
+        elif kind in ("maxpool", "avgpool"):
+            kernel = kwargs.get("kernel_size", args[1] if len(args) > 1 else None)
+            extra = self._pool_extra(x, out, None if adaptive else kernel)
+        batch, rows, cols = tensor_layout(shape)
+        fused = kind in ACTIVATIONS and x is not None and x is self.tail
+        self._add(NonGemmOp(name=self._nongemm_name(kind), kind=kind, rows=rows, cols=cols, batch=batch,
+                            fused=fused, **extra))
+        return True
+
+    @staticmethod
+    def _pool_extra(x: torch.Tensor, out: torch.Tensor, kernel) -> dict:
+        """window (inputs per output) and in_elements (input plane) of a 2-D pool call: the
+        kernel of a fixed pool, ceil(in / out) per side for an adaptive one (kernel None)."""
+        h, w, oh, ow = x.shape[-2], x.shape[-1], out.shape[-2], out.shape[-1]
+        if isinstance(kernel, int):
+            window = kernel * kernel
+        elif isinstance(kernel, (tuple, list)) and kernel:
+            window = kernel[0] * kernel[-1]
+        else:
+            window = -(-h // oh) * -(-w // ow)
+        return {"window": int(window), "in_elements": int(h * w)}
+
     # -- dispatch ----------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        before = len(self.ops)
+        name = getattr(func, "__name__", "")
         if func is F.linear:
             self._linear(args[0], args[1] if len(args) > 1 else kwargs["weight"])
         elif func is F.conv2d:
@@ -241,13 +325,32 @@ class _Recorder(TorchFunctionMode):
             self._mha(args, kwargs)
         elif func in (F.conv1d, F.conv3d, F.conv_transpose2d, torch.einsum):
             self.uncosted[f"{getattr(func, '__name__', func)} (not lowered)"] += 1
-        else:
-            cat = uncosted_category(getattr(func, "__name__", ""))
-            if cat is not None:
-                self.uncosted[cat] += 1
-                if cat == "softmax":
-                    self.softmax_seen.add(self._where()[0])
+        elif nongemm_kind(name) is None or not self._nongemm(nongemm_kind(name), args, kwargs, out,
+                                                             adaptive="adaptive" in name):
+            self._uncosted(name, args, out)
+        self._follow(before, out)
         return out
+
+    def _uncosted(self, name: str, args: tuple, out: Any) -> None:
+        """Count a call that becomes no op; batch norm passes the GEMM chain on (it is folded)."""
+        cat = uncosted_category(name)
+        if cat is None:
+            return
+        self.uncosted[cat] += 1
+        if cat == "softmax":
+            self.softmax_seen.add(self._where()[0])
+        if cat.startswith("batch norm") and args and args[0] is self.tail:
+            self.tail = out
+
+    def _follow(self, before: int, out: Any) -> None:
+        """Track the output a fused activation may consume: a new GEMM's, a fused op's; any other
+        recorded op ends the chain."""
+        if len(self.ops) == before:
+            return
+        last = self.ops[-1]
+        if isinstance(last, NonGemmOp) and last.kind == "softmax":
+            self.softmax_seen.add(self._where()[0])
+        self.tail = out if isinstance(last, Op) or last.fused else None
 
 
 def _as_call(example_inputs: Any) -> tuple[tuple, dict]:
@@ -271,6 +374,9 @@ def trace_module(model: nn.Module, example_inputs: Any) -> Traced:
     rec.param_names = {id(p): n for n, p in model.named_parameters()}
     handles = []
     for name, mod in model.named_modules():
+        if next(mod.children(), None) is None:
+            rec.leaves.add(id(mod))
+
         def pre(m, inputs, _name=name):
             rec.stack.append((_name, m))
 
@@ -291,7 +397,7 @@ def trace_module(model: nn.Module, example_inputs: Any) -> Traced:
     finally:
         for h in handles:
             h.remove()
-    if not rec.ops:
+    if not any(isinstance(op, Op) for op in rec.ops):
         raise SpecError(f"model {type(model).__name__}: the forward pass ran no Linear, Conv2d or matmul "
                         "(nothing to cost)")
-    return Traced(ops=rec.ops, weight_of=rec.weight_of, uncosted=rec.uncosted)
+    return Traced(layers=rec.ops, weight_of=rec.weight_of, uncosted=rec.uncosted)

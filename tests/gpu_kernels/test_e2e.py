@@ -1,0 +1,188 @@
+"""Whole-model latency (gpu_kernels/e2e.py, e2e_work.py, fusion.py; sim/gpu/nongemm.py and attention.py):
+what each framework fuses, the cost of a fused kernel and of fused attention by hand, the one
+launch-gap model per framework, and the end-to-end fit on calibration sources only. Rows are the
+shipped measurements/published end-to-end files (or copies with one time changed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nmsim.accel import load_arch
+from nmsim.gpu_kernels.e2e import (build_work, calibrate_e2e, e2e_values, kernel_launches, predict_e2e, row_kernels,
+                                   shipped_e2e, validate_e2e)
+from nmsim.gpu_kernels.fusion import Kernel, kernels
+from nmsim.gpu_kernels.published import read_published
+from nmsim.gpu_kernels.validate_published import CALIBRATION_SOURCES
+from nmsim.sim.gpu import (DTYPE_BYTES, attention_seconds, attention_work, fused_kernel_terms, kernel_work,
+                           nongemm_default_params, work_seconds)
+from nmsim.workloads import NonGemmOp, Op, zoo
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "measurements" / "published"
+
+
+def e2e_rows():
+    return [r for f in sorted(PUBLISHED.glob("e2e_*.csv")) for r in read_published(f)[1]]
+
+
+def layer_kinds(ks: list[Kernel]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(k.kind, tuple(x.name.split(".", 1)[-1] for x in (*k.gemms, *k.ops))) for k in ks]
+
+
+# --- fusion rules --------------------------------------------------------------------------
+
+def test_tensorrt_bert_kernels_are_the_demo_builders():
+    wl = zoo.build("bert-base", batch=1, seq_len=128)
+    ks = kernels(wl.layers, "tensorrt")
+    # embeddings, adds and the layer norm: the embLayerNorm plugin
+    assert ks[0].kind == "nongemm" and [o.kind for o in ks[0].ops] == ["embedding", "embedding", "add", "embedding",
+                                                                       "add", "layernorm"]
+    # per layer: QKV GEMM, fused MHA, attention output FC, skip+LN, FC1+GELU, FC2, skip+LN
+    assert layer_kinds(ks[1:8]) == [
+        ("gemm", ("attn.q", "attn.k", "attn.v")), ("attention", ("attn.score", "attn.context", "attn.softmax")),
+        ("gemm", ("attn.out",)), ("nongemm", ("res1", "norm1")), ("gemm", ("ffn.up", "ffn.gelu")),
+        ("gemm", ("ffn.down",)), ("nongemm", ("res2", "norm2"))]
+    assert len(ks) == 1 + 12 * 7
+    # every layer is in exactly one kernel
+    assert sorted(x.name for k in ks for x in (*k.gemms, *k.ops)) == sorted(x.name for x in wl.layers)
+
+
+def test_torch_compile_and_eager_fuse_less():
+    wl = zoo.build("bert-base", batch=1, seq_len=128)
+    ks = kernels(wl.layers, "torch_compile")
+    # Inductor: GELU after a library GEMM is a kernel of its own; qkv and attention still one kernel each
+    assert layer_kinds(ks[1:9]) == [
+        ("gemm", ("attn.q", "attn.k", "attn.v")), ("attention", ("attn.score", "attn.context", "attn.softmax")),
+        ("gemm", ("attn.out",)), ("nongemm", ("res1", "norm1")), ("gemm", ("ffn.up",)), ("nongemm", ("ffn.gelu",)),
+        ("gemm", ("ffn.down",)), ("nongemm", ("res2", "norm2"))]
+    eager = kernels(wl.layers, "torch_eager")
+    assert len(eager) == len(wl.layers) and all(len(k.gemms) + len(k.ops) == 1 for k in eager)
+
+
+def test_merges_need_the_same_input():
+    q = Op("attn.q", "gemm", 8, 64, 64)
+    odd = [q, Op("attn.k", "gemm", 8, 64, 32), Op("attn.v", "gemm", 8, 64, 64)]
+    assert [k.kind for k in kernels(odd, "tensorrt")] == ["gemm"] * 3
+    same = [q, Op("attn.k", "gemm", 8, 32, 64), Op("attn.v", "gemm", 8, 32, 64)]
+    assert [len(k.gemms) for k in kernels(same, "tensorrt")] == [3]
+    # an activation in the epilogue only right after a GEMM; after a non-GEMM op it joins the run
+    gelu = NonGemmOp("g", "gelu", rows=8, cols=64)
+    ks = kernels([q, NonGemmOp("n", "layernorm", rows=8, cols=64), gelu], "tensorrt")
+    assert layer_kinds(ks) == [("gemm", ("q",)), ("nongemm", ("n", "g"))]
+
+
+# --- what a fused kernel and fused attention cost ---------------------------------------------
+
+def test_fused_add_and_layernorm_by_hand():
+    a100 = load_arch("a100-40gb")
+    g, p = a100.gpu, nongemm_default_params(a100.gpu)
+    E = 8192 * 1024                                        # 16 MiB per fp16 tensor: 2 of them > half of L2, HBM
+    add, ln = NonGemmOp("r", "add", rows=8192, cols=1024), NonGemmOp("n", "layernorm", rows=8192, cols=1024)
+    one = fused_kernel_terms(a100, [add, ln], p)
+    # reads the two add operands and the norm's scale and shift; writes the norm's output once
+    assert one["hbm_bytes"] == (2 * E + E + 2 * 1024) * 2 and one["l2_bytes"] == 0
+    apart = [fused_kernel_terms(a100, [x], p) for x in (add, ln)]
+    assert sum(t["hbm_bytes"] for t in apart) == (3 * E + 2 * E + 2 * 1024) * 2
+    assert one["total_s"] < sum(t["total_s"] for t in apart)
+    assert one["launch_s"] == apart[0]["launch_s"] == p["nongemm_launch_s"]
+    # inside another kernel (an epilogue): arithmetic only
+    w = kernel_work(g, [add], "fp16", p["nongemm_l2_fraction"], on_chip=True)
+    assert (w.hbm_bytes, w.l2_bytes, w.alu_ops) == (0.0, 0.0, add.alu_ops)
+
+
+def test_fused_attention_by_hand():
+    a100 = load_arch("a100-40gb")
+    g = a100.gpu
+    p = nongemm_default_params(g) | {"tensor_eff_cublas": 0.5}
+    B, S, d = 64 * 12, 384, 64                             # 64 sequences x 12 heads
+    score, context = Op("s", "attn_score", S, S, d, B), Op("c", "attn_context", S, d, S, B)
+    soft = NonGemmOp("p", "softmax", rows=S, cols=S, batch=B)
+    w = attention_work(g, score, context, soft, "fp16", p["nongemm_l2_fraction"])
+    # Q, K, V read, the context written; the S x S scores never leave the chip
+    assert w.hbm_bytes == 4 * B * S * d * DTYPE_BYTES["fp16"] and w.l2_bytes == 0
+    assert w.tensor_s == pytest.approx(2 * 2 * B * S * S * d / g.dense_tensor_flops["fp16"]) and w.util == 1.0
+    t = attention_seconds(g, w, p)
+    soft_s = work_seconds(g, kernel_work(g, [soft], "fp16", 0.5, on_chip=True), p)["compute_s"]
+    assert t["compute_s"] == pytest.approx(w.tensor_s / 0.5 + soft_s)
+    assert t["total_s"] == max(t["compute_s"], t["memory_s"])
+    # one sequence of 128 tokens keeps 12 x 2 CTAs busy of 108 SMs
+    small = attention_work(g, Op("s", "attn_score", 128, 128, d, 12), Op("c", "attn_context", 128, d, 128, 12),
+                           None, "fp16", 0.5)
+    assert small.util == pytest.approx(24 / g.sms)
+
+
+# --- one launch model, and the fit on calibration sources only ---------------------------------
+
+def _subset():
+    rows = e2e_rows()
+    cal = [r for r in rows if r["source_id"] in CALIBRATION_SOURCES and r["preset"] == "a30"
+           and r["model"] == "bert-base" and r["dtype"] == "int8"]
+    held = [r for r in rows if r["source_id"] not in CALIBRATION_SOURCES and r["preset"] == "l40s"
+            and r["model"] == "bert-base" and r["dtype"] == "int8"][:6]
+    return cal + held
+
+
+def test_one_gap_for_every_kernel_of_a_framework():
+    rows = [r for r in _subset() if r["batch"] in (1, 8)]
+    work = build_work(rows, {})
+    base = predict_e2e(work, len(rows), {"gap_s_tensorrt": 1e-6})
+    more = predict_e2e(work, len(rows), {"gap_s_tensorrt": 3e-6})
+    for i, r in enumerate(rows):
+        # GEMM, attention and non-GEMM kernels alike: 85 kernels x 2 us
+        assert kernel_launches(r) == 85 == len(row_kernels(r))
+        assert more["total_s"][i] - base["total_s"][i] == pytest.approx(85 * 2e-6)
+        assert more["gemm_s"][i] == base["gemm_s"][i] and more["nongemm_s"][i] == base["nongemm_s"][i]
+
+
+def test_held_out_rows_never_move_the_fit():
+    rows = _subset()
+    values, info = calibrate_e2e(rows)
+    assert "gap_s_tensorrt" in values and info["free"]
+    i = next(i for i, r in enumerate(rows) if r["source_id"] not in CALIBRATION_SOURCES)
+    changed = [dict(r, time_s=r["time_s"] * 3) if j == i else r for j, r in enumerate(rows)]
+    assert calibrate_e2e(changed)[0] == values
+    # a calibration row does move it (the check above can fail)
+    k = next(k for k, r in enumerate(rows) if r["source_id"] in CALIBRATION_SOURCES and r["batch"] == 1)
+    moved = [dict(r, time_s=r["time_s"] * 3) if j == k else r for j, r in enumerate(rows)]
+    assert calibrate_e2e(moved)[0]["gap_s_tensorrt"] != values["gap_s_tensorrt"]
+
+
+def test_fit_recovers_known_values_and_leaves_loose_ones_at_their_prior():
+    rows = [r for r in _subset() if r["source_id"] in CALIBRATION_SOURCES]
+    truth = {"gap_s_tensorrt": 3e-6, "sustained_frac@sm80": 0.8}
+    pred = predict_e2e(build_work(rows, {}), len(rows), truth)["total_s"]
+    values, info = calibrate_e2e([dict(r, time_s=float(t)) for r, t in zip(rows, pred)])
+    # a maximum a posteriori fit: the prior (2 us, 1.0) pulls a little on 20 exact rows
+    assert values["gap_s_tensorrt"] == pytest.approx(3e-6, rel=0.15)
+    assert values["sustained_frac@sm80"] == pytest.approx(0.8, rel=0.03)
+    again = predict_e2e(build_work(rows, values), len(rows), values)["total_s"]
+    assert max(abs(again / pred - 1)) < 0.05
+    # no torch.compile row: its gap is not a free key; an unpinned key keeps its prior
+    assert "gap_s_torch_compile" not in info["free"]
+    assert info["unconstrained"] and all(k not in values and k not in info["sd"] for k in info["unconstrained"])
+
+
+def test_shipped_e2e_calibration_is_what_the_fit_gives():
+    values, info = calibrate_e2e(e2e_rows())
+    shipped = shipped_e2e()
+    assert set(values) == set(shipped), set(values) ^ set(shipped)
+    for k, v in values.items():
+        assert shipped[k] == pytest.approx(v, rel=0.01), k
+    # the T4 sustains less than its one-op rates; a device without calibration rows keeps 1
+    assert shipped["sustained_frac@sm75"] < 0.9
+    assert e2e_values(load_arch("h100").gpu, shipped)["sustained_frac"] == 1.0
+
+
+def test_validation_report_says_what_is_costed(capsys):
+    from ..conftest import run_cli
+
+    code, text, err = run_cli(["gpu", "validate", PUBLISHED / "e2e_pytorch.csv"], capsys)
+    assert code == 0, err
+    text = " ".join(text.split())                         # the console wraps long lines
+    assert "fused attention" in text and "cost nothing" not in text and "per preset" in text
+    rows = [r for r in e2e_rows() if r["source_id"] not in CALIBRATION_SOURCES and r["framework"] == "tensorrt"][:5]
+    res = validate_e2e(rows)                              # held-out sources only: the shipped calibration, no fit
+    assert res["param_status"]["gap_s_tensorrt"] == "shipped calibration"
+    assert res["params"]["gap_s_tensorrt"] == shipped_e2e()["gap_s_tensorrt"]
+    for r in res["rows"]:
+        assert r["predicted_s"] == pytest.approx(sum(r["parts_s"].values()))

@@ -1,0 +1,141 @@
+"""Hand-derived checks of the memory terms the SoC RTL validation added to the model (docs/MODEL.md
+3.2-3.5): port semantics, read-ahead of streamed readers, whole DRAM accesses, page changes,
+read/write switches, refresh, and preload overlap. The tiny arch: 4 x 4 PEs, one MAC each, int8,
+int32 partial sums, 1 GHz, one level `gbuf` holding every operand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nmsim.mapping import Mapping, executed_gemm, plan_sparsity
+from nmsim.sim import HwParams, simulate_op
+from nmsim.sim.dram import page_changes, transfer_cycles
+from nmsim.sim.engine import engine_cost
+from nmsim.sim.schedule import build_schedule
+from nmsim.specfile import SpecError
+from nmsim.workloads import Op, Sparsity
+
+from ..conftest import make_arch
+
+GEMM_8x4x4 = Op("g", "gemm", M=8, N=4, K=4)
+
+
+def breakdown(arch, op, mapping):
+    return simulate_op(arch, op, mapping).cycle_breakdown
+
+
+@pytest.mark.parametrize("ports, expected", [("shared", 32.0), ("separate", 22.0)])
+def test_port_semantics(ports, expected):
+    """WS 8x4x4, one tile. Reads: A 8 beats x 4 rows = 32 B, B 16 B, out drained to DRAM 32 B = 80 B;
+    writes: 32 int32 partial sums = 128 B plus DRAM fills A 32 + B 16 = 176 B. At 8 B/cycle each way:
+    shared 10 + 22 = 32 cycles, separate max(10, 22) = 22."""
+    arch = make_arch(**{"memory.0.read_bytes_per_cycle": 8, "memory.0.write_bytes_per_cycle": 8,
+                        "memory.0.ports": ports})
+    assert breakdown(arch, GEMM_8x4x4, Mapping("ws", 8, 4, 4))["buffer_cycles"] == expected
+
+
+def test_preload_overlap():
+    """Without: one fold of 2R + C - 2 + T = 10 + 8 = 18. With: R + C - 2 = 6 plus a stream of
+    max(T, R) = 8 -> 14; at T = M = 2 < R the stream still lasts R = 4: 6 + 4 = 10 (not 12)."""
+    over = make_arch(**{"compute.preload_overlap": True})
+    assert breakdown(make_arch(), GEMM_8x4x4, Mapping("ws", 8, 4, 4))["compute_cycles"] == 18
+    assert breakdown(over, GEMM_8x4x4, Mapping("ws", 8, 4, 4))["compute_cycles"] == 14
+    small = Op("g", "gemm", M=2, N=4, K=4)
+    assert breakdown(make_arch(), small, Mapping("ws", 2, 4, 4))["compute_cycles"] == 12
+    assert breakdown(over, small, Mapping("ws", 2, 4, 4))["compute_cycles"] == 10
+    assert breakdown(over, GEMM_8x4x4, Mapping("os", 8, 4, 4))["compute_cycles"] == 20  # OS has no preload
+
+
+def test_prefetch_steps_expose_the_fill():
+    """2:4 weights, K = 8: one row fold (4 units), T = 8 beats of 4 rows x 2 activations = 8 B, i.e. 4
+    cycles per beat at 2 B/cycle. Port: reads A 64 + B 16 x 1.25 = 20 + drain 32 = 116 B -> 58 cycles
+    (writes at 1e9 B/cycle cost nothing). A reader 2 beats ahead hides 8 of the fold's 10 fill cycles: +2."""
+    op = Op("g", "gemm", M=8, N=4, K=8, weight_sparsity=Sparsity.parse("2:4"))
+    base = {"memory.0.read_bytes_per_cycle": 2}
+    assert breakdown(make_arch(**base), op, Mapping("ws", 8, 4, 8))["buffer_cycles"] == pytest.approx(58)
+    ahead = make_arch(**base, **{"memory.0.prefetch_steps": 2})
+    assert breakdown(ahead, op, Mapping("ws", 8, 4, 8))["buffer_cycles"] == pytest.approx(60)
+    far = make_arch(**base, **{"memory.0.prefetch_steps": 3})  # 12 cycles ahead > 10: nothing exposed
+    assert breakdown(far, op, Mapping("ws", 8, 4, 8))["buffer_cycles"] == pytest.approx(58)
+
+
+@pytest.mark.parametrize("mapping, expected", [
+    # One tile: A 3 rows of 20 B -> 32 each, B 5 columns of 20 B -> 32, out 3 rows of 5 B -> 16.
+    (Mapping("ws", 3, 5, 20), 3 * 32 + 5 * 32 + 3 * 16),
+    # K in tiles of 16: rows of 16, 16, 8 B -> 16 each, A 3 x 48, B 5 x 48; out once (k innermost).
+    (Mapping("ws", 3, 5, 16, "nmk"), 3 * 48 + 5 * 48 + 3 * 16),
+])
+def test_dram_moves_whole_accesses(mapping, expected):
+    arch = make_arch(**{"dram.access_bytes": 16})
+    op = Op("g", "gemm", M=3, N=5, K=20 if mapping.tile_k == 20 else 40)
+    if mapping.tile_k == 16:
+        expected = 3 * 48 + 5 * 48 + 3 * 16  # K = 40: tiles 16, 16, 8
+    assert simulate_op(arch, op, mapping).bytes["dram"] == expected
+    assert simulate_op(make_arch(), op, mapping).bytes["dram"] == op.M * op.K + op.K * op.N + op.M * op.N
+
+
+def test_transfer_cycles_and_page_changes_by_hand():
+    arch = make_arch(**{"dram.bytes_per_s": 16e9, "dram.page_bytes": 2048, "dram.page_change_s": 10e-9,
+                        "dram.refresh_fraction": 0.2, "dram.rw_batch_bytes": 256, "dram.rw_switch_s": 4e-9})
+    hw = HwParams.from_arch(arch)
+    # 4096 B at 16 B/cycle = 256, 3 page changes x 10, 2 x 512/256 = 4 switches x 4; / (1 - 0.2)
+    assert transfer_cycles(hw, 4096.0, 3.0, 512.0) == pytest.approx((256 + 30 + 16) / 0.8)
+    # Rows 400 B apart share pages: 2 transfers + 10 x 400/2048; a page or more apart each opens one
+    assert page_changes(hw, 2, 10, 100, 400) == pytest.approx(2 + 10 * 400 / 2048)
+    assert page_changes(hw, 2, 10, 100, 4096) == pytest.approx(2 + 10 * 2148 / 2048)
+    assert page_changes(HwParams.from_arch(make_arch()), 2, 10, 100, 400) == 0.0
+
+
+def test_fast_model_counts_pages_per_transfer():
+    """64 x 64 x 64 dense, one tile: A, B and out are one transfer each of 64 rows of 64 B (the rows
+    are contiguous): 1 + 64 x 64 / 2048 = 3 page changes each, 9 in all, 10 cycles each."""
+    arch = make_arch(**{"dram.page_bytes": 2048, "dram.page_change_s": 10e-9})
+    op = Op("g", "gemm", M=64, N=64, K=64)
+    assert breakdown(arch, op, Mapping("ws", 64, 64, 64))["dram_cycles"] == pytest.approx(90.0, abs=1e-3)
+
+
+def test_dram_fields_need_their_partners():
+    with pytest.raises(ValueError, match="page_change_s needs page_bytes"):
+        make_arch(**{"dram.page_change_s": 1e-8})
+    with pytest.raises(ValueError, match="rw_switch_s needs rw_batch_bytes"):
+        make_arch(**{"dram.rw_switch_s": 1e-8})
+    with pytest.raises(ValueError):
+        make_arch(**{"memory.0.ports": "dual"})
+
+
+@pytest.mark.parametrize("order, tiles", [("nmk", (16, 24, 32)), ("kmn", (8, 16, 16)), ("mkn", (24, 8, 48))])
+def test_schedule_sums_equal_the_closed_form_with_the_new_fields(order, tiles):
+    """The detailed engine's per-tile transfers add up to the fast model's DRAM bytes (whole accesses)
+    and, page model and switches included, to its DRAM cycles within the closed form's one-tile
+    approximation of run lengths."""
+    arch = make_arch(**{"dram.bytes_per_s": 8e9, "dram.access_bytes": 16, "dram.page_bytes": 512,
+                        "dram.page_change_s": 8e-9, "dram.refresh_fraction": 0.05, "dram.rw_batch_bytes": 64,
+                        "dram.rw_switch_s": 5e-9, "memory.0.ports": "separate"})
+    op = Op("g", "gemm", M=50, N=40, K=100)
+    mp = Mapping("ws", *tiles, order)
+    fast = simulate_op(arch, op, mp)
+    sched = build_schedule(HwParams.from_arch(arch), executed_gemm(op, plan_sparsity(arch, op)), mp)
+    assert sched.dram_bytes == pytest.approx(fast.bytes["dram"])
+    assert sched.dram_cycles == pytest.approx(fast.cycle_breakdown["dram_cycles"], rel=0.05)
+
+
+def test_engine_streams_fills_through_the_port():
+    """WS 8x4x4, 16 B/cycle of DRAM and of write port, no latency. A (32 B) streams in over cycles
+    0-2 and is written as it arrives, B (16 B) over 2-3: the tile starts at 3, computes 18 cycles
+    (its 128 B of partial sums take 8 write-port cycles under them) and its 32 B store takes 2: 23.
+    Filling only after each transfer ended would start the tile at 5."""
+    arch = make_arch(**{"dram.bytes_per_s": 16e9, "memory.0.write_bytes_per_cycle": 16, "memory.0.ports": "separate"})
+    op = Op("g", "gemm", M=8, N=4, K=4)
+    res = engine_cost(HwParams.from_arch(arch), executed_gemm(op, plan_sparsity(arch, op)), Mapping("ws", 8, 4, 4))
+    assert res["cycles"] == 3 + 18 + 2
+    assert np.isclose(res["stall_buffer_port_cycles"], 0.0)
+
+
+def test_bad_preset_fields_name_the_field():
+    with pytest.raises(SpecError):
+        from nmsim.specfile import parse_model
+        from nmsim.accel.spec import Arch
+        parse_model(Arch, {"name": "x", "compute": {"rows": 1, "cols": 1, "clock_hz": 1}, "memory": [
+            {"name": "m", "size_bytes": 1, "read_bytes_per_cycle": 1, "write_bytes_per_cycle": 1,
+             "prefetch_steps": -1}], "dram": {"bytes_per_s": 1}, "energy": {"mac_pj": 1, "per_byte_pj":
+            {"m": 0, "dram": 0}}}, "x.yaml", None)
