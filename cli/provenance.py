@@ -19,6 +19,13 @@ def file_inputs(**paths) -> dict:
     return {k: str(Path(v).resolve()) for k, v in paths.items() if v and Path(v).exists()}
 
 
+def preset_prov(name: str) -> dict:
+    """The arch record (`arch_prov`) of the shipped preset `name`."""
+    from nmsim.accel import load_arch
+
+    return arch_prov(name, load_arch(name))
+
+
 def write_json(path: str, kind: str, doc: dict, **prov) -> None:
     """Write `doc` as a `kind` result with the provenance `prov` (specfile.results.provenance)."""
     write_result(path, kind, doc, provenance(kind, **prov))

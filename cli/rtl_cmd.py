@@ -23,7 +23,7 @@ from nmsim.specfile import atomic_path
 from .argtypes import SEED_MAX, WORKERS_MAX, int_flag
 from .errors import flags
 from .outputs import add_output
-from .provenance import write_json
+from .provenance import preset_prov, write_json
 
 
 def add_parser(sub) -> None:
@@ -94,10 +94,10 @@ def cmd_validate(args: argparse.Namespace) -> None:
     console.print(f"{len(rows)} tiles, outputs bit-exact against sim.functional; cycles exact on {exact}, "
                   f"max |error| {100 * max_error:.2f}% (bound {100 * CYCLE_TOLERANCE:.0f}%)")
     if args.json:
-        write_json(args.outputs.path(args.json), "rtl-validate",
-                   {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
-                    "compared": "compute_cycles (busy cycles of the array)", "cases": rows, "max_error": max_error},
-                   engine=f"rtl ({args.simulator}) vs fast", arch=_preset_prov(PRESET), seeds={"seed": args.seed})
+        write_json(args.outputs.path(args.json), "rtl-validate", {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
+                                               "compared": "compute_cycles (busy cycles of the array)",
+                                               "cases": rows, "max_error": max_error},
+                   engine=f"rtl ({args.simulator}) vs fast", arch=preset_prov(PRESET), seeds={"seed": args.seed})
     if max_error > CYCLE_TOLERANCE:
         args.outputs.commit()  # a check that ran and failed keeps its report (the evidence)
         _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * CYCLE_TOLERANCE:.0f}%")
@@ -114,14 +114,6 @@ def _require_cocotb() -> None:
         fail(f"nmsim rtl validate needs cocotb (the rtl extra; module '{exc.name}' is missing): "
              "pip install -e '.[rtl]' in the nmsim checkout (make test installs it)")
 
-
-def _preset_prov(name: str) -> dict:
-    """The arch record of preset `name`."""
-    from nmsim.accel import load_arch
-
-    from .provenance import arch_prov
-
-    return arch_prov(name, load_arch(name))
 
 
 def _failed(message: str) -> None:

@@ -8,7 +8,6 @@ targets (rtl_models/soc_validate.py, docs/RTL.md "Memory path").
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .errors import fail
@@ -72,8 +71,10 @@ def cmd_validate_memory(args: argparse.Namespace) -> None:
     _print(rows, module, PRESET, console, Table)
     s = summary(rows)
     if args.json:
-        with open(args.outputs.path(args.json), "w") as fh:
-            json.dump({"preset": PRESET, "dram_module": module, "cases": rows, "summary": s}, fh, indent=1)
+        from .provenance import preset_prov, write_json
+
+        write_json(args.outputs.path(args.json), "rtl-validate-memory", {"preset": PRESET, "dram_module": module, "cases": rows, "summary": s},
+                   engine="RTL (Verilator, LiteDRAM) vs fast and detailed", arch=preset_prov(PRESET))
     # The targets hold over the whole case list; a subset or a layer of your own fails only on wrong outputs.
     whole = not args.only and not args.layer
     if s["mismatches"] or (whole and not s["met"]):

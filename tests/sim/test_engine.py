@@ -208,9 +208,10 @@ def test_cli_detailed_engine_and_trace(tmp_path, capsys):
 
 
 def test_trace_times_ids_and_dropped_events_by_hand(tmp_path):
-    # 2 GHz: one cycle is 0.0005 us. Layer a: a tile on the array over cycles 0-10; layer b starts 100
-    # cycles later: a load on DRAM over its cycles 5-7; a third event is over max_events and dropped
-    tr = Trace(2.0e9, max_events=2)
+    # 2 GHz: one cycle is 0.0005 us. Layer a: a tile on the array over cycles 0-10, the layer closed after
+    # 100 cycles (its span); layer b: a load on DRAM over its cycles 5-7 (105-107 overall); a third event is
+    # over max_events and dropped. Threads: layers, array, stalls first, then the other resources sorted.
+    tr = Trace(2.0e9, max_events=2, title="t")
     tr.layer = "a"
     tr.add("array", "t0", 0, 10)
     tr.advance(100)
@@ -218,16 +219,21 @@ def test_trace_times_ids_and_dropped_events_by_hand(tmp_path):
     tr.add("dram", "ld", 5, 7)
     tr.add("array", "t1", 7, 9)
     assert tr.events == [("a", "array", "t0", 0.0, 10.0), ("b", "dram", "ld", 105.0, 107.0)] and tr.dropped == 1
+    assert tr.spans == [("a", "layers", "a", 0.0, 100.0)]
     tr.write(tmp_path / "t.json")
     doc = json.loads((tmp_path / "t.json").read_text())
     meta = [e for e in doc["traceEvents"] if e["ph"] == "M"]
     ev = [e for e in doc["traceEvents"] if e["ph"] == "X"]
-    assert [(m["tid"], m["args"]["name"]) for m in meta] == [(1, "array"), (2, "dram")]
-    assert [(e["name"], e["cat"], e["tid"], e["pid"]) for e in ev] == [("t0", "a", 1, 1), ("ld", "b", 2, 1)]
-    assert [e["ts"] for e in ev] == pytest.approx([0.0, 105 * 0.0005])
-    assert [e["dur"] for e in ev] == pytest.approx([10 * 0.0005, 2 * 0.0005])
-    assert ev[1]["args"] == {"layer": "b", "start_cycle": 105.0, "end_cycle": 107.0}
-    assert doc["otherData"] == {"clock_hz": 2.0e9, "dropped_events": 1}
+    assert [(m["tid"], m["args"]["name"]) for m in meta if m["name"] == "process_name"] == [(0, "t")]
+    assert [(m["tid"], m["args"]["name"]) for m in meta if m["name"] == "thread_name"] == [
+        (1, "layers"), (2, "array"), (3, "stalls"), (4, "dram")]
+    assert [(e["name"], e["cat"], e["tid"], e["pid"]) for e in ev] == [("a", "layers", 1, 1), ("t0", "a", 2, 1),
+                                                                      ("ld", "b", 4, 1)]
+    assert [e["ts"] for e in ev] == pytest.approx([0.0, 0.0, 105 * 0.0005])
+    assert [e["dur"] for e in ev] == pytest.approx([100 * 0.0005, 10 * 0.0005, 2 * 0.0005])
+    assert ev[2]["args"] == {"layer": "b", "start_cycle": 105.0, "end_cycle": 107.0}
+    assert doc["otherData"]["clock_hz"] == 2.0e9 and doc["otherData"]["dropped_events"] == 1
     tr.write(tmp_path / "t.csv")
     rows = (tmp_path / "t.csv").read_text().splitlines()
-    assert rows == ["layer,resource,name,start_cycle,end_cycle", "a,array,t0,0.0,10.0", "b,dram,ld,105.0,107.0"]
+    assert rows == ["layer,resource,name,start_cycle,end_cycle", "a,layers,a,0.0,100.0", "a,array,t0,0.0,10.0",
+                    "b,dram,ld,105.0,107.0"]
