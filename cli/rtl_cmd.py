@@ -94,9 +94,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
     console.print(f"{len(rows)} tiles, outputs bit-exact against sim.functional; cycles exact on {exact}, "
                   f"max |error| {100 * max_error:.2f}% (bound {100 * CYCLE_TOLERANCE:.0f}%)")
     if args.json:
-        write_json(args.outputs.path(args.json), "rtl-validate", {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
-                                               "compared": "compute_cycles (busy cycles of the array)",
-                                               "cases": rows, "max_error": max_error},
+        write_json(args.outputs.path(args.json), "rtl-validate",
+                   {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
+                    "compared": "compute_cycles (busy cycles of the array)", "cases": rows, "max_error": max_error},
                    engine=f"rtl ({args.simulator}) vs fast", arch=preset_prov(PRESET), seeds={"seed": args.seed})
     if max_error > CYCLE_TOLERANCE:
         args.outputs.commit()  # a check that ran and failed keeps its report (the evidence)
@@ -113,7 +113,6 @@ def _require_cocotb() -> None:
         from .errors import fail
         fail(f"nmsim rtl validate needs cocotb (the rtl extra; module '{exc.name}' is missing): "
              "pip install -e '.[rtl]' in the nmsim checkout (make test installs it)")
-
 
 
 def _failed(message: str) -> None:

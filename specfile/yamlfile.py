@@ -37,9 +37,10 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parse
     """SafeLoader (libyaml's when installed) whose scalars resolve without YAML 1.1's base 60."""
 
 
-def _scan(text: str, label: str) -> None:
+def check_yaml_text(text: str, label: str) -> None:
     """SpecError for an alias, nesting deeper than MAX_DEPTH or more than MAX_NODES values, found
-    from the parser's event stream before any node is built (the composer recurses per level)."""
+    from the parser's event stream before any node is built (the composer recurses per level).
+    load_yaml calls it; readers with loaders of their own (Timeloop's tags) call it first."""
     depth = nodes = 0
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
@@ -107,7 +108,7 @@ def load_yaml(source: str | Path, text: str | None = None) -> tuple[Any, dict[tu
         text = read_text(source, "file")
     loader = None
     try:
-        _scan(text, label)
+        check_yaml_text(text, label)
         loader = _Loader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -301,6 +301,41 @@ def measurements_case(rng: random.Random, folder: Path) -> Case:
     return Case("", ["gpu", "validate", m, "--json", out / "v.json"], folder, [out / "v.json"])
 
 
+# Timeloop/Sparseloop/Accelergy files (interop/): the shipped exercise fixtures, mutated
+_TIMELOOP = Path(__file__).resolve().parent.parent / "interop" / "fixtures" / "timeloop"
+_TIMELOOP_FILES = {  # flag of `nmsim timeloop read` -> fixture files it reads
+    "--problem": ["simple_weight_stationary/inputs/problem.yaml", "sparse_tensor_core_like_2to4_v3/inputs/prob/prob.yaml"],
+    "--arch": ["simple_weight_stationary/inputs/arch.yaml", "sparse_tensor_core_like_2to4_v3/inputs/arch/arch.yaml"],
+    "--mapping": ["simple_weight_stationary/ref_outputs/timeloop-mapper.map.yaml"],
+    "--sparse-opt": ["sparse_tensor_core_like_2to4_v3/inputs/sparse-opt/sparse-opt.yaml"],
+    "--stats": ["simple_weight_stationary/ref_outputs/timeloop-mapper.stats.txt"],
+    "ert": ["simple_weight_stationary/ref_outputs/timeloop-mapper.ERT.yaml"],
+}
+
+
+@kind("timeloop")
+def timeloop_case(rng: random.Random, folder: Path) -> Case:
+    flag = rng.choice(sorted(_TIMELOOP_FILES))
+    src = _TIMELOOP / rng.choice(_TIMELOOP_FILES[flag])
+    f = folder / src.name
+    r = rng.random()
+    if src.suffix == ".yaml" and r < 0.5:
+        from nmsim.interop.timeloop import load_timeloop_yaml  # tags kept as plain `_tag` keys
+
+        _mutated_yaml(rng, f, load_timeloop_yaml(src))
+    elif r < 0.85:
+        f.write_text(mutate_text_lines(rng, src.read_text()))
+    else:
+        f.write_bytes(mutate_bytes(rng, src.read_bytes()))
+    if flag != "ert":
+        return Case("", ["timeloop", "read", flag, f], folder, [])
+    out = folder / "out"
+    out.mkdir()
+    arch = _TIMELOOP / "simple_weight_stationary/inputs/arch.yaml"
+    return Case("", ["timeloop", "ert", f, "--timeloop-arch", arch, "--arch", "dense-systolic", "--level", "dram=DRAM",
+                     "--mac", "mac", "--out", out / "a.yaml"], folder, [out / "a.yaml"])
+
+
 def _mutated_string(rng: random.Random, base: str) -> str:
     """`base` with a character or field edit (structure kept where possible)."""
     r = rng.random()

@@ -92,9 +92,11 @@ def test_search_cost_equals_simulate_cost():
 def test_random_is_seeded_and_valid():
     arch = small_buffer_arch(8192)
     op = Op("g", "gemm", M=100, N=60, K=96)
-    a = map_op(arch, op, "random", samples=3000, seed=7, top=3)
-    b = map_op(arch, op, "random", samples=3000, seed=7, top=3)
-    c = map_op(arch, op, "random", samples=3000, seed=8, top=3)
+    # top=100: every mapper also costs the default mapping's candidates (mapping.search.default_seeds),
+    # which can take the first few places for any seed; the draws show below them
+    a = map_op(arch, op, "random", samples=3000, seed=7, top=100)
+    b = map_op(arch, op, "random", samples=3000, seed=7, top=100)
+    c = map_op(arch, op, "random", samples=3000, seed=8, top=100)
     assert [r.mapping for r in a.ranked] == [r.mapping for r in b.ranked]
     assert a.evaluated == 3000 and 0 < a.valid < 3000  # the small buffer rejects some draws
     # another seed draws other mappings: a mapper that ignored the seed would rank the same ones
