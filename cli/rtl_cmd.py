@@ -56,6 +56,7 @@ def add_parser(sub) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> None:
     """Run the validation and print the table (RTL cycles beside predicted cycles)."""
+    _require_cocotb()
     if args.memory:
         from .rtl_memory_cmd import cmd_validate_memory
 
@@ -72,7 +73,6 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
     from .tables import console, NarrowTable
 
-    _require_cocotb()
     with flags(count="--cases"):
         cases = make_cases(args.cases, args.seed)
     with Progress(console=console, transient=True) as prog:

@@ -162,7 +162,7 @@ def _level(node: dict, instances: int, parallel: bool = False) -> Level:
     cls = str(node.get("class", ""))
     ds = ((node.get("constraints") or {}).get("dataspace") or {})
     kind = "compute" if cls in _COMPUTE or node.get("_tag") == "Compute" else "storage"
-    return Level(node["name"], kind, cls, attrs, instances, 1, tuple(ds.get("keep") or ()),
+    return Level(str(node["name"]), kind, cls, attrs, instances, 1, tuple(ds.get("keep") or ()),
                  tuple(ds.get("bypass") or ()), node.get("sparse_optimizations"))
 
 
@@ -179,7 +179,7 @@ def _walk_v4(nodes: list, instances: int, out: list[Level]) -> int:
         if tag == "Container":
             if fan > 1:
                 instances *= fan
-                out.append(Level(node["name"], "fanout", "", dict(spatial), instances, fan))
+                out.append(Level(str(node["name"]), "fanout", "", dict(spatial), instances, fan))
             continue
         out.append(_level(node, instances))
     return instances
@@ -193,7 +193,7 @@ def _walk_v03(tree: list, instances: int, out: list[Level]) -> None:
         n = int(m.group(2)) - int(m.group(1)) + 1 if m else 1
         if n > 1:
             instances *= n
-            out.append(Level(node["name"], "fanout", "", {"instances": n}, instances, n))
+            out.append(Level(str(node["name"]), "fanout", "", {"instances": n}, instances, n))
         for comp in node.get("local", []) or []:
             cm = re.search(r"\[(\d+)\.\.(\d+)\]", comp.get("name", ""))
             k = int(cm.group(2)) - int(cm.group(1)) + 1 if cm else 1

@@ -139,6 +139,9 @@ class FastSystolic:
             tn = min(mapping.tile_n, op.N)
             lanes = fold_lanes(mapping.dataflow, self.hw.cols, tn)
             ks = busy_k_scale(counts, tn, min(mapping.tile_k, op.K), lanes, window)
+        # the op's declared density sets its MACs; a mask sparser than declared (all zeros, say) may only
+        # add imbalance, never make the busiest lane lighter than the mean (utilization would pass 1)
+        ks = max(ks, plan.density)
         note = (f"{op.name}: unstructured imbalance from its mask: the busiest lane holds "
                 f"{ks / plan.density:.3f}x the mean nonzeros (window {window} lanes)")
         return replace(plan, busy_k_scale=ks, note=note)

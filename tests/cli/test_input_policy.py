@@ -302,3 +302,26 @@ def test_rtl_without_cocotb_says_what_to_install(capsys, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_cocotb)
     msg = error_line(["rtl", "validate", "--cases", "1"], capsys)
     assert "pip install" in msg and "rtl" in msg
+
+
+def test_gpu_shared_memory_too_small_for_any_tile(tmp_path, capsys):
+    # found by the long fuzz run: smem_bytes_per_sm: 167 left no CTA tile, and numpy failed on the
+    # empty candidate list
+    spec = yaml.safe_load((Path(__file__).parents[2] / "accel" / "presets" / "a100.yaml").read_text())
+    spec["gpu"]["smem_bytes_per_sm"] = 167
+    a = tmp_path / "gpu.yaml"
+    a.write_text(yaml.safe_dump(spec))
+    w = tmp_path / "w.yaml"
+    w.write_text(yaml.safe_dump({"name": "w", "ops": [{"name": "fc", "kind": "gemm", "M": 64, "N": 64, "K": 64}]}))
+    msg = error_line(sim("-a", a, "-w", w), capsys)
+    assert "gpu.smem_bytes_per_sm" in msg and "no CTA tile" in msg
+
+
+def test_timeloop_level_named_by_a_boolean(tmp_path, capsys):
+    # found by the long fuzz run: `name: false` in a Timeloop arch reached a join of level names
+    fix = Path(__file__).parents[1] / "interop" / "fixtures" / "timeloop" / "simple_weight_stationary" / "inputs"
+    text = (fix / "arch.yaml").read_text()
+    a = tmp_path / "arch.yaml"
+    a.write_text(text.replace("name: pe_spad", "name: false", 1))
+    msg = error_line(["timeloop", "read", "--arch", a], capsys)   # one line, exit 2
+    assert "storage below the PE array" in msg and "False" in msg
