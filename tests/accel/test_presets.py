@@ -201,7 +201,8 @@ def test_a100_and_t4_rates_match_sm_count_times_clock():
     a100, t4 = load_arch("a100").gpu, load_arch("t4").gpu
     assert a100.sms * 2048 * a100.boost_clock_hz == pytest.approx(a100.dense_tensor_flops["fp16"], rel=0.01)
     assert t4.sms * 1024 * t4.boost_clock_hz == pytest.approx(t4.dense_tensor_flops["fp16"], rel=0.01)
-    assert a100.l2_bytes_per_s == pytest.approx(5120 * a100.boost_clock_hz, rel=1e-3)
+    # the L2 rate is the measured sustained one (te42kyfo/gpu-benches): below the whitepaper's 5120 B/clk peak
+    assert 0.7 < a100.l2_bytes_per_s / (5120 * a100.boost_clock_hz) < 1
 
 
 def test_t4_has_no_nm_support():

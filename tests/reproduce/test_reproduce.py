@@ -148,13 +148,13 @@ def test_s4_against_t4(s4):
         t4 = {x["t4_latency_s"] for x in r["rows"] if x["workload"] == wl}
         assert len(t4) == 1                              # T4 has no sparse tensor cores: one dense figure
     # The claims' outcomes as docs/REPRODUCTION.md reports them (update it with these when they move):
-    # "several-times" over T4: no against the t4 preset (1.74x), no against NVIDIA's measured T4 (1.99x, just
+    # "several-times" over T4: no against the t4 preset (1.56x), no against NVIDIA's measured T4 (1.99x, just
     # under the bar since refresh and burst granularity are charged, docs/MODEL.md 12);
     # "up to 32x": no (17.6x, DRAM-bound).
     c = r["claims"]
     st = c["several_times_vs_t4"]
     assert st["threshold"] == 2.0
-    assert st["reproduced_vs_t4_preset"] is False and 1.6 <= r["max_speedup_vs_t4"] <= 1.85
+    assert st["reproduced_vs_t4_preset"] is False and 1.45 <= r["max_speedup_vs_t4"] <= 1.7
     assert st["reproduced_vs_t4_measured"] is False and 1.9 <= r["max_speedup_vs_t4_measured"] < 2.0
     cap = {x["level"]: x for x in r["capability"]}
     for level, degree in (("1:2", 2), ("1:4", 4)):   # nothing but the array binds at low degrees

@@ -139,3 +139,80 @@ def test_bad_preset_fields_name_the_field():
             {"name": "m", "size_bytes": 1, "read_bytes_per_cycle": 1, "write_bytes_per_cycle": 1,
              "prefetch_steps": -1}], "dram": {"bytes_per_s": 1}, "energy": {"mac_pj": 1, "per_byte_pj":
             {"m": 0, "dram": 0}}}, "x.yaml", None)
+
+
+@pytest.mark.parametrize("op, mapping, expected", [
+    # Two tiles along the streamed M (8 + 2): with overlap 2 x (R + C - 2) + max(8, 4) + max(2, 4) = 24;
+    # without, 2 x (2R + C - 2) + 8 + 2 = 30. Two whole tiles (8 + 8): 2 x 6 + 16 = 28.
+    (Op("g", "gemm", M=10, N=4, K=4), Mapping("ws", 8, 4, 4), (24, 30)),
+    (Op("g", "gemm", M=16, N=4, K=4), Mapping("ws", 8, 4, 4), (28, 36)),
+    # OS streams K and has no preload to hide: R + C - 2 + T = 6 + 2, with or without the field
+    (Op("g", "gemm", M=4, N=4, K=2), Mapping("os", 4, 4, 2), (8, 8)),
+])
+def test_preload_overlap_over_several_tiles(op, mapping, expected):
+    over = make_arch(**{"compute.preload_overlap": True})
+    assert breakdown(over, op, mapping)["compute_cycles"] == expected[0]
+    assert breakdown(make_arch(), op, mapping)["compute_cycles"] == expected[1]
+
+
+def _walk_transfers(M, N, K, mapping):
+    """The tile loop nest walked one tile at a time (docs/MODEL.md 9's reload rule, written out here):
+    an A tile (m, k) moves when its index differs from the previous tile's, a B tile (k, n) likewise;
+    consecutive tiles of one (m, n) accumulate in place; a run of them that does not end at the last k
+    spills its partial sums, and one that does not start at k = 0 reads them back. Yields
+    (operand, rows, row length in elements, tensor row length in elements) per transfer."""
+    import itertools
+
+    tiles = {"M": mapping.tile_m, "N": mapping.tile_n, "K": mapping.tile_k}
+    size = {"M": M, "N": N, "K": K}
+    starts = {d: range(0, size[d], tiles[d]) for d in "MNK"}
+    ext = lambda d, s: min(tiles[d], size[d] - s)  # noqa: E731 - the edge tile is what is left
+    order = mapping.loop_order.upper()
+    nest = [dict(zip(order, idx)) for idx in itertools.product(*(starts[d] for d in order))]
+    out, prev_a, prev_b = [], None, None
+    for i, t in enumerate(nest):
+        m, n, k = t["M"], t["N"], t["K"]
+        if (m, k) != prev_a:
+            out.append(("A", ext("M", m), ext("K", k), K))
+        if (k, n) != prev_b:
+            out.append(("B", ext("N", n), ext("K", k), K))
+        prev_a, prev_b = (m, k), (k, n)
+        first = i == 0 or (nest[i - 1]["M"], nest[i - 1]["N"]) != (m, n)
+        last = i == len(nest) - 1 or (nest[i + 1]["M"], nest[i + 1]["N"]) != (m, n)
+        if first and k != 0:
+            out.append(("psum", ext("M", m), ext("N", n), N))
+        if last:
+            out.append(("C" if k + ext("K", k) == K else "psum", ext("M", m), ext("N", n), N))
+    return out
+
+
+ORDERS = ["mnk", "mkn", "nmk", "nkm", "kmn", "knm"]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("dims, tiles", [((10, 7, 40), (4, 3, 16)), ((9, 12, 33), (9, 5, 8))])
+def test_dram_bytes_with_whole_accesses_equal_a_walk_of_the_loop_nest(order, dims, tiles):
+    # int8 operands, int32 partial sums; every row of a transfer rounds up to 16-B accesses
+    M, N, K = dims
+    mapping = Mapping("ws", *tiles, order)
+    width = {"A": 1, "B": 1, "C": 1, "psum": 4}
+    whole = lambda b: -(-b // 16) * 16  # noqa: E731
+    expected = sum(rows * whole(run * width[op]) for op, rows, run, _ in _walk_transfers(M, N, K, mapping))
+    arch = make_arch(**{"dram.access_bytes": 16})
+    assert simulate_op(arch, Op("g", "gemm", M=M, N=N, K=K), mapping).bytes["dram"] == expected
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("page", [64, 4096])
+def test_page_changes_equal_a_walk_of_the_loop_nest(order, page):
+    # Whole tiles (the page term takes a tile's row length), 1 cycle per page change, a DRAM too fast
+    # for bytes to count: dram_cycles = page changes = sum over transfers of 1 + rows x min(pitch,
+    # page + run) / page, the pitch being the tensor's row in DRAM (sim/dram.py).
+    M, N, K = 12, 16, 48
+    mapping = Mapping("ws", 4, 8, 16, order)
+    width = {"A": 1, "B": 1, "C": 1, "psum": 4}
+    expected = sum(1 + rows * min(pitch * width[op], page + run * width[op]) / page
+                   for op, rows, run, pitch in _walk_transfers(M, N, K, mapping))
+    arch = make_arch(**{"dram.page_bytes": page, "dram.page_change_s": 1e-9})
+    got = breakdown(arch, Op("g", "gemm", M=M, N=N, K=K), mapping)["dram_cycles"]
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-3)
