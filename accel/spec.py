@@ -218,7 +218,7 @@ class Arch(StrictModel):
         if cls is not Arch:
             return cls
         kind = obj.get("kind", "systolic") if isinstance(obj, dict) else getattr(obj, "kind", None)
-        if kind not in ARCH_KINDS:
+        if not isinstance(kind, str) or kind not in ARCH_KINDS:  # a list or mapping is no kind (and unhashable)
             raise ValueError(f"kind: '{kind}' is not one of {', '.join(ARCH_KINDS)}")
         return ARCH_KINDS[kind]
 

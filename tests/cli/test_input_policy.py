@@ -325,3 +325,10 @@ def test_timeloop_level_named_by_a_boolean(tmp_path, capsys):
     a.write_text(text.replace("name: pe_spad", "name: false", 1))
     msg = error_line(["timeloop", "read", "--arch", a], capsys)   # one line, exit 2
     assert "storage below the PE array" in msg and "False" in msg
+
+
+def test_arch_kind_that_is_not_a_name(tmp_path, capsys):
+    # found by the long fuzz run: `kind: []` reached a dict lookup (unhashable list)
+    a = arch_file(tmp_path, lambda s: s.update(kind=[]))
+    msg = error_line(sim("-a", a, "-w", "bert-base"), capsys)
+    assert "kind: '[]' is not one of" in msg
