@@ -172,9 +172,13 @@ class FastSystolic:
         return math.ceil(groups / self.arch.compute.cols)
 
 
-# Tiles of one layer the detailed engine simulates: it runs about 13,000 tiles/s (docs/PERFORMANCE.md),
-# so this is a few minutes; beyond it the layer is refused (the fast model costs any size).
-MAX_DETAILED_TILES = 2_000_000
+# Tiles of one layer the detailed engine simulates: it runs 7,000-14,000 tiles/s (docs/PERFORMANCE.md),
+# so this is 7-15 s per layer, 10x the largest layer of the zoo's models under their default mappings
+# (llama2-7b on dense-systolic: 615,648 tiles in 289 layers); beyond it the layer is refused (the fast
+# model costs any size).
+MAX_DETAILED_TILES = 100_000
+# Tiles of one run (a backend's layers together): 1-2 minutes; llama2-7b on dense-systolic is 615,648.
+MAX_DETAILED_RUN_TILES = 1_000_000
 
 
 class DetailedSystolic(FastSystolic):
@@ -198,6 +202,11 @@ class DetailedSystolic(FastSystolic):
         if tiles > MAX_DETAILED_TILES:
             raise SpecError(f"layer '{op.name}': {tiles:,} tiles under mapping {mapping.tile_m}x{mapping.tile_n}x"
                             f"{mapping.tile_k}; the detailed engine simulates at most {MAX_DETAILED_TILES:,} per layer "
-                            "(minutes of SimPy events): use larger tiles or the fast engine")
+                            "(7-15 s of SimPy events): use larger tiles or the fast engine")
+        self._run_tiles = getattr(self, "_run_tiles", 0) + tiles
+        if self._run_tiles > MAX_DETAILED_RUN_TILES:
+            raise SpecError(f"layer '{op.name}': the layers so far add up to {self._run_tiles:,} tiles; the detailed "
+                            f"engine simulates at most {MAX_DETAILED_RUN_TILES:,} per run (1-2 minutes of SimPy "
+                            "events): a smaller batch or workload, or the fast engine")
         f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)
         return f, [*FAST_BREAKDOWN, *(f"stall_{c}_cycles" for c in STALL_CAUSES)]

@@ -30,9 +30,10 @@ from .workload import Workload
 GEMM_FIELDS = ("Layer", "M", "N", "K")
 CONV_FIELDS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                "Num Filter", "Strides")
-# SCALE-Sim makes one layer per channel of a depthwise ('DP') row; more channels than this is a typo
-# (the widest depthwise layers of real networks have a few thousand).
-MAX_DEPTHWISE_CHANNELS = 1 << 16
+# SCALE-Sim makes one layer per channel of a depthwise ('DP') row, and nmsim costs each (about 2 ms
+# with the stall replay): 4,096 is above the widest depthwise layers of real networks (a few thousand
+# channels) and about 8 s; 65,536 took two minutes in the long fuzz run.
+MAX_DEPTHWISE_CHANNELS = 1 << 12
 
 
 @dataclass(frozen=True)
