@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from .harness import check_figures, run_case
 from .kinds import KINDS, make_case
 
-# About 45 s on the 2-core development machine for all kinds together (docs/PERFORMANCE.md).
+# About 17 s on the 2-core development machine for all kinds together (docs/PERFORMANCE.md, "Fuzzing").
 PER_KIND = {"sweep": 10, "flags": 50, "measurements": 10}
 DEFAULT_PER_KIND = 25
 
