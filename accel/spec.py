@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from nmsim.problem import index_bits, parse_nm
+from nmsim.problem import SPATIAL, index_bits, parse_nm
 from nmsim.specfile import SpecError, StrictModel, bounded_float, bounded_int
 
+from .technology import resolve_references
 from .vector import VectorUnit
 
 OPERANDS = ("weights", "inputs", "outputs")
@@ -30,15 +31,46 @@ Bits = bounded_int(1, 128, "128-bit numbers: twice fp64")
 IndexBits = bounded_int(0, 64, "64 bits locate any element of any tensor")
 ClockHz = bounded_float(1.0e3, 1.0e12, "1 kHz .. 1 THz: no clocked logic outside it")
 Bytes = bounded_int(1, 1 << 48, "256 TiB: far beyond any memory of one device")
-PortBytesPerCycle = bounded_float(1.0e-3, float(1 << 40), "1/1000 .. 2^40 bytes per cycle")
-DramBytesPerS = bounded_float(1.0, 1.0e21, "1 B/s .. 1 ZB/s (the tests' 'practically infinite' DRAM is 1e18)")
+# 10^18 B/cycle and 10^27 B/s: the ports and DRAM a converted Timeloop design leaves unlimited
+# (interop.timeloop_convert.UNLIMITED_BYTES_PER_CYCLE at its 1 GHz clock); finite, so times stay numbers
+PortBytesPerCycle = bounded_float(1.0e-3, 1.0e18, "1/1000 .. 10^18 bytes per cycle")
+DramBytesPerS = bounded_float(1.0, 1.0e27, "1 B/s .. 10^27 B/s")
 LatencyS = bounded_float(0.0, 1.0, "a second: 10^7 times a DRAM access")
 LatencyCycles = bounded_int(0, 1 << 20, "a million cycles")
 PicoJoules = bounded_float(0.0, 1.0e6, "a microjoule per action: 10^5 times any process")
 Watts = bounded_float(0.0, 1.0e6, "a megawatt")
 AreaMm2 = bounded_float(0.0, 1.0e6, "a square metre")
 FlopsPerS = bounded_float(1.0, 1.0e21, "a zettaFLOP/s: 10^4 times the fastest GPU")
+Instances = bounded_int(1, 1 << 24, "16 M copies: one per PE of a 4,096 x 4,096 array")
+BlockCount = bounded_int(1, 1 << 16, "65,536 blocks: one per row or column of the largest array edge")
 GpuClockHz = bounded_float(1.0e6, 1.0e11, "1 MHz .. 100 GHz")
+
+
+class Interconnect(StrictModel):
+    """What the array's wiring lets a mapping place on its rows and columns (docs/MODEL.md 3.7).
+
+    A fixed systolic array (the default) carries the dataflow table's dimensions: rows, columns and
+    time as in problem.dataflow. A flexible array can cut its rows (columns) into `row_blocks`
+    (`col_blocks`) equal blocks, each with its own partial-sum output and operand injection, and
+    give each block a different slice of a second GEMM dimension; with `block_reduction` an adder
+    tree sums the blocks' partial sums, so blocks may also split the reduction dimension K.
+    """
+
+    row_blocks: list[BlockCount] = Field(default_factory=lambda: [1], min_length=1,
+                                  description="ways the rows may be cut into independent blocks (1 = fixed)")
+    col_blocks: list[BlockCount] = Field(default_factory=lambda: [1], min_length=1,
+                                  description="ways the columns may be cut into independent blocks (1 = fixed)")
+    block_reduction: bool = Field(False, description="partial sums of blocks can be added, so blocks may split K")
+
+    @field_validator("row_blocks", "col_blocks")
+    @classmethod
+    def _with_one(cls, v: list[int]) -> list[int]:
+        return sorted(set(v) | {1})  # an unsplit array is always a choice
+
+    @property
+    def flexible(self) -> bool:
+        """True when some mapping may cut the rows or columns into blocks."""
+        return len(self.row_blocks) > 1 or len(self.col_blocks) > 1
 
 
 class ComputeArray(StrictModel):
@@ -52,10 +84,21 @@ class ComputeArray(StrictModel):
     accumulator_bits: Bits = Field(32, description="bits per partial sum")
     dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
                                       description="dataflows the array supports")
+    interconnect: Interconnect = Field(default_factory=Interconnect,
+                                       description="what the rows and columns may carry (docs/MODEL.md 3.7)")
     preload_overlap: bool = Field(False, description="WS/IS: the PEs double-buffer the stationary operand, so the "
                                                      "next fold's R preload cycles hide under the current fold's "
                                                      "stream (TPU v1 style); false: the preload follows the last MAC "
                                                      "(docs/MODEL.md 3.2)")
+
+    @model_validator(mode="after")
+    def _blocks_divide(self) -> "ComputeArray":
+        for axis, extent in (("row", self.rows), ("col", self.cols)):
+            bad = [b for b in getattr(self.interconnect, f"{axis}_blocks") if extent % b]
+            if bad:
+                raise ValueError(f"compute.interconnect.{axis}_blocks: {bad} do not divide "
+                                 f"{'rows' if axis == 'row' else 'cols'} = {extent}")
+        return self
 
 
 class NMSupport(StrictModel):
@@ -96,23 +139,45 @@ class SparsitySupport(StrictModel):
 
 
 class MemoryLevel(StrictModel):
-    """An on-chip buffer level that holds tiles of some operands."""
+    """An on-chip storage level (global buffer, accumulator, register file) that keeps tiles of some
+    operands; the others pass it by. `memory:` lists levels outermost (next to DRAM) first, so an
+    operand's path is DRAM, then the levels that hold it in list order, then the array. Consecutive
+    levels that keep different operands sit side by side (one *tier*, sharing one tile of the
+    mapping, like Timeloop's parallel buffers); a level that keeps an operand an earlier level of
+    the tier keeps starts the next tier, inside the previous one (docs/MODEL.md 3.9). A level may be
+    `instances` identical copies (one per PE, one per column): capacity, ports and leakage are per
+    copy and scale with the count."""
 
     name: str = Field(min_length=1)
-    size_bytes: Bytes
-    read_bytes_per_cycle: PortBytesPerCycle
-    write_bytes_per_cycle: PortBytesPerCycle
+    size_bytes: Bytes = Field(description="capacity of one instance (bytes)")
+    instances: Instances = Field(1, description="identical copies (e.g. one per PE); size and ports are per copy")
+    read_bytes_per_cycle: PortBytesPerCycle = Field(description="read port of one instance (bytes/cycle)")
+    write_bytes_per_cycle: PortBytesPerCycle = Field(description="write port of one instance (bytes/cycle)")
     latency_cycles: LatencyCycles = 0
     double_buffered: bool = True
     ports: Literal["shared", "separate"] = Field(
         "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
-                              "writes use their own ports in parallel (dual-port SRAM, banks, ping-pong halves), "
-                              "so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
+                              "writes use their own ports in parallel (dual-port SRAM, register files, banks, "
+                              "ping-pong halves), so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
     prefetch_steps: LatencyCycles | None = Field(
-        None, description="array steps (beats) the reader of a streamed operand may fetch ahead of the array "
-                                "(its FIFO); during a fold's fill and drain the read port then works at most this many "
-                                "beats ahead; null: no limit, the port's work spreads over whole folds (MODEL.md 3.3)")
-    holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1)
+        None, description="array steps (beats) the array's reader of a streamed operand kept here may fetch "
+                          "ahead of the array (its FIFO); during a fold's fill and drain the read port then works "
+                          "at most this many beats ahead; null: no limit, the port's work spreads over whole "
+                          "folds (MODEL.md 3.3)")
+    holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1,
+                                 description="operands this level keeps; the others bypass it")
+    keeps_activations: bool = Field(False, description="activations stay here between ops when they fit, so "
+                                                       "DRAM carries only weights (docs/MODEL.md 3.10)")
+    starts_tier: bool = Field(False, description="this level starts a new tier (a tile of its own) even when it "
+                                                 "keeps operands the levels before it do not (docs/MODEL.md 3.9)")
+    stores_feature_maps: bool = Field(False, description="a conv's inputs are held and moved on as distinct ifmap "
+                                                         "pixels, not as im2col rows (docs/MODEL.md 3.11); the "
+                                                         "outermost level holding inputs decides")
+
+    @property
+    def capacity_bytes(self) -> int:
+        """Bytes held by all instances together."""
+        return self.size_bytes * self.instances
 
     @field_validator("name")
     @classmethod
@@ -122,6 +187,19 @@ class MemoryLevel(StrictModel):
         return v
 
 
+RLC_BITS_PER_NONZERO = 64 / 3  # Eyeriss RLC: 5-b run + 16-b level, three pairs per 64-b word (JSSC 2017, p.6)
+
+
+def coded_fraction(coding: str, density: float, operand_bits: int) -> float:
+    """Bytes of an activation tensor stored with `coding` over its dense bytes, for a fraction
+    `density` of nonzero values (docs/MODEL.md 3.11). 'rlc': every nonzero takes RLC_BITS_PER_NONZERO
+    bits (a run of up to 31 zeros rides along), so d x (64/3) / operand_bits, never above 1 (data that
+    would grow is sent raw). Runs longer than 31 zeros, which cost an extra pair, are not counted."""
+    if coding == "none":
+        return 1.0
+    return min(1.0, density * RLC_BITS_PER_NONZERO / operand_bits)
+
+
 class DRAM(StrictModel):
     """Off-chip memory: a transfer rate and, optionally, what an access pattern costs on top of it
     (docs/MODEL.md 3.4-3.5, "DRAM efficiency"); the defaults charge nothing extra."""
@@ -129,6 +207,9 @@ class DRAM(StrictModel):
     bytes_per_s: DramBytesPerS = Field(description="transfer rate in bytes/s: sustained when the efficiency fields "
                                                    "below are left at 0, else the interface's peak")
     latency_s: LatencyS = Field(0.0, description="access latency in seconds")
+    activation_coding: Literal["none", "rlc"] = Field(
+        "none", description="how activations are stored off chip: 'rlc' run-length codes zeros as Eyeriss does "
+                            "(docs/MODEL.md 3.11); weights are never coded")
     access_bytes: Bytes = Field(1, description="smallest access: each contiguous run of a transfer (a tile row) "
                                                    "moves whole accesses, e.g. 16 for one BL8 burst of a x16 DDR4")
     refresh_fraction: float = Field(0.0, ge=0, lt=1, description="fraction of time the interface is lost to refresh")
@@ -148,13 +229,35 @@ class DRAM(StrictModel):
         return self
 
 
+class ReadWrite(StrictModel):
+    """Energy per byte read and per byte written at one level (pJ/B)."""
+
+    read: PicoJoules
+    write: PicoJoules
+
+
 class Energy(StrictModel):
-    """Energy per action."""
+    """Energy per action. Numbers, or references into the arch's technology table (`tech:`,
+    accel/technology.py) that the loader replaces by numbers and records in `sources`."""
 
     mac_pj: PicoJoules = Field(gt=0, description="one multiply-accumulate (pJ)")
     index_decode_pj: PicoJoules = Field(0.0, description="one sparse-index decode/mux select (pJ)")
-    per_byte_pj: dict[str, PicoJoules] = Field(description="pJ per byte moved, per memory level name and 'dram'")
+    per_byte_pj: dict[str, PicoJoules | ReadWrite] = Field(
+        description="pJ per byte moved, per memory level name and 'dram': one number for reads and writes, "
+                    "or {read, write}")
     static_w: Watts = Field(0.0, description="static (leakage + clock) power in watts")
+    sources: dict[str, str] = Field(default_factory=dict,
+                                    description="technology-table entry behind each priced action (filled by the loader)")
+
+    def read_pj(self, level: str) -> float:
+        """pJ per byte read at `level` (a memory level name or 'dram')."""
+        x = self.per_byte_pj[level]
+        return float(x.read if isinstance(x, ReadWrite) else x)
+
+    def write_pj(self, level: str) -> float:
+        """pJ per byte written at `level` (a memory level name or 'dram')."""
+        x = self.per_byte_pj[level]
+        return float(x.write if isinstance(x, ReadWrite) else x)
 
 
 class Area(StrictModel):
@@ -244,6 +347,24 @@ class Arch(StrictModel):
         """One line describing the compute engine (for preset tables)."""
         raise NotImplementedError
 
+    def energy_basis(self) -> str:
+        """Where the energies come from, in a few words (for preset tables): presets on the same
+        basis compare energy action by action, others do not (docs/MODEL.md 3.8)."""
+        raise NotImplementedError
+
+    def activation_level(self) -> int | None:
+        """Index of the memory level that keeps activations between ops (docs/MODEL.md 3.10); None
+        for an arch without one."""
+        return None
+
+    def stores_feature_maps(self) -> bool:
+        """True when a conv's inputs are held as distinct ifmap pixels, not im2col rows (docs/MODEL.md 3.11)."""
+        return False
+
+    def dram_coded_fraction(self, density: float) -> float:
+        """DRAM bytes of an activation tensor over its dense bytes at `density` nonzeros (docs/MODEL.md 3.11)."""
+        return 1.0
+
 
 class SystolicArch(Arch):
     """A compute array fed by on-chip buffers and DRAM: compute, sparsity support, memory,
@@ -251,10 +372,12 @@ class SystolicArch(Arch):
     costed, with a note) and area (optional)."""
 
     kind: Literal["systolic"] = "systolic"
+    tech: str | None = Field(None, description="technology table the energy section refers to (accel/tech/<tech>.yaml)")
     compute: ComputeArray
-    memory: list[MemoryLevel] = Field(min_length=1)
+    memory: list[MemoryLevel] = Field(min_length=1, description="on-chip levels, outermost (next to DRAM) first")
     dram: DRAM
     energy: Energy
+    _tiers: list = PrivateAttr(default_factory=list)  # tiers(), computed once (the model is frozen)
     vector: VectorUnit | None = None
 
     @model_validator(mode="before")
@@ -267,6 +390,7 @@ class SystolicArch(Arch):
                     raise ValueError(f"a systolic arch needs a '{part}' section")
             if not data.get("memory"):
                 raise ValueError("a systolic arch needs at least one 'memory' level")
+            data = resolve_references(data)
         return data
 
     @model_validator(mode="after")
@@ -275,27 +399,96 @@ class SystolicArch(Arch):
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique (got {names})")
         for op in OPERANDS:
-            holders = [lv.name for lv in self.memory if op in lv.holds]
-            if len(holders) != 1:
-                # The analytic model has one on-chip tier; a deeper hierarchy would be
-                # silently ignored, so refuse it rather than report numbers that omit it.
-                raise ValueError(f"operand '{op}' must be held by exactly one memory level (got {holders or 'none'})")
+            if not self.keepers(op):
+                raise ValueError(f"memory: operand '{op}' has no path from DRAM to the array: no level holds it "
+                                 "(the array reads operands from on-chip storage); add it to a level's holds")
         missing = [n for n in names + ["dram"] if n not in self.energy.per_byte_pj]
         unknown = [n for n in self.energy.per_byte_pj if n not in names + ["dram"]]
         if missing:
             raise ValueError(f"energy.per_byte_pj lacks {missing}; give pJ/byte for every memory level and 'dram'")
         if unknown:
             raise ValueError(f"energy.per_byte_pj names unknown levels {unknown} (levels: {names + ['dram']})")
+        self._activation_level_valid()
+        for i, lv in enumerate(self.memory):
+            need = self.fold_footprint(i)
+            if lv.capacity_bytes < need:
+                raise ValueError(f"memory.{i}.size_bytes: level '{lv.name}' holds {lv.capacity_bytes} B "
+                                 f"({lv.instances} x {lv.size_bytes} B) but one array fold of its operands "
+                                 f"({', '.join(lv.holds)}), the smallest mapping's tile, needs {need:.0f} B; "
+                                 "enlarge size_bytes")
         if self.vector is not None and self.vector.level not in names:
             raise ValueError(f"vector.level '{self.vector.level}' is not a memory level (levels: {', '.join(names)})")
         return self
 
+    def _activation_level_valid(self) -> None:
+        keep = [i for i, lv in enumerate(self.memory) if lv.keeps_activations]
+        if len(keep) > 1:
+            raise ValueError(f"memory.{keep[1]}.keeps_activations: only one level can keep activations between ops")
+        for i in keep:
+            if self.keepers("inputs")[0] is not self.memory[i] or self.keepers("outputs")[0] is not self.memory[i]:
+                raise ValueError(f"memory.{i}.keeps_activations: level '{self.memory[i].name}' must be the outermost "
+                                 "level holding both inputs and outputs to keep activations between ops")
+
+    def fold_footprint(self, level: int) -> float:
+        """Bytes level `level` needs for the smallest mapping's tile: one array fold of each operand it
+        keeps (the rows' and columns' dimensions at the array's extent, one step of time) under the
+        dataflow that needs least, doubled where double-buffered (docs/MODEL.md 3.9). Every level
+        must hold it."""
+        c, lv = self.compute, self.memory[level]
+        op_b, acc_b = c.operand_bits / 8, c.accumulator_bits / 8
+        needs = []
+        for df in c.dataflows:
+            rows, cols, _ = SPATIAL[df]
+            ext = {"M": 1, "N": 1, "K": 1}
+            ext[rows], ext[cols] = c.rows * (c.macs_per_pe if rows == "K" else 1), c.cols
+            per = {"inputs": ext["M"] * ext["K"] * op_b, "weights": ext["K"] * ext["N"] * op_b,
+                   "outputs": ext["M"] * ext["N"] * acc_b}
+            needs.append(sum(per[o] for o in lv.holds) * (2 if lv.double_buffered else 1))
+        return min(needs)
+
+    def activation_level(self) -> int | None:
+        """Index of the level that keeps activations between ops (docs/MODEL.md 3.10), or None."""
+        return next((i for i, lv in enumerate(self.memory) if lv.keeps_activations), None)
+
+    def stores_feature_maps(self) -> bool:
+        """The outermost level holding inputs stores feature maps (docs/MODEL.md 3.11)."""
+        return self.level_for("inputs").stores_feature_maps
+
+    def dram_coded_fraction(self, density: float) -> float:
+        """DRAM bytes of an activation tensor over its dense bytes under `dram.activation_coding`."""
+        return coded_fraction(self.dram.activation_coding, density, self.compute.operand_bits)
+
+    def tiers(self) -> list[tuple[int, ...]]:
+        """Indices of `memory` grouped into tiers, outermost first: runs of consecutive levels that keep
+        pairwise different operands (docs/MODEL.md 3.9). Each tier holds one tile of the mapping.
+        Computed once (do not modify the answer)."""
+        if not self._tiers:
+            tiers: list[list[int]] = []
+            held: set[str] = set()
+            for i, lv in enumerate(self.memory):
+                if not tiers or held & set(lv.holds) or lv.starts_tier:
+                    tiers.append([])
+                    held = set()
+                tiers[-1].append(i)
+                held |= set(lv.holds)
+            self._tiers = [tuple(t) for t in tiers]
+        return self._tiers
+
+    def tier_of(self) -> list[int]:
+        """The tier of every memory level."""
+        return [j for j, tier in enumerate(self.tiers()) for _ in tier]
+
+    def keepers(self, operand: str) -> list[MemoryLevel]:
+        """The on-chip levels that keep `operand` ('weights', 'inputs', 'outputs'), outermost first:
+        its path from DRAM to the array."""
+        return [lv for lv in self.memory if operand in lv.holds]
+
     def level_for(self, operand: str) -> MemoryLevel:
-        """The on-chip level that holds tiles of `operand` ('weights', 'inputs', 'outputs')."""
-        for lv in self.memory:
-            if operand in lv.holds:
-                return lv
-        raise KeyError(operand)
+        """The outermost on-chip level that keeps `operand` (the one DRAM fills)."""
+        found = self.keepers(operand)
+        if not found:
+            raise KeyError(operand)
+        return found[0]
 
     @property
     def clock_hz(self) -> float:
@@ -312,6 +505,11 @@ class SystolicArch(Arch):
         """'RxCxP @ F MHz'."""
         c = self.compute
         return f"{c.rows}x{c.cols}x{c.macs_per_pe} @ {c.clock_hz / 1e6:.0f} MHz"
+
+    def energy_basis(self) -> str:
+        """'tech <node>' when the energies come from a technology table (some may stay literal), else
+        'assumed numbers'."""
+        return f"tech {self.tech}" if self.tech and self.energy.sources else "assumed numbers"
 
 
 class GpuArch(Arch):
@@ -334,6 +532,10 @@ class GpuArch(Arch):
     def summary(self) -> str:
         """'S SMs @ F MHz'."""
         return f"{self.gpu.sms} SMs @ {self.gpu.boost_clock_hz / 1e6:.0f} MHz"
+
+    def energy_basis(self) -> str:
+        """GPUs publish no per-action energy: TDP x time bounds it."""
+        return "TDP x time (bound)"
 
 
 ARCH_KINDS: dict[str, type[Arch]] = {"systolic": SystolicArch, "gpu": GpuArch}

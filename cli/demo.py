@@ -1,7 +1,8 @@
 """The flagship demo behind `make run`: BERT-base (batch 8, seq 128) at dense, 2:4, 2:8 and 1:8
-weight sparsity on the dense-systolic, sat and s4 presets; a table and a bar chart. Non-GEMM
-operators (norms, softmax, activations, residual adds, embeddings) are costed on each preset's
-vector unit; the table shows their share of the latency, which grows as N:M shrinks the GEMMs."""
+weight sparsity on the dense-systolic, sat and s4 presets; a table, the energy by action and level,
+and a bar chart. Non-GEMM operators (norms, softmax, activations, residual adds, embeddings) are
+costed on each preset's vector unit; the table shows their share of the latency, which grows as
+N:M shrinks the GEMMs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,8 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
                              "latency_s": tot["latency_s"], "cycles": tot["cycles"],
                              "speedup": base["latency_s"] / tot["latency_s"],
                              "energy_pj": tot["energy_pj"], "energy_ratio": base["energy_pj"] / tot["energy_pj"],
-                             "utilization": tot["utilization"], "nongemm_share": tot["nongemm_share"]})
+                             "utilization": tot["utilization"], "nongemm_share": tot["nongemm_share"],
+                             "energy_actions_pj": res.energy_actions(), "energy_basis": arch.energy_basis()})
                 for n in res.notes:
                     notes.setdefault(n, None)
                 prog.advance(task)
@@ -53,6 +55,7 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
                   f"{r['energy_pj'] * 1e-9:.2f} mJ", f"{r['energy_ratio']:.2f}x", f"{r['utilization']:.1%}",
                   f"{r['nongemm_share']:.1%}")
     console.print(t)
+    console.print(_energy_table(rows))
     for n in notes:
         console.print(f"[yellow]note:[/yellow] {n}")
     _plot(rows, wl.name, Path(out_png))
@@ -62,6 +65,23 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
                    workload={"kind": "zoo", "text": "bert-base", "params": {"batch": batch, "seq_len": seq_len}},
                    inputs={f"arch:{a}": str(arch_file(a).resolve()) for a in DEMO_ARCHS})
     return rows
+
+
+def _energy_table(rows: list[dict]) -> NarrowTable:
+    """Each row's energy by action and level as shares (docs/MODEL.md 3.8): what a design spends its
+    joules on, beside the basis its energies come from."""
+    t = NarrowTable(title="energy by action and level (share of each run's energy)", title_justify="left")
+    for c in ("arch", "weights", "basis", "mac", "index", "on-chip reads / writes", "dram", "static"):
+        t.add_column(c, justify="left" if c in ("arch", "weights", "basis", "on-chip reads / writes") else "right")
+    for r in rows:
+        parts = r["energy_actions_pj"]
+        total = sum(parts.values()) or 1.0
+        share = lambda *keys: sum(parts.get(k, 0.0) for k in keys) / total  # noqa: E731
+        levels = sorted({k.rsplit(".", 1)[0] for k in parts if "." in k} - {"dram"})
+        onchip = ", ".join(f"{lv} {share(lv + '.read'):.0%}/{share(lv + '.write'):.0%}" for lv in levels)
+        t.add_row(r["arch"], r["pattern"], r["energy_basis"], f"{share('mac'):.0%}", f"{share('index_decode'):.0%}",
+                  onchip, f"{share('dram.read', 'dram.write'):.0%}", f"{share('static'):.0%}")
+    return t
 
 
 def _plot(rows: list[dict], title: str, out: Path) -> None:

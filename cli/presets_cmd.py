@@ -30,11 +30,11 @@ def cmd_presets(args: argparse.Namespace) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     t = NarrowTable(title="nmsim presets", title_justify="left")
-    for c in ("name", "kind", "compute", "sparsity", "description"):
+    for c in ("name", "kind", "compute", "sparsity", "energy basis", "description"):
         t.add_column(c)
     for n in preset_names():
         a = load_arch(n)
         comp = a.summary()
         sp = ", ".join(a.sparsity.nm.patterns) if a.sparsity.nm else "dense only"
-        t.add_row(n, a.kind, comp, sp, a.description)
+        t.add_row(n, a.kind, comp, sp, a.energy_basis(), a.description)
     console.print(t)

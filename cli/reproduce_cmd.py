@@ -2,10 +2,12 @@
 
     nmsim reproduce sat [--quick] [--no-algorithm] [--json R.json] [--markdown T.md]
     nmsim reproduce s4 [--json R.json] [--markdown T.md]
+    nmsim reproduce eyeriss [--json R.json] [--markdown T.md]
 
 Tables go to stdout; `--markdown` writes the same tables as Markdown (docs/REPRODUCTION.md is
 made from it); `--json` writes the full result (`{"rows": [...], "average_speedup_2_8": x, ...}`
-for sat, `{"rows": [...], "max_speedup_vs_t4": x, ...}` for s4). Nothing is cached between runs.
+for sat, `{"rows": [...], "max_speedup_vs_t4": x, ...}` for s4, `{"networks": [{"compare": {...},
+"layers": [...], ...}], ...}` for eyeriss). Nothing is cached between runs.
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ def add_parser(sub) -> None:
     """Register `reproduce` on the `nmsim` subparsers."""
     from nmsim.reproduce import PAPERS
 
-    sr = sub.add_parser("reproduce", help="reproduce the SAT and S4 papers' headline results (docs/REPRODUCTION.md)")
+    sr = sub.add_parser("reproduce", help="reproduce the SAT and S4 papers' headline results and check Eyeriss "
+                                          "against its silicon (docs/REPRODUCTION.md)")
     sr.add_argument("paper", choices=PAPERS, help="sat: N:M sparse training (arXiv 2309.13015); "
-                                                         "s4: high-sparsity inference vs T4 (arXiv 2207.08006)")
+                                                  "s4: high-sparsity inference vs T4 (arXiv 2207.08006); "
+                                                  "eyeriss: the measured chip (JSSC 2017) vs the eyeriss preset")
     sr.add_argument("--quick", action="store_true",
                     help="sat: short algorithm experiments (2 epochs, 1 seed, 16 sentences, magnitude only); "
                          "the simulated figures are complete either way")
@@ -126,6 +130,37 @@ def s4_tables(r: dict) -> list[Table]:
     return tables
 
 
+def eyeriss_tables(r: dict) -> list[Table]:
+    """The Eyeriss check as tables: per network ours vs the chip, the sensitivity to the mapping, per layer."""
+    p = r["preset"]
+    names = {"frames_per_s": "frames/s", "dram_accesses_per_mac": "DRAM accesses/MAC", "power_mw": "chip power mW"}
+    fmt = {"frames_per_s": "{:.2f}", "dram_accesses_per_mac": "{:.5f}", "power_mw": "{:.0f}"}
+    rows = []
+    for n in r["networks"]:
+        for key, c in n["compare"].items():
+            rows.append([n["workload"], names[key], fmt[key].format(c["ours"]), fmt[key].format(c["paper"]),
+                         f"{c['error']:+.0%}", "yes" if c["within"] else "no"])
+    tables: list[Table] = [(
+        f"Eyeriss (JSSC 2017) measured vs the `{p['name']}` preset ({p['array']} @ {p['clock_hz'] / 1e6:.0f} MHz, "
+        f"{p['operand_bits']}-bit), heuristic mapper for {r['objective']}; within +-{r['tolerance']:.0%}?",
+        ["network", "figure", "ours", "chip", "error", "within"], rows)]
+    sens = [[n["workload"], s["mapping"], f"{s['frames_per_s']:.2f}", f"{s['dram_accesses_per_mac']:.5f}",
+             f"{s['chip_power_mw']:.0f}"] for n in r["networks"] for s in n["sensitivity"]]
+    tables.append(("The same under other mappings (sensitivity, not the reported figure)",
+                   ["network", "mapping", "frames/s", "DRAM accesses/MAC", "chip power mW"], sens))
+    for n in r["networks"]:
+        tables.append((f"{n['workload']} per layer (chip: {n['layers_cite']})",
+                       ["layer", "ours ms", "chip ms", "ours DRAM MB", "chip DRAM MB", "ours mW", "chip mW", "bound",
+                        "util"],
+                       [[x["layer"], f"{x['latency_ms']:.1f}", f"{x['paper_latency_ms']:.1f}", f"{x['dram_mb']:.2f}",
+                         f"{x['paper_dram_mb']:.1f}", f"{x['power_mw']:.0f}", f"{x['paper_power_mw']:.0f}",
+                         x["bottleneck"], f"{x['utilization']:.0%}"] for x in n["layers"]]))
+    return tables
+
+
+TABLES = {"sat": sat_tables, "s4": s4_tables, "eyeriss": eyeriss_tables}
+
+
 def markdown(tables: list[Table], command: str) -> str:
     """Tables as Markdown, each under its title, then the command that made them."""
     out = []
@@ -152,8 +187,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from .errors import fail
     from .tables import console, NarrowTable
 
-    if args.paper == "s4" and (args.quick or args.no_algorithm):
-        fail("--quick and --no-algorithm apply to `reproduce sat` (s4 has no algorithm experiments)")
+    if args.paper != "sat" and (args.quick or args.no_algorithm):
+        fail(f"--quick and --no-algorithm apply to `reproduce sat` ({args.paper} has no algorithm experiments)")
     if args.threads < 1:
         fail(f"--threads {args.threads}: need at least 1")
     algorithm = args.paper == "sat" and not args.no_algorithm
@@ -172,13 +207,17 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             from nmsim.reproduce import run_sat
 
             result = run_sat(quick=args.quick, algorithm=algorithm, progress=progress)
-        else:
+        elif args.paper == "s4":
             from nmsim.reproduce import run_s4
 
             result = run_s4(progress=progress)
+        else:
+            from nmsim.reproduce import run_eyeriss
+
+            result = run_eyeriss(progress=progress)
     seconds = time.perf_counter() - t0
     result["seconds"] = round(seconds, 1)
-    tables = sat_tables(result) if args.paper == "sat" else s4_tables(result)
+    tables = TABLES[args.paper](result)
     for title, header, rows in tables:
         t = NarrowTable(title=title, title_justify="left")
         for h in header:

@@ -94,9 +94,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace, res, table, prov: dict) -> None:
-    """Warn the run's notes, print `table(res, per_layer)` unless --quiet, write --json (with the
-    provenance `prov`, cli.provenance) and --csv."""
-    from .tables import console, nongemm_caption
+    """Warn the run's notes, print `table(res, per_layer)` and the energy by action and level unless
+    --quiet, write --json (with the provenance `prov`, cli.provenance) and --csv."""
+    from .tables import console, energy_table, nongemm_caption
 
     for n in res.notes:
         warn(n)
@@ -104,6 +104,9 @@ def _report(args: argparse.Namespace, res, table, prov: dict) -> None:
         console.print(table(res, args.per_layer))
         if nongemm_caption(res):
             console.print(nongemm_caption(res))
+        energy = energy_table(res)
+        if energy is not None:
+            console.print(energy)
     if args.json:
         write_json(args.outputs.path(args.json), "simulate", res.to_dict(), **prov)
     if args.csv:

@@ -196,6 +196,24 @@ def run_table(res: RunResult, per_layer: bool):
     return Group(t, s)
 
 
+def energy_table(res: RunResult) -> Table | None:
+    """Energy of the run by action and level (docs/MODEL.md 3.6, 3.8): joules and share, largest
+    first; None when the backend prices no actions (GPU presets)."""
+    parts = res.energy_actions()
+    if not parts:
+        return None
+    total = sum(parts.values()) or 1.0
+    t = Table(title=f"energy by action and level ({res.arch})", title_justify="left")
+    for col, just in (("action", "left"), ("energy", "right"), ("share", "right")):
+        t.add_column(col, justify=just)
+    for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+        if v > 0:
+            t.add_row(k, eng(v * 1e-12, "J"), f"{v / total:.1%}")
+    t.add_section()
+    t.add_row("total", eng(total * 1e-12, "J"), "100.0%", style="bold")
+    return t
+
+
 def training_table(res: RunResult, per_layer: bool) -> Table:
     """Training step per layer (or layer group): fwd / bwd / wgrad cycles, mask pre-generation
     cycles (and how many are exposed), step cycles; a total row with the step's latency."""

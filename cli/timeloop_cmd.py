@@ -2,6 +2,8 @@
 Timeloop, take per-action energies from an Accelergy ERT (docs/INTEROP.md 2).
 
     nmsim timeloop read --problem P.yaml [--arch A.yaml] [--mapping M.yaml] [--sparse-opt S.yaml] [--stats S.txt]
+    nmsim timeloop compare --arch A.yaml --problem P.yaml --stats REF/timeloop-mapper.stats.txt
+                           [--mapping M.yaml] [--ert E.yaml] [--sparse-opt S.yaml] [--out DIR]
     nmsim timeloop export --arch sat --layer "gemm:M=512,N=768,K=768" --out DIR
     nmsim timeloop ert ERT.yaml --timeloop-arch A.yaml --arch sat --level gbuf=shared_glb --level dram=DRAM
                        [--mac mac] --out my-arch.yaml
@@ -16,7 +18,7 @@ from .outputs import add_output
 
 
 def add_parser(sub) -> None:
-    """Register `nmsim timeloop read|export|ert`."""
+    """Register `nmsim timeloop read|compare|export|ert`."""
     st = sub.add_parser("timeloop", help="Timeloop/Sparseloop specs in, nmsim designs out, Accelergy ERT energies")
     acts = st.add_subparsers(dest="timeloop_command", required=True, metavar="ACTION")
     r = acts.add_parser("read", help="read a Timeloop problem/arch/mapping (and reference stats); name what "
@@ -27,6 +29,17 @@ def add_parser(sub) -> None:
     r.add_argument("--sparse-opt", metavar="S.yaml", help="Sparseloop sparse-optimization YAML (v0.3)")
     r.add_argument("--stats", metavar="S.txt", help="Timeloop's timeloop-mapper.stats.txt (reference numbers)")
     r.set_defaults(func=cmd_read)
+    c = acts.add_parser("compare", help="nmsim under Timeloop's reference mapping beside Timeloop's reference stats: "
+                                        "cycles, per-level reads/fills/updates, energy (docs/INTEROP.md 2.3)")
+    c.add_argument("--arch", required=True, metavar="A.yaml", help="Timeloop architecture YAML")
+    c.add_argument("--problem", required=True, metavar="P.yaml", help="Timeloop problem YAML")
+    c.add_argument("--stats", required=True, metavar="S.txt", help="the reference timeloop-mapper.stats.txt")
+    c.add_argument("--mapping", metavar="M.yaml", help="the reference mapping (default: timeloop-mapper.map.yaml "
+                                                       "beside --stats)")
+    c.add_argument("--ert", metavar="E.yaml", help="Accelergy ERT (default: timeloop-mapper.ERT.yaml beside --stats)")
+    c.add_argument("--sparse-opt", metavar="S.yaml", help="Sparseloop sparse-optimization YAML (refused by name)")
+    c.add_argument("--out", "-o", metavar="DIR", help="also write the converted nmsim arch.yaml and mapping.yaml")
+    c.set_defaults(func=cmd_compare)
     e = acts.add_parser("export", help="write an nmsim arch, one layer and nmsim's mapping of it as Timeloop v0.4")
     e.add_argument("--arch", "-a", required=True, help="preset or arch YAML (systolic, one on-chip level)")
     e.add_argument("--layer", required=True, help="one layer, as for `nmsim map --layer`")
@@ -85,6 +98,52 @@ def cmd_read(args: argparse.Namespace) -> None:
     if args.sparse_opt:
         features += sparse_opt_features(args.sparse_opt)
     _refuse(features, args.arch or args.sparse_opt or "")
+
+
+def _beside(given: str | None, stats: str, name: str) -> str:
+    """`given`, else `name` in the folder of the stats file."""
+    return given or str(Path(stats).parent / name)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """Print nmsim beside Timeloop, row by row; exit 2 naming what nmsim cannot represent."""
+    from nmsim.interop.timeloop_compare import compare_design
+
+    from .tables import console, narrow_table
+
+    cmp = compare_design(args.arch, args.problem, _beside(args.mapping, args.stats, "timeloop-mapper.map.yaml"),
+                         _beside(args.ert, args.stats, "timeloop-mapper.ERT.yaml"), args.stats,
+                         sparse_opt=args.sparse_opt)
+    d = cmp.design
+    t = narrow_table(f"{d.op.name} on {d.arch.name}: Timeloop's mapping, nmsim fast model", [
+        ("what", "left"), ("Timeloop", "right"), ("nmsim", "right"), ("nmsim/TL", "right")], first_width=24)
+    for r in cmp.rows:
+        fmt = lambda x: "-" if x is None else f"{x:,.0f}"  # noqa: E731
+        t.add_row(f"{r.what} ({r.unit})", fmt(r.timeloop), fmt(r.nmsim),
+                  "-" if r.ratio is None else f"{r.ratio:.3f}")
+    console.print(t)
+    for n in d.notes:
+        console.print(f"  {n}")
+    if args.out:
+        _write_converted(d, Path(args.out))
+
+
+def _write_converted(d, out: Path) -> None:
+    """arch.yaml and mapping.yaml of the converted design, loadable by `nmsim simulate`."""
+    import yaml
+
+    from nmsim.accel import load_arch
+    from nmsim.mapping import save_mappings
+
+    out.mkdir(parents=True, exist_ok=True)
+    spec = d.arch.model_dump(mode="json", exclude_none=True)
+    spec["energy"].pop("sources", None)
+    header = "# nmsim timeloop compare: converted from Timeloop (docs/INTEROP.md 2.3)\n" + \
+        "".join(f"# {n}\n" for n in d.notes)
+    (out / "arch.yaml").write_text(header + yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    load_arch(out / "arch.yaml")  # what was written must load
+    save_mappings(out / "mapping.yaml", d.mapping, header="Timeloop's reference mapping as nmsim tiers")
+    print(f"wrote {out / 'arch.yaml'}, {out / 'mapping.yaml'}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:

@@ -86,7 +86,7 @@ def _from_arch(arch: Arch) -> AreaFigures | None:
     c = arch.compute
     per_mac = comps["pe_array"] / (c.rows * c.cols * c.macs_per_pe) / (c.operand_bits / REFERENCE_BITS) ** 2
     per_mac /= nm_set_factor(nm_set_of(arch))
-    per_byte = sum(comps[lv.name] for lv in levels) / sum(lv.size_bytes for lv in levels)
+    per_byte = sum(comps[lv.name] for lv in levels) / sum(lv.capacity_bytes for lv in levels)
     return AreaFigures(per_mac, per_byte, f"{arch.name} area section")
 
 
@@ -116,4 +116,4 @@ def arch_area(arch: Arch, figs: AreaFigures) -> dict[str, float]:
     """Area (mm^2, see `area_of`) of a systolic arch."""
     c = arch.compute
     return area_of(c.rows * c.cols * c.macs_per_pe, c.operand_bits, nm_set_of(arch),
-                   sum(lv.size_bytes for lv in arch.memory), figs)
+                   sum(lv.capacity_bytes for lv in arch.memory), figs)

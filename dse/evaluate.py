@@ -43,8 +43,9 @@ from .spec import AS_GIVEN, Sweep
 
 # HwParams fields that stay scalars (they select code paths or index levels); designs that
 # differ in any of them are costed in separate batches.
-_STRUCTURAL = ("name", "level_names", "level_of", "level_latency_cycles", "all_double_buffered",
-               "zero_skipping", "level_double_buffered")
+_STRUCTURAL = ("name", "level_names", "keepers", "level_latency_cycles", "all_double_buffered",
+               "zero_skipping", "level_double_buffered", "tier_of", "level_per_pe",
+               "level_ports_separate")
 
 
 class ResultRow(NamedTuple):
@@ -117,7 +118,7 @@ class Design:
 
 
 def _pad(c: np.ndarray, width: int) -> np.ndarray:
-    """Candidates `[5, n]` widened to `width` by repeating the last one: argmin keeps the first
+    """Candidates `[fields, n]` widened to `width` by repeating the last one: argmin keeps the first
     minimum, so a repeat never wins over the original, as in the default mapping's own choice."""
     return np.concatenate([c, np.repeat(c[:, -1:], width - c.shape[1], axis=1)], axis=1)
 
@@ -188,13 +189,15 @@ class DesignEvaluator:
             self._plans[k] = plan_sparsity(d.arch, op)
         return self._plans[k]
 
-    def _candidates(self, d: Design, op: Op) -> np.ndarray:
-        """The default mapping's candidates for (design, op): int64 `[5, n]` (dataflow, tm, tn, tk, order)."""
+    def _candidates(self, d: Design, op: Op) -> tuple[np.ndarray, tuple]:
+        """The default mapping's candidates for (design, op): int64 `[fields, n]` (Candidates.stacked,
+        transposed) and their layout."""
         k = (d.map_key, op)
         got = self._cands.get(k)
         if got is None:
             cands = default_mapping_candidates(d.arch, op, None)
-            got = Candidates.from_mappings(cands).stacked().T
+            packed = Candidates.from_mappings(cands)
+            got = (packed.stacked().T, packed.layout)
             self._cands[k] = got
         return got
 
@@ -207,10 +210,10 @@ class DesignEvaluator:
         gemm = Gemm(M=op.M, N=op.N, K=op.K, batch=op.batch, n=col([p.n for p in plans], np.int64),
                     m=col([p.m for p in plans], np.int64), index_bits=col([p.index_bits for p in plans], np.int64),
                     k_scale=col([p.density for p in plans], np.float64) if unstructured else None,
-                    act_density=op.act_density)
-        width = max(c.shape[1] for _, _, c in members)
-        cand = np.stack([c if c.shape[1] == width else _pad(c, width) for _, _, c in members], axis=1)
-        r = gemm_cost(hw, gemm, Candidates(*cand))
+                    act_density=op.act_density, resident=plans[0].resident)
+        width = max(c.shape[1] for _, _, (c, _) in members)
+        cand = np.stack([c if c.shape[1] == width else _pad(c, width) for _, _, (c, _) in members], axis=1)
+        r = gemm_cost(hw, gemm, Candidates.from_arrays(cand, members[0][2][1]))
         shape = (len(members), width)
         best = np.broadcast_to(r["cycles"], shape).argmin(axis=1)
         pick = np.arange(len(members))
@@ -237,8 +240,9 @@ class DesignEvaluator:
                     continue
                 if op.has_weights:
                     labels[i].add(plan.label)
-                groups.setdefault((d.hw_key, plan.kind == "unstructured"), []).append((i, plan, cands))
-            for (_, unstructured), members in groups.items():
+                key = (d.hw_key, plan.kind == "unstructured", cands[1], plan.resident)
+                groups.setdefault(key, []).append((i, plan, cands))
+            for (_, unstructured, _, _), members in groups.items():
                 try:
                     parts = [(members, self._batch(op, designs, members, unstructured))]
                 except Exception:  # noqa: BLE001 - isolate the design that fails

@@ -7,8 +7,8 @@ accesses: NVlabs/timeloop src/model/buffer.cpp, ComputeBufferEnergy). nmsim char
 byte moved (`energy.per_byte_pj`) and per MAC (`energy.mac_pj`), so a storage action's per-byte
 energy is `ERT energy / (width / 8)` (derived), with the vector width from the architecture the
 ERT was made for (its `width`/`datawidth` attributes). Reads and writes may differ (a 2.3x
-spread on the exercises' scratchpads): nmsim's single per-byte figure takes the read energy and
-the result records the write and update energies beside it.
+spread on the exercises' scratchpads): nmsim prices them apart (`{read, write}`); fills and
+updates both take the write energy (an `update` that differs is named in the derivation).
 """
 from __future__ import annotations
 
@@ -64,10 +64,11 @@ def ert_energies(ert_path: str | Path, components: dict[str, str], widths: dict[
 
     `components`: nmsim level name (or "dram") -> ERT component; `widths`: ERT component -> its
     architecture attributes (width in bits); `mac`: the compute component. Returns {"per_byte_pj":
-    {level: pJ/B}, "mac_pj": pJ or None, "derivation": {level: text}} with each figure's formula.
+    {level: pJ/B, or {read, write} pJ/B where they differ}, "mac_pj": pJ or None, "leak_pj": {level:
+    pJ per instance and cycle}, "derivation": {level: text}} with each figure's formula.
     """
     ert = read_ert(ert_path)
-    per_byte, how = {}, {}
+    per_byte, how, leak = {}, {}, {}
     for level, comp in components.items():
         if comp not in ert:
             raise SpecError(f"{ert_path}: no component '{comp}'{did_you_mean(comp, ert)}")
@@ -75,10 +76,13 @@ def ert_energies(ert_path: str | Path, components: dict[str, str], widths: dict[
         if "read" not in acts:
             raise SpecError(f"{ert_path}: component '{comp}' has no read action (actions: {', '.join(acts)})")
         vb = _vector_bytes(widths.get(comp, {}), comp, ert_path)
-        per_byte[level] = acts["read"] / vb
-        others = ", ".join(f"{a} {acts[a] / vb:.4g}" for a in ("write", "update") if a in acts)
+        rd, wr = acts["read"] / vb, acts.get("write", acts["read"]) / vb
+        per_byte[level] = rd if wr == rd else {"read": rd, "write": wr}
         how[level] = (f"derived: {comp} read {acts['read']:.6g} pJ / {vb:g} B per vector (ERT {Path(ert_path).name})"
-                      + (f"; pJ/B of {others} not separated by nmsim" if others else ""))
+                      + (f", write {acts['write']:.6g} pJ / {vb:g} B" if wr != rd else ""))
+        if "update" in acts and abs(acts["update"] - acts.get("write", acts["read"])) > 1e-9:
+            how[level] += f"; update {acts['update']:.6g} pJ priced as the write (nmsim has one write energy)"
+        leak[level] = acts.get("leak", 0.0)
     mac_pj = None
     if mac is not None:
         if mac not in ert:
@@ -89,4 +93,4 @@ def ert_energies(ert_path: str | Path, components: dict[str, str], widths: dict[
             raise SpecError(f"{ert_path}: component '{mac}' has no compute action (actions: {', '.join(acts)})")
         mac_pj = acts[key]
         how["mac"] = f"source: {mac} {key} {mac_pj:.6g} pJ (ERT {Path(ert_path).name})"
-    return {"per_byte_pj": per_byte, "mac_pj": mac_pj, "derivation": how}
+    return {"per_byte_pj": per_byte, "mac_pj": mac_pj, "leak_pj": leak, "derivation": how}

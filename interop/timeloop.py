@@ -8,9 +8,9 @@ older designs) read into what nmsim represents, with every other feature refused
   output, M = the output's other dims, K = the weights' other dims (the reduction). Densities:
   the weights' -> an unstructured pattern of that density, the activations' -> `act_density`.
 * Architecture -> a list of `Level`s (storage, compute, spatial fan-out, keep/bypass, sparse
-  optimizations), and `unsupported_features` naming what nmsim cannot represent today: storage
-  below a PE fan-out (per-PE scratchpads and registers), more than one on-chip level, sparse
-  optimizations (representation formats, gating, skipping), several compute units per PE.
+  optimizations), and `unsupported_features` naming what nmsim cannot represent: sparse
+  optimizations (representation formats, gating, skipping) and nested spatial fan-outs
+  (timeloop_convert.py turns the rest into an nmsim memory hierarchy).
 * Mapping (`timeloop-mapper.map.yaml` form) -> `TLoop`s per target level (temporal or spatial
   factors in permutation order) and each level's kept data spaces.
 """
@@ -80,6 +80,7 @@ class TimeloopProblem:
     gemm_dims: dict[str, list[str]]
     densities: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # data space -> weights | inputs | outputs
 
     @property
     def macs(self) -> int:
@@ -133,7 +134,8 @@ def read_problem(path: str | Path) -> TimeloopProblem:
             weight_sparsity=sp, act_density=min(1.0, density.get(a, 1.0)))
     if density.get(out, 1.0) < 1.0:
         notes.append(f"output density {density[out]} is not modelled by nmsim (outputs are written dense)")
-    return TimeloopProblem(op, dims, {"M": m_dims, "N": n_dims, "K": k_dims}, density, notes)
+    return TimeloopProblem(op, dims, {"M": m_dims, "N": n_dims, "K": k_dims}, density, notes,
+                           {w: "weights", a: "inputs", out: "outputs"})
 
 
 # --- architecture -----------------------------------------------------------------------------------
@@ -221,23 +223,15 @@ def read_arch(path: str | Path) -> list[Level]:
 
 
 def unsupported_features(levels: list[Level]) -> list[str]:
-    """What nmsim cannot represent in these levels, one phrase per feature naming the levels
-    (empty: the design maps onto one on-chip buffer feeding a systolic array)."""
-    found = []
-    fanned, below = False, []
-    for lv in levels:
-        fanned = fanned or lv.kind == "fanout"
-        if lv.kind == "storage" and fanned:
-            below.append(lv.name)
-    if below:
-        found.append(f"storage below the PE array ({', '.join(below)}): per-PE scratchpads and registers need the "
-                     "multi-level memory hierarchy")
-    for lv in levels:
-        if lv.sparse_optimizations:
-            found.append(f"sparse_optimizations on '{lv.name}' ({', '.join(sorted(_norm(lv.sparse_optimizations)))})")
-    onchip = [lv.name for lv in levels if lv.kind == "storage" and lv.cls.upper() != "DRAM" and lv.name not in below]
-    if len(onchip) > 1:
-        found.append(f"{len(onchip)} shared on-chip levels ({', '.join(onchip)}); nmsim has one")
+    """What nmsim cannot represent in these levels, one phrase per feature naming the levels (empty:
+    the levels convert to an nmsim memory hierarchy, docs/INTEROP.md 2.2): Sparseloop's sparse
+    optimizations (representation formats, gating, skipping) and nested spatial fan-outs (nmsim
+    has one array). What depends on the mapping is checked by `timeloop_convert.unrepresentable`."""
+    found = [f"sparse_optimizations on '{lv.name}' ({', '.join(sorted(_norm(lv.sparse_optimizations)))}): "
+             "Sparseloop's formats, gating and skipping" for lv in levels if lv.sparse_optimizations]
+    fans = [lv.name for lv in levels if lv.kind == "fanout"]
+    if len(fans) > 1:
+        found.append(f"{len(fans)} nested spatial fan-outs ({', '.join(fans)}): nmsim has one array")
     return found
 
 

@@ -1,22 +1,31 @@
-"""Mappings: how a GEMM's loops are laid onto the array (dataflow) and tiled into on-chip buffers.
+"""Mappings: how a GEMM's loops are laid onto the array (dataflow, spatial split) and tiled into the
+on-chip levels.
 
 A `Mapping` fixes
 * the dataflow, which decides the spatial unrolling (rows x cols x time, the dataflow table of
-  problem.dataflow: WS K x N x M, OS M x N x K, IS K x M x N);
-* the buffer-level tile (tile_m, tile_n, tile_k) in elements of the dense GEMM (partial edge
-  tiles allowed), with tile_k a multiple of the executed N:M group size;
-* the order of the three tile loops, outermost first (e.g. "nmk").
+  problem.dataflow: WS K x N x M, OS M x N x K, IS K x M x N), and, on a flexible array, a split of
+  the rows or columns into blocks that carry a second dimension (`SpatialSplit`, docs/MODEL.md 3.7);
+* the tile of the outermost on-chip level (tile_m, tile_n, tile_k) in elements of the dense GEMM
+  (partial edge tiles allowed), with tile_k a multiple of the executed N:M group size, and the order
+  of the loops over those tiles, outermost first (e.g. "nmk");
+* for every further tier of on-chip levels (Arch.tiers: levels side by side share a tier), outermost
+  first, its tile inside its parent's tile and the order of the loops over it (`levels`,
+  docs/MODEL.md 3.9). A mapping that gives none takes them by the fit rule (`with_inner_levels`).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
+import numpy as np
+
 from nmsim.accel import Arch
-from nmsim.problem import DATAFLOWS, SPATIAL, Gemm, cdiv, tile_bytes
+from nmsim.problem import DATAFLOWS, SPATIAL, Gemm, cdiv, resident_bytes, tile_bytes
+from nmsim.problem.spatial import DIMS, split_codes, valid_splits
 from nmsim.specfile import SpecError, did_you_mean
 from nmsim.workloads import Op
 
+from .levels import inner_orders, inner_tiles
 from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
@@ -35,39 +44,137 @@ def check_names(dataflows=None, loop_orders=None) -> None:
 
 
 @dataclass(frozen=True)
-class Mapping:
-    """Dataflow, buffer tile (elements) and tile-loop order (outermost first)."""
+class LevelTile:
+    """The tile an inner on-chip level holds (elements, inside its parent level's tile) and the order
+    of the loops over such tiles within the parent's tile, outermost first."""
 
-    dataflow: str
     tile_m: int
     tile_n: int
     tile_k: int
     loop_order: str = "nmk"
 
     def __post_init__(self) -> None:
+        _check_tile(self, "mapping: levels")
+
+
+@dataclass(frozen=True)
+class SpatialSplit:
+    """The array's rows (columns) cut into `row_blocks` (`col_blocks`) blocks, each carrying a slice of
+    GEMM dimension `row_dim` (`col_dim`): M, N or K (docs/MODEL.md 3.7). 1 block: the whole axis."""
+
+    row_blocks: int = 1
+    row_dim: str | None = None
+    col_blocks: int = 1
+    col_dim: str | None = None
+
+    def __post_init__(self) -> None:
+        for blocks, dim, axis in ((self.row_blocks, self.row_dim, "row"), (self.col_blocks, self.col_dim, "col")):
+            if blocks < 1:
+                raise SpecError(f"mapping: spatial.{axis}_blocks must be >= 1 (got {blocks})")
+            if (blocks > 1) != (dim is not None):
+                raise SpecError(f"mapping: spatial.{axis}_dim names the dimension its {blocks} block(s) carry: "
+                                f"one of {', '.join(DIMS)} when {axis}_blocks > 1, absent when 1")
+            if dim is not None and dim not in DIMS:
+                raise SpecError(f"mapping: spatial.{axis}_dim '{dim}' is not one of {', '.join(DIMS)}")
+
+    @property
+    def is_whole(self) -> bool:
+        """True for the unsplit array."""
+        return self.row_blocks == 1 and self.col_blocks == 1
+
+
+WHOLE_ARRAY = SpatialSplit()
+
+
+def _check_tile(obj, where: str) -> None:
+    if obj.loop_order not in LOOP_ORDERS:
+        raise SpecError(f"{where}: loop_order '{obj.loop_order}' is not one of {LOOP_ORDERS}")
+    for k in ("tile_m", "tile_n", "tile_k"):
+        if getattr(obj, k) <= 0:
+            raise SpecError(f"{where}: {k} must be positive (got {getattr(obj, k)})")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Dataflow, outermost on-chip tile (elements) and tile-loop order (outermost first); the tiles of
+    the inner on-chip levels (`levels`) and the spatial split, when the arch has them."""
+
+    dataflow: str
+    tile_m: int
+    tile_n: int
+    tile_k: int
+    loop_order: str = "nmk"
+    levels: tuple[LevelTile, ...] = ()
+    spatial: SpatialSplit = field(default_factory=SpatialSplit)
+
+    def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
             raise SpecError(f"mapping: dataflow '{self.dataflow}' is not one of {DATAFLOWS}")
-        if self.loop_order not in LOOP_ORDERS:
-            raise SpecError(f"mapping: loop_order '{self.loop_order}' is not one of {LOOP_ORDERS}")
-        for k in ("tile_m", "tile_n", "tile_k"):
-            if getattr(self, k) <= 0:
-                raise SpecError(f"mapping: {k} must be positive (got {getattr(self, k)})")
+        _check_tile(self, "mapping")
+        # Accept the dict forms of to_dict() (mapping files, JSON results) as well as objects.
+        if self.levels:
+            object.__setattr__(self, "levels", tuple(lv if isinstance(lv, LevelTile) else LevelTile(**lv)
+                                                     for lv in self.levels))
+        if not isinstance(self.spatial, SpatialSplit):
+            object.__setattr__(self, "spatial", SpatialSplit(**(self.spatial or {})))
 
     def to_dict(self) -> dict:
-        """Plain dict (YAML/JSON friendly)."""
-        return asdict(self)
+        """Plain dict (YAML/JSON friendly); `levels` and `spatial` only when the mapping has them."""
+        d = {k: getattr(self, k) for k in ("dataflow", "tile_m", "tile_n", "tile_k", "loop_order")}
+        if self.levels:
+            d["levels"] = [asdict(lv) for lv in self.levels]
+        if not self.spatial.is_whole:
+            d["spatial"] = {k: v for k, v in asdict(self.spatial).items() if v is not None}
+        return d
+
+    def tiles(self) -> list[tuple[int, int, int]]:
+        """(tile_m, tile_n, tile_k) of every level given, outermost first."""
+        return [(self.tile_m, self.tile_n, self.tile_k)] + [(lv.tile_m, lv.tile_n, lv.tile_k) for lv in self.levels]
+
+    def completed(self, n_levels: int, op: Op | None = None) -> "Mapping":
+        """This mapping for an arch of `n_levels` tiers of on-chip levels: missing inner tiers repeat the
+        innermost tile, extra ones are an error; every tile clipped to its parent (and to `op`)."""
+        if len(self.levels) > n_levels - 1:
+            raise SpecError(f"mapping: {1 + len(self.levels)} level tiles for an arch with {n_levels} tiers of "
+                            "memory levels")
+        parent = (op.M, op.N, op.K) if op is not None else None
+        out = []
+        for i, (tm, tn, tk) in enumerate(self.tiles()):
+            if parent is not None:
+                tm, tn, tk = min(tm, parent[0]), min(tn, parent[1]), min(tk, parent[2])
+            out.append((tm, tn, tk))
+            parent = (tm, tn, tk)
+        orders = [self.loop_order] + [lv.loop_order for lv in self.levels]
+        while len(out) < n_levels:
+            out.append(out[-1])
+            orders.append("nmk")
+        levels = tuple(LevelTile(*t, o) for t, o in zip(out[1:], orders[1:]))
+        return replace(self, tile_m=out[0][0], tile_n=out[0][1], tile_k=out[0][2], levels=levels)
 
 
-def footprint_bytes(arch: Arch, gemm: Gemm, tm: int, tn: int, tk: int) -> dict[str, float]:
-    """Bytes each on-chip level must hold for one buffer tile (bytes), doubled where double-buffered;
-    tile sizes come from problem.tile_bytes (partial sums at accumulator width)."""
+def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    """Bytes each on-chip level must hold for its tile (bytes), doubled where double-buffered: a level
+    of tier j holds the tile `tiles[j]` (tm, tn, tk; outermost tier first) of the operands it keeps;
+    sizes from problem.tile_bytes (partial sums at accumulator width). The level that keeps
+    activations holds the resident operands whole, at operand width, instead of their tiles
+    (outputs arrive there final; MODEL.md 3.10); inputs count as distinct pixels where feature maps are
+    stored (MODEL.md 3.11). Levels of tiers beyond `tiles` are left out."""
     c = arch.compute
-    a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
-    need = {"inputs": a, "weights": b, "outputs": out}
     held: dict[str, float] = {}
-    for operand, nbytes in need.items():
-        lv = arch.level_for(operand)
-        held[lv.name] = held.get(lv.name, 0.0) + nbytes * (2 if lv.double_buffered else 1)
+    resident_level = arch.activation_level() if gemm.resident else None
+    tier_of = arch.tier_of() if len(arch.memory) > 1 else (0,)
+    for i, (lv, j) in enumerate(zip(arch.memory, tier_of)):
+        if j >= len(tiles):
+            continue
+        tm, tn, tk = tiles[j]
+        a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
+        need = {"inputs": a * gemm.a_unique, "weights": b, "outputs": out}
+        whole = set()
+        if i == resident_level and gemm.resident:
+            whole = {{"A": "inputs", "B": "weights", "out": "outputs"}[x] for x in gemm.resident}
+        held[lv.name] = sum(need[o] for o in lv.holds if o not in whole) * (2 if lv.double_buffered else 1)
+        if i == resident_level:
+            held[lv.name] = held[lv.name] + resident_bytes(gemm, c.operand_bits / 8)
     return held
 
 
@@ -76,11 +183,20 @@ def check_mapping(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None 
     plan = plan or plan_sparsity(arch, op)
     if mapping.dataflow not in arch.compute.dataflows:
         raise SpecError(f"mapping: {arch.name} supports dataflows {arch.compute.dataflows}, not '{mapping.dataflow}'")
-    if mapping.tile_k % plan.m and mapping.tile_k < op.K:
-        raise SpecError(f"mapping: tile_k={mapping.tile_k} is not a multiple of the N:M group size {plan.m}")
-    for name, need in footprint_bytes(arch, executed_gemm(op, plan), min(mapping.tile_m, op.M),
-                                      min(mapping.tile_n, op.N), min(mapping.tile_k, op.K)).items():
-        size = next(lv.size_bytes for lv in arch.memory if lv.name == name)
+    full = mapping.completed(len(arch.tiers()), op)
+    for tm, tn, tk in full.tiles():
+        if tk % plan.m and tk < op.K:
+            raise SpecError(f"mapping: tile_k={tk} is not a multiple of the N:M group size {plan.m}")
+    sp = mapping.spatial
+    ic = arch.compute.interconnect
+    if (sp.row_blocks, sp.row_dim, sp.col_blocks, sp.col_dim) not in valid_splits(
+            mapping.dataflow, ic.row_blocks, ic.col_blocks, ic.block_reduction):
+        raise SpecError(f"mapping: spatial split {sp.row_blocks} row block(s) carrying {sp.row_dim}, "
+                        f"{sp.col_blocks} column block(s) carrying {sp.col_dim} is not one {arch.name}'s "
+                        f"interconnect supports under {mapping.dataflow} (row_blocks {ic.row_blocks}, "
+                        f"col_blocks {ic.col_blocks}, block_reduction {ic.block_reduction})")
+    for name, need in footprint_bytes(arch, executed_gemm(op, plan), full.tiles()).items():
+        size = next(lv.capacity_bytes for lv in arch.memory if lv.name == name)
         if need > size:
             raise SpecError(f"mapping: tile needs {need:.0f} B in '{name}' but it holds {size} B "
                             f"(over by {need - size:.0f} B)")
@@ -99,13 +215,15 @@ _DIMS = ("M", "N", "K")
 K_DOMINANCE = 4
 
 
-def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) -> list[Mapping]:
+def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, *, inner: bool = True) -> list[Mapping]:
     """The default mapping's candidates (docs/MODEL.md 4), in a fixed order: every tile that fits
-    the buffers on three shrink paths from the whole layer (`_shrink_path`: halving the larger of
-    M and N, with the array's extents as the smallest tiles and without; halving what frees the
-    most bytes), for an N:M layer also the dense layer's tiles in whole groups, each split 1, 2, 4
-    and 8 ways along M (duplicates dropped). Callers cost the list and keep the first cheapest
-    (`default_mapping`).
+    the outermost tier's levels on three shrink paths from the whole layer (`_shrink_path`: halving
+    the larger of M and N, with the array's extents as the smallest tiles and without; halving what
+    frees the most bytes), for an N:M layer also the dense layer's tiles in whole groups, each split
+    1, 2, 4 and 8 ways along M (duplicates dropped); all of them under every spatial split the
+    array's interconnect allows (the unsplit array first). Callers cost the list and keep the first
+    cheapest (`default_mapping`). Inner tiers take their tiles by the fit rule (mapping.levels);
+    `inner=False` leaves them out (a caller that adds them for a whole batch at once).
 
     Why whole paths: they do not depend on the buffer sizes (with one on-chip level), so a bigger
     buffer only adds candidates; more bandwidth changes no candidate; below the array's extent the
@@ -115,8 +233,7 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) 
     Raises SpecError when not even the smallest tile fits."""
     df = dataflow or arch.compute.dataflows[0]
     plan = plan_sparsity(arch, op)
-    key = (_arch_key(arch), df, op.M, op.N, op.K, plan.n, plan.m, plan.index_bits, plan.kind, plan.density,
-           plan.busy_k_scale)
+    key = (_arch_key(arch), df, op.M, op.N, op.K, plan)
     tiles = _TILES.get(key)
     if tiles is None:
         tiles = _candidate_tiles(arch, op, plan, df)
@@ -126,7 +243,16 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None) 
     if not tiles:
         raise SpecError(f"{arch.name}: even the smallest tile of {op.name} does not fit the on-chip buffers; "
                         "enlarge memory size_bytes")
-    return [Mapping(df, tm, tn, tk, "nmk") for tm, tn, tk in tiles]
+    ic = arch.compute.interconnect
+    splits = valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
+        else [(1, None, 1, None)]
+    inner = inner and len(arch.tiers()) > 1
+    cands = []
+    for split in splits:
+        for tm, tn, tk in tiles:
+            m = Mapping(df, tm, tn, tk, "nmk", spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
+            cands.append(with_inner_levels(arch, op, m, plan) if inner else m)
+    return cands
 
 
 # (arch structure, dataflow, op dims, plan) -> candidate tiles: repeated layers (BERT-base's 96 ops
@@ -135,10 +261,10 @@ _TILES: dict[tuple, list[tuple[int, int, int]]] = {}
 
 
 def _arch_key(arch: Arch) -> tuple:
-    """What the candidate tiles depend on in `arch`: array extents, operand widths, the levels."""
+    """What the candidate tiles depend on in `arch`: array extents, operand widths, the levels
+    (every field: capacity, holds, tiers and residency all enter footprint_bytes)."""
     c = arch.compute
-    return (c.rows, c.cols, c.operand_bits, c.accumulator_bits,
-            tuple((lv.name, lv.size_bytes, lv.double_buffered, tuple(lv.holds)) for lv in arch.memory))
+    return (c.rows, c.cols, c.operand_bits, c.accumulator_bits, tuple(repr(lv) for lv in arch.memory))
 
 
 def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tuple[int, int, int]]:
@@ -150,16 +276,15 @@ def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tupl
              for t in _shrink_path(arch, op, gemm, q, rule)]
     if plan.m > 1:
         # the dense layer's tiles, K cut to whole groups: every one that fits dense fits N:M
-        dense, dq = executed_gemm(op, SparsePlan()), _quanta(arch, SparsePlan(), df)
+        dense_plan = replace(plan, n=1, m=1, index_bits=0, density=1.0, kind="dense", busy_k_scale=None)
+        dense, dq = executed_gemm(op, dense_plan), _quanta(arch, dense_plan, df)
         one = {"M": 1, "N": 1, "K": 1}
         for rule, q in ((_larger_of_m_n, dq), (_larger_of_m_n, one), (_most_bytes_freed, one)):
             for t in _shrink_path(arch, op, dense, q, rule):
                 tiles.append(dict(t, K=t["K"] if t["K"] >= op.K else max(plan.m, t["K"] // plan.m * plan.m)))
-    sizes = {lv.name: lv.size_bytes for lv in arch.memory}
     out, seen = [], set()
     for t in tiles:
-        need = footprint_bytes(arch, gemm, t["M"], t["N"], t["K"])
-        if any(need[n] > sizes[n] for n in need):
+        if not _fits(arch, gemm, t):
             continue
         for s in M_SPLITS:
             tm = min(t["M"], max(quantum["M"], cdiv(cdiv(op.M, s), quantum["M"]) * quantum["M"]))
@@ -167,6 +292,34 @@ def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tupl
                 seen.add((tm, t["N"], t["K"]))
                 out.append((tm, t["N"], t["K"]))
     return out
+
+
+def _fits(arch: Arch, gemm: Gemm, tile: dict) -> bool:
+    """True when `tile` fits every level of the outermost tier (footprint_bytes leaves the inner
+    tiers out: they take their own tiles by the fit rule)."""
+    need = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])
+    return all(need[lv.name] <= lv.capacity_bytes for lv in arch.memory if lv.name in need)
+
+
+def with_inner_levels(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None = None) -> Mapping:
+    """`mapping` with every inner tier's tile by the fit rule (mapping.levels) and its fixed loop
+    order when it gives none; the mapping itself when it gives them all (or on a one-tier arch)."""
+    tiers = arch.tiers()
+    if len(mapping.levels) == len(tiers) - 1:
+        return mapping
+    if mapping.levels:
+        names = ["+".join(arch.memory[i].name for i in tier) for tier in tiers[1:]]
+        raise SpecError(f"mapping: {len(mapping.levels)} inner level tile(s) for {arch.name}'s "
+                        f"{len(tiers) - 1} inner tiers ({', '.join(names)}); "
+                        "give one per inner tier, or none to take them by the fit rule")
+    gemm = executed_gemm(op, plan or plan_sparsity(arch, op))
+    sp = mapping.spatial
+    codes = split_codes((sp.row_blocks, sp.row_dim, sp.col_blocks, sp.col_dim))
+    outer = tuple(np.array([min(t, d)]) for t, d in zip((mapping.tile_m, mapping.tile_n, mapping.tile_k),
+                                                         (op.M, op.N, op.K)))
+    tiles = inner_tiles(arch, gemm, np.array([DATAFLOWS.index(mapping.dataflow)]), codes, outer)
+    levels = tuple(LevelTile(int(tm[0]), int(tn[0]), int(tk[0]), o) for (tm, tn, tk), o in zip(tiles, inner_orders(arch)))
+    return replace(mapping, levels=levels)
 
 
 def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
@@ -212,11 +365,11 @@ def _shrink_path(arch: Arch, op: Op, gemm: Gemm, quantum: dict[str, int], rule) 
     """The tiles of the path from the whole layer that fit the buffers when executed as `gemm`,
     largest first. Each step halves the dimension `rule` picks (rounded down to its quantum)
     until every dimension is at its quantum."""
-    sizes = {lv.name: lv.size_bytes for lv in arch.memory}
+    sizes = {lv.name: lv.capacity_bytes for lv in arch.memory}
     tile = {"M": op.M, "N": op.N, "K": op.K}
     fitting = []
     while True:
-        have = footprint_bytes(arch, gemm, tile["M"], tile["N"], tile["K"])
+        have = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])  # the outermost tier
         over = [n for n in have if have[n] > sizes[n]] or list(have)
         if all(have[n] <= sizes[n] for n in have):
             fitting.append(dict(tile))
@@ -226,7 +379,7 @@ def _shrink_path(arch: Arch, op: Op, gemm: Gemm, quantum: dict[str, int], rule) 
 
         def freed(d: str) -> float:
             t = dict(tile, **{d: _round_down(cdiv(tile[d], 2), quantum[d])})
-            after = footprint_bytes(arch, gemm, t["M"], t["N"], t["K"])
+            after = footprint_bytes(arch, gemm, [(t["M"], t["N"], t["K"])])
             return sum(have[n] - after[n] for n in over)
         d = rule(tile, movable, freed, op)
         tile[d] = _round_down(cdiv(tile[d], 2), quantum[d])

@@ -11,14 +11,26 @@
     default: {dataflow: ws, tile_m: 128, tile_n: 256, tile_k: 768, loop_order: nmk}   # optional
     layers:
       layer0.attn.q: {dataflow: is, tile_m: 128, tile_n: 768, tile_k: 128, loop_order: nkm}
+
+    # an arch with more on-chip levels and a flexible array (docs/MAPPING.md)
+    dataflow: ws
+    tile_m: 512                       # the outermost level's tile
+    tile_n: 768
+    tile_k: 768
+    loop_order: nmk
+    levels:                           # memory[1], memory[2], ...: tiles inside the parent's tile
+      - {tile_m: 512, tile_n: 64, tile_k: 768, loop_order: nmk}
+    spatial: {row_blocks: 2, row_dim: N}
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 from pydantic import Field, field_validator
 
+from nmsim.accel.spec import BlockCount
 from nmsim.problem import DIM_WHY, MAX_DIM
 from nmsim.specfile import SpecError, StrictModel, atomic_path, bounded_int, did_you_mean, load_yaml, parse_model
 from nmsim.workloads import Op
@@ -29,6 +41,30 @@ from .mapping import Mapping, check_names
 TileSize = bounded_int(1, MAX_DIM, DIM_WHY + " (a tile is at most its layer)")
 
 
+class LevelSpec(StrictModel):
+    """The tile of one inner on-chip level as written in a file."""
+
+    tile_m: TileSize
+    tile_n: TileSize
+    tile_k: TileSize
+    loop_order: str = "nmk"
+
+    @field_validator("loop_order")
+    @classmethod
+    def _order(cls, v):
+        check_names(loop_orders=v)
+        return v
+
+
+class SpatialSpec(StrictModel):
+    """A spatial split as written in a file (docs/MODEL.md 3.7)."""
+
+    row_blocks: BlockCount = 1
+    row_dim: str | None = None
+    col_blocks: BlockCount = 1
+    col_dim: str | None = None
+
+
 class MappingSpec(StrictModel):
     """One mapping as written in a file."""
 
@@ -37,6 +73,8 @@ class MappingSpec(StrictModel):
     tile_n: TileSize
     tile_k: TileSize
     loop_order: str = "nmk"
+    levels: list[LevelSpec] = Field(default_factory=list)
+    spatial: SpatialSpec | None = None
 
     @field_validator("dataflow", "loop_order")
     @classmethod
@@ -46,7 +84,10 @@ class MappingSpec(StrictModel):
 
     def to_mapping(self) -> Mapping:
         """The Mapping object."""
-        return Mapping(**self.model_dump())
+        d = self.model_dump()
+        d["levels"] = tuple(d["levels"])
+        d["spatial"] = d["spatial"] or {}
+        return Mapping(**d)
 
 
 class LayerMappings(StrictModel):
@@ -69,7 +110,7 @@ class MappingFile:
         if m is None:
             raise SpecError(f"{self.source}: no mapping for layer '{op.name}' and no 'default'"
                             f"{did_you_mean(op.name, self.layers)}")
-        return Mapping(m.dataflow, min(m.tile_m, op.M), min(m.tile_n, op.N), min(m.tile_k, op.K), m.loop_order)
+        return replace(m, tile_m=min(m.tile_m, op.M), tile_n=min(m.tile_n, op.N), tile_k=min(m.tile_k, op.K))
 
 
 def load_mappings(path: str | Path) -> MappingFile:

@@ -7,10 +7,11 @@ never import `sim` and never cost one Python object at a time.
 * exhaustive: every candidate of the pruned space, in chunks (memory stays bounded);
 * random: `samples` draws from the whole unpruned space (log-uniform tiles), seeded;
 * heuristic: on a pruned space of at most SMALL_SPACE candidates, all of them; otherwise, per
-  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all)
-  plus MappingSpace.boundary (tiles that fill the buffers), then a descent from the best `beam`
-  distinct tiles: each round costs every move of MappingSpace.neighbors, until a round brings
-  no gain.
+  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all),
+  the default mapping's candidates (so the search never does worse than no search), and
+  MappingSpace.boundary (tiles that fill the buffers) for the unsplit array and the spatial splits
+  of the best candidates, then a descent from the best `beam` distinct tiles: each round costs
+  every move of MappingSpace.neighbors, until a round brings no gain.
 
 Objectives: latency (cycles), energy (pJ), edp (cycles x pJ). Ties break on the other
 objective, then on the order candidates were generated, so results are deterministic.
@@ -23,10 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from nmsim.problem import DATAFLOW_CODES
 from nmsim.specfile import SpecError
 
-from .mapping import Mapping, default_mapping_candidates
+from .mapping import Mapping
 from .space import Candidates, MappingSpace
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -39,6 +39,10 @@ SMALL_SPACE = 100_000
 # Stage-1 grid size of the heuristic: large enough to keep quality, small enough for the per-layer
 # time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers").
 HEURISTIC_GRID = 20_000
+# Spatial splits whose boundary tiles the heuristic costs (besides the unsplit array's): those of
+# its best candidates so far. A flexible array has tens of splits per dataflow; boundary tiles for
+# all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers").
+BOUNDARY_KEYS = 3
 CostFn = Callable[[Candidates], dict]
 
 
@@ -175,22 +179,6 @@ def _distinct_tiles(c: Candidates, count: int) -> Candidates:
     return c.take(np.sort(first)[:count])
 
 
-def default_seeds(space: MappingSpace) -> Candidates | None:
-    """The default mapping's candidates (mapping.default_mapping_candidates) of every dataflow of
-    `space` that its constraints allow, or None. Every mapper costs them too, so no mapper ever
-    returns a mapping worse than the default mapping (for its objective)."""
-    op = space.op
-    extents = {"m": op.M, "n": op.N, "k": op.K}
-    seeds = []
-    for df in space.dataflows:
-        try:
-            seeds += [m for m in default_mapping_candidates(space.arch, op, df)
-                      if space.constraints.allows(m, extents)]
-        except SpecError:  # nothing fits: the search says so itself
-            pass
-    return Candidates.from_mappings(seeds) if seeds else None
-
-
 def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", mapper: str = "heuristic",
            top: int = 5, samples: int = 20_000, seed: int = 0, beam: int = 6,
            progress: Callable[[int, int], None] | None = None) -> SearchResult:
@@ -204,7 +192,7 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
     t0 = time.perf_counter()
     # the pool is larger than the beam so that `beam` distinct tiles survive loop-order ties
     best = _TopK(max(top, 6 * beam), objective)
-    seeds = default_seeds(space)
+    seeds = space.defaults()  # every mapper costs them too: none returns worse than the default mapping
     if seeds is not None:
         best.offer(space, evaluate, seeds, count=False)
     if mapper == "exhaustive" or (mapper == "heuristic" and space.size() <= SMALL_SPACE):
@@ -229,9 +217,13 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
         for df in space.dataflows:
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
-            local.offer(sub, evaluate, Candidates.concat([sub.grid(stride=stride), sub.boundary()]))
-            if seeds is not None:  # the descent may start from the default mapping too
-                local.offer(sub, evaluate, seeds.take(seeds.dataflow == DATAFLOW_CODES[df]), count=False)
+            local.offer(sub, evaluate, sub.grid(stride=stride))
+            defaults = sub.defaults()
+            if defaults is not None:  # the descent may start from the default mapping too
+                local.offer(sub, evaluate, defaults, count=False)
+            # buffer-filling tiles for the unsplit array and the splits the best candidates use
+            keys = [sub.keys[0]] + (sub.keys_of(local.cands)[:BOUNDARY_KEYS] if local.cands is not None else [])
+            local.offer(sub, evaluate, sub.boundary(list(dict.fromkeys(keys))))
             if local.cands is None:
                 # a strided grid can miss a narrow feasible band; the full grid settles it
                 local.offer(sub, evaluate, sub.grid())

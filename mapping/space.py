@@ -1,13 +1,17 @@
 """The mapping space of one GEMM on one systolic arch, held as numpy arrays.
 
-A candidate is (dataflow, tile_m, tile_n, tile_k, loop_order). The spatial unrolling follows
+A candidate is (dataflow, tile_m, tile_n, tile_k, loop_order) of the outermost on-chip level, plus,
+on a flexible array, a spatial split (row blocks and the dimension they carry, column blocks and
+theirs; problem.spatial) and, on an arch with several on-chip levels, the tile and loop order of
+each inner level (mapping.levels derives them by the fit rule). The spatial unrolling follows
 from the dataflow (the table `problem.SPATIAL`: WS puts K on the rows and N on the columns, OS
-puts M and N, IS puts K and M); on an N:M array the K rows carry whole N:M groups, so K tiles are multiples of
-the executed group size M. Tiles need not divide the layer (partial edge tiles are costed).
+puts M and N, IS puts K and M) and the split; on an N:M array the K rows carry whole N:M groups, so
+K tiles are multiples of the executed group size M. Tiles need not divide the layer (partial edge
+tiles are costed).
 
-The *pruned* space (what the exhaustive mapper enumerates) keeps, per dimension of extent D and
-quantum q (the array extent the dimension is spread over, or the N:M group for K), the tile
-sizes u*q for
+The *pruned* space (what the exhaustive mapper enumerates) keeps, per dataflow and spatial split
+and per dimension of extent D and quantum q (the array extent the dimension is spread over, or the
+N:M group for K), the outermost tile sizes u*q for
 * every u up to 64 when D/q <= 64 units (small dims are enumerated completely), else
 * u = ceil(U / s) for s = 1..32 (every way to cut the dim into at most 32 near-equal tiles)
   plus every power of two (the fine tiles), and for K on the rows whole array folds,
@@ -21,12 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from nmsim.accel import Arch, require_systolic
-from nmsim.problem import DATAFLOW_CODES, DATAFLOWS_BY_CODE, SPATIAL, cdiv, tile_bytes
+from nmsim.problem import DATAFLOW_CODES, DATAFLOWS_BY_CODE, PerDataflow, cdiv
+from nmsim.problem.spatial import DIM_CODES, DIMS as GEMM_DIMS, dim_extents, split_codes, valid_splits
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op
 
 from .constraints import Constraints
-from .mapping import LOOP_ORDERS, Mapping
+from .levels import inner_orders, inner_tiles
+from .mapping import LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, default_mapping_candidates, footprint_bytes
 from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 DIMS = ("m", "n", "k")
@@ -37,50 +43,114 @@ PAIR_WINDOW = 4
 TRIPLE_WINDOW = 2
 
 
+WHOLE = (1, None, 1, None)  # the unsplit array
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """A batch of candidate mappings as parallel int arrays (codes index DATAFLOWS / LOOP_ORDERS)."""
+    """A batch of candidate mappings as parallel int arrays (codes index DATAFLOWS / LOOP_ORDERS;
+    split dimensions index problem.spatial.DIMS). `split` is None on a fixed array, else the arrays
+    (row blocks, row dimension, column blocks, column dimension); `levels` holds, per inner on-chip
+    level, the arrays (tile_m, tile_n, tile_k, loop_order)."""
 
     dataflow: np.ndarray
     tile_m: np.ndarray
     tile_n: np.ndarray
     tile_k: np.ndarray
     loop_order: np.ndarray
+    split: tuple | None = None
+    levels: tuple = ()
 
     def __len__(self) -> int:
         return int(self.tile_m.shape[0])
 
-    def take(self, idx) -> "Candidates":
-        """The candidates at integer or boolean index `idx`."""
-        return Candidates(*(a[idx] for a in self.arrays()))
+    @property
+    def layout(self) -> tuple[bool, int]:
+        """(has a split, number of inner levels): what `stacked` rows hold beyond the first five."""
+        return self.split is not None, len(self.levels)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """(dataflow, tile_m, tile_n, tile_k, loop_order)."""
-        return self.dataflow, self.tile_m, self.tile_n, self.tile_k, self.loop_order
+        """(dataflow, tile_m, tile_n, tile_k, loop_order[, the split's 4][, 4 per inner level])."""
+        out = (self.dataflow, self.tile_m, self.tile_n, self.tile_k, self.loop_order)
+        if self.split is not None:
+            out += tuple(self.split)
+        for lv in self.levels:
+            out += tuple(lv)
+        return out
+
+    @staticmethod
+    def from_arrays(flat, layout: tuple[bool, int]) -> "Candidates":
+        """Rebuild from `arrays()` output and its `layout`."""
+        has_split, n_levels = layout
+        flat = list(flat)
+        split = tuple(flat[5:9]) if has_split else None
+        rest = flat[9:] if has_split else flat[5:]
+        levels = tuple(tuple(rest[4 * i:4 * i + 4]) for i in range(n_levels))
+        return Candidates(*flat[:5], split=split, levels=levels)
+
+    def take(self, idx) -> "Candidates":
+        """The candidates at integer or boolean index `idx`."""
+        return Candidates.from_arrays((a[idx] for a in self.arrays()), self.layout)
 
     def mapping(self, i: int) -> Mapping:
         """Candidate `i` as a Mapping object."""
+        spatial = SpatialSplit()
+        if self.split is not None:
+            sr, dr, sc, dc = (int(a[i]) for a in self.split)
+            spatial = SpatialSplit(sr, GEMM_DIMS[dr] if sr > 1 else None, sc, GEMM_DIMS[dc] if sc > 1 else None)
+        levels = tuple(LevelTile(int(tm[i]), int(tn[i]), int(tk[i]), LOOP_ORDERS[int(lo[i])])
+                       for tm, tn, tk, lo in self.levels)
         return Mapping(dataflow=DATAFLOWS_BY_CODE[int(self.dataflow[i])], tile_m=int(self.tile_m[i]),
                        tile_n=int(self.tile_n[i]), tile_k=int(self.tile_k[i]),
-                       loop_order=LOOP_ORDERS[int(self.loop_order[i])])
+                       loop_order=LOOP_ORDERS[int(self.loop_order[i])], levels=levels, spatial=spatial)
 
     def stacked(self) -> np.ndarray:
-        """[candidates, 5] int64 rows (dataflow, tile_m, tile_n, tile_k, loop_order), for dedup."""
-        return np.stack(self.arrays(), axis=1).astype(np.int64)
+        """[candidates, fields] int64 rows (`arrays()` order), for dedup and for stacking designs."""
+        return np.stack(np.broadcast_arrays(*self.arrays()), axis=1).astype(np.int64)
+
+    @staticmethod
+    def from_stacked(rows: np.ndarray, layout: tuple[bool, int]) -> "Candidates":
+        """Inverse of `stacked` (rows [candidates, fields] or columns [fields, ...] transposed)."""
+        return Candidates.from_arrays(list(np.asarray(rows).T), layout)
 
     @staticmethod
     def from_mappings(mappings: list[Mapping]) -> "Candidates":
-        """Pack Mapping objects into arrays."""
-        return Candidates(np.array([DATAFLOW_CODES[m.dataflow] for m in mappings], dtype=np.int64),
-                          np.array([m.tile_m for m in mappings], dtype=np.int64),
-                          np.array([m.tile_n for m in mappings], dtype=np.int64),
-                          np.array([m.tile_k for m in mappings], dtype=np.int64),
-                          np.array([LOOP_ORDERS.index(m.loop_order) for m in mappings], dtype=np.int64))
+        """Pack Mapping objects into arrays (all with the same number of level tiles)."""
+        ints = lambda xs: np.array(list(xs), dtype=np.int64)  # noqa: E731
+        base = (ints(DATAFLOW_CODES[m.dataflow] for m in mappings), ints(m.tile_m for m in mappings),
+                ints(m.tile_n for m in mappings), ints(m.tile_k for m in mappings),
+                ints(LOOP_ORDERS.index(m.loop_order) for m in mappings))
+        if all(not m.levels and m.spatial.is_whole for m in mappings):
+            return Candidates(*base)
+        split = None
+        if any(not m.spatial.is_whole for m in mappings):
+            sp = [m.spatial for m in mappings]
+            split = (ints(s.row_blocks for s in sp), ints(DIM_CODES.get(s.row_dim, 0) for s in sp),
+                     ints(s.col_blocks for s in sp), ints(DIM_CODES.get(s.col_dim, 0) for s in sp))
+        n_levels = {len(m.levels) for m in mappings}
+        if len(n_levels) > 1:
+            raise ValueError(f"mappings with different numbers of level tiles: {sorted(n_levels)}")
+        levels = tuple((ints(m.levels[i].tile_m for m in mappings), ints(m.levels[i].tile_n for m in mappings),
+                        ints(m.levels[i].tile_k for m in mappings),
+                        ints(LOOP_ORDERS.index(m.levels[i].loop_order) for m in mappings))
+                       for i in range(n_levels.pop() if n_levels else 0))
+        return Candidates(*base, split=split, levels=levels)
 
     @staticmethod
     def concat(parts: list["Candidates"]) -> "Candidates":
-        """One batch from several."""
-        return Candidates(*(np.concatenate(xs) for xs in zip(*(p.arrays() for p in parts))))
+        """One batch from several (a part without a split gets the unsplit array's)."""
+        if any(p.split is not None for p in parts):
+            parts = [p if p.split is not None else p.with_split(WHOLE) for p in parts]
+        layout = parts[0].layout
+        return Candidates.from_arrays((np.concatenate(xs) for xs in zip(*(p.arrays() for p in parts))), layout)
+
+    def with_split(self, split) -> "Candidates":
+        """The same candidates with one split (s_r, d_r, s_c, d_c) for all (dimension names or None)."""
+        n = len(self)
+        sr, dr, sc, dc = split
+        arrs = tuple(np.full(n, v, dtype=np.int64) for v in (sr, DIM_CODES.get(dr, 0), sc, DIM_CODES.get(dc, 0)))
+        return Candidates(self.dataflow, self.tile_m, self.tile_n, self.tile_k, self.loop_order, split=arrs,
+                          levels=self.levels)
 
 
 def tile_choices(extent: int, quantum: int, fold: int | None = None) -> np.ndarray:
@@ -117,7 +187,8 @@ def _strided(choices: np.ndarray, stride: int) -> np.ndarray:
 
 
 class MappingSpace:
-    """Valid mappings of `op` on `arch` under `constraints` (see module docstring)."""
+    """Valid mappings of `op` on `arch` under `constraints` (see module docstring). Tile choices are
+    kept per key (dataflow, spatial split); `keys` lists them, `splits[df]` a dataflow's splits."""
 
     def __init__(self, arch: Arch, op: Op, plan: SparsePlan | None = None,
                  constraints: Constraints | None = None) -> None:
@@ -132,89 +203,158 @@ class MappingSpace:
             raise SpecError(f"constraints: {c.describe('dataflow')} leaves no dataflow: {arch.name} supports "
                             f"{', '.join(arch.compute.dataflows)}")
         self.loop_orders = c.loop_orders() or list(LOOP_ORDERS)
+        ic = arch.compute.interconnect
+        self.flexible = ic.flexible
+        self.splits = {df: valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction)
+                       for df in self.dataflows}
+        self.n_inner = len(arch.tiers()) - 1
+        self.inner_orders = [LOOP_ORDERS.index(o) for o in inner_orders(arch)]
+        self.keys = [(df, s) for df in self.dataflows for s in self.splits[df]]
+        self.choices: dict[tuple, dict[str, np.ndarray]] = {key: self._key_choices(*key) for key in self.keys}
+        self.level_sizes = np.array([lv.capacity_bytes for lv in arch.memory], dtype=np.float64)
+
+    def _key_choices(self, df: str, split: tuple) -> dict[str, np.ndarray]:
+        c, op = self.constraints, self.op
         extents = {"m": op.M, "n": op.N, "k": op.K}
-        self.choices: dict[str, dict[str, np.ndarray]] = {}
-        for df in self.dataflows:
-            per = {}
-            for d in DIMS:
-                q, fold = self.quantum(df, d)
-                base = tile_choices(extents[d], q, fold)
-                per[d] = c.tile_filter(d, base, extents[d])
-                if d == "k":
-                    # N:M groups must not straddle tiles; the whole K is always allowed
-                    per[d] = per[d][(per[d] % self.plan.m == 0) | (per[d] >= op.K)]
-                if not len(per[d]):
-                    rule = f"tile_{d}"
-                    extra = f" (K tiles must be multiples of the {self.plan.label} group size {self.plan.m})" \
-                        if d == "k" and self.plan.m > 1 else ""
-                    raise SpecError(f"constraints: {c.describe(rule)} leaves no tile for {d.upper()}="
-                                    f"{extents[d]}{extra}")
-            self.choices[df] = per
-        self.level_sizes = np.array([lv.size_bytes for lv in arch.memory], dtype=np.float64)
+        per = {}
+        for d in DIMS:
+            q, fold = self.quantum(df, d, split)
+            per[d] = c.tile_filter(d, tile_choices(extents[d], q, fold), extents[d])
+            if d == "k":
+                # N:M groups must not straddle tiles; the whole K is always allowed
+                per[d] = per[d][(per[d] % self.plan.m == 0) | (per[d] >= op.K)]
+            if not len(per[d]):
+                extra = f" (K tiles must be multiples of the {self.plan.label} group size {self.plan.m})" \
+                    if d == "k" and self.plan.m > 1 else ""
+                raise SpecError(f"constraints: {c.describe(f'tile_{d}')} leaves no tile for {d.upper()}="
+                                f"{extents[d]}{extra}")
+        return per
 
     def restricted(self, dataflow: str) -> "MappingSpace":
         """The same space limited to one dataflow (shares the choice arrays)."""
         sub = object.__new__(MappingSpace)
         sub.__dict__.update(self.__dict__)
         sub.dataflows = [dataflow]
-        sub.choices = {dataflow: self.choices[dataflow]}
+        sub.keys = [k for k in self.keys if k[0] == dataflow]
+        sub.choices = {k: self.choices[k] for k in sub.keys}
         return sub
 
-    def quantum(self, dataflow: str, dim: str) -> tuple[int, int | None]:
-        """(quantum in elements, array fold in quanta or None) of `dim` under `dataflow`."""
-        rows, cols, _ = SPATIAL[dataflow]
+    def quantum(self, dataflow: str, dim: str, split: tuple = WHOLE) -> tuple[int, int | None]:
+        """(quantum in elements, array fold in quanta or None) of `dim` under `dataflow` and `split`:
+        the dimension's spatial extent (problem.spatial); K in N:M groups, with the fold of a K
+        spread over the array (extent x macs_per_pe nonzeros = that many x m/n weights)."""
         c = self.arch.compute
+        ext = dim_extents(c.rows, c.cols, PerDataflow(DATAFLOW_CODES[dataflow]), split_codes(split))
+        e = int(ext[dim.upper()])
         if dim == "k":
-            # a fold of K on the rows holds rows * macs_per_pe nonzeros = that many * m/n weights
-            fold = cdiv(c.rows * c.macs_per_pe, self.plan.n) if rows == "K" else None
+            fold = cdiv(e * c.macs_per_pe, self.plan.n) if e > 1 else None
             return self.plan.m, fold
-        extent = c.rows if rows == dim.upper() else c.cols if cols == dim.upper() else 1
-        return extent, None
+        return e, None
 
     # -- enumeration -----------------------------------------------------------------------
-    def grid(self, stride: int = 1) -> Candidates:
-        """The Cartesian product of the pruned choices over dataflows and orders: all of them, or
-        every `stride`-th choice per dim (the largest kept)."""
-        parts = []
-        orders = np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
-        for df in self.dataflows:
-            ch = {d: _strided(v, stride) for d, v in self.choices[df].items()}
-            tm, tn, tk, lo = (a.ravel() for a in np.meshgrid(ch["m"], ch["n"], ch["k"], orders, indexing="ij"))
-            parts.append(Candidates(np.full(tm.shape, DATAFLOW_CODES[df], dtype=np.int64), tm, tn, tk, lo))
-        return Candidates.concat(parts)
+    def _block(self, key, tm, tn, tk, lo) -> Candidates:
+        """Candidates of one (dataflow, split) key from tile/order arrays (broadcast), without inner
+        levels (`complete` adds them, once per batch)."""
+        tm, tn, tk, lo = (np.asarray(a, dtype=np.int64).ravel() for a in np.broadcast_arrays(tm, tn, tk, lo))
+        c = Candidates(np.full(tm.shape, DATAFLOW_CODES[key[0]], dtype=np.int64), tm, tn, tk, lo)
+        return c.with_split(key[1]) if self.flexible else c
 
-    def boundary(self) -> Candidates:
+    def complete(self, c: Candidates) -> Candidates:
+        """`c` with the inner levels' tiles by the fit rule (mapping.levels) and their fixed orders."""
+        if not self.n_inner or len(c.levels) == self.n_inner:
+            return c
+        op = self.op
+        outer = (np.minimum(c.tile_m, op.M), np.minimum(c.tile_n, op.N), np.minimum(c.tile_k, op.K))
+        tiles = inner_tiles(self.arch, self.gemm, c.dataflow, self._split_arrays(c), outer)
+        levels = tuple((tm, tn, tk, np.full(len(c), o, dtype=np.int64))
+                       for (tm, tn, tk), o in zip(tiles, self.inner_orders))
+        return Candidates(c.dataflow, c.tile_m, c.tile_n, c.tile_k, c.loop_order, split=c.split, levels=levels)
+
+    @staticmethod
+    def _split_arrays(c: Candidates):
+        """The split as the cost model takes it: dimension codes of absent dims set to -1."""
+        if c.split is None:
+            return None
+        sr, dr, sc, dc = c.split
+        return sr, np.where(sr > 1, dr, -1), sc, np.where(sc > 1, dc, -1)
+
+    def cost_split(self, c: Candidates):
+        """The split arrays of `c` as the cost model takes them (None on a fixed array)."""
+        return self._split_arrays(c)
+
+    def _orders(self) -> np.ndarray:
+        return np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
+
+    def grid(self, stride: int = 1) -> Candidates:
+        """The Cartesian product of the pruned choices over dataflows, splits and orders: all of them,
+        or every `stride`-th choice per dim (the largest kept)."""
+        parts = []
+        orders = self._orders()
+        for key in self.keys:
+            ch = {d: _strided(v, stride) for d, v in self.choices[key].items()}
+            parts.append(self._block(key, *np.meshgrid(ch["m"], ch["n"], ch["k"], orders, indexing="ij")))
+        return self.complete(Candidates.concat(parts))
+
+    def boundary(self, keys: list | None = None) -> Candidates:
         """Tiles that fill the buffers: for every coarse pair of two tiles, the largest third
-        tile that still fits (over the third's full choices), with every loop order.
+        tile that still fits (over the third's full choices), with every loop order; for `keys`
+        (dataflow, split) or all of them.
 
         Buffer capacity usually binds at the optimum, and a coarse grid rarely lands on it.
         """
         parts = []
-        orders = np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
-        for df in self.dataflows:
-            ch = self.choices[df]
+        orders = self._orders()
+        for key in keys or self.keys:
+            ch = self.choices[key]
             for third in DIMS:
                 a, b = (d for d in DIMS if d != third)
                 ga, gb, gc = np.meshgrid(_coarse(ch[a]), _coarse(ch[b]), ch[third], indexing="ij")
                 cols = {a: ga.ravel(), b: gb.ravel(), third: gc.ravel()}
-                z = np.zeros(ga.size, dtype=np.int64)
-                ok = self.fits(Candidates(z + DATAFLOW_CODES[df], cols["m"], cols["n"], cols["k"], z)).reshape(ga.shape)
+                ok = self.fits(self.complete(self._block(key, cols["m"], cols["n"], cols["k"], orders[0])))
+                ok = ok.reshape(ga.shape)
                 has = ok.any(axis=2)
                 # choices are ascending, so the last fitting index is the largest fitting tile
                 last = ga.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
                 ia, ib = np.nonzero(has)
                 pick = {a: ga[ia, ib, 0], b: gb[ia, ib, 0], third: ch[third][last[ia, ib]]}
-                tm, lo = np.meshgrid(pick["m"], orders, indexing="ij")
-                tn, _ = np.meshgrid(pick["n"], orders, indexing="ij")
-                tk, _ = np.meshgrid(pick["k"], orders, indexing="ij")
-                parts.append(Candidates(np.full(tm.size, DATAFLOW_CODES[df], dtype=np.int64), tm.ravel(),
-                                        tn.ravel(), tk.ravel(), lo.ravel()))
-        return Candidates.concat(parts)
+                parts.append(self._block(key, pick["m"][:, None], pick["n"][:, None], pick["k"][:, None],
+                                         orders[None, :]))
+        return self.complete(Candidates.concat(parts))
+
+    def defaults(self) -> Candidates | None:
+        """The default mapping's candidates (docs/MODEL.md 4) of every dataflow of this space that
+        its constraints allow, or None: a mapper's safe start, which every mapper also costs, so no
+        mapper returns a mapping worse than the default mapping (for its objective)."""
+        extents = {"m": self.op.M, "n": self.op.N, "k": self.op.K}
+        maps = []
+        for df in self.dataflows:
+            try:
+                maps += [m for m in default_mapping_candidates(self.arch, self.op, df, inner=False)
+                         if self.constraints.allows(m, extents)]
+            except SpecError:  # nothing fits: the search says so itself
+                pass
+        if not maps:
+            return None
+        c = Candidates.from_mappings(maps)
+        if self.flexible and c.split is None:
+            c = c.with_split(WHOLE)
+        return self.complete(c)
+
+    def keys_of(self, c: Candidates) -> list:
+        """The distinct (dataflow, split) keys of `c`, in order of first appearance."""
+        return list(dict.fromkeys(self._key_of(c, i) for i in range(len(c))))
 
     def size(self, stride: int = 1) -> int:
         """Number of candidates in the pruned space (or in its `stride` subgrid)."""
-        return sum(int(np.prod([len(_strided(v, stride)) for v in self.choices[df].values()])) * len(self.loop_orders)
-                   for df in self.dataflows)
+        return sum(int(np.prod([len(_strided(v, stride)) for v in self.choices[k].values()])) * len(self.loop_orders)
+                   for k in self.keys)
+
+    def _key_of(self, c: Candidates, i: int) -> tuple:
+        df = DATAFLOWS_BY_CODE[int(c.dataflow[i])]
+        if c.split is None:
+            return df, WHOLE
+        sr, dr, sc, dc = (int(a[i]) for a in c.split)
+        return df, (sr, GEMM_DIMS[dr] if sr > 1 else None, sc, GEMM_DIMS[dc] if sc > 1 else None)
 
     def neighbors(self, seeds: Candidates, window: int = PAIR_WINDOW) -> Candidates:
         """Local moves around each seed, for the heuristic's descent.
@@ -223,48 +363,47 @@ class MappingSpace:
         * two tiles at once, each within `window` choices of its current value: buffer
           capacity couples the tiles, so growing one often pays only if another shrinks;
         * three tiles at once within TRIPLE_WINDOW choices;
-        * every loop order (the dataflow stays: the heuristic descends per dataflow).
+        * every loop order, and every other spatial split of the dataflow with the same tiles
+          snapped to that split's choices (the dataflow stays: the heuristic descends per dataflow).
         """
         parts = []
-        orders = np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
-
-        def block(df, tm, tn, tk, lo):
-            tm, tn, tk, lo = np.broadcast_arrays(*(np.asarray(x, dtype=np.int64) for x in (tm, tn, tk, lo)))
-            parts.append(Candidates(np.full(tm.size, df, dtype=np.int64), tm.ravel(), tn.ravel(), tk.ravel(),
-                                    lo.ravel()))
-
+        orders = self._orders()
         for i in range(len(seeds)):
-            df, tm, tn, tk, lo = (int(a[i]) for a in seeds.arrays())
-            ch = self.choices[DATAFLOWS_BY_CODE[df]]
+            key = self._key_of(seeds, i)
+            tm, tn, tk, lo = (int(a[i]) for a in (seeds.tile_m, seeds.tile_n, seeds.tile_k, seeds.loop_order))
+            ch = self.choices[key]
             cur = {"m": tm, "n": tn, "k": tk}
             pos = {d: int(np.argmin(np.abs(ch[d] - cur[d]))) for d in DIMS}
             near = {d: ch[d][max(0, pos[d] - window): pos[d] + window + 1] for d in DIMS}
-            block(df, ch["m"], tn, tk, lo)
-            block(df, tm, ch["n"], tk, lo)
-            block(df, tm, tn, ch["k"], lo)
-            block(df, tm, tn, tk, orders)
-            block(df, near["m"][:, None], near["n"][None, :], tk, lo)
-            block(df, near["m"][:, None], tn, near["k"][None, :], lo)
-            block(df, tm, near["n"][:, None], near["k"][None, :], lo)
+            parts += [self._block(key, ch["m"], tn, tk, lo), self._block(key, tm, ch["n"], tk, lo),
+                      self._block(key, tm, tn, ch["k"], lo), self._block(key, tm, tn, tk, orders),
+                      self._block(key, near["m"][:, None], near["n"][None, :], tk, lo),
+                      self._block(key, near["m"][:, None], tn, near["k"][None, :], lo),
+                      self._block(key, tm, near["n"][:, None], near["k"][None, :], lo)]
             w3 = {d: ch[d][max(0, pos[d] - TRIPLE_WINDOW): pos[d] + TRIPLE_WINDOW + 1] for d in DIMS}
-            block(df, w3["m"][:, None, None], w3["n"][None, :, None], w3["k"][None, None, :], lo)
-        return Candidates.concat(parts)
+            parts.append(self._block(key, w3["m"][:, None, None], w3["n"][None, :, None], w3["k"][None, None, :], lo))
+            for other in self.splits[key[0]]:
+                if other != key[1]:
+                    och = self.choices[(key[0], other)]
+                    snap = [och[d][int(np.argmin(np.abs(och[d] - cur[d])))] for d in DIMS]
+                    parts.append(self._block((key[0], other), *snap, lo))
+        return self.complete(Candidates.concat(parts))
 
     def sample(self, count: int, rng: np.random.Generator) -> Candidates:
-        """`count` random candidates from the whole (unpruned) space, tile sizes log-uniform.
+        """`count` random candidates from the whole (unpruned) space, tile sizes log-uniform, a
+        dataflow and a split of it uniformly; inner levels by the fit rule.
 
         Honors the constraints; tile_k is drawn in whole N:M groups.
         """
         extents = {"m": self.op.M, "n": self.op.N, "k": self.op.K}
-        df_codes = np.array([DATAFLOW_CODES[d] for d in self.dataflows])
         orders = np.array([LOOP_ORDERS.index(o) for o in self.loop_orders])
         tiles = {}
         for d in DIMS:
             rule = getattr(self.constraints, f"tile_{d}")
             step = self.plan.m if d == "k" else 1
             if isinstance(rule, (int, list)):
-                # exact values: sample among the (already validated) choices of the first dataflow
-                tiles[d] = rng.choice(self.choices[self.dataflows[0]][d], count)
+                # exact values: sample among the (already validated) choices of the first key
+                tiles[d] = rng.choice(self.choices[self.keys[0]][d], count)
                 continue
             lo, hi = 1, cdiv(extents[d], step)
             if rule is not None:
@@ -277,34 +416,36 @@ class MappingSpace:
                     hi = max(lo, min(hi, rule.max // step))
             u = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi + 1), count))).astype(np.int64)
             tiles[d] = np.minimum(np.clip(u, lo, hi) * step, extents[d])
-        return Candidates(rng.choice(df_codes, count), tiles["m"], tiles["n"], tiles["k"], rng.choice(orders, count))
+        key_idx = rng.integers(0, len(self.keys), count)
+        parts = []
+        order = rng.choice(orders, count)
+        for j, key in enumerate(self.keys):
+            sel = key_idx == j
+            if sel.any():
+                parts.append(self._block(key, tiles["m"][sel], tiles["n"][sel], tiles["k"][sel], order[sel]))
+        return self.complete(Candidates.concat(parts))
 
     # -- validity ----------------------------------------------------------------------------
     def need_bytes(self, c: Candidates) -> np.ndarray:
-        """Bytes each memory level must hold per candidate, shape [levels, candidates]
-        (problem.tile_bytes, doubled where double-buffered, as mapping.footprint_bytes)."""
-        a = self.arch
-        tm, tn, tk = np.minimum(c.tile_m, self.op.M), np.minimum(c.tile_n, self.op.N), np.minimum(c.tile_k, self.op.K)
-        ab, bb, ob = tile_bytes(self.gemm, tm, tn, tk, a.compute.operand_bits / 8, a.compute.accumulator_bits / 8)
-        out = np.zeros((len(a.memory), len(c)))
-        names = [lv.name for lv in a.memory]
-        for operand, b in (("inputs", ab), ("weights", bb), ("outputs", ob)):
-            lv = a.level_for(operand)
-            out[names.index(lv.name)] += b * (2 if lv.double_buffered else 1)
-        return out
+        """Bytes each memory level must hold per candidate, shape [levels, candidates]: level i holds
+        its own tile of the operands it keeps (mapping.footprint_bytes, doubled where double-buffered)."""
+        op = self.op
+        tiles = [(np.minimum(c.tile_m, op.M), np.minimum(c.tile_n, op.N), np.minimum(c.tile_k, op.K))]
+        tiles += [tuple(np.asarray(x) for x in lv[:3]) for lv in c.levels]
+        tiles += [tiles[-1]] * (self.n_inner + 1 - len(tiles))
+        need = footprint_bytes(self.arch, self.gemm, tiles)
+        return np.stack([np.broadcast_to(np.asarray(need[lv.name], dtype=np.float64), (len(c),))
+                         for lv in self.arch.memory])
 
     def fits(self, c: Candidates) -> np.ndarray:
         """Boolean per candidate: every level's tile footprint fits its capacity."""
         return np.all(self.need_bytes(c) <= self.level_sizes[:, None], axis=0)
 
     def smallest(self) -> Candidates:
-        """Per dataflow the smallest allowed tile (footprints grow with every tile size)."""
-        parts = []
-        for df in self.dataflows:
-            ch = self.choices[df]
-            parts.append(Candidates(np.array([DATAFLOW_CODES[df]]), *(ch[d][:1] for d in DIMS),
-                                    np.array([LOOP_ORDERS.index(self.loop_orders[0])])))
-        return Candidates.concat(parts)
+        """Per key the smallest allowed tile (footprints grow with every tile size)."""
+        lo = LOOP_ORDERS.index(self.loop_orders[0])
+        return self.complete(Candidates.concat([self._block(k, *(self.choices[k][d][:1] for d in DIMS), lo)
+                                                for k in self.keys]))
 
     def explain_empty(self) -> str:
         """Why no candidate fits: the constraint that emptied the space, with the byte overflow."""

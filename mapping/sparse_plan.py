@@ -7,14 +7,21 @@ Policy (docs/MODEL.md, "Unsupported patterns"):
 * with no compatible pattern (or for block sparsity, N:M along N, or unstructured sparsity on
   hardware without unstructured support) the op runs dense, with a note naming preset and pattern;
 * K that M does not divide is padded up to whole groups, with a note.
+
+The plan also says which operands stay on chip between ops (`resident`, docs/MODEL.md 3.10): on an
+arch whose outermost input/output level keeps activations, an op's activation tensors (inputs,
+outputs, and the second operand of an attention matmul) are resident when they fit there beside
+the smallest mapping's tile; otherwise they go through DRAM, with a note. And how the arch stores
+activations (docs/MODEL.md 3.11): a conv's inputs as distinct pixels where the outermost input
+level stores feature maps, and run-length coded in DRAM where the DRAM codes activations.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nmsim.accel import Arch
-from nmsim.problem import Gemm
+from nmsim.problem import Gemm, resident_bytes
 from nmsim.workloads import Op
 
 
@@ -31,6 +38,20 @@ class SparsePlan:
     # Unstructured with a mask: fraction of K the busiest lane of a fold processes (sim.imbalance);
     # None = ideal balance. Only compute cycles use it.
     busy_k_scale: float | None = None
+    # operands ("A", "B", "out") kept on chip across ops (docs/MODEL.md 3.10), and why not when they
+    # could not be
+    resident: frozenset = frozenset()
+    residency_note: str | None = None
+    # how A and the outputs are stored (docs/MODEL.md 3.11): distinct pixels over im2col elements of A
+    # where feature maps are stored, and DRAM bytes over dense bytes of A and of the final outputs
+    a_unique: float = 1.0
+    a_dram_scale: float = 1.0
+    out_dram_scale: float = 1.0
+
+    @property
+    def notes(self) -> list[str]:
+        """The plan's notes for a result: the sparsity policy's and the residency's."""
+        return [n for n in (self.note, self.residency_note) if n]
 
     @property
     def label(self) -> str:
@@ -49,11 +70,39 @@ def executed_gemm(op: Op, plan: SparsePlan) -> Gemm:
     unstructured = plan.kind == "unstructured"
     return Gemm(M=op.M, N=op.N, K=op.K, batch=op.batch, n=plan.n, m=plan.m, index_bits=plan.index_bits,
                 k_scale=plan.density if unstructured else None,
-                k_scale_busy=plan.busy_k_scale if unstructured else None, act_density=op.act_density)
+                k_scale_busy=plan.busy_k_scale if unstructured else None, act_density=op.act_density,
+                resident=plan.resident, a_unique=plan.a_unique, a_dram_scale=plan.a_dram_scale,
+                out_dram_scale=plan.out_dram_scale)
 
 
 def plan_sparsity(arch: Arch, op: Op) -> SparsePlan:
-    """Decide how `arch` executes `op`'s weight sparsity (see module docstring)."""
+    """Decide how `arch` executes `op`'s weight sparsity, and which operands stay on chip (see
+    module docstring)."""
+    plan = _storage(arch, op, _weight_plan(arch, op))
+    level = arch.activation_level()
+    if level is None:
+        return plan
+    lv = arch.memory[level]
+    want = frozenset({"A", "out"} | (set() if op.has_weights or "weights" not in lv.holds else {"B"}))
+    need = resident_bytes(replace(executed_gemm(op, plan), resident=want), arch.compute.operand_bits / 8)
+    if need + arch.fold_footprint(level) <= lv.capacity_bytes:
+        return replace(plan, resident=want)
+    note = (f"activations of {op.M}x{op.N}x{op.K} ops ({need / 2**20:.1f} MiB) do not fit beside a tile in "
+            f"'{lv.name}' ({lv.capacity_bytes / 2**20:.1f} MiB); they go through DRAM")
+    return replace(plan, residency_note=note)
+
+
+def _storage(arch: Arch, op: Op, plan: SparsePlan) -> SparsePlan:
+    """`plan` with how the arch stores A and the outputs (docs/MODEL.md 3.11)."""
+    unique = op.input_pixel_fraction if arch.stores_feature_maps() else 1.0
+    a_dram = unique * arch.dram_coded_fraction(op.act_density)
+    out_dram = arch.dram_coded_fraction(op.out_density)
+    if (unique, a_dram, out_dram) == (1.0, 1.0, 1.0):
+        return plan
+    return replace(plan, a_unique=unique, a_dram_scale=a_dram, out_dram_scale=out_dram)
+
+
+def _weight_plan(arch: Arch, op: Op) -> SparsePlan:
     sp = op.weight_sparsity
     if sp.is_dense:
         return SparsePlan()

@@ -43,6 +43,9 @@ class Gemm:
     nonzeros per K tile = max(1, ceil(k * k_scale))); `k_scale_busy` is the busiest lane's
     fraction under a real mask (MODEL.md 2.1), which sets compute cycles only. `act_density`
     is the fraction of nonzero activations (zero-skipping gates MAC energy, MODEL.md 2.2).
+    `resident` names the operands kept on chip between ops (MODEL.md 3.10); `a_unique`,
+    `a_dram_scale` and `out_dram_scale` scale A's stored and DRAM bytes and the outputs' DRAM bytes
+    (feature maps instead of im2col rows, run-length coding; MODEL.md 3.11).
     """
 
     M: IntLike
@@ -55,6 +58,14 @@ class Gemm:
     k_scale: FloatLike | None = None
     k_scale_busy: FloatLike | None = None
     act_density: float = 1.0
+    # operands ("A", "B", "out") whose whole tensors stay on chip across ops (MODEL.md 3.10): they
+    # cross no DRAM interface and occupy their level whole
+    resident: frozenset = frozenset()
+    # A as distinct input pixels over its lowered elements, at the levels that store feature maps, and
+    # A and final outputs as DRAM bytes over their dense bytes (pixels and zero coding; MODEL.md 3.11)
+    a_unique: float = 1.0
+    a_dram_scale: float = 1.0
+    out_dram_scale: float = 1.0
 
     def k_nnz(self, k):
         """Kept weights per output column along `k` dense K elements, after padding to whole
@@ -104,10 +115,20 @@ class Gemm:
         return self.batch * self.M * self.N * self.k_nnz(self.K)
 
 
+def resident_bytes(gemm: Gemm, operand_bytes: float):
+    """Bytes the resident operands of `gemm` occupy, every GEMM of the batch, at operand width
+    (final outputs are stored at operand width; MODEL.md 3.10)."""
+    if not gemm.resident:
+        return 0.0
+    a, b, out = tile_bytes(gemm, gemm.M, gemm.N, gemm.K, operand_bytes, operand_bytes)
+    parts = {"A": a * gemm.a_unique, "B": b, "out": out}
+    return gemm.batch * sum(parts[x] for x in gemm.resident)
+
+
 def whole_accesses(run_bytes, access_bytes):
     """Bytes a contiguous run of `run_bytes` moves in whole accesses of `access_bytes` (bytes);
     the run itself when accesses are single bytes (docs/MODEL.md 3.4, DRAM efficiency)."""
-    if np.ndim(access_bytes) == 0 and access_bytes <= 1:
+    if not isinstance(access_bytes, np.ndarray) and access_bytes <= 1:  # scalars: the hot path
         return run_bytes
     g = np.asarray(access_bytes, dtype=np.float64)
     run = np.asarray(run_bytes, dtype=np.float64)
@@ -123,6 +144,8 @@ def tile_bytes(gemm: Gemm, tm, tn, tk, operand_bytes: float, out_bytes, access_b
 
     The one definition of tile size: buffer footprints (mapping), DRAM transfers (both engines).
     """
+    if not isinstance(access_bytes, np.ndarray) and access_bytes <= 1:
+        return tm * tk * operand_bytes, gemm.k_nnz(tk) * tn * gemm.weight_bytes(operand_bytes), tm * tn * out_bytes
     return (tm * whole_accesses(tk * operand_bytes, access_bytes),
             tn * whole_accesses(gemm.k_nnz(tk) * gemm.weight_bytes(operand_bytes), access_bytes),
             tm * whole_accesses(tn * out_bytes, access_bytes))

@@ -46,5 +46,5 @@ def preset_summary(arch) -> dict:
     c = arch.compute
     return {"name": arch.name, "array": f"{c.rows}x{c.cols}x{c.macs_per_pe}", "clock_hz": c.clock_hz,
             "operand_bits": c.operand_bits, "dense_macs_per_cycle": arch.peak_macs_per_cycle,
-            "onchip_bytes": sum(m.size_bytes for m in arch.memory), "dram_bytes_per_s": arch.dram.bytes_per_s,
+            "onchip_bytes": sum(m.capacity_bytes for m in arch.memory), "dram_bytes_per_s": arch.dram.bytes_per_s,
             "nm_patterns": list(arch.sparsity.nm.patterns) if arch.sparsity.nm else []}

@@ -17,7 +17,7 @@ PAPERS_FILE = Path(__file__).with_name("papers.yaml")
 def load_papers() -> dict:
     """papers.yaml as a dict; SpecError if a figure lacks `value` or `cite`."""
     data = yaml.safe_load(PAPERS_FILE.read_text())
-    for paper in ("sat", "s4"):
+    for paper in ("sat", "s4", "eyeriss"):
         for key, fig in data[paper]["figures"].items():
             if not isinstance(fig, dict) or "value" not in fig or not fig.get("cite"):
                 raise SpecError(f"{PAPERS_FILE}: {paper}.figures.{key}: needs `value` and `cite`")

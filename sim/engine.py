@@ -142,8 +142,9 @@ class _Item:
 class _Run:
     """One engine run of a TileSchedule."""
 
-    def __init__(self, hw: HwParams, s: TileSchedule, trace: Trace | None):
+    def __init__(self, hw: HwParams, s: TileSchedule, trace: Trace | None, resident: frozenset = frozenset()):
         self.hw, self.s, self.trace = hw, s, trace
+        self.resident = resident  # operands on chip before the op starts (MODEL.md 3.10): nothing to load
         self.env = env = simpy.Environment()
         self.dram = simpy.Resource(env, capacity=1)
         # Busy intervals of the channel (FIFO, so ordered and disjoint) and busy time before each end.
@@ -155,7 +156,7 @@ class _Run:
         self.rd_ports = [_Port() for _ in hw.level_names]
         self.wr_ports = [_Port() if sep else rd for sep, rd in zip(separate, self.rd_ports)]
         db = hw.level_double_buffered or (hw.all_double_buffered,) * len(hw.level_names)
-        self.lev = {op: hw.level_of[op] for op in ("inputs", "weights", "outputs")}
+        self.lev = hw.outer_of  # DRAM fills and drains the outermost keeper of each operand
         self.slots = {op: simpy.Container(env, capacity=2 if db[i] else 1, init=2 if db[i] else 1)
                       for op, i in self.lev.items()}
         self.stall = dict.fromkeys(STALL_CAUSES, 0.0)
@@ -252,6 +253,10 @@ class _Run:
         lat = hw.dram_latency_cycles + hw.level_latency_cycles[level]
         for r, done in enumerate(self.c_done):
             yield done
+            if store[r] == 0:  # final outputs kept on chip (MODEL.md 3.10): nothing leaves
+                self.slots["outputs"].put(1)
+                self.c_stored[r].succeed()
+                continue
             # The block is read out of the buffer as it streams to DRAM.
             drained = self.rd_ports[level].use(env.now, store[r] / hw.read_bpc[level])
             # Its batches alternate with loads only if loads are waiting for the channel.
@@ -320,9 +325,9 @@ class _Run:
             self._stall_slice("buffer_port", t0 + cyc, end)
             if self.trace is not None:
                 self.trace.add("array", f"tile {i} (m{s.im[i]} n{s.in_[i]} k{s.ik[i]})", t0, env.now)
-            if self.a_last[i]:
+            if self.a_last[i] and "A" not in self.resident:
                 self.slots["inputs"].put(1)
-            if self.b_last[i]:
+            if self.b_last[i] and "B" not in self.resident:
                 self.slots["weights"].put(1)
             if s.c_last[i]:
                 self.c_done[run].succeed()
@@ -331,8 +336,14 @@ class _Run:
     def run(self) -> float:
         """Simulate to the end; returns the cycles until the last store has landed."""
         s, env = self.s, self.env
-        env.process(self._loader("inputs", "A", self.a_items, s.a_load_bytes[s.a_new], s.a_load_cycles[s.a_new]))
-        env.process(self._loader("weights", "B", self.b_items, s.b_load_bytes[s.b_new], s.b_load_cycles[s.b_new]))
+        loads = (("inputs", "A", self.a_items, s.a_load_bytes[s.a_new], s.a_load_cycles[s.a_new]),
+                 ("weights", "B", self.b_items, s.b_load_bytes[s.b_new], s.b_load_cycles[s.b_new]))
+        for operand, stream, items, nbytes, cycles in loads:
+            if stream in self.resident:
+                for item in items:
+                    item.ev.succeed()
+            else:
+                env.process(self._loader(operand, stream, items, nbytes, cycles))
         env.process(self._out_loader(s.c_read_bytes[s.c_first], s.c_read_cycles[s.c_first]))
         env.process(self._storer(s.c_store_bytes[s.c_last], s.c_store_cycles[s.c_last],
                                  s.c_store_switch_cycles[s.c_last]))
@@ -348,18 +359,19 @@ def engine_cost(hw: HwParams, gemm: Gemm, mapping: Mapping, trace: Trace | None 
     """Cost of `gemm` under `mapping` from the detailed engine: the keys of analytic.gemm_cost
     (cycles, cycle breakdown, bytes per level, energy in pJ) plus `stall_<cause>_cycles` for the
     causes in STALL_CAUSES and `tiles`. Scalars (Python floats/ints). `layer` names the op in the trace."""
-    s = build_schedule(hw, gemm, mapping)
+    s = build_schedule(hw, gemm, mapping.completed(hw.n_tiers))
     if trace is not None:
         trace.layer = layer
-    run = _Run(hw, s, trace)
+    run = _Run(hw, s, trace, gemm.resident)
     end = run.run()
     cycles = int(math.ceil(end - 1e-9))
     rd, wr = s.level_bytes(hw)
     macs_eff = gemm.batch * gemm.M * gemm.N * int(gemm.k_nnz(gemm.K))
-    out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd + wr], s.dram_bytes, gemm.sparse,
-                          gemm.act_density)
+    out = work_and_energy(hw, cycles, macs_eff, [float(x) for x in rd], [float(x) for x in wr], s.dram_read_bytes,
+                          s.dram_write_bytes, sparse=gemm.sparse, act_density=gemm.act_density)
     out = {k: (v.item() if isinstance(v, np.generic | np.ndarray) else v) for k, v in out.items()}
-    out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(port_cycles(hw, rd, wr, list(s.port_extra_cycles.sum(axis=1)))),
+    buffer_cycles = port_cycles(hw, rd, wr, list(s.port_extra_cycles.sum(axis=1)))
+    out.update(compute_cycles=float(s.compute_cycles.sum()), buffer_cycles=float(buffer_cycles),
                dram_cycles=s.dram_cycles, tiles=len(s),
                **{f"stall_{c}_cycles": float(v) for c, v in run.stall.items()})
     return out

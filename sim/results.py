@@ -58,6 +58,8 @@ class LayerResult:
     bytes: dict[str, float]
     energy_pj: float
     energy_breakdown_pj: dict[str, float] = field(default_factory=dict)
+    # by action and level: mac, index_decode, <level>.read, <level>.write, dram.read, dram.write, static
+    energy_actions_pj: dict[str, float] = field(default_factory=dict)
     # cycles by term (compute_cycles, buffer_cycles, dram_cycles; + stall_<cause>_cycles with the
     # detailed engine); empty on GPU presets, whose terms are seconds of a kernel (`kernel`)
     cycle_breakdown: dict[str, float] = field(default_factory=dict)
@@ -83,13 +85,14 @@ class LayerResult:
     def for_nongemm(op: NonGemmOp, *, operand_bytes: float, cycles: int, latency_s: float, bytes: dict[str, float],
                     energy_pj: float, energy_breakdown_pj: dict[str, float], cycle_breakdown: dict[str, float],
                     bottleneck: str, costed: bool = True, notes: list[str] | None = None,
-                    kernel: dict | None = None) -> "LayerResult":
+                    kernel: dict | None = None, energy_actions_pj: dict[str, float] | None = None) -> "LayerResult":
         """The layer of non-GEMM `op` (operands of `operand_bytes` bytes) with the costs a backend
         computed (cycles, s, bytes per level, pJ)."""
         return LayerResult(
             name=op.name, op=op.kind, M=op.rows, N=op.cols, K=None, batch=op.batch, sparsity="dense",
             executed_sparsity="dense", cycles=cycles, latency_s=latency_s, utilization=0.0, macs_dense=0,
             macs_effective=0, bytes=bytes, energy_pj=energy_pj, energy_breakdown_pj=energy_breakdown_pj,
+            energy_actions_pj=dict(energy_actions_pj or {}),
             cycle_breakdown=cycle_breakdown, notes=list(notes or []), bottleneck=bottleneck, kernel=kernel,
             nongemm={"fused": op.fused, "elements_read": op.elements_read, "elements_written": op.elements_written,
                      "bytes_read": op.elements_read * operand_bytes, "bytes_written": op.elements_written * operand_bytes,
@@ -120,10 +123,20 @@ class RunResult:
             for k, v in lr.bytes.items():
                 levels[k] = levels.get(k, 0.0) + v
         tot["bytes"] = levels
+        tot["energy_actions_pj"] = self.energy_actions()
         denom = tot["cycles"] * self.peak_macs_per_cycle
         tot["utilization"] = tot["macs_effective"] / denom if denom else 0.0
         tot.update(self.nongemm_totals())
         return tot
+
+    def energy_actions(self) -> dict[str, float]:
+        """Energy by action and level summed over the layers (pJ; empty where the backend prices no
+        actions, as on GPUs)."""
+        out: dict[str, float] = {}
+        for lr in self.layers:
+            for k, v in lr.energy_actions_pj.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
 
     def nongemm_totals(self) -> dict:
         """Latency (s) and energy (pJ) of the non-GEMM layers and their shares of the run's

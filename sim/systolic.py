@@ -17,7 +17,7 @@ import numpy as np
 
 from nmsim.accel import SystolicArch
 from nmsim.mapping import (Candidates, Constraints, Mapping, MappingSpace, SparsePlan, check_mapping,
-                           default_mapping_candidates, executed_gemm, plan_sparsity, search)
+                           default_mapping_candidates, executed_gemm, plan_sparsity, search, with_inner_levels)
 from nmsim.specfile import SpecError
 from nmsim.workloads import NonGemmOp, Op
 
@@ -38,11 +38,24 @@ def bottleneck(f: dict) -> str:
     return max(BOTTLENECKS, key=lambda b: f[f"{b}_cycles"])
 
 
-def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates) -> dict[str, np.ndarray]:
+def energy_actions(hw: HwParams, f: dict) -> dict[str, float]:
+    """Energy of a cost record by action and level (pJ): mac, index decode, reads and writes at every
+    on-chip level and at DRAM, static (docs/MODEL.md 3.8)."""
+    out = {"mac": float(f["energy_mac_pj"]), "index_decode": float(f["energy_index_pj"])}
+    for name in (*hw.level_names, "dram"):
+        for action in ("read", "write"):
+            out[f"{name}.{action}"] = float(f[f"energy_{name}_{action}_pj"])
+    out["static"] = float(f["energy_static_pj"])
+    return out
+
+
+def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Candidates, *,
+            detail: bool = True) -> dict[str, np.ndarray]:
     """Fast-model cost of `op` executed as `plan` under each of `mappings` (arrays indexed like
-    them): the batch evaluator the mappers and `nmsim simulate` share (analytic.gemm_cost)."""
+    them): the batch evaluator the mappers and `nmsim simulate` share (analytic.gemm_cost; `detail`
+    as there)."""
     c = mappings if isinstance(mappings, Candidates) else Candidates.from_mappings(mappings)
-    return gemm_cost(hw, executed_gemm(op, plan), c)
+    return gemm_cost(hw, executed_gemm(op, plan), c, detail=detail)
 
 
 def _scalars(r: dict, best: int) -> dict:
@@ -57,7 +70,8 @@ def map_op(arch: SystolicArch, op: Op, mapper: str = "heuristic", objective: str
     `plan` overrides the space's own SparsePlan in the cost (e.g. one carrying mask imbalance)."""
     hw = hw or HwParams.from_arch(arch)
     space = MappingSpace(arch, op, constraints=constraints)
-    return search(space, lambda c: op_cost(hw, op, plan or space.plan, c), objective, mapper, **kw)
+    # the mappers rank on cycles and energy: the per-level detail is costed for the winner only
+    return search(space, lambda c: op_cost(hw, op, plan or space.plan, c, detail=False), objective, mapper, **kw)
 
 
 class FastSystolic:
@@ -111,7 +125,10 @@ class FastSystolic:
             r = op_cost(self.hw, op, plan, cands)
             cycles = list(np.asarray(r["cycles"]).reshape(-1))
             best = cycles.index(min(cycles))  # the first of equals, as the default mapping promises
+            if self.hw.n_tiers > 1:  # the outermost tier fits by construction; inner ones may not
+                check_mapping(self.arch, op, cands[best], plan)
             return cands[best], _scalars(r, best)
+        mapping = with_inner_levels(self.arch, op, mapping, plan)
         if check:
             check_mapping(self.arch, op, mapping, plan)
         return mapping, _scalars(op_cost(self.hw, op, plan, [mapping]), 0)
@@ -155,8 +172,9 @@ class FastSystolic:
             bytes={**{lv: float(f[f"bytes_{lv}"]) for lv in self.hw.level_names}, "dram": float(f["bytes_dram"])},
             energy_pj=float(f["energy_pj"]),
             energy_breakdown_pj={p: float(f[f"energy_{p}_pj"]) for p in ENERGY_PARTS},
+            energy_actions_pj=energy_actions(self.hw, f),
             cycle_breakdown={k: float(f[k]) for k in breakdown},
-            mapping=mapping.to_dict(), notes=[plan.note] if plan.note else [], bottleneck=bottleneck(f),
+            mapping=mapping.to_dict(), notes=plan.notes, bottleneck=bottleneck(f),
         )
 
     # --- training ----------------------------------------------------------------------------

@@ -34,7 +34,8 @@ __all__ = ["RESULT_KINDS", "SCHEMA_DIR", "provenance", "arch_record", "write_res
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 RESULT_KINDS = ("simulate", "map", "prune", "prune-quality", "prune-report", "dse-run", "dse-report", "reproduce-sat",
-                "reproduce-s4", "rtl-validate", "rtl-validate-memory", "rtl-area", "gpu-bench", "gpu-validate", "gpu-calibrate", "demo")
+                "reproduce-s4", "reproduce-eyeriss", "rtl-validate", "rtl-validate-memory", "rtl-area", "gpu-bench",
+                "gpu-validate", "gpu-calibrate", "demo")
 VALIDATE_ENV = "NMSIM_VALIDATE_RESULTS"
 VALIDATED: Counter = Counter()          # kind -> result files validated in this process
 _COMMAND: list[str] | None = None

@@ -181,10 +181,11 @@ def _spec_error(exc: ValidationError, model: type[BaseModel], source: str, lines
     desc = _describe(err, model)
     if not loc:
         # Cross-field validators have no location; point at the section their message names.
-        for word in re.findall(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*", desc):
-            found = _line_of(tuple(word.split(".")), lines)
+        for word in re.findall(r"[A-Za-z_]\w*(?:\.(?:[A-Za-z_]\w*|\d+))*", desc):
+            path = tuple(int(x) if x.isdigit() else x for x in word.split("."))
+            found = _line_of(path, lines)
             if found is not None:
-                line, loc = found, tuple(word.split("."))
+                line, loc = found, path
                 break
     if line is None:
         line = lines.get((), None)

@@ -54,6 +54,9 @@ class Op:
     weight_sparsity: Sparsity = DENSE
     act_density: float = 1.0
     conv: ConvShape | None = field(default=None, compare=False)
+    # fraction of nonzero output values (after the activation function, as the next op reads them):
+    # what a zero-compressing DRAM coding saves on the way out (docs/MODEL.md 3.11)
+    out_density: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -62,7 +65,8 @@ class Op:
         if self.macs > MAX_MACS:
             raise SpecError(f"op '{self.name}': {self.macs:.3g} MACs (batch x M x N x K); at most 2^53 = "
                             f"{MAX_MACS:.3g} ({MACS_WHY})")
-        check_number(self.act_density, f"op '{self.name}': act_density", 0.0, 1.0, lo_open=True)
+        for name in ("act_density", "out_density"):
+            check_number(getattr(self, name), f"op '{self.name}': {name}", 0.0, 1.0, lo_open=True)
         if not self.has_weights and not self.weight_sparsity.is_dense:
             raise SpecError(f"op '{self.name}': {self.kind} has no weight operand to prune")
 
@@ -77,6 +81,19 @@ class Op:
         return self.M * self.N * self.K * self.batch
 
     @property
+    def input_pixel_fraction(self) -> float:
+        """Distinct input values over the elements of the lowered A operand (0..1]: for a conv2d the
+        ifmap pixels its windows read (one group, all images) over its im2col matrix M x K, else 1.
+        What a buffer that stores feature maps instead of im2col rows holds and moves (docs/MODEL.md 3.11)."""
+        c = self.conv
+        if c is None:
+            return 1.0
+        oh, ow = c.out_hw
+        rows = min(c.in_h, (oh - 1) * c.stride + c.kernel)
+        cols = min(c.in_w, (ow - 1) * c.stride + c.kernel)
+        return min(1.0, c.batch * (c.in_ch // c.groups) * rows * cols / (self.M * self.K))
+
+    @property
     def weight_elements(self) -> int:
         """Elements of the B operand across the batch."""
         return self.K * self.N * self.batch
@@ -85,6 +102,10 @@ class Op:
         """A copy whose activations are `density` nonzero (0..1], e.g. from
         workloads.sparsity.activation_density of a sampled input."""
         return replace(self, act_density=float(density))
+
+    def with_out_density(self, density: float) -> "Op":
+        """A copy whose outputs are `density` nonzero (0..1], as the next op sees them."""
+        return replace(self, out_density=float(density))
 
     def with_sparsity(self, sparsity: Sparsity) -> "Op":
         """A copy with `sparsity` on the weights; ops without weights are returned unchanged."""

@@ -45,7 +45,7 @@ class _ConvSpec(StrictModel):
     groups: Dim = 1
 
 
-_GEMM_FIELDS = ("M", "N", "K", "sparsity", "act_density", "conv")
+_GEMM_FIELDS = ("M", "N", "K", "sparsity", "act_density", "out_density", "conv")
 _NONGEMM_FIELDS = ("rows", "cols", "window", "in_elements", "fused")
 
 
@@ -60,6 +60,7 @@ class _OpSpec(StrictModel):
     batch: Dim = 1
     sparsity: str | None = None
     act_density: float | None = Field(None, gt=0, le=1)
+    out_density: float | None = Field(None, gt=0, le=1)
     conv: _ConvSpec | None = None
     rows: Dim | None = None
     cols: Dim | None = None
@@ -88,7 +89,8 @@ class _OpSpec(StrictModel):
         conv = ConvShape(**self.conv.model_dump()) if self.conv else None
         return Op(name=self.name, kind=self.kind, M=self.M, N=self.N, K=self.K, batch=self.batch,
                   weight_sparsity=Sparsity.parse(self.sparsity or "dense"),
-                  act_density=1.0 if self.act_density is None else self.act_density, conv=conv)
+                  act_density=1.0 if self.act_density is None else self.act_density,
+                  out_density=1.0 if self.out_density is None else self.out_density, conv=conv)
 
 
 class _WorkloadSpec(StrictModel):
@@ -194,6 +196,8 @@ class Workload:
                 d["sparsity"] = str(op.weight_sparsity)
             if op.act_density != 1.0:
                 d["act_density"] = op.act_density
+            if op.out_density != 1.0:
+                d["out_density"] = op.out_density
             if op.conv is not None:
                 d["conv"] = dict(op.conv.__dict__)
             doc["ops"].append(d)

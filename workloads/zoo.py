@@ -164,6 +164,30 @@ def _resnet(batch: int, image_size: int, blocks: tuple[int, ...], bottleneck: bo
     return ops + [_pool("avgpool", "avgpool", batch, cin, hw, 1, hw * hw), _gemm("fc", batch, 1000, cin)]
 
 
+def _alexnet(batch: int, image_size: int) -> list[AnyOp]:
+    """The original two-GPU AlexNet (Krizhevsky et al. 2012, Fig. 2): conv2, conv4 and conv5 see only
+    their own GPU's half of the channels (groups=2), 227 x 227 input as in the Eyeriss paper's
+    Table III; a ReLU after every conv and fc (fused), 3x3 stride-2 max pools after conv1, conv2 and
+    conv5, fc6-fc8. The local response normalisation after conv1 and conv2 (section 3.3) is noted,
+    not costed: no non-GEMM kind describes it."""
+    c1 = conv2d("conv1", batch, image_size, 3, 96, 11, stride=4, padding=0)
+    h1 = c1.conv.out_hw[0]
+    p1 = (h1 - 3) // 2 + 1                                      # max pool 3x3 stride 2
+    c2 = conv2d("conv2", batch, p1, 96, 256, 5, padding=2, groups=2)
+    p2 = (p1 - 3) // 2 + 1
+    p5 = (p2 - 3) // 2 + 1
+    relu = lambda name, ch, hw: _ng(name, "relu", batch * ch, hw, hw, fused=True)  # noqa: E731
+    return [c1, relu("relu1", 96, h1), _pool("pool1", "maxpool", batch, 96, h1, p1, 9),
+            c2, relu("relu2", 256, p1), _pool("pool2", "maxpool", batch, 256, p1, p2, 9),
+            conv2d("conv3", batch, p2, 256, 384, 3, padding=1), relu("relu3", 384, p2),
+            conv2d("conv4", batch, p2, 384, 384, 3, padding=1, groups=2), relu("relu4", 384, p2),
+            conv2d("conv5", batch, p2, 384, 256, 3, padding=1, groups=2), relu("relu5", 256, p2),
+            _pool("pool5", "maxpool", batch, 256, p2, p5, 9),
+            _gemm("fc6", batch, 4096, 256 * p5 * p5), _ng("relu6", "relu", 1, batch, 4096, fused=True),
+            _gemm("fc7", batch, 4096, 4096), _ng("relu7", "relu", 1, batch, 4096, fused=True),
+            _gemm("fc8", batch, 1000, 4096)]
+
+
 # VGG-16 (configuration D), Simonyan and Zisserman 2015, Table 1: conv widths, "M" = 2x2 max pool.
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -269,6 +293,10 @@ _ZOO: dict[str, _Entry] = {
     # He et al. 2016, Table 1 (18-layer: basic blocks [2, 2, 2, 2]); torchvision resnet18
     "resnet18": _Entry({"batch": 1, "image_size": 224}, "ResNet-18, 11.7M params (He et al. 2016, torchvision)",
                        _CNN_NOTE, partial(_resnet, blocks=(2, 2, 2, 2), bottleneck=False)),
+    # Krizhevsky, Sutskever, Hinton 2012, "ImageNet Classification with Deep Convolutional Neural Networks", Fig. 2
+    # (the two-GPU network: conv2/4/5 grouped); 227 x 227 input, the size the Eyeriss paper's Table III uses
+    "alexnet": _Entry({"batch": 1, "image_size": 227}, "AlexNet, original grouped form, 61M params "
+                      "(Krizhevsky et al. 2012)", _CNN_NOTE + "; conv2/4/5 have groups=2", _alexnet),
     # Simonyan and Zisserman 2015, "Very Deep Convolutional Networks", Table 1 configuration D; torchvision vgg16
     "vgg16": _Entry({"batch": 1, "image_size": 224}, "VGG-16, 138M params (Simonyan and Zisserman 2015, torchvision)",
                     _CNN_NOTE + "; the classifier sees the 7x7 adaptive pool at any image_size", _vgg16),

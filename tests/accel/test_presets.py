@@ -1,6 +1,6 @@
 """The shipped architecture presets: they load, every number is sourced, and bad input is caught.
 
-Fast: parses six small YAML files; no simulation.
+Fast: parses the small preset YAML files; no simulation.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from nmsim.accel import PRESET_DIR, Arch, load_arch, preset_names
 from nmsim.specfile import SpecError, load_model
 
 EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060",
-            "rtx4070-ti-super", "rtl-array", "rtl-soc"}
+            "rtx4070-ti-super", "rtl-array", "eyeriss", "rtl-soc"}
 PRESETS = sorted(EXPECTED)
 
 
@@ -213,7 +213,7 @@ def test_t4_has_no_nm_support():
 
 def test_kinds():
     kinds = {n: load_arch(n).kind for n in PRESETS}
-    systolic = {"dense-systolic", "s4", "sat", "rtl-array", "rtl-soc"}
+    systolic = {"dense-systolic", "s4", "sat", "rtl-array", "eyeriss", "rtl-soc"}
     assert kinds == {n: "systolic" if n in systolic else "gpu" for n in PRESETS}
 
 
@@ -306,7 +306,7 @@ def test_impossible_nm_pattern(tmp_path):
 
 
 def test_energy_per_byte_missing_a_level(tmp_path):
-    text = _mutate("dense-systolic", "    gbuf: 12.5  #", "    # gbuf: 12.5  #")
+    text = _mutate("dense-systolic", "    gbuf: sram.1MiB  #", "    # gbuf: sram.1MiB  #")
     path = _write(tmp_path, text)
     with pytest.raises(SpecError) as exc:
         load_arch(path)

@@ -106,6 +106,35 @@ def test_arch_yaml_rows_not_positive(tmp_path, capsys, rows):
     assert "arch.yaml:4" in msg     # the line of `rows:` under `compute:`
 
 
+# --- the memory hierarchy and the energy basis (docs/MODEL.md 3.8, 3.9) ------------------------
+
+def test_operand_without_a_path_to_the_array(tmp_path, capsys):
+    path = arch_file(tmp_path, lambda s: s["memory"][0].update(holds=["weights", "inputs"]))
+    msg = error_line(sim("-a", path, "-w", "bert-base"), capsys)
+    assert msg.startswith(f"{path}:") and "memory: operand 'outputs' has no path from DRAM to the array" in msg
+
+
+def test_level_smaller_than_the_smallest_tile(tmp_path, capsys):
+    def add_acc(s):
+        s["memory"].append({"name": "acc", "size_bytes": 8, "read_bytes_per_cycle": 8, "write_bytes_per_cycle": 8,
+                            "holds": ["outputs"]})
+        s["energy"]["per_byte_pj"]["acc"] = 0.5
+    path = arch_file(tmp_path, add_acc)
+    msg = error_line(sim("-a", path, "-w", "bert-base"), capsys)
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if "size_bytes: 8" in ln)
+    assert msg.startswith(f"{path}:{line}: memory.1.size_bytes: level 'acc' holds 8 B"), msg
+    assert "smallest mapping's tile, needs 32 B; enlarge size_bytes" in msg
+
+
+def test_tech_table_missing_an_action(tmp_path, capsys):
+    def refer(s):
+        s["tech"] = "45nm"
+        s["energy"]["mac_pj"] = "mac_pj.int4_acc32"
+    path = arch_file(tmp_path, refer)
+    msg = error_line(sim("-a", path, "-w", "bert-base"), capsys)
+    assert msg.startswith(f"{path}:") and "energy.mac_pj: tech table '45nm'" in msg and "int4_acc32" in msg
+
+
 def test_arch_yaml_not_found(tmp_path, capsys):
     path = tmp_path / "nope.yaml"
     msg = error_line(sim("-a", path, "-w", "bert-base"), capsys)

@@ -22,7 +22,7 @@ from ..conftest import run_cli
 
 PRESETS = ("dense-systolic", "sat", "s4", "t4", "a100", "h100")
 ZOO = ("bert-base", "bert-large", "gpt2", "llama2-7b", "llama3-8b", "opt-13b", "vit-b16", "resnet50", "mobilenetv2",
-       "resnet18", "vgg16")
+       "resnet18", "alexnet", "vgg16")
 LAYER_KEYS = ("name", "op", "M", "N", "K", "sparsity", "cycles", "latency_s", "utilization", "macs_dense",
               "macs_effective", "bytes", "energy_pj")
 

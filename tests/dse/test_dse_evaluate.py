@@ -73,7 +73,7 @@ def test_a_failing_design_records_its_error_and_the_rest_go_on():
     sweep = sweep_from_dict(spec)
     rows = DesignEvaluator(sweep).evaluate([("small", {"buffer_bytes": 8}), ("big", {"buffer_bytes": 8388608})])
     by = {r.point_key: r for r in rows}
-    assert "does not fit the on-chip buffers" in by["small"].error and by["small"].outputs is None
+    assert "enlarge size_bytes" in by["small"].error and by["small"].outputs is None
     assert by["small"].latency_s is None
     assert by["big"].error is None and by["big"].latency_s > 0
 

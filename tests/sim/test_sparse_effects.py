@@ -169,12 +169,14 @@ def s4_variant(read_bytes_per_cycle: float) -> Arch:
 
 @pytest.mark.parametrize("port, pattern, compute, reads, bound", [
     # 1:32: K_nnz = 8192/32 = 256 = 64 units -> 1 fold of 2*64 + 64 - 2 + 512 = 702 cycles.
-    # Reads: activations M*K*F_cols = 512*8192 (= units x P x m/n), weights 64*64*4*(1 + 5/8),
-    # output drain 512*64: 4,253,696 B.
-    (9216, "1:32", 702, 4_253_696, "compute"),
-    (4096, "1:32", 702, 4_253_696, "buffer"),
-    # 1:8: 256 units -> 4 folds: 2808 cycles; reads add partial-sum read-backs (512*64*(4-1)*4 B).
-    (4096, "1:8", 2808, 512 * 8192 + 256 * 64 * 4 * 1.375 + 512 * 64 * 3 * 4 + 512 * 64, "compute"),
+    # Global-buffer reads: activations M*K*F_cols = 512*8192 (= units x P x m/n) and weights
+    # 64*64*4*(1 + 5/8): 4,220,928 B. Partial sums and their drain live in the accumulators, the
+    # outputs stay on chip (s4 keeps activations), so neither is read from the global buffer.
+    (9216, "1:32", 702, 4_220_928, "compute"),
+    (4096, "1:32", 702, 4_220_928, "buffer"),
+    # 1:8: 256 units -> 4 folds: 2808 cycles; the partial-sum read-backs of the 4 folds are the
+    # accumulators' (before s4 had them, 512*64*3*4 B of them crossed this port).
+    (4096, "1:8", 2808, 512 * 8192 + 256 * 64 * 4 * 1.375, "compute"),
 ])
 def test_s4_activation_port_demand(port, pattern, compute, reads, bound):
     r = simulate_op(s4_variant(port), parse_layer(f"gemm:M=512,N=64,K=8192,sparsity={pattern}"),
@@ -186,14 +188,17 @@ def test_s4_activation_port_demand(port, pattern, compute, reads, bound):
 
 def test_s4_buffer_overtakes_compute_at_1_32():
     # the preset as given, default mappings: at 1:8 the read port keeps up with the array, at 1:32
-    # the same activations must pass in a quarter of the compute cycles (8192 of the 9216 B/cycle
-    # read port per streaming cycle, plus weights and drains: the port, not the array, sets the pace)
+    # the same activations must pass in under a third of the compute cycles (a quarter but for the
+    # fill of each fold, which does not shrink; at 1:8 the default mapping cuts the rows into 4
+    # blocks): 8192 of the 9216 B/cycle read port per streaming cycle, plus weights, so the port,
+    # not the array, sets the pace even with separate read and write ports (partial sums live in
+    # the accumulator level, not the gbuf)
     s4 = load_arch("s4")
     r8 = simulate_op(s4, parse_layer("gemm:M=4096,N=1024,K=8192,sparsity=1:8"))
     r32 = simulate_op(s4, parse_layer("gemm:M=4096,N=1024,K=8192,sparsity=1:32"))
     assert r8.cycle_breakdown["buffer_cycles"] < 0.6 * r8.cycle_breakdown["compute_cycles"]
     assert r32.cycle_breakdown["buffer_cycles"] > 1.05 * r32.cycle_breakdown["compute_cycles"]
-    assert r32.cycle_breakdown["compute_cycles"] == pytest.approx(r8.cycle_breakdown["compute_cycles"] / 4, rel=0.01)
+    assert r32.cycle_breakdown["compute_cycles"] < 0.3 * r8.cycle_breakdown["compute_cycles"]
 
 
 def test_bottleneck_in_json_and_csv(tmp_path, capsys):

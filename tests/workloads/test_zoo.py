@@ -20,7 +20,7 @@ def bn_params(w: Workload) -> int:
 
 def test_catalogue():
     assert ZOO_NAMES == ("bert-base", "bert-large", "gpt2", "llama2-7b", "llama3-8b", "opt-13b",
-                         "vit-b16", "resnet50", "mobilenetv2", "resnet18", "vgg16")
+                         "vit-b16", "resnet50", "mobilenetv2", "resnet18", "alexnet", "vgg16")
     assert zoo_names() == list(ZOO_NAMES)
     assert zoo_params("bert-base") == {"batch": 8, "seq_len": 128}
     assert zoo_params("gpt2") == {"batch": 1, "seq_len": 1024}
@@ -60,6 +60,13 @@ def test_exact_totals_cnn():
     assert weights(r18) + bn_params(r18) + 1000 == 11_689_512
     v = build("vgg16")
     assert weights(v) + sum(op.N * op.batch for op in v.ops) == 138_357_544
+    # the grouped (two-GPU) AlexNet: 60,965,224 params with biases, 724,406,816 MACs per 227 x 227 image
+    # (the figures every AlexNet-with-groups count gives, e.g. Caffe's bvlc_alexnet); its five convs
+    # are 665,784,864 MACs, the Eyeriss paper's 2.66 G for a batch of 4 (JSSC 2017, Table V)
+    a = build("alexnet")
+    assert weights(a) + sum(op.N * op.batch for op in a.ops) == 60_965_224
+    assert sum(op.macs for op in a.ops) == 724_406_816
+    assert sum(op.macs for op in a.ops if op.kind == "conv2d") == 665_784_864
 
 
 def test_exact_totals_transformers():

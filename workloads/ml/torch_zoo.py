@@ -212,6 +212,33 @@ class _VGG16(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class _AlexNet(nn.Module):
+    """The grouped two-GPU AlexNet of the zoo (Krizhevsky et al. 2012): conv2/4/5 with groups=2,
+    ReLU after every conv and fc, local response normalisation after conv1 and conv2 (size 5,
+    section 3.3), 3x3 stride-2 max pools after conv1, conv2, conv5 (modules named as the zoo's ops)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 96, 11, stride=4)
+        self.relu1, self.norm1, self.pool1 = nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(3, 2)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.relu2, self.norm2, self.pool2 = nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(3, 2)
+        self.conv3, self.relu3 = nn.Conv2d(256, 384, 3, padding=1), nn.ReLU()
+        self.conv4, self.relu4 = nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU()
+        self.conv5, self.relu5, self.pool5 = nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2)
+        self.fc6, self.relu6 = nn.Linear(256 * 6 * 6, 4096), nn.ReLU()
+        self.fc7, self.relu7 = nn.Linear(4096, 4096), nn.ReLU()
+        self.fc8 = nn.Linear(4096, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.norm1(self.relu1(self.conv1(x))))
+        x = self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        x = self.relu4(self.conv4(self.relu3(self.conv3(x))))
+        x = self.pool5(self.relu5(self.conv5(x)))
+        x = self.relu7(self.fc7(self.relu6(self.fc6(torch.flatten(x, 1)))))
+        return self.fc8(x)
+
+
 class _InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, t: int) -> None:
         super().__init__()
@@ -277,6 +304,8 @@ def _factory(name: str, params: dict[str, int]) -> nn.Module:
         return _ResNet(fn.keywords["blocks"], fn.keywords["bottleneck"])
     if name == "vgg16":
         return _VGG16()
+    if name == "alexnet":
+        return _AlexNet()
     if name == "mobilenetv2":
         return _MobileNetV2()
     if name == "vit-b16":
