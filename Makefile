@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # CPU build of torch that ships with the machines; unpinned torch pulls a CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: run test venv test-deps system-deps peer-deps demo bench clean
+.PHONY: run test venv test-deps system-deps peer-deps demo bench fuzz clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ test: test-deps
 bench: $(VENV)/.stamp-run
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_mapper.py
+
+# The long fuzz run (docs/RELIABILITY.md; figures in docs/PERFORMANCE.md); the per-commit part is in `make test`.
+fuzz: $(VENV)/.stamp-test
+	$(PY) -m tests.fuzz.run --cases 100000 --workers 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache nmsim-demo.png

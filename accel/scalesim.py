@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nmsim.specfile import SpecError, did_you_mean
+from nmsim.specfile import SpecError, did_you_mean, parse_int, read_text
 
 from nmsim.problem import DATAFLOWS
 
@@ -142,15 +142,17 @@ class _Ini:
         """A SpecError located at entry `e`."""
         return SpecError(f"{self.source}:{e.line}: {e.key}: {problem}")
 
-    def integer(self, e: _Entry, minimum: int, example: str) -> int:
-        """`e` as an integer >= minimum."""
+    def integer(self, e: _Entry, minimum: int, example: str, maximum: int = 1 << 16,
+                why: str = "the array-edge bound of accel/spec.py") -> int:
+        """`e` as an integer in [minimum, maximum] (specfile.parse_int: ASCII digits, `why` the bound's reason)."""
         try:
-            v = int(e.value)
+            int(e.value)
         except ValueError:
             raise self.fail(e, f"'{e.value}' is not an integer; write e.g. '{e.key}: {example}'") from None
-        if v < minimum:
-            raise self.fail(e, f"must be at least {minimum} (got {v})")
-        return v
+        try:
+            return parse_int(e.value, "value", minimum, maximum, why)
+        except SpecError as exc:
+            raise self.fail(e, str(exc).removeprefix("value: ")) from None
 
 
 def _flag(ini: _Ini, e: _Entry | None, notes: list[str]) -> bool:
@@ -177,7 +179,6 @@ def _layout_flag(ini: _Ini, e: _Entry | None) -> bool:
     raise ini.fail(e, f"'{e.value}' is not a boolean; write True or False")
 
 
-
 def _layout(ini: _Ini, user: bool) -> dict:
     """The [layout] keys SCALE-Sim's memory system reads: the ifmap/filter DRAM words/cycle of USER mode
     (IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth) and the custom-layout switches. In USER mode
@@ -185,7 +186,7 @@ def _layout(ini: _Ini, user: bool) -> dict:
     out = {}
     for side in ("Ifmap", "Filter"):
         e = ini.get("layout", f"{side}SRAMBankBandwidth")
-        bw = ini.integer(e, 1, "10") if e else DEFAULT_SRAM_BANK_BANDWIDTH_WORDS
+        bw = ini.integer(e, 1, "10", 1 << 40, "2^40 words per cycle") if e else DEFAULT_SRAM_BANK_BANDWIDTH_WORDS
         n = ini.get("layout", f"{side}SRAMBankNum")
         banks = ini.integer(n, 1, "1") if n else DEFAULT_SRAM_BANK_NUM
         if user and n is not None and bw % banks:
@@ -206,7 +207,8 @@ def parse_scalesim_cfg(text: str, source: str = "<scalesim cfg>") -> ScaleSimCon
 
     rows = ini.integer(ini.get(arch, "ArrayHeight", "32"), 1, "32")
     cols = ini.integer(ini.get(arch, "ArrayWidth", "32"), 1, "32")
-    kb = [ini.integer(ini.get(arch, k, "256"), 1, "256") for k in ("IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")]
+    kb = [ini.integer(ini.get(arch, k, "256"), 1, "256", 1 << 38, "256 TiB, the memory bound of accel/spec.py")
+          for k in ("IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")]
     e = ini.get(arch, "Dataflow", "ws")
     if e.value not in DATAFLOWS:
         raise ini.fail(e, f"'{e.value}' is not a dataflow{did_you_mean(e.value, DATAFLOWS)}")
@@ -221,9 +223,9 @@ def parse_scalesim_cfg(text: str, source: str = "<scalesim cfg>") -> ScaleSimCon
     if user:
         e = ini.get(arch, "Bandwidth", "10")
         try:
-            bws = tuple(int(x) for x in e.value.split(","))
-        except ValueError:
-            raise ini.fail(e, f"'{e.value}' is not a comma-separated list of integers (words/cycle), "
+            bws = tuple(parse_int(x, "", None, 1 << 40, "2^40 words per cycle") for x in e.value.split(","))
+        except SpecError:
+            raise ini.fail(e, f"'{e.value}' is not a comma-separated list of integers (words/cycle) up to 2^40, "
                               "e.g. 'Bandwidth: 10'") from None
         if min(bws) < 1:
             raise ini.fail(e, f"bandwidths must be positive words/cycle (got {e.value})")
@@ -262,10 +264,7 @@ def parse_scalesim_cfg(text: str, source: str = "<scalesim cfg>") -> ScaleSimCon
 
 def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
     """Read a SCALE-Sim `.cfg` file (see parse_scalesim_cfg)."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"{path}: SCALE-Sim config file not found")
-    return parse_scalesim_cfg(p.read_text(), str(path))
+    return parse_scalesim_cfg(read_text(path, "SCALE-Sim config file"), str(path))
 
 
 def scalesim_arch(cfg: ScaleSimConfig, nm_patterns: list[str] | tuple[str, ...] = ()) -> Arch:

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from nmsim.problem import SPATIAL, index_bits, parse_nm
-from nmsim.specfile import SpecError, StrictModel
+from nmsim.specfile import SpecError, StrictModel, bounded_float, bounded_int
 
 from .technology import resolve_references
 from .vector import VectorUnit
@@ -22,6 +22,28 @@ OPERANDS = ("weights", "inputs", "outputs")
 
 Operand = Literal["weights", "inputs", "outputs"]
 Dataflow = Literal["ws", "os", "is"]
+
+# Bounds of arch numbers (docs/RELIABILITY.md): each far beyond any built or announced device, so
+# that no accepted spec is refused while none can drive a count out of 64-bit range.
+ArrayEdge = bounded_int(1, 1 << 16, "65,536 PEs: 256x the edge of the largest built array, TPU v1's 256")
+MacsPerPe = bounded_int(1, 1 << 10, "1,024 multipliers in one PE")
+Bits = bounded_int(1, 128, "128-bit numbers: twice fp64")
+IndexBits = bounded_int(0, 64, "64 bits locate any element of any tensor")
+ClockHz = bounded_float(1.0e3, 1.0e12, "1 kHz .. 1 THz: no clocked logic outside it")
+Bytes = bounded_int(1, 1 << 48, "256 TiB: far beyond any memory of one device")
+# 10^18 B/cycle and 10^27 B/s: the ports and DRAM a converted Timeloop design leaves unlimited
+# (interop.timeloop_convert.UNLIMITED_BYTES_PER_CYCLE at its 1 GHz clock); finite, so times stay numbers
+PortBytesPerCycle = bounded_float(1.0e-3, 1.0e18, "1/1000 .. 10^18 bytes per cycle")
+DramBytesPerS = bounded_float(1.0, 1.0e27, "1 B/s .. 10^27 B/s")
+LatencyS = bounded_float(0.0, 1.0, "a second: 10^7 times a DRAM access")
+LatencyCycles = bounded_int(0, 1 << 20, "a million cycles")
+PicoJoules = bounded_float(0.0, 1.0e6, "a microjoule per action: 10^5 times any process")
+Watts = bounded_float(0.0, 1.0e6, "a megawatt")
+AreaMm2 = bounded_float(0.0, 1.0e6, "a square metre")
+FlopsPerS = bounded_float(1.0, 1.0e21, "a zettaFLOP/s: 10^4 times the fastest GPU")
+Instances = bounded_int(1, 1 << 24, "16 M copies: one per PE of a 4,096 x 4,096 array")
+BlockCount = bounded_int(1, 1 << 16, "65,536 blocks: one per row or column of the largest array edge")
+GpuClockHz = bounded_float(1.0e6, 1.0e11, "1 MHz .. 100 GHz")
 
 
 class Interconnect(StrictModel):
@@ -34,18 +56,16 @@ class Interconnect(StrictModel):
     tree sums the blocks' partial sums, so blocks may also split the reduction dimension K.
     """
 
-    row_blocks: list[int] = Field(default_factory=lambda: [1], min_length=1,
+    row_blocks: list[BlockCount] = Field(default_factory=lambda: [1], min_length=1,
                                   description="ways the rows may be cut into independent blocks (1 = fixed)")
-    col_blocks: list[int] = Field(default_factory=lambda: [1], min_length=1,
+    col_blocks: list[BlockCount] = Field(default_factory=lambda: [1], min_length=1,
                                   description="ways the columns may be cut into independent blocks (1 = fixed)")
     block_reduction: bool = Field(False, description="partial sums of blocks can be added, so blocks may split K")
 
     @field_validator("row_blocks", "col_blocks")
     @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if any(x < 1 for x in v):
-            raise ValueError(f"block counts must be >= 1 (got {v})")
-        return sorted(set(v) | {1})
+    def _with_one(cls, v: list[int]) -> list[int]:
+        return sorted(set(v) | {1})  # an unsplit array is always a choice
 
     @property
     def flexible(self) -> bool:
@@ -56,12 +76,12 @@ class Interconnect(StrictModel):
 class ComputeArray(StrictModel):
     """The MAC array: rows x cols processing elements, each with `macs_per_pe` multipliers."""
 
-    rows: int = Field(gt=0, description="PE rows (the reduction/K direction for WS)")
-    cols: int = Field(gt=0, description="PE columns")
-    macs_per_pe: int = Field(1, gt=0, description="multipliers per PE; each covers one nonzero weight per cycle")
-    clock_hz: float = Field(gt=0, description="array clock in Hz")
-    operand_bits: int = Field(8, gt=0, description="bits per weight and per activation")
-    accumulator_bits: int = Field(32, gt=0, description="bits per partial sum")
+    rows: ArrayEdge = Field(description="PE rows (the reduction/K direction for WS)")
+    cols: ArrayEdge = Field(description="PE columns")
+    macs_per_pe: MacsPerPe = Field(1, description="multipliers per PE; each covers one nonzero weight per cycle")
+    clock_hz: ClockHz = Field(description="array clock in Hz")
+    operand_bits: Bits = Field(8, description="bits per weight and per activation")
+    accumulator_bits: Bits = Field(32, description="bits per partial sum")
     dataflows: list[Dataflow] = Field(default_factory=lambda: ["ws"], min_length=1,
                                       description="dataflows the array supports")
     interconnect: Interconnect = Field(default_factory=Interconnect,
@@ -85,7 +105,7 @@ class NMSupport(StrictModel):
     """N:M weight sparsity on an index-multiplexed datapath."""
 
     patterns: list[str] = Field(min_length=1, description="supported patterns, e.g. ['2:4', '2:8']")
-    index_bits: int | None = Field(None, ge=0, description="metadata bits per nonzero; default ceil(log2 M) (problem.index_bits)")
+    index_bits: IndexBits | None = Field(None, description="metadata bits per nonzero; default ceil(log2 M) (problem.index_bits)")
 
     @field_validator("patterns")
     @classmethod
@@ -104,10 +124,10 @@ class NMSupport(StrictModel):
 class UnstructuredSupport(StrictModel):
     """Unstructured weight sparsity with a load-balancing window."""
 
-    window: int = Field(gt=0, description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
+    window: ArrayEdge = Field(description="nonzeros a PE row may borrow across when balancing: adjacent lanes "
                                           "(output channels) that share their nonzeros evenly; 1 = no balancing "
                                           "(docs/MODEL.md 2.1)")
-    index_bits: int = Field(8, ge=0, description="metadata bits per nonzero (e.g. relative offsets)")
+    index_bits: IndexBits = Field(8, description="metadata bits per nonzero (e.g. relative offsets)")
 
 
 class SparsitySupport(StrictModel):
@@ -129,21 +149,21 @@ class MemoryLevel(StrictModel):
     copy and scale with the count."""
 
     name: str = Field(min_length=1)
-    size_bytes: int = Field(gt=0, description="capacity of one instance (bytes)")
-    instances: int = Field(1, gt=0, description="identical copies (e.g. one per PE); size and ports are per copy")
-    read_bytes_per_cycle: float = Field(gt=0, description="read port of one instance (bytes/cycle)")
-    write_bytes_per_cycle: float = Field(gt=0, description="write port of one instance (bytes/cycle)")
-    latency_cycles: int = Field(0, ge=0)
+    size_bytes: Bytes = Field(description="capacity of one instance (bytes)")
+    instances: Instances = Field(1, description="identical copies (e.g. one per PE); size and ports are per copy")
+    read_bytes_per_cycle: PortBytesPerCycle = Field(description="read port of one instance (bytes/cycle)")
+    write_bytes_per_cycle: PortBytesPerCycle = Field(description="write port of one instance (bytes/cycle)")
+    latency_cycles: LatencyCycles = 0
     double_buffered: bool = True
     ports: Literal["shared", "separate"] = Field(
         "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
                               "writes use their own ports in parallel (dual-port SRAM, register files, banks, "
                               "ping-pong halves), so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
-    prefetch_steps: int | None = Field(
-        None, ge=0, description="array steps (beats) the array's reader of a streamed operand kept here may fetch "
-                                "ahead of the array (its FIFO); during a fold's fill and drain the read port then works "
-                                "at most this many beats ahead; null: no limit, the port's work spreads over whole "
-                                "folds (MODEL.md 3.3)")
+    prefetch_steps: LatencyCycles | None = Field(
+        None, description="array steps (beats) the array's reader of a streamed operand kept here may fetch "
+                          "ahead of the array (its FIFO); during a fold's fill and drain the read port then works "
+                          "at most this many beats ahead; null: no limit, the port's work spreads over whole "
+                          "folds (MODEL.md 3.3)")
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1,
                                  description="operands this level keeps; the others bypass it")
     keeps_activations: bool = Field(False, description="activations stay here between ops when they fit, so "
@@ -184,21 +204,21 @@ class DRAM(StrictModel):
     """Off-chip memory: a transfer rate and, optionally, what an access pattern costs on top of it
     (docs/MODEL.md 3.4-3.5, "DRAM efficiency"); the defaults charge nothing extra."""
 
-    bytes_per_s: float = Field(gt=0, description="transfer rate in bytes/s: sustained when the efficiency fields "
-                                                 "below are left at 0, else the interface's peak")
-    latency_s: float = Field(0.0, ge=0, description="access latency in seconds")
+    bytes_per_s: DramBytesPerS = Field(description="transfer rate in bytes/s: sustained when the efficiency fields "
+                                                   "below are left at 0, else the interface's peak")
+    latency_s: LatencyS = Field(0.0, description="access latency in seconds")
     activation_coding: Literal["none", "rlc"] = Field(
         "none", description="how activations are stored off chip: 'rlc' run-length codes zeros as Eyeriss does "
                             "(docs/MODEL.md 3.11); weights are never coded")
-    access_bytes: int = Field(1, gt=0, description="smallest access: each contiguous run of a transfer (a tile row) "
+    access_bytes: Bytes = Field(1, description="smallest access: each contiguous run of a transfer (a tile row) "
                                                    "moves whole accesses, e.g. 16 for one BL8 burst of a x16 DDR4")
     refresh_fraction: float = Field(0.0, ge=0, lt=1, description="fraction of time the interface is lost to refresh")
-    page_bytes: int = Field(0, ge=0, description="DRAM page (row buffer) size seen by the access stream; 0: no "
+    page_bytes: bounded_int(0, 1 << 48, "256 TiB") = Field(0, description="DRAM page (row buffer) size seen by the access stream; 0: no "
                                                  "row-buffer model")
-    page_change_s: float = Field(0.0, ge=0, description="time lost each time the access stream moves to another page")
-    rw_batch_bytes: int = Field(0, ge=0, description="bytes the DMA moves in one direction before it may switch "
+    page_change_s: LatencyS = Field(0.0, description="time lost each time the access stream moves to another page")
+    rw_batch_bytes: bounded_int(0, 1 << 48, "256 TiB") = Field(0, description="bytes the DMA moves in one direction before it may switch "
                                                      "between reads and writes; 0: no turnaround model")
-    rw_switch_s: float = Field(0.0, ge=0, description="time lost per switch between a read and a write batch")
+    rw_switch_s: LatencyS = Field(0.0, description="time lost per switch between a read and a write batch")
 
     @model_validator(mode="after")
     def _complete(self) -> "DRAM":
@@ -212,30 +232,22 @@ class DRAM(StrictModel):
 class ReadWrite(StrictModel):
     """Energy per byte read and per byte written at one level (pJ/B)."""
 
-    read: float = Field(ge=0)
-    write: float = Field(ge=0)
+    read: PicoJoules
+    write: PicoJoules
 
 
 class Energy(StrictModel):
     """Energy per action. Numbers, or references into the arch's technology table (`tech:`,
     accel/technology.py) that the loader replaces by numbers and records in `sources`."""
 
-    mac_pj: float = Field(gt=0, description="one multiply-accumulate (pJ)")
-    index_decode_pj: float = Field(0.0, ge=0, description="one sparse-index decode/mux select (pJ)")
-    per_byte_pj: dict[str, float | ReadWrite] = Field(
+    mac_pj: PicoJoules = Field(gt=0, description="one multiply-accumulate (pJ)")
+    index_decode_pj: PicoJoules = Field(0.0, description="one sparse-index decode/mux select (pJ)")
+    per_byte_pj: dict[str, PicoJoules | ReadWrite] = Field(
         description="pJ per byte moved, per memory level name and 'dram': one number for reads and writes, "
                     "or {read, write}")
-    static_w: float = Field(0.0, ge=0, description="static (leakage + clock) power in watts")
+    static_w: Watts = Field(0.0, description="static (leakage + clock) power in watts")
     sources: dict[str, str] = Field(default_factory=dict,
                                     description="technology-table entry behind each priced action (filled by the loader)")
-
-    @field_validator("per_byte_pj")
-    @classmethod
-    def _non_negative(cls, v: dict) -> dict:
-        for k, x in v.items():
-            if isinstance(x, (int, float)) and x < 0:
-                raise ValueError(f"per_byte_pj['{k}'] must be >= 0")
-        return v
 
     def read_pj(self, level: str) -> float:
         """pJ per byte read at `level` (a memory level name or 'dram')."""
@@ -251,7 +263,7 @@ class Energy(StrictModel):
 class Area(StrictModel):
     """Optional area per component (mm^2)."""
 
-    components_mm2: dict[str, float] = Field(min_length=1)
+    components_mm2: dict[str, AreaMm2] = Field(min_length=1)
 
     def total_mm2(self) -> float:
         """Sum of all components (mm^2)."""
@@ -261,23 +273,24 @@ class Area(StrictModel):
 class GPU(StrictModel):
     """A GPU described by datasheet rates."""
 
-    sms: int = Field(gt=0, description="streaming multiprocessors")
-    compute_capability: float = Field(gt=0, description="CUDA compute capability (8.0 = sm80): picks the kernel "
-                                      "efficiencies and the kernels available on its architecture (sim/gpu)")
-    boost_clock_hz: float = Field(gt=0)
+    sms: ArrayEdge = Field(description="streaming multiprocessors")
+    compute_capability: bounded_float(0.0, 100.0, "sm_1000", lo_open=True) = Field(
+        description="CUDA compute capability (8.0 = sm80): picks the kernel efficiencies and the kernels available "
+                    "on its architecture (sim/gpu)")
+    boost_clock_hz: GpuClockHz
     dtype: Literal["fp16", "bf16", "int8", "fp8", "tf32"] = "fp16"
-    dense_tensor_flops: dict[str, float] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
-    sparse_tensor_flops: dict[str, float] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
-    cuda_core_flops: dict[str, float] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
+    dense_tensor_flops: dict[str, FlopsPerS] = Field(min_length=1, description="dense tensor-core FLOP/s per dtype")
+    sparse_tensor_flops: dict[str, FlopsPerS] = Field(default_factory=dict, description="2:4 sparse tensor-core FLOP/s per dtype")
+    cuda_core_flops: dict[str, FlopsPerS] = Field(min_length=1, description="non-tensor (CUDA-core FMA) FLOP/s per dtype; "
                                               "fp32 needed: true-fp32 GEMMs and register-level work (sim/gpu)")
-    max_threads_per_sm: int = Field(gt=0, description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
-    hbm_bytes_per_s: float = Field(gt=0)
-    hbm_bytes: float = Field(gt=0)
-    l2_bytes: int = Field(gt=0)
-    l2_bytes_per_s: float = Field(gt=0)
-    smem_bytes_per_sm: int = Field(gt=0)
-    launch_overhead_s: float = Field(ge=0)
-    tdp_w: float = Field(gt=0)
+    max_threads_per_sm: ArrayEdge = Field(description="resident threads per SM (occupancy limit, sim/gpu/geometry.py)")
+    hbm_bytes_per_s: DramBytesPerS
+    hbm_bytes: bounded_float(1.0, float(1 << 60), "an exbibyte")
+    l2_bytes: Bytes
+    l2_bytes_per_s: DramBytesPerS
+    smem_bytes_per_sm: Bytes
+    launch_overhead_s: LatencyS
+    tdp_w: bounded_float(0.0, 1.0e6, "a megawatt", lo_open=True)
 
     @model_validator(mode="after")
     def _dtype_rated(self) -> "GPU":
@@ -308,7 +321,7 @@ class Arch(StrictModel):
         if cls is not Arch:
             return cls
         kind = obj.get("kind", "systolic") if isinstance(obj, dict) else getattr(obj, "kind", None)
-        if kind not in ARCH_KINDS:
+        if not isinstance(kind, str) or kind not in ARCH_KINDS:  # a list or mapping is no kind (and unhashable)
             raise ValueError(f"kind: '{kind}' is not one of {', '.join(ARCH_KINDS)}")
         return ARCH_KINDS[kind]
 

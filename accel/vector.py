@@ -12,7 +12,14 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from nmsim.problem import OP_CLASSES
-from nmsim.specfile import StrictModel
+from nmsim.specfile import StrictModel, bounded_float, bounded_int
+
+# Bounds (docs/RELIABILITY.md), like accel/spec.py's: far beyond any built unit, and a rate's lower
+# bound keeps an operator's time finite.
+_Lanes = bounded_int(1, 1 << 20, "a million lanes")
+_ClockHz = bounded_float(1.0e3, 1.0e12, "1 kHz .. 1 THz: no clocked logic outside it")
+_Rate = bounded_float(1.0e-6, 1.0e6, "10^-6 .. 10^6 operations per lane per cycle")
+_PicoJoules = bounded_float(0.0, 1.0e6, "a microjoule per operation")
 
 
 def _per_class(v: dict[str, float], what: str) -> dict[str, float]:
@@ -29,11 +36,11 @@ class VectorUnit(StrictModel):
     """A SIMD unit of `lanes` lanes that runs non-GEMM operators, reading and writing through the
     on-chip memory level `level` (and DRAM beyond it)."""
 
-    lanes: int = Field(gt=0, description="parallel lanes (elements processed side by side)")
-    clock_hz: float | None = Field(None, gt=0, description="vector clock in Hz; default: the array clock")
-    ops_per_cycle: dict[str, float] = Field(description="operations per lane per cycle, per operation class "
+    lanes: _Lanes = Field(description="parallel lanes (elements processed side by side)")
+    clock_hz: _ClockHz | None = Field(None, description="vector clock in Hz; default: the array clock")
+    ops_per_cycle: dict[str, _Rate] = Field(description="operations per lane per cycle, per operation class "
                                                         "(alu, special)")
-    energy_pj: dict[str, float] = Field(description="pJ per operation, per operation class (alu, special)")
+    energy_pj: dict[str, _PicoJoules] = Field(description="pJ per operation, per operation class (alu, special)")
     level: str = Field(min_length=1, description="the on-chip memory level the unit reads and writes through")
 
     @field_validator("ops_per_cycle")

@@ -21,8 +21,10 @@ DEMO_ARCHS = ("dense-systolic", "sat", "s4")
 DEMO_PATTERNS = ("dense", "2:4", "2:8", "1:8")
 
 
-def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: int = 8, seq_len: int = 128) -> list[dict]:
-    """Simulate the demo grid, print the table, write the plot (PNG); returns the rows."""
+def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: int = 8, seq_len: int = 128,
+             shown: str | Path | None = None) -> list[dict]:
+    """Simulate the demo grid, print the table, write the plot (PNG or SVG by suffix) and the rows
+    (JSON); returns the rows. `shown`: the plot's name in messages (the CLI writes to a staging path)."""
     wl = zoo.build("bert-base", batch=batch, seq_len=seq_len)
     rows: list[dict] = []
     notes: dict[str, None] = {}
@@ -57,7 +59,7 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
     for n in notes:
         console.print(f"[yellow]note:[/yellow] {n}")
     _plot(rows, wl.name, Path(out_png))
-    console.print(f"plot written to {out_png}")
+    console.print(f"plot written to {shown or out_png}")
     if json_path:
         write_json(str(json_path), "demo", {"workload": wl.name, "rows": rows, "notes": list(notes)}, engine="fast",
                    workload={"kind": "zoo", "text": "bert-base", "params": {"batch": batch, "seq_len": seq_len}},
@@ -113,6 +115,5 @@ def _plot(rows: list[dict], title: str, out: Path) -> None:
                  ha="right", va="top", fontsize=8)
     fig.suptitle(f"nmsim: {title}")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import argparse
 
+from nmsim.specfile import PLOT_SUFFIXES
+
+from .outputs import add_output
+
 
 def add_parser(sub) -> None:
     """Register `nmsim demo` on the subcommand table."""
     from .demo import DEMO_ARCHS, DEMO_PATTERNS
 
     sd = sub.add_parser("demo", help=f"flagship demo: BERT-base on {', '.join(DEMO_ARCHS)} at {'/'.join(DEMO_PATTERNS)}")
-    sd.add_argument("--out", default="nmsim-demo.png", help="bar chart path (PNG)")
-    sd.add_argument("--json", metavar="R.json")
+    add_output(sd, "--out", default="nmsim-demo.png", suffixes=PLOT_SUFFIXES, help="bar chart path (.png or .svg)")
+    add_output(sd, "--json", metavar="R.json")
     sd.set_defaults(func=cmd_demo)
 
 
@@ -18,4 +22,4 @@ def cmd_demo(args: argparse.Namespace) -> None:
     """Run the demo grid: table on stdout, bar chart at --out, rows at --json."""
     from .demo import run_demo
 
-    run_demo(args.out, args.json)
+    run_demo(args.outputs.path(args.out), args.outputs.path(args.json), shown=args.out)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nmsim.specfile import check_plot_path
+from nmsim.specfile import PLOT_SUFFIXES
 
+from .argtypes import WORKERS_MAX, int_flag
 from .errors import fail, flags, warn
+from .outputs import add_output
 from .provenance import arch_prov, file_inputs, write_json
 
 
@@ -22,15 +24,16 @@ def add_parser(sub) -> None:
     r = dsub.add_parser("run", help="evaluate a sweep spec into a result store (resumable)")
     r.add_argument("spec", metavar="SWEEP", help="sweep YAML, or an example sweep by name (sat_array, s4_array, "
                                                  "adaptive, lhs_wide: dse/examples/)")
-    r.add_argument("--out", "-o", required=True, metavar="RESULTS.sqlite", help="result store (created or resumed)")
+    add_output(r, "--out", "-o", mode="resume", required=True, metavar="RESULTS.sqlite",
+               help="result store (created or resumed; a failed run removes a store it created)")
     r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or Dask distributed")
-    r.add_argument("--workers", "-j", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--workers", "-j", type=int_flag(1, WORKERS_MAX), help="worker processes (default: all cores)")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="join this Dask scheduler (implies --executor dask)")
-    r.add_argument("--chunk", type=int, help="points per task (default: about 8 tasks per worker)")
+    r.add_argument("--chunk", type=int_flag(1, 1_000_000), help="points per task (default: about 8 tasks per worker)")
     r.add_argument("--retry-errors", action="store_true", help="evaluate again the points that recorded an error")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--json", metavar="R.json", help="write the run summary as JSON")
+    add_output(r, "--json", metavar="R.json", help="write the run summary as JSON")
     r.set_defaults(func=cmd_run)
 
     p = dsub.add_parser("report", help="Pareto front and counts of a result store")
@@ -39,27 +42,27 @@ def add_parser(sub) -> None:
                    help=f"objectives: {', '.join(DSE_OBJECTIVES)} (default latency,energy)")
     p.add_argument("--workload", help="only this workload (label as stored, e.g. 'bert-base(batch=8,seq_len=128)')")
     p.add_argument("--pattern", help="only this weight pattern")
-    p.add_argument("--top", type=int, default=15, help="front rows shown in the table (default 15)")
-    p.add_argument("--plot", metavar="OUT.png", help="Pareto scatter (PNG or SVG by suffix)")
-    p.add_argument("--json", metavar="R.json", help='write {"pareto": [...], "points": n, ...}')
+    p.add_argument("--top", type=int_flag(0, 1_000_000), default=15, help="front rows shown in the table (default 15)")
+    add_output(p, "--plot", suffixes=PLOT_SUFFIXES, metavar="OUT.png", help="Pareto scatter (PNG or SVG by suffix)")
+    add_output(p, "--json", metavar="R.json", help='write {"pareto": [...], "points": n, ...}')
     p.set_defaults(func=cmd_report)
 
     e = dsub.add_parser("export", help="export a result store as CSV and/or Parquet")
     e.add_argument("store", metavar="RESULTS.sqlite")
-    e.add_argument("--csv", metavar="OUT.csv")
-    e.add_argument("--parquet", metavar="OUT.parquet")
+    add_output(e, "--csv", metavar="OUT.csv")
+    add_output(e, "--parquet", metavar="OUT.parquet")
     e.set_defaults(func=cmd_export)
 
     g = dsub.add_parser("plot", help=f"{' | '.join(PLOT_KINDS)} plot of a result store")
     g.add_argument("store", metavar="RESULTS.sqlite")
     g.add_argument("kind", choices=PLOT_KINDS)
-    g.add_argument("--out", "-o", required=True, metavar="OUT.png", help="PNG or SVG by suffix")
+    add_output(g, "--out", "-o", suffixes=PLOT_SUFFIXES, required=True, metavar="OUT.png", help="PNG or SVG by suffix")
     g.add_argument("--pareto", default="latency,energy", metavar="OBJ,OBJ[,OBJ]",
                    help="objectives of the front (pareto plot; roofline/layers pick their designs from it)")
     g.add_argument("--workload", help="only this workload")
     g.add_argument("--pattern", help="only this weight pattern")
     g.add_argument("--keys", metavar="KEY,KEY", help="roofline/layers: these result keys (default: the front's first --top)")
-    g.add_argument("--top", type=int, default=4, help="roofline/layers: designs taken from the front (default 4)")
+    g.add_argument("--top", type=int_flag(1, 1_000), default=4, help="roofline/layers: designs taken from the front (default 4)")
     g.set_defaults(func=cmd_plot)
 
 
@@ -67,10 +70,6 @@ def cmd_run(args: argparse.Namespace) -> None:
     """Run (or resume) a sweep."""
     from nmsim.dse import run_sweep
 
-    if args.chunk is not None and args.chunk < 1:
-        fail("--chunk must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        fail("--workers must be at least 1")
     from nmsim.dse.spec import load_sweep, sweep_file
 
     spec_path = sweep_file(args.spec)
@@ -90,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.json:
         base = sweep.spec.base
         base_text = str(spec_path.parent / base) if base.endswith((".yaml", ".yml")) or "/" in base else base
-        write_json(args.json, "dse-run", s.to_dict(), engine="fast (batched dse evaluator)",
+        write_json(args.outputs.path(args.json), "dse-run", s.to_dict(), engine="fast (batched dse evaluator)",
                    arch=arch_prov(base_text, sweep.base),
                    seeds={"sampling": sweep.spec.sampling.seed}, inputs=file_inputs(sweep=spec_path, store=args.out))
 
@@ -105,10 +104,6 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     with flags(objectives="--pareto"):
         objectives = parse_objectives(args.pareto)
-    if args.plot:
-        check_plot_path(args.plot)
-    if args.top < 0:
-        fail("--top must be 0 or more")
     table = load_results(args.store, args.workload, args.pattern)
     rep = report(args.store, objectives, args.workload, args.pattern, table=table)
     t = NarrowTable(title=f"{args.store}: {rep['points']:,} results ({rep['design_points']:,} designs, {rep['errors']:,} errors); "
@@ -126,11 +121,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     if len(rep["pareto"]) > args.top:
         console.print(f"... {len(rep['pareto']) - args.top} more front rows (--top, or --json for all)")
     if args.json:
-        write_json(args.json, "dse-report", rep, inputs=file_inputs(store=args.store))
+        write_json(args.outputs.path(args.json), "dse-report", rep, inputs=file_inputs(store=args.store))
     if args.plot:
         if len(objectives) == 1:
             fail("--plot draws 2 or 3 objectives; give --pareto with two or three")
-        plots.pareto_plot(table, objectives, args.plot, arch=base_arch_label(args.store))
+        plots.pareto_plot(table, objectives, args.outputs.path(args.plot), arch=base_arch_label(args.store))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -140,11 +135,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     if not (args.csv or args.parquet):
         fail("dse export needs --csv OUT.csv and/or --parquet OUT.parquet")
     if args.csv:
-        n = export_csv(args.store, args.csv)
+        n = export_csv(args.store, args.outputs.path(args.csv))
         print(f"{n:,} rows -> {args.csv}")
     if args.parquet:
         try:
-            n = export_parquet(args.store, args.parquet)
+            n = export_parquet(args.store, args.outputs.path(args.parquet))
         except ImportError:
             fail("--parquet needs pyarrow: pip install 'nmsim[dist]'")
         print(f"{n:,} rows -> {args.parquet}")
@@ -155,7 +150,6 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from nmsim.dse import load_results, plots
     from nmsim.dse.report import base_arch_label, front_rows, parse_objectives
 
-    check_plot_path(args.out)
     with flags(objectives="--pareto"):
         objectives = parse_objectives(args.pareto)
     table = load_results(args.store, args.workload, args.pattern)
@@ -163,9 +157,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
         fail(f"{args.store}: no successful results" + (" for that workload/pattern" if args.workload or args.pattern else ""))
     arch = base_arch_label(args.store)
     if args.kind == "pareto":
-        plots.pareto_plot(table, objectives, args.out, arch=arch)
+        plots.pareto_plot(table, objectives, args.outputs.path(args.out), arch=arch)
     elif args.kind == "heatmap":
-        plots.utilization_heatmap(table, args.out, arch=arch)
+        plots.utilization_heatmap(table, args.outputs.path(args.out), arch=arch)
     else:
         if args.keys:
             keys = [k.strip() for k in args.keys.split(",") if k.strip()]
@@ -176,5 +170,5 @@ def cmd_plot(args: argparse.Namespace) -> None:
             keys = [table["result_key"][i] for i in front_rows(table, objectives)
                     if table["workload"][i] == first][:args.top]
         draw = plots.roofline_plot if args.kind == "roofline" else plots.layer_breakdown_plot
-        draw(args.store, keys, args.out)
+        draw(args.store, keys, args.outputs.path(args.out))
     print(f"{args.kind} plot -> {args.out}")

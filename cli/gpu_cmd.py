@@ -18,7 +18,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from nmsim.problem import MAX_DIM
+from nmsim.specfile import PLOT_SUFFIXES
+
+from .argtypes import float_flag, int_flag
 from .errors import flags
+from .outputs import add_output
 from .provenance import file_inputs, write_json
 
 
@@ -30,19 +35,19 @@ def add_parser(sub) -> None:
     sg = sub.add_parser("gpu", help="measure N:M kernels on a CUDA GPU; validate the GPU cost model against measurements")
     actions = sg.add_subparsers(dest="gpu_action", required=True, metavar="ACTION")
     sb = actions.add_parser("bench", help="time cuBLAS, 2:4 cuSPARSELt/CUTLASS and our Triton kernels (CUDA only)")
-    sb.add_argument("--out", required=True, metavar="FILE.csv",
+    add_output(sb, "--out", mode="append", required=True, metavar="FILE.csv",
                     help="measurement CSV to append to (rows already there are skipped), e.g. measurements/GPU-DATE.csv")
     sb.add_argument("--models", nargs="+", metavar="MODEL", help=f"zoo models (default {' '.join(BENCH_MODELS)})")
-    sb.add_argument("--tokens", nargs="+", type=int, metavar="M", help=f"token counts (default {DEFAULT_TOKENS[0]} ... {DEFAULT_TOKENS[-1]})")
+    sb.add_argument("--tokens", nargs="+", type=int_flag(1, MAX_DIM), metavar="M", help=f"token counts (default {DEFAULT_TOKENS[0]} ... {DEFAULT_TOKENS[-1]})")
     sb.add_argument("--kernels", nargs="+", metavar="KERNEL", help="subset of the kernels (default all)")
     sb.add_argument("--patterns", nargs="+", metavar="N:M", help=f"N:M patterns of the Triton kernels (default {DEFAULT_PATTERNS[0]} ... {DEFAULT_PATTERNS[-1]})")
     sb.add_argument("--dtype", default=DTYPES[0], help=f"{DTYPES[0]} (default), {', '.join(DTYPES[1:-1])} or {DTYPES[-1]}")
-    sb.add_argument("--repeats", type=int, help="timed samples per row (default: the bench's)")
-    sb.add_argument("--warmup", type=int, help="eager calls before timing (default: the bench's)")
-    sb.add_argument("--budget-s", type=float, metavar="S",
+    sb.add_argument("--repeats", type=int_flag(1, 1_000_000), help="timed samples per row (default: the bench's)")
+    sb.add_argument("--warmup", type=int_flag(0, 1_000_000), help="eager calls before timing (default: the bench's)")
+    sb.add_argument("--budget-s", type=float_flag(0, 1e7, "about four months", lo_open=True), metavar="S",
                     help="wall seconds for this call, from the command's start: rows run in priority order (those "
                          "that best separate the model's mechanisms first) while they fit; rerun to resume")
-    sb.add_argument("--json", metavar="R.json", help="write {out, rows_written} as JSON")
+    add_output(sb, "--json", metavar="R.json", help="write {out, rows_written} as JSON")
     sb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sb.set_defaults(func=cmd_bench, started_at=time.monotonic())
     sv = actions.add_parser("validate", help="predict measured rows with the GPU model: MAPE, Spearman, plot")
@@ -52,14 +57,15 @@ def add_parser(sub) -> None:
                     help="GPU preset or arch YAML (default: from the file's device column: H100, A100, T4)")
     sv.add_argument("--split", default="auto", choices=SPLITS,
                     help="calibration/held-out split (default auto: by model shapes, else by shape hash)")
-    sv.add_argument("--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
-    sv.add_argument("--plot", metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
+    add_output(sv, "--json", metavar="R.json", help="write the full result (metrics, rows, params) as JSON")
+    add_output(sv, "--plot", suffixes=PLOT_SUFFIXES, metavar="OUT.png", help="predicted-vs-measured log-log scatter (.png or .svg)")
     sv.set_defaults(func=cmd_validate)
     sc = actions.add_parser("calibrate", help="fit the GPU model on the calibration sources of published files")
     sc.add_argument("files", nargs="+", metavar="FILE.csv|DIR",
                     help="published GEMM (and end-to-end) files or folders")
-    sc.add_argument("--write", metavar="calibrated.py", help="write the fit as the shipped calibration module")
-    sc.add_argument("--json", metavar="R.json", help="write the fit (values, info, split) as JSON")
+    add_output(sc, "--write", suffixes=(".py",), metavar="calibrated.py",
+               help="write the fit as the shipped calibration module")
+    add_output(sc, "--json", metavar="R.json", help="write the fit (values, info, split) as JSON")
     sc.set_defaults(func=cmd_calibrate)
 
 
@@ -75,30 +81,26 @@ def cmd_bench(args: argparse.Namespace) -> None:
                             progress=not args.quiet, budget_s=args.budget_s, started_at=args.started_at, **opts)
     console.print(f"{written} rows appended to {args.out}")
     if args.json:
-        write_json(args.json, "gpu-bench", {"out": args.out, "rows_written": written}, engine="cuda (measured)")
+        write_json(args.outputs.path(args.json), "gpu-bench", {"out": args.out, "rows_written": written}, engine="cuda (measured)")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
     """Validate the GPU model on bench and published files: one report per bench file, one for the
     published GEMM files together, one for the published end-to-end files; optional JSON and plot."""
-    from nmsim.specfile import check_plot_path
-
     from . import gpu_report
 
-    if args.plot:
-        check_plot_path(args.plot)
     with flags(files="FILE"):
         groups = gpu_report.group_files(args.files)
     out = {}
     for path in groups["bench"]:
         with flags("arch", "split"):
-            out[path] = gpu_report.bench_report(path, args.arch, args.split, args.plot)
+            out[path] = gpu_report.bench_report(path, args.arch, args.split, args.plot, stage=args.outputs.path)
     if groups["gemm"]:
         out["published gemm"] = gpu_report.published_gemm_report(groups["gemm"])
     if groups["e2e"]:
         out["published e2e"] = gpu_report.published_e2e_report(groups["e2e"])
     if args.json:
-        write_json(args.json, "gpu-validate", out, engine="gpu model (sim.gpu)",
+        write_json(args.outputs.path(args.json), "gpu-validate", out, engine="gpu model (sim.gpu)",
                    arch=_gpu_arch_prov(args.arch, out), inputs=file_inputs(**{f"file{i}": f for i, f in
                                                                              enumerate(args.files)}))
 
@@ -121,4 +123,4 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     with flags(files="FILE"):
         groups = gpu_report.group_files(args.files)
-    gpu_report.calibrate_report(groups, args.write, args.json)
+    gpu_report.calibrate_report(groups, args.write, args.json, stage=args.outputs.path)

@@ -133,8 +133,9 @@ def published_e2e_report(files: list[str]) -> dict:
     return res
 
 
-def bench_report(path: str, arch: str, split: str, plot_path: str | None) -> dict:
-    """Validate one bench measurement file and print its report; returns the result dict."""
+def bench_report(path: str, arch: str, split: str, plot_path: str | None, *, stage=lambda p: p) -> dict:
+    """Validate one bench measurement file and print its report; returns the result dict. `stage`:
+    where an output named by the user is written (cli.outputs: `args.outputs.path`)."""
     from nmsim.gpu_kernels.measurements import read_measurements
     from nmsim.gpu_kernels.validate import plot, validate
 
@@ -163,14 +164,17 @@ def bench_report(path: str, arch: str, split: str, plot_path: str | None) -> dic
     console.print(p)
     console.print(f"split: {res['split']}")
     if plot_path:
-        console.print(f"plot: {plot(res, plot_path)}")
+        plot(res, stage(plot_path))
+        console.print(f"plot: {plot_path}")
     return res
 
 
-def calibrate_report(files: dict[str, list[str]], write: str | None, json_path: str | None) -> None:
+def calibrate_report(files: dict[str, list[str]], write: str | None, json_path: str | None, *,
+                     stage=lambda p: p) -> None:
     """Fit on the calibration sources of published files (`files` by kind, group_files): the GEMM
     model on the GEMM files, then the end-to-end parameters on the end-to-end files on top of that
-    fit; print the values, optionally write them as the calibration module and as JSON."""
+    fit; print the values, optionally write them as the calibration module and as JSON (at
+    `stage(path)`, as in bench_report)."""
     from nmsim.gpu_kernels.published import read_published
     from nmsim.gpu_kernels.validate_published import calibrated_module_text, calibrate_published, params_for
 
@@ -196,11 +200,11 @@ def calibrate_report(files: dict[str, list[str]], write: str | None, json_path: 
     loose = fit["unconstrained"] + (e2e_fit["unconstrained"] if e2e_fit else [])
     console.print(f"unconstrained (kept at the prior, not written): {', '.join(loose) or 'none'}")
     if write:
-        Path(write).write_text(calibrated_module_text(fitted, fit, split, e2e_fit))
+        Path(stage(write)).write_text(calibrated_module_text(fitted, fit, split, e2e_fit))
         console.print(f"wrote {write}")
     if json_path:
         from .provenance import file_inputs, write_json
 
         all_files = [f for group in files.values() for f in group]
-        write_json(json_path, "gpu-calibrate", {"values": fitted, "fit": fit, "e2e_fit": e2e_fit, "split": split},
+        write_json(stage(json_path), "gpu-calibrate", {"values": fitted, "fit": fit, "e2e_fit": e2e_fit, "split": split},
                    engine="gpu model (sim.gpu) fit", inputs=file_inputs(**{f"file{i}": f for i, f in enumerate(all_files)}))

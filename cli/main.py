@@ -8,6 +8,8 @@ its handler); this module builds the parser from them and dispatches. Human tabl
 from __future__ import annotations
 
 import argparse
+import functools
+import re
 import sys
 
 from nmsim.specfile import SpecError
@@ -15,6 +17,7 @@ from nmsim.specfile import SpecError
 from . import (demo_cmd, dse_cmd, gpu_cmd, map_cmd, presets_cmd, prune_cmd, reproduce_cmd, rtl_cmd, simulate_cmd,
                timeloop_cmd, workloads_cmd)
 from .errors import fail
+from .outputs import open_outputs
 
 # In the order `nmsim --help` lists them.
 COMMANDS = (presets_cmd, workloads_cmd, simulate_cmd, map_cmd, prune_cmd, rtl_cmd, gpu_cmd, dse_cmd, reproduce_cmd,
@@ -33,9 +36,19 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the bad-input contract: a usage error is one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]
+        # "argument --top: must be at least 1 (got 0)" -> "--top must be at least 1 (got 0)"
+        fail(re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[0] + " ", message))
+
+
+@functools.lru_cache(maxsize=1)
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of `nmsim`."""
-    p = argparse.ArgumentParser(prog="nmsim", description="Cycle-approximate simulator of N:M and high-sparsity DNN accelerators.")
+    """The argparse tree of `nmsim` (built once per process: parsing does not change it, and tests
+    and the fuzzer call `main` thousands of times)."""
+    p = _Parser(prog="nmsim", description="Cycle-approximate simulator of N:M and high-sparsity DNN accelerators.")
     p.add_argument("--version", action=_Version, nargs=0, help="print the version (and git commit) and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
@@ -50,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     set_command(["nmsim", *(sys.argv[1:] if argv is None else argv)])
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        # every output is checked before the work; files appear only if the command succeeds
+        with open_outputs(args) as args.outputs:
+            args.func(args)
     except SpecError as exc:
         fail(str(exc))
     except BrokenPipeError:
         sys.stderr.close()
-    except OSError as exc:  # e.g. --json/--csv/--save into a folder that does not exist
+    except OSError as exc:  # e.g. a full disk while writing an output
         where = f"{exc.filename}: " if exc.filename else ""
         fail(f"{where}{exc.strerror or exc}")
     return 0

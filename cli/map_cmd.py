@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import SAMPLES_MAX, SEED_MAX, int_flag
 from .errors import fail, flags, warn
+from .outputs import add_output
 from .provenance import arch_prov, file_inputs, write_json
 
 
@@ -18,11 +20,11 @@ def add_parser(sub) -> None:
     sm.add_argument("--objective", choices=OBJECTIVES, default="latency")
     sm.add_argument("--mapper", choices=MAPPERS, default="heuristic")
     sm.add_argument("--constraints", "-c", metavar="C.yaml", help="constraints file (see docs/MAPPING.md)")
-    sm.add_argument("--top", type=int, default=5, help="how many ranked mappings to show (default 5)")
-    sm.add_argument("--samples", type=int, default=20_000, help="random mapper: candidates drawn")
-    sm.add_argument("--seed", type=int, default=0, help="random mapper: seed")
-    sm.add_argument("--out", metavar="M.yaml", help="write the best mapping as a mapping file")
-    sm.add_argument("--json", metavar="R.json", help="write the search result as JSON")
+    sm.add_argument("--top", type=int_flag(1, 1_000), default=5, help="how many ranked mappings to show (default 5)")
+    sm.add_argument("--samples", type=int_flag(1, SAMPLES_MAX), default=20_000, help="random mapper: candidates drawn")
+    sm.add_argument("--seed", type=int_flag(0, SEED_MAX), default=0, help="random mapper: seed")
+    add_output(sm, "--out", metavar="M.yaml", help="write the best mapping as a mapping file")
+    add_output(sm, "--json", metavar="R.json", help="write the search result as JSON")
     sm.set_defaults(func=cmd_map)
 
 
@@ -39,10 +41,6 @@ def cmd_map(args: argparse.Namespace) -> None:
 
     from .tables import console, eng, NarrowTable, seconds
 
-    if args.top < 1:
-        fail("--top must be at least 1")
-    if args.samples < 1:
-        fail("--samples must be at least 1")
     if args.mapper != "random" and (args.samples != 20_000 or args.seed != 0):
         fail(f"--samples/--seed apply to --mapper random, not --mapper {args.mapper}")
     arch = load_arch(args.arch)
@@ -76,7 +74,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     console.print(f"{res.mapper}: {res.evaluated:,} candidates costed ({res.valid:,} fit the buffers) in "
                   f"{seconds(res.seconds)}; pruned space {res.space_size:,} candidates")
     if args.out:
-        save_mappings(args.out, res.best.mapping,
+        save_mappings(args.outputs.path(args.out), res.best.mapping,
                       header=f"nmsim map --arch {args.arch} --layer {args.layer} --objective {args.objective} "
                              f"--mapper {args.mapper}\nbest: {int(res.best.cost['cycles']):,} cycles, "
                              f"{res.best.cost['energy_pj']:.4g} pJ")
@@ -84,7 +82,7 @@ def cmd_map(args: argparse.Namespace) -> None:
         doc = {"arch": arch.name, "layer": {"kind": op.kind, "M": op.M, "N": op.N, "K": op.K, "batch": op.batch,
                                             "sparsity": str(op.weight_sparsity), "act_density": op.act_density},
                "executed_sparsity": plan.label, "notes": [plan.note] if plan.note else [], **res.to_dict()}
-        write_json(args.json, "map", doc, engine="fast", arch=arch_prov(args.arch, arch),
+        write_json(args.outputs.path(args.json), "map", doc, engine="fast", arch=arch_prov(args.arch, arch),
                    workload={"kind": "layer", "text": args.layer, "params": {}},
                    seeds={"seed": args.seed} if args.mapper == "random" else {},
                    inputs=file_inputs(constraints=args.constraints))

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from nmsim.specfile import SpecError
 
+from .argtypes import SEED_MAX, WORKERS_MAX, int_flag
 from .errors import fail, flags
+from .outputs import add_output
 from .provenance import file_inputs, write_json
 
 # Parameters of the pruning library that its errors name; shown as this command's flags.
@@ -37,21 +39,21 @@ def add_parser(sub) -> None:
                                                      "zeros); default 2:4")
     sp.add_argument("--method", default="magnitude", metavar="METHOD",
                     help=f"one of {', '.join(METHODS)} ({', '.join(TRAINING)}: digits-cnn only); default magnitude")
-    sp.add_argument("--calibration", type=int, metavar="N",
+    sp.add_argument("--calibration", type=int_flag(-1_000_000, 1_000_000), metavar="N",
                     help="calibration samples for wanda/sparsegpt (default: 64 sentences, 256 images, 4 zoo inputs)")
     sp.add_argument("--calibration-file", metavar="FILE", help="minilm: calibration sentences, one per line")
-    sp.add_argument("--eval-sentences", type=int, metavar="N", help="minilm: evaluate on the first N sentences only")
+    sp.add_argument("--eval-sentences", type=int_flag(-1_000_000, 1_000_000), metavar="N", help="minilm: evaluate on the first N sentences only")
     sp.add_argument("--skip", action="append", default=[], metavar="GLOB",
                     help="leave layers matching GLOB dense (repeatable), e.g. --skip conv1")
     sp.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
                     help="op-list parameter: batch, seq_len (minilm, zoo LMs), image_size (zoo CNNs)")
-    sp.add_argument("--epochs", type=int, default=30, help="digits-cnn training epochs (default 30)")
-    sp.add_argument("--seed", type=int, default=0, help="seed of weights, data split, calibration (default 0)")
-    sp.add_argument("--threads", type=int, default=1,
+    sp.add_argument("--epochs", type=int_flag(0, 100_000), default=30, help="digits-cnn training epochs (default 30)")
+    sp.add_argument("--seed", type=int_flag(0, SEED_MAX), default=0, help="seed of weights, data split, calibration (default 0)")
+    sp.add_argument("--threads", type=int_flag(-1_000_000, WORKERS_MAX), default=1,
                     help="torch CPU threads (default 1: on a shared 2-core machine more threads ran slower)")
-    sp.add_argument("--out", metavar="DIR", help="workload directory to write (refused if it exists)")
+    add_output(sp, "--out", folder=True, metavar="DIR", help="workload directory to write (refused if it exists)")
     sp.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    sp.add_argument("--json", metavar="R.json", help="write the result as JSON")
+    add_output(sp, "--json", metavar="R.json", help="write the result as JSON")
     sp.add_argument("--report", action="store_true",
                     help="quality table instead of one run: minilm 2:4..unstructured:0.9 x magnitude/wanda/"
                          "sparsegpt, or the digits-cnn sparse-training table")
@@ -159,15 +161,16 @@ def _prune(args: argparse.Namespace) -> None:
 
     prov = provenance("prune-quality", workload=_model_prov(args.model, params), seeds={"seed": args.seed},
                       inputs=file_inputs(calibration_file=args.calibration_file))
-    out = save_result_dir(res, args.out, {"total_seconds": round(total_s, 3), "torch": torch.__version__,
-                                          "threads": args.threads}, command, args.force, prov)
+    save_result_dir(res, args.outputs.path(args.out), {"total_seconds": round(total_s, 3), "torch": torch.__version__,
+                                                      "threads": args.threads}, command, args.force, prov)
+    out = Path(args.out)
     _print_run(res, out, total_s)
     if args.json:
         doc = {"model": res.model, "pattern": res.pattern, "method": res.method, "quality": res.quality,
                "seconds": round(res.seconds, 3), "total_seconds": round(total_s, 3), "out": str(out),
                "density": round(res.density, 6), "layers_pruned": len(res.layers), "ops": len(res.workload.ops),
                "calibration": res.calibration, "command": command}
-        write_json(args.json, "prune", doc, workload=_model_prov(args.model, params), seeds={"seed": args.seed},
+        write_json(args.outputs.path(args.json), "prune", doc, workload=_model_prov(args.model, params), seeds={"seed": args.seed},
                    inputs=file_inputs(calibration_file=args.calibration_file))
 
 
@@ -254,7 +257,7 @@ def _run_report(args: argparse.Namespace) -> None:
     total_s = time.perf_counter() - t0
     console.print(f"{command}  # {total_s:.0f} s, torch {torch.__version__}, {args.threads} thread(s)")
     if args.json:
-        write_json(args.json, "prune-report", {"model": args.model, "rows": rows, "command": command,
+        write_json(args.outputs.path(args.json), "prune-report", {"model": args.model, "rows": rows, "command": command,
                                                "total_seconds": round(total_s, 2)},
                    workload=_model_prov(args.model, {}), seeds={"seed": args.seed},
                    inputs=file_inputs(calibration_file=args.calibration_file))

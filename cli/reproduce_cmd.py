@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+
+from .argtypes import WORKERS_MAX, int_flag
+from .outputs import add_output
 
 from .provenance import write_json
 
@@ -34,11 +36,11 @@ def add_parser(sub) -> None:
                          "the simulated figures are complete either way")
     sr.add_argument("--no-algorithm", action="store_true",
                     help="sat: skip the digits-CNN and MiniLM experiments (simulation only)")
-    sr.add_argument("--threads", type=int, default=1,
+    sr.add_argument("--threads", type=int_flag(-1_000_000, WORKERS_MAX), default=1,
                     help="sat: torch CPU threads for the algorithm experiments (default 1, as `nmsim prune`: "
                          "on a shared 2-core machine more threads ran slower)")
-    sr.add_argument("--json", metavar="R.json", help="write the full result as JSON")
-    sr.add_argument("--markdown", metavar="T.md", help="write the tables as Markdown")
+    add_output(sr, "--json", metavar="R.json", help="write the full result as JSON")
+    add_output(sr, "--markdown", metavar="T.md", help="write the tables as Markdown")
     sr.set_defaults(func=cmd_reproduce)
 
 
@@ -194,10 +196,6 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
-        # checked before the run, which takes tens of seconds, rather than after it
-        if path and not Path(path).resolve().parent.is_dir():
-            fail(f"{flag} {path}: folder {Path(path).resolve().parent} does not exist; create it or pick another path")
     t0 = time.perf_counter()
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"reproducing {args.paper}", total=1)
@@ -237,7 +235,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         result["torch"] = {"version": torch.__version__, "threads": args.threads}
     console.print(command)
     if args.json:
-        write_json(args.json, f"reproduce-{args.paper}", result, engine="fast", seeds=_seeds(args, algorithm))
+        write_json(args.outputs.path(args.json), f"reproduce-{args.paper}", result, engine="fast", seeds=_seeds(args, algorithm))
     if args.markdown:
-        with open(args.markdown, "w") as fh:
+        with open(args.outputs.path(args.markdown), "w") as fh:
             fh.write(markdown(tables, command))

@@ -18,7 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from nmsim.specfile import atomic_path
+
+from .argtypes import SEED_MAX, WORKERS_MAX, int_flag
 from .errors import flags
+from .outputs import add_output
 from .provenance import preset_prov, write_json
 
 
@@ -31,27 +35,28 @@ def add_parser(sub) -> None:
     sv = actions.add_parser("validate", help="run random GEMM tiles on the Verilog array and compare cycles with sim")
     sv.add_argument("--simulator", choices=SIMULATORS, default="icarus",
                     help="RTL simulator (default icarus: no compile step; verilator builds once, then is cached)")
-    sv.add_argument("--cases", type=int, default=24, help="number of random tiles (default 24)")
-    sv.add_argument("--seed", type=int, default=0, help="seed of shapes, patterns and operands (default 0)")
-    sv.add_argument("--json", metavar="R.json", help="write the cases and max_error as JSON")
+    sv.add_argument("--cases", type=int_flag(-1_000_000, 100_000), default=24, help="number of random tiles (default 24)")
+    sv.add_argument("--seed", type=int_flag(0, SEED_MAX), default=0, help="seed of shapes, patterns and operands (default 0)")
+    add_output(sv, "--json", metavar="R.json", help="write the cases and max_error as JSON")
     sv.add_argument("--memory", action="store_true",
                     help="whole layers DRAM to DRAM on the SoC RTL with LiteDRAM (Verilator), against the model")
     sv.add_argument("--only", metavar="NAME,...", help="--memory: run only these cases (names as printed)")
     sv.add_argument("--layer", metavar="M,N,K", help="--memory: run one layer of your own (with --mapping)")
     sv.add_argument("--mapping", metavar="M.yaml", help="--memory --layer: the layer's mapping (a mapping file)")
     sv.add_argument("--sparsity", default="dense", help="--memory --layer: weight pattern, e.g. 2:4 (default dense)")
-    sv.add_argument("--jobs", type=int, default=2, help="--memory: simulator processes in parallel (default 2)")
+    sv.add_argument("--jobs", type=int_flag(1, WORKERS_MAX), default=2, help="--memory: simulator processes in parallel (default 2)")
     sv.add_argument("--dram-module", default=None, metavar="NAME",
                     help="--memory: LiteDRAM module (default MT40A512M16, the rtl-soc preset's DDR4)")
     sv.set_defaults(func=cmd_validate)
     sa = actions.add_parser("area", help="Yosys cell counts of nm_pe (dense, 2:4, 1:8 at 8 bits) and area factors")
-    sa.add_argument("--json", metavar="R.json", help="write the cell counts and factors as JSON")
+    add_output(sa, "--json", metavar="R.json", help="write the cell counts and factors as JSON")
     sa.add_argument("--write", action="store_true", help="regenerate accel/pe_area_factors.yaml")
     sa.set_defaults(func=cmd_area)
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
     """Run the validation and print the table (RTL cycles beside predicted cycles)."""
+    _require_cocotb()
     if args.memory:
         from .rtl_memory_cmd import cmd_validate_memory
 
@@ -89,14 +94,25 @@ def cmd_validate(args: argparse.Namespace) -> None:
     console.print(f"{len(rows)} tiles, outputs bit-exact against sim.functional; cycles exact on {exact}, "
                   f"max |error| {100 * max_error:.2f}% (bound {100 * CYCLE_TOLERANCE:.0f}%)")
     if args.json:
-        write_json(args.json, "rtl-validate", {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
-                                               "compared": "compute_cycles (busy cycles of the array)",
-                                               "cases": rows, "max_error": max_error},
+        write_json(args.outputs.path(args.json), "rtl-validate",
+                   {"preset": PRESET, "simulator": args.simulator, "seed": args.seed,
+                    "compared": "compute_cycles (busy cycles of the array)", "cases": rows, "max_error": max_error},
                    engine=f"rtl ({args.simulator}) vs fast", arch=preset_prov(PRESET), seeds={"seed": args.seed})
     if max_error > CYCLE_TOLERANCE:
+        args.outputs.commit()  # a check that ran and failed keeps its report (the evidence)
         _failed(f"validation failed: max |error| {100 * max_error:.2f}% exceeds {100 * CYCLE_TOLERANCE:.0f}%")
 
 
+def _require_cocotb() -> None:
+    """Bad-input exit (code 2) naming what to install when the `rtl` extra is missing: `make run`
+    installs the ml and dist extras only."""
+    try:
+        import cocotb  # noqa: F401
+        import cocotb_tools.runner  # noqa: F401
+    except ModuleNotFoundError as exc:
+        from .errors import fail
+        fail(f"nmsim rtl validate needs cocotb (the rtl extra; module '{exc.name}' is missing): "
+             "pip install -e '.[rtl]' in the nmsim checkout (make test installs it)")
 
 
 def _failed(message: str) -> None:
@@ -125,10 +141,11 @@ def cmd_area(args: argparse.Namespace) -> None:
         t.add_row(a.label, str(a.n), str(a.m), str(a.cells), str(a.flops), factor)
     console.print(t)
     if args.write:
-        FACTOR_FILE.write_text(factor_file_text(areas, version))
+        with atomic_path(FACTOR_FILE) as tmp:
+            tmp.write_text(factor_file_text(areas, version))
         console.print(f"wrote {FACTOR_FILE}")
     if args.json:
-        write_json(args.json, "rtl-area", {"yosys": version, "operand_bits": OPERAND_BITS,
+        write_json(args.outputs.path(args.json), "rtl-area", {"yosys": version, "operand_bits": OPERAND_BITS,
                                            "accumulator_bits": ACC_BITS, "pes": [a.__dict__ for a in areas],
                                            "factors": fac}, engine="yosys synthesis")
 

@@ -17,15 +17,16 @@ def _cases(args: argparse.Namespace) -> list:
     """The cases to run: the fixed list, a subset (--only), or one layer of the user's (--layer)."""
     from nmsim.mapping import load_mappings
     from nmsim.rtl_models.soc_validate import MEMORY_CASES, MemCase
-    from nmsim.specfile import closest
+    from nmsim.problem import DIM_WHY, MAX_DIM
+    from nmsim.specfile import closest, parse_int
 
     if args.layer:
         if not args.mapping:
             fail("--layer needs --mapping M.yaml (the mapping the SoC runs the layer under)")
-        try:
-            M, N, K = (int(x) for x in args.layer.split(","))
-        except ValueError:
+        parts = args.layer.split(",")
+        if len(parts) != 3:
             fail(f"--layer '{args.layer}': expected M,N,K (three integers, e.g. 128,64,256)")
+        M, N, K = (parse_int(x, f"--layer '{args.layer}'", 1, MAX_DIM, DIM_WHY) for x in parts)
         case = MemCase("layer", M, N, K, args.sparsity, "ws", M, N, K, "nmk", "user")
         m = load_mappings(args.mapping).for_op(case.op())
         return [MemCase("layer", M, N, K, args.sparsity, m.dataflow, m.tile_m, m.tile_n, m.tile_k, m.loop_order,
@@ -55,8 +56,6 @@ def cmd_validate_memory(args: argparse.Namespace) -> None:
 
     from .tables import console
 
-    if args.jobs < 1:
-        fail(f"--jobs {args.jobs}: must be at least 1")
     cases = _cases(args)
     arch = soc_arch()
     for c in cases:  # refuse what the sequencer cannot run before building anything
@@ -74,11 +73,12 @@ def cmd_validate_memory(args: argparse.Namespace) -> None:
     if args.json:
         from .provenance import preset_prov, write_json
 
-        write_json(args.json, "rtl-validate-memory", {"preset": PRESET, "dram_module": module, "cases": rows, "summary": s},
+        write_json(args.outputs.path(args.json), "rtl-validate-memory", {"preset": PRESET, "dram_module": module, "cases": rows, "summary": s},
                    engine="RTL (Verilator, LiteDRAM) vs fast and detailed", arch=preset_prov(PRESET))
     # The targets hold over the whole case list; a subset or a layer of your own fails only on wrong outputs.
     whole = not args.only and not args.layer
     if s["mismatches"] or (whole and not s["met"]):
+        args.outputs.commit()  # a check that ran and failed keeps its report (the evidence)
         print("nmsim: error: memory validation failed: " + ("wrong outputs" if s["mismatches"] else
                                                             "errors above the targets (see the summary)"),
               file=sys.stderr)

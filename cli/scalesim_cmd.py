@@ -56,9 +56,9 @@ def simulate_scalesim_files(args: argparse.Namespace) -> None:
 
         from .provenance import file_inputs, write_json
 
-        write_json(args.json, "simulate", res.to_dict(), engine="scalesim",
+        write_json(args.outputs.path(args.json), "simulate", res.to_dict(), engine="scalesim",
                    arch=arch_record(cfg.run_name, asdict(cfg), args.scalesim_cfg),
                    workload={"kind": "scalesim-topology", "text": args.scalesim_topology, "params": {}},
                    inputs=file_inputs(scalesim_cfg=args.scalesim_cfg, scalesim_topology=args.scalesim_topology))
     if args.csv:
-        res.write_csv(args.csv)
+        res.write_csv(args.outputs.path(args.csv))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import fail, flags, warn
+from .outputs import add_output
 from .provenance import write_json
 from .resolve import PARAM_HELP, WORKLOAD_HELP
 
@@ -25,14 +26,14 @@ def add_parser(sub) -> None:
                     help="search every layer's mapping (default: the fitted default mapping)")
     ss.add_argument("--objective", choices=OBJECTIVES, help="what --mapper minimizes (default latency)")
     ss.add_argument("--mapping", metavar="M.yaml", help="use the mappings in this file (see nmsim map --out)")
-    ss.add_argument("--save-mappings", metavar="M.yaml", help="write every layer's mapping as a mapping file")
+    add_output(ss, "--save-mappings", metavar="M.yaml", help="write every layer's mapping as a mapping file")
     ss.add_argument("--per-layer", action="store_true", help="one row per op instead of per layer group")
-    ss.add_argument("--json", metavar="R.json", help="write results as JSON (design contract)")
-    ss.add_argument("--csv", metavar="R.csv", help="write per-layer results as CSV")
+    add_output(ss, "--json", metavar="R.json", help="write results as JSON (design contract)")
+    add_output(ss, "--csv", metavar="R.csv", help="write per-layer results as CSV")
     ss.add_argument("--quiet", "-q", action="store_true", help="no table on stdout")
     ss.add_argument("--engine", choices=ENGINES,
                     help="fast analytic model (default) or the detailed SimPy engine (stalls by cause)")
-    ss.add_argument("--trace", metavar="T.json", help="with --engine detailed: write the per-tile trace (layers, "
+    add_output(ss, "--trace", metavar="T.json", help="with --engine detailed: write the per-tile trace (layers, "
                                                        "tiles, stalls, transfers): Chrome trace JSON, or CSV")
     ss.add_argument("--training", action="store_true",
                     help="cost one training step per layer: forward, backward-data, weight-gradient GEMMs (SAT BDWP)")
@@ -82,11 +83,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                                 mapper=args.mapper, objective=args.objective or "latency", mappings=mappings,
                                 engine=engine, trace=trace)
     if trace is not None:
-        trace.write(args.trace)
+        trace.write(args.outputs.path(args.trace))
     if args.save_mappings:
         from nmsim.mapping import Mapping, save_mappings
 
-        save_mappings(args.save_mappings, {lr.name: Mapping(**lr.mapping) for lr in res.layers if lr.mapping},
+        save_mappings(args.outputs.path(args.save_mappings), {lr.name: Mapping(**lr.mapping) for lr in res.layers if lr.mapping},
                       header=f"mappings of {wl.name} on {arch.name} "
                              f"({'mapper ' + args.mapper if args.mapper else 'default mapping'})")
     _report(args, res, run_table, prov)
@@ -107,9 +108,9 @@ def _report(args: argparse.Namespace, res, table, prov: dict) -> None:
         if energy is not None:
             console.print(energy)
     if args.json:
-        write_json(args.json, "simulate", res.to_dict(), **prov)
+        write_json(args.outputs.path(args.json), "simulate", res.to_dict(), **prov)
     if args.csv:
-        res.write_csv(args.csv)
+        res.write_csv(args.outputs.path(args.csv))
 
 
 def _simulate_training(args: argparse.Namespace, arch, wl, sparsity, prov: dict) -> None:

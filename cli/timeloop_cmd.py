@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from .errors import fail
+from .outputs import add_output
 
 
 def add_parser(sub) -> None:
@@ -42,7 +43,8 @@ def add_parser(sub) -> None:
     e = acts.add_parser("export", help="write an nmsim arch, one layer and nmsim's mapping of it as Timeloop v0.4")
     e.add_argument("--arch", "-a", required=True, help="preset or arch YAML (systolic, one on-chip level)")
     e.add_argument("--layer", required=True, help="one layer, as for `nmsim map --layer`")
-    e.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for arch.yaml, problem.yaml, mapping.yaml")
+    e.add_argument("--out", "-o", required=True, metavar="DIR",
+                   help="existing folder for arch.yaml, problem.yaml, mapping.yaml")
     e.set_defaults(func=cmd_export)
     g = acts.add_parser("ert", help="an nmsim arch YAML whose energies come from an Accelergy ERT")
     g.add_argument("ert", metavar="ERT.yaml", help="Accelergy energy reference table (e.g. timeloop-mapper.ERT.yaml)")
@@ -52,7 +54,7 @@ def add_parser(sub) -> None:
     g.add_argument("--level", action="append", default=[], metavar="NMSIM=COMPONENT",
                    help="nmsim level (or dram) = ERT component, repeatable")
     g.add_argument("--mac", metavar="COMPONENT", help="ERT compute component for mac_pj")
-    g.add_argument("--out", "-o", required=True, metavar="ARCH.yaml")
+    add_output(g, "--out", "-o", required=True, metavar="ARCH.yaml")
     g.set_defaults(func=cmd_ert)
 
 
@@ -157,9 +159,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     res = simulate_op(arch, op)
     files = export_timeloop(arch, op, Mapping(**res.mapping))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # the files of the folder are this command's outputs: checked, then written all or nothing
+    staged = {name: args.outputs.add(out / name, "--out") for name in files}
     for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
+        staged[name].write_text(text, encoding="utf-8")
     m = res.mapping
     print(f"{op.kind} {op.M}x{op.N}x{op.K} on {arch.name}, {m['dataflow']} tile {m['tile_m']}x{m['tile_n']}x"
           f"{m['tile_k']} ({res.cycles:,} nmsim cycles) -> {', '.join(str(out / n) for n in files)}")
@@ -194,6 +197,7 @@ def cmd_ert(args: argparse.Namespace) -> None:
     spec["name"] = f"{arch.name}-ert"
     text = yaml.safe_dump(spec, sort_keys=False)
     header = "".join(f"# {k}: {v}\n" for k, v in got["derivation"].items())
-    Path(args.out).write_text(f"# energies from {args.ert} (nmsim timeloop ert)\n{header}{text}", encoding="utf-8")
-    load_arch(args.out)          # what was written must load
+    staged = args.outputs.path(args.out)
+    staged.write_text(f"# energies from {args.ert} (nmsim timeloop ert)\n{header}{text}", encoding="utf-8")
+    load_arch(staged)            # what was written must load
     print(f"{args.out}: {arch.name} with {', '.join(got['derivation'])} energies from {Path(args.ert).name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import fail
+from .outputs import add_output
 from .resolve import PARAM_HELP, WORKLOAD_HELP
 
 
@@ -13,7 +14,7 @@ def add_parser(sub) -> None:
     sw.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     sw.add_argument("name", nargs="?", help=WORKLOAD_HELP)
     sw.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help=PARAM_HELP)
-    sw.add_argument("--save", metavar="FILE.yaml", help="write the workload file")
+    add_output(sw, "--save", metavar="FILE.yaml", help="write the workload file")
     sw.set_defaults(func=cmd_workloads)
 
 
@@ -43,8 +44,8 @@ def cmd_workloads(args: argparse.Namespace) -> None:
                       str(op.weight_sparsity) if op.has_weights else "-", eng(op.macs))
         console.print(t)
         if args.save:
-            path = wl.save(args.save)
-            console.print(f"saved to {path}")
+            wl.save(args.outputs.path(args.save))
+            console.print(f"saved to {args.save}")
         return
     t = NarrowTable(title="nmsim model zoo", title_justify="left")
     t.add_column("name", no_wrap=True)

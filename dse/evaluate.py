@@ -34,7 +34,6 @@ import numpy as np
 
 from nmsim.accel import Arch
 from nmsim.mapping import Candidates, SparsePlan, default_mapping_candidates, plan_sparsity
-from nmsim.mapping.mapping import M_SPLITS
 from nmsim.problem import Gemm
 from nmsim.sim import HwParams, VectorParams, gemm_cost, simulate_workload, vector_terms
 from nmsim.workloads import NonGemmOp, Op
@@ -119,7 +118,7 @@ class Design:
 
 
 def _pad(c: np.ndarray, width: int) -> np.ndarray:
-    """Candidates `[5, n]` widened to `width` by repeating the last one: argmin keeps the first
+    """Candidates `[fields, n]` widened to `width` by repeating the last one: argmin keeps the first
     minimum, so a repeat never wins over the original, as in the default mapping's own choice."""
     return np.concatenate([c, np.repeat(c[:, -1:], width - c.shape[1], axis=1)], axis=1)
 
@@ -197,7 +196,6 @@ class DesignEvaluator:
         got = self._cands.get(k)
         if got is None:
             cands = default_mapping_candidates(d.arch, op, None)
-            cands += cands[-1:] * (len(M_SPLITS) - len(cands))  # one width for all, so batches stack unpadded
             packed = Candidates.from_mappings(cands)
             got = (packed.stacked().T, packed.layout)
             self._cands[k] = got

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmsim.specfile import SpecError, check_plot_path
+from nmsim.specfile import SpecError, atomic_path, check_plot_path
 
 from .pareto import objective_matrix, pareto_mask
 
@@ -33,7 +33,8 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 def save(fig, out: str | Path | None):
     """Write `fig` to `out` (PNG or SVG by suffix) when given; returns the figure."""
     if out is not None:
-        fig.savefig(check_plot_path(out), dpi=130, bbox_inches="tight")
+        with atomic_path(check_plot_path(out)) as tmp:
+            fig.savefig(tmp, dpi=130, bbox_inches="tight")
     return fig
 
 

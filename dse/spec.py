@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from nmsim.accel import Arch, SystolicArch, load_arch
 from nmsim.problem import parse_nm
-from nmsim.accel.spec import Dataflow
-from nmsim.specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
+from nmsim.accel.spec import ArrayEdge, Bytes, ClockHz, Dataflow, DramBytesPerS, MacsPerPe
+from nmsim.specfile import (SpecError, StrictModel, bounded_float, bounded_int, did_you_mean, load_yaml, parse_model,
+                            referenced_path)
 from nmsim.workloads import Sparsity, Workload
 
 # Objective name -> (result column, direction). Units: latency_s (s), energy_pj (pJ),
@@ -53,6 +55,12 @@ AS_GIVEN = "as-given"  # pattern meaning "each op keeps the sparsity its workloa
 AXES = ("rows", "cols", "macs_per_pe", "nm_patterns", "buffer_bytes", "dram_bytes_per_s", "clock_hz", "dataflow")
 INTEGER_AXES = ("rows", "cols", "macs_per_pe", "buffer_bytes")
 RANGE_AXES = ("rows", "cols", "macs_per_pe", "buffer_bytes", "dram_bytes_per_s", "clock_hz")
+# Each numeric axis takes the values its arch field accepts (accel/spec.py's bounds), checked at load.
+AXIS_TYPES = {"rows": ArrayEdge, "cols": ArrayEdge, "macs_per_pe": MacsPerPe, "buffer_bytes": Bytes,
+              "dram_bytes_per_s": DramBytesPerS, "clock_hz": ClockHz}
+# Points of one sweep: a million designs x workloads x patterns is days of evaluation; more is a typo.
+MAX_POINTS = 1_000_000
+Points = bounded_int(1, MAX_POINTS, "a million points of one sweep")
 
 
 def canonical_nm_set(value) -> str:
@@ -85,7 +93,7 @@ class Range(StrictModel):
     min: float = Field(gt=0)
     max: float = Field(gt=0)
     log: bool = False
-    steps: int | None = Field(None, ge=1, description="grid points across the range (grid sampling needs it)")
+    steps: Points | None = Field(None, description="grid points across the range (grid sampling needs it)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Range":
@@ -117,24 +125,39 @@ def _nested(model, value, what: str):
         raise ValueError(f"{what}: {msg}") from None
 
 
-def _axis(integer: bool):
-    """Validator of a numeric axis: a non-empty list of positive numbers, or a Range mapping."""
+def _axis_value(axis: str, x, what: str):
+    """`x` checked against the arch field that axis `axis` sets; ValueError naming `what` otherwise."""
+    try:
+        return TypeAdapter(AXIS_TYPES[axis]).validate_python(x)
+    except ValidationError as exc:
+        msg = exc.errors()[0].get("msg", "invalid").removeprefix("Value error, ")
+        raise ValueError(f"{what} is {x!r}; {msg}") from None
+
+
+def _axis(integer: bool, axis: str):
+    """Validator of numeric axis `axis`: a non-empty list of numbers, or a Range mapping, every
+    value one the arch field it sets accepts."""
     def check(v):
-        if isinstance(v, Range):
-            return v
+        if v is None:
+            return None
         if isinstance(v, dict):
-            return _nested(Range, v, "range")
+            v = _nested(Range, v, "range")
+        if isinstance(v, Range):
+            for end in ("min", "max"):
+                _axis_value(axis, int(getattr(v, end)) if integer else getattr(v, end), f"range {end}")
+            return v
         if not isinstance(v, list):
             raise ValueError(f"expected a list of values or a range {{min, max, log, steps}} (got {v!r})")
         _non_empty(v)
         out = []
         for i, x in enumerate(v):
-            ok = isinstance(x, (int, float)) and not isinstance(x, bool) and (not integer or float(x).is_integer())
+            ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and \
+                (not integer or float(x).is_integer())
             if not ok:
-                raise ValueError(f"value {i} is {x!r}; expected {'an integer' if integer else 'a number'}")
+                raise ValueError(f"value {i} is {x!r}; expected {'an integer' if integer else 'a finite number'}")
             if x <= 0:
                 raise ValueError(f"value {i} is {x!r}; it must be positive")
-            out.append(int(x) if integer else float(x))
+            out.append(_axis_value(axis, int(x) if integer else float(x), f"value {i}"))
         return out
     return check
 
@@ -152,21 +175,20 @@ def _nm_sets(v):
     return out
 
 
-IntAxis = Annotated[Any, AfterValidator(_axis(True))]
-FloatAxis = Annotated[Any, AfterValidator(_axis(False))]
-
-
 class Axes(StrictModel):
     """What varies; each axis is a list of values or (numeric axes) a Range. Absent = the base's value."""
 
-    rows: IntAxis | None = Field(None, description="PE rows")
-    cols: IntAxis | None = Field(None, description="PE columns")
-    macs_per_pe: IntAxis | None = Field(None, description="multipliers per PE")
+    rows: Annotated[Any, AfterValidator(_axis(True, "rows"))] = Field(None, description="PE rows")
+    cols: Annotated[Any, AfterValidator(_axis(True, "cols"))] = Field(None, description="PE columns")
+    macs_per_pe: Annotated[Any, AfterValidator(_axis(True, "macs_per_pe"))] = Field(
+        None, description="multipliers per PE")
     nm_patterns: Annotated[Any, AfterValidator(_nm_sets)] = Field(
         None, description="supported N:M sets: 'dense' or lists of patterns")
-    buffer_bytes: IntAxis | None = Field(None, description="size of the on-chip buffer level (bytes)")
-    dram_bytes_per_s: FloatAxis | None = Field(None, description="DRAM bandwidth (bytes/s)")
-    clock_hz: FloatAxis | None = Field(None, description="array clock (Hz)")
+    buffer_bytes: Annotated[Any, AfterValidator(_axis(True, "buffer_bytes"))] = Field(
+        None, description="size of the on-chip buffer level (bytes)")
+    dram_bytes_per_s: Annotated[Any, AfterValidator(_axis(False, "dram_bytes_per_s"))] = Field(
+        None, description="DRAM bandwidth (bytes/s)")
+    clock_hz: Annotated[Any, AfterValidator(_axis(False, "clock_hz"))] = Field(None, description="array clock (Hz)")
     dataflow: Annotated[list[Dataflow], AfterValidator(_non_empty)] | None = None
 
 
@@ -195,10 +217,10 @@ class Sampling(StrictModel):
     """How points are drawn from the axes."""
 
     method: Literal["grid", "random", "lhs", "adaptive"] = "grid"
-    n: int | None = Field(None, ge=1, description="points to draw (random, lhs) or trials (adaptive)")
-    seed: int = 0
+    n: Points | None = Field(None, description="points to draw (random, lhs) or trials (adaptive)")
+    seed: bounded_int(0, 2 ** 32 - 1, "numpy's seed range") = 0
     algorithm: Literal["nsga2", "tpe"] = Field("nsga2", description="adaptive only: optuna sampler")
-    population: int = Field(32, ge=2, description="adaptive only: trials proposed and evaluated per batch "
+    population: bounded_int(2, 10_000, "ten thousand trials per batch") = Field(32, description="adaptive only: trials proposed and evaluated per batch "
                                                   "(NSGA-II population size)")
 
     @model_validator(mode="after")
@@ -221,8 +243,8 @@ class DesignOptions(StrictModel):
 class AreaModel(StrictModel):
     """Area figures (mm^2); absent = taken from the base's `area` section, else the reference preset's."""
 
-    mac_mm2: float | None = Field(None, gt=0, description="one dense 8-bit multiplier-accumulator with its PE share")
-    sram_mm2_per_mib: float | None = Field(None, gt=0, description="on-chip SRAM per MiB")
+    mac_mm2: bounded_float(0.0, 1.0e3, "a square millimetre per MAC", lo_open=True) | None = Field(None, description="one dense 8-bit multiplier-accumulator with its PE share")
+    sram_mm2_per_mib: bounded_float(0.0, 1.0e6, "a square metre", lo_open=True) | None = Field(None, description="on-chip SRAM per MiB")
     reference: str = Field("dense-systolic", description="preset whose `area` section gives the defaults")
 
 
@@ -303,7 +325,7 @@ def workload_uid(wl: Workload) -> str:
 
 def _resolve_base(text: str, folder: Path) -> Arch:
     looks_like_path = text.endswith((".yaml", ".yml")) or "/" in text
-    return load_arch(folder / text if looks_like_path and not Path(text).is_absolute() else text)
+    return load_arch(referenced_path(text, folder, f"'{text}'") if looks_like_path else text)
 
 
 def _build_workload(ref, folder: Path) -> Workload:
@@ -314,9 +336,17 @@ def _build_workload(ref, folder: Path) -> Workload:
     if looks_like_path:
         if params:
             raise SpecError(f"workload '{name}' is a file: params apply to zoo models only")
-        path = Path(name) if Path(name).is_absolute() else folder / name
-        return Workload.load(path)
+        return Workload.load(referenced_path(name, folder, f"'{name}'"))
     return zoo.build(name, **params)
+
+
+def _grid_points(spec: SweepSpec) -> int:
+    """Points of a grid sweep: the product of the axes' value counts, workloads and patterns."""
+    n = len(spec.workloads) * len(spec.patterns)
+    for a in AXES:
+        ax = getattr(spec.axes, a)
+        n *= (ax.steps or 1) if isinstance(ax, Range) else len(ax) if isinstance(ax, list) else 1
+    return n
 
 
 def resolve(spec: SweepSpec, source: str = "<sweep>", lines: dict | None = None,
@@ -361,6 +391,9 @@ def resolve(spec: SweepSpec, source: str = "<sweep>", lines: dict | None = None,
     if method == "adaptive" and not any(getattr(spec.axes, a) is not None for a in AXES):
         raise SpecError(f"{where('sampling')}: sampling.method: adaptive search needs at least one axis to vary")
     if method == "grid":
+        if _grid_points(spec) > MAX_POINTS:
+            raise SpecError(f"{where('axes')}: axes: the grid has {_grid_points(spec):,} points (with workloads and "
+                            f"patterns); at most {MAX_POINTS:,}: fewer values or random/lhs sampling with n")
         for a in RANGE_AXES:
             ax = getattr(spec.axes, a)
             if isinstance(ax, Range) and ax.steps is None and ax.min != ax.max:

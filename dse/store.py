@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from nmsim.specfile import SpecError
+from nmsim.specfile import SpecError, atomic_path
 from nmsim.specfile.results import current_command, git_commit, nmsim_version
 
 from .evaluate import ResultRow
@@ -307,7 +307,7 @@ def _header(st: ResultStore) -> tuple[list[str], dict[str, bool]]:
 def export_csv(store: str | Path, out: str | Path) -> int:
     """Write every row (errors included) as CSV, inputs and outputs as columns; returns rows written."""
     n = 0
-    with ResultStore(store, readonly=True) as st, open(out, "w", newline="") as fh:
+    with ResultStore(store, readonly=True) as st, atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
         header, _ = _header(st)
         w = csv.DictWriter(fh, fieldnames=header, restval="")
         w.writeheader()
@@ -323,10 +323,10 @@ def export_parquet(store: str | Path, out: str | Path, batch_rows: int = 20_000)
     import pyarrow.parquet as pq
 
     n = 0
-    with ResultStore(store, readonly=True) as st:
+    with ResultStore(store, readonly=True) as st, atomic_path(out) as tmp:
         header, numeric = _header(st)
         schema = pa.schema([(k, pa.float64() if numeric[k] else pa.string()) for k in header])
-        with pq.ParquetWriter(str(out), schema) as writer:
+        with pq.ParquetWriter(str(tmp), schema) as writer:
             buf: list[dict] = []
             for r in st.rows():
                 buf.append(_flat(r))

@@ -7,10 +7,10 @@ Times are seconds; errors are fractions (0.01 = 1%).
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
-from nmsim.specfile import SpecError
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, parse_float, parse_int, read_csv
 
 # Column order is part of the contract: scripts and notebooks read these names.
 COLUMNS: tuple[str, ...] = (
@@ -69,18 +69,14 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
 def read_measurements(path: str | Path) -> list[dict]:
     """Read and check a measurement CSV; ints for M/N/K/repeats, floats (s, fractions) for times and errors."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SpecError(f"{path}: no such measurement file (make one on a GPU with `nmsim gpu bench`)")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = tuple(reader.fieldnames or ())
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise SpecError(f"{path}: header lacks column(s) {', '.join(missing)}; "
-                            f"a measurement file has the columns of gpu_kernels.measurements.COLUMNS")
-        rows = []
-        for line, raw in enumerate(reader, start=2):
-            rows.append(_parse_row(path, line, raw))
+    header, records = read_csv(path, "measurement file")
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise SpecError(f"{path}: header lacks column(s) {', '.join(missing)}; "
+                        f"a measurement file has the columns of gpu_kernels.measurements.COLUMNS")
+    rows = [_parse_row(path, line, raw) for line, raw in records]
     if not rows:
         raise SpecError(f"{path}: no measurement rows")
     return rows
@@ -91,19 +87,9 @@ def _parse_row(path: Path, line: int, raw: dict) -> dict:
     if row["kernel"] not in KERNELS:
         raise SpecError(f"{path}:{line}: kernel {row['kernel']!r} is not one of {', '.join(KERNELS)}")
     for c in _INT_COLS:
-        try:
-            row[c] = int(row[c])
-        except (TypeError, ValueError):
-            raise SpecError(f"{path}:{line}: column {c} must be an integer, got {row[c]!r}") from None
-        if row[c] <= 0:
-            raise SpecError(f"{path}:{line}: column {c} must be positive, got {row[c]}")
+        row[c] = parse_int(row[c], f"{path}:{line}: column {c}", 1, MAX_DIM, DIM_WHY)
     for c in _FLOAT_COLS:
-        try:
-            row[c] = float(row[c])
-        except (TypeError, ValueError):
-            raise SpecError(f"{path}:{line}: column {c} must be a number, got {row[c]!r}") from None
-        if not math.isfinite(row[c]) or row[c] < 0:
-            raise SpecError(f"{path}:{line}: column {c} must be finite and >= 0, got {row[c]}")
+        row[c] = parse_float(row[c], f"{path}:{line}: column {c}", 0.0, 1.0e6, "a million seconds or error ratio")
     if not row["min_s"] <= row["median_s"] <= row["max_s"] or row["median_s"] <= 0:
         raise SpecError(f"{path}:{line}: times must satisfy 0 < min_s <= median_s <= max_s")
     return row

@@ -15,14 +15,14 @@ with one line naming file and line. Times are seconds, rates TFLOP/s as printed.
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from nmsim.sim.gpu import TIMINGS, VARIANTS
-from nmsim.specfile import SpecError, did_you_mean
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, check_number, did_you_mean, read_csv
 
 GEMM_COLUMNS: tuple[str, ...] = (
     "source",         # where the number is printed: URL or owner/repo@commit:path, plus table/row
@@ -74,8 +74,7 @@ def file_kind(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
-    with path.open(newline="") as fh:
-        header = tuple(next(csv.reader(fh), ()))
+    header = tuple(read_csv(path, "measurement file")[0])
     if header == GEMM_COLUMNS:
         return "gemm"
     if header == E2E_COLUMNS:
@@ -99,11 +98,10 @@ def read_published(path: str | Path) -> tuple[str, list[dict]]:
     path = Path(path)
     parse = _gemm_row if kind == "gemm" else _e2e_row
     rows = []
-    with path.open(newline="") as fh:
-        for line, raw in enumerate(csv.DictReader(fh), start=2):
-            where = f"{path}:{line}"
-            row = _common(where, raw) | parse(where, raw)
-            rows.append(row | {"file": str(path), "line": line, "source_id": source_id(raw["source"])})
+    for line, raw in read_csv(path, "measurement file")[1]:
+        where = f"{path}:{line}"
+        row = _common(where, raw) | parse(where, raw)
+        rows.append(row | {"file": str(path), "line": line, "source_id": source_id(raw["source"])})
     if not rows:
         raise SpecError(f"{path}: no rows")
     return kind, rows
@@ -224,13 +222,10 @@ def _variants(where: str, raw: dict, choices: tuple[str, ...]) -> tuple[str, ...
 
 def _int(where: str, raw: dict, column: str) -> int:
     text = (raw[column] or "").strip()
-    try:
-        value = int(text)
-    except ValueError:
-        raise SpecError(f"{where}: {column} must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise SpecError(f"{where}: {column} must be a positive integer, got {value}")
-    return value
+    # ASCII digits only: int() also reads Unicode digits such as '٣' and '1_000' (docs/RELIABILITY.md)
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise SpecError(f"{where}: {column} must be a positive integer, got {text!r}")
+    return check_number(int(text), f"{where}: {column}", 1, MAX_DIM, DIM_WHY, integer=True)
 
 
 def _number(where: str, raw: dict, column: str) -> float | None:
@@ -238,9 +233,11 @@ def _number(where: str, raw: dict, column: str) -> float | None:
     if not text:
         return None
     try:
+        if not text.isascii() or "_" in text:
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise SpecError(f"{where}: {column} must be a number in its unit (s, TFLOP/s, ratio), got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise SpecError(f"{where}: {column} must be finite and > 0, got {text!r}")
-    return value
+    return check_number(value, f"{where}: {column}", 0.0, 1.0e9, "10^9 in its unit: a typo beyond", lo_open=True)

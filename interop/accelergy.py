@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmsim.specfile import SpecError, did_you_mean
+from nmsim.specfile import SpecError, did_you_mean, foreign_reader
 
 from .timeloop import load_timeloop_yaml
 
@@ -32,6 +32,7 @@ class ErtEntry:
     actions: dict[str, float]
 
 
+@foreign_reader("Accelergy energy reference table")
 def read_ert(path: str | Path) -> dict[str, ErtEntry]:
     """ERT YAML -> {short component name: ErtEntry} (`system_top_level.shared_glb[1..1]` -> `shared_glb`)."""
     data = load_timeloop_yaml(path).get("ERT")
@@ -56,6 +57,7 @@ def _vector_bytes(level_attrs: dict, name: str, path) -> float:
     return float(width) / 8.0
 
 
+@foreign_reader("Accelergy energy reference table")
 def ert_energies(ert_path: str | Path, components: dict[str, str], widths: dict[str, dict],
                  mac: str | None = None) -> dict:
     """Per-byte and per-MAC energies for an nmsim arch from an ERT.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from nmsim.specfile import SpecError
+from nmsim.specfile import SpecError, check_yaml_text, foreign_reader, read_text
 from nmsim.workloads import Op, Sparsity
 
 __all__ = ["load_timeloop_yaml", "read_problem", "TimeloopProblem", "Level", "read_arch", "unsupported_features",
@@ -51,8 +51,10 @@ def load_timeloop_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"{path}: Timeloop file not found")
+    text = read_text(p, "Timeloop file")
     try:
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_TagLoader)  # noqa: S506 -- SafeLoader subclass
+        check_yaml_text(text, str(path))    # no aliases, bounded nesting and size (docs/RELIABILITY.md)
+        data = yaml.load(text, Loader=_TagLoader)  # noqa: S506 -- SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise SpecError(f"{path}:{mark.line + 1 if mark else '?'}: malformed YAML: "
@@ -104,6 +106,7 @@ def _spaces(shape: dict, path) -> tuple[dict[str, set[str]], str, str, str]:
     return {n: d for n, (d, _) in spaces.items()}, outs[0], weights, acts
 
 
+@foreign_reader("Timeloop problem")
 def read_problem(path: str | Path) -> TimeloopProblem:
     """A Timeloop problem YAML -> TimeloopProblem (see the module docstring)."""
     prob = _norm(load_timeloop_yaml(path).get("problem") or {})
@@ -161,7 +164,7 @@ def _level(node: dict, instances: int, parallel: bool = False) -> Level:
     cls = str(node.get("class", ""))
     ds = ((node.get("constraints") or {}).get("dataspace") or {})
     kind = "compute" if cls in _COMPUTE or node.get("_tag") == "Compute" else "storage"
-    return Level(node["name"], kind, cls, attrs, instances, 1, tuple(ds.get("keep") or ()),
+    return Level(str(node["name"]), kind, cls, attrs, instances, 1, tuple(ds.get("keep") or ()),
                  tuple(ds.get("bypass") or ()), node.get("sparse_optimizations"))
 
 
@@ -178,7 +181,7 @@ def _walk_v4(nodes: list, instances: int, out: list[Level]) -> int:
         if tag == "Container":
             if fan > 1:
                 instances *= fan
-                out.append(Level(node["name"], "fanout", "", dict(spatial), instances, fan))
+                out.append(Level(str(node["name"]), "fanout", "", dict(spatial), instances, fan))
             continue
         out.append(_level(node, instances))
     return instances
@@ -192,7 +195,7 @@ def _walk_v03(tree: list, instances: int, out: list[Level]) -> None:
         n = int(m.group(2)) - int(m.group(1)) + 1 if m else 1
         if n > 1:
             instances *= n
-            out.append(Level(node["name"], "fanout", "", {"instances": n}, instances, n))
+            out.append(Level(str(node["name"]), "fanout", "", {"instances": n}, instances, n))
         for comp in node.get("local", []) or []:
             cm = re.search(r"\[(\d+)\.\.(\d+)\]", comp.get("name", ""))
             k = int(cm.group(2)) - int(cm.group(1)) + 1 if cm else 1
@@ -201,6 +204,7 @@ def _walk_v03(tree: list, instances: int, out: list[Level]) -> None:
         _walk_v03(node.get("subtree", []) or [], instances, out)
 
 
+@foreign_reader("Timeloop architecture")
 def read_arch(path: str | Path) -> list[Level]:
     """The levels of a Timeloop architecture YAML, outermost first (v0.4 `nodes`, v0.3 `subtree`)."""
     arch = load_timeloop_yaml(path).get("architecture")
@@ -261,6 +265,7 @@ def _factors(text: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"([A-Z][A-Za-z]*)\s*=?\s*(\d+)", str(text))}
 
 
+@foreign_reader("Timeloop mapping")
 def read_mapping(path: str | Path) -> TimeloopMapping:
     """A Timeloop mapping YAML (the mapper's `map.yaml`, or a `mapping:` constraints list with
     factors and permutations) -> TimeloopMapping, loops outermost first."""
@@ -290,6 +295,7 @@ def read_mapping(path: str | Path) -> TimeloopMapping:
     return TimeloopMapping(flat, keep)
 
 
+@foreign_reader("Sparseloop sparse-optimization file")
 def sparse_opt_features(path: str | Path) -> list[str]:
     """The optimizations of a Sparseloop sparse-optimization file (v0.3 `sparse_optimizations:
     targets:`), one phrase per target and kind; nmsim represents none of them today (its own

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nmsim.specfile import SpecError
+from nmsim.specfile import SpecError, foreign_reader, read_text
 
 __all__ = ["TimeloopStats", "LevelStats", "read_stats"]
 
@@ -79,12 +79,13 @@ def _per_space(block: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
+@foreign_reader("Timeloop stats file")
 def read_stats(path: str | Path) -> TimeloopStats:
     """Parse a Timeloop stats.txt; SpecError when its Summary Stats are missing."""
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"{path}: Timeloop stats file not found")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, "Timeloop stats file")
     head, sep, summary = text.partition("\nSummary Stats")
     if not sep:
         raise SpecError(f"{path}: no 'Summary Stats' section (not a Timeloop stats file)")

@@ -18,17 +18,21 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from nmsim.specfile import SpecError, StrictModel, load_model
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, StrictModel, bounded_int, load_model
 
 from .mapping import check_names
+
+
+TileSize = bounded_int(1, MAX_DIM, DIM_WHY)
 
 
 class TileBound(StrictModel):
     """Bounds on one tile size (elements): inclusive min/max and a required multiple."""
 
-    min: int | None = Field(None, gt=0)
-    max: int | None = Field(None, gt=0)
-    multiple_of: int | None = Field(None, gt=0)
+    min: TileSize | None = None
+    max: TileSize | None = None
+    multiple_of: TileSize | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "TileBound":
@@ -41,7 +45,7 @@ class TileBound(StrictModel):
         return ", ".join(f"{k}={v}" for k, v in self.model_dump().items() if v is not None)
 
 
-TileRule = int | list[int] | TileBound
+TileRule = TileSize | list[TileSize] | TileBound
 
 
 def _as_list(v):
@@ -111,6 +115,19 @@ class Constraints(StrictModel):
         """'tile_k: max=2048' style text for one constraint."""
         v = getattr(self, name)
         return f"{name}: {v.describe() if isinstance(v, TileBound) else v}"
+
+    def allows(self, mapping, extents: dict[str, int]) -> bool:
+        """True when `mapping` (a mapping.Mapping) meets every constraint for a layer of `extents`
+        ({'m': M, 'n': N, 'k': K}); tiles larger than a dimension count as that dimension."""
+        if self.dataflows() is not None and mapping.dataflow not in self.dataflows():
+            return False
+        if self.loop_orders() is not None and mapping.loop_order not in self.loop_orders():
+            return False
+        for d, extent in extents.items():
+            t = min(getattr(mapping, f"tile_{d}"), extent)
+            if t not in self.tile_filter(d, np.array([t], dtype=np.int64), extent):
+                return False
+        return True
 
     def tile_filter(self, dim: str, choices: np.ndarray, extent: int) -> np.ndarray:
         """Apply the tile_<dim> rule to candidate tile sizes (elements) of a dimension of `extent`.

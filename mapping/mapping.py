@@ -207,44 +207,98 @@ def _round_down(x: int, q: int) -> int:
 
 
 M_SPLITS = (1, 2, 4, 8)
-# K is shrunk first while it exceeds this many times the larger of the M and N tiles: a
-# weight-gradient GEMM reduces over every token (K of 10^5..10^6), and shrinking M and N to one
-# row first would re-read the K-long operands once per row, which costs far more than the
-# partial sums that a split K spills (measured: 94x slower than the mapper on VGG-16 wgrad).
+_DIMS = ("M", "N", "K")
+# The "larger of M and N" order shrinks K first while it exceeds this many times the larger of the
+# M and N tiles: a weight-gradient GEMM reduces over every token (K of 10^5..10^6), and shrinking
+# M and N to one row first would re-read the K-long operands once per row, which costs far more
+# than the partial sums that a split K spills (measured: 94x slower than the mapper on VGG-16 wgrad).
 K_DOMINANCE = 4
 
 
 def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, *, inner: bool = True) -> list[Mapping]:
-    """The default mapping's candidates (docs/MODEL.md 4): whole-layer tiles shrunk until they fit
-    the outermost level, then that tile split 2, 4 and 8 ways along M (duplicates dropped), each
-    under every spatial split the array's interconnect allows (the unsplit array first). Splitting M
-    lets double buffering overlap loads with compute; callers cost the list and keep the first
-    cheapest (`default_mapping`). Inner levels take their tiles by the fit rule (mapping.levels);
+    """The default mapping's candidates (docs/MODEL.md 4), in a fixed order: every tile that fits
+    the outermost tier's levels on three shrink paths from the whole layer (`_shrink_path`: halving
+    the larger of M and N, with the array's extents as the smallest tiles and without; halving what
+    frees the most bytes), for an N:M layer also the dense layer's tiles in whole groups, each split
+    1, 2, 4 and 8 ways along M (duplicates dropped); all of them under every spatial split the
+    array's interconnect allows (the unsplit array first). Callers cost the list and keep the first
+    cheapest (`default_mapping`). Inner tiers take their tiles by the fit rule (mapping.levels);
     `inner=False` leaves them out (a caller that adds them for a whole batch at once).
 
-    Shrinking halves the largest of M, N, K (kept a multiple of the array extent it is spread
-    over, and K a multiple of the N:M group) so the array stays fully used; K is shrunk last,
-    because splitting K spills partial sums, unless the op's K exceeds K_DOMINANCE times its larger
-    of M and N (weight-gradient GEMMs): then K is shrunk first, down to K_DOMINANCE times the
-    larger of the M and N tiles. Loop order keeps the reduction innermost ("nmk"), so outputs are
-    written once.
-    """
-    fitted = _fitted_mapping(arch, op, dataflow)
-    q = arch.compute.rows if SPATIAL[fitted.dataflow][0] == "M" else 1
+    Why whole paths: they do not depend on the buffer sizes (with one on-chip level), so a bigger
+    buffer only adds candidates; more bandwidth changes no candidate; below the array's extent the
+    paths do not depend on the array either, so a bigger array keeps the tiles a smaller one would
+    run; an N:M layer keeps the dense layer's tiles. Splitting M lets double buffering overlap loads
+    with compute. Loop order "nmk" keeps the reduction innermost, so outputs are written once.
+    Raises SpecError when not even the smallest tile fits."""
+    df = dataflow or arch.compute.dataflows[0]
+    plan = plan_sparsity(arch, op)
+    key = (_arch_key(arch), df, op.M, op.N, op.K, plan)
+    tiles = _TILES.get(key)
+    if tiles is None:
+        tiles = _candidate_tiles(arch, op, plan, df)
+        if len(_TILES) > 4096:
+            _TILES.clear()
+        _TILES[key] = tiles
+    if not tiles:
+        raise SpecError(f"{arch.name}: even the smallest tile of {op.name} does not fit the on-chip buffers; "
+                        "enlarge memory size_bytes")
     ic = arch.compute.interconnect
-    splits = valid_splits(fitted.dataflow, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
+    splits = valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
         else [(1, None, 1, None)]
     inner = inner and len(arch.tiers()) > 1
-    cands, seen = [], set()
+    cands = []
     for split in splits:
-        for s in M_SPLITS:
-            tm = min(fitted.tile_m, max(q, cdiv(cdiv(op.M, s), q) * q))
-            if (tm, split) not in seen:
-                seen.add((tm, split))
-                m = Mapping(fitted.dataflow, tm, fitted.tile_n, fitted.tile_k, fitted.loop_order,
-                            spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
-                cands.append(with_inner_levels(arch, op, m) if inner else m)
+        for tm, tn, tk in tiles:
+            m = Mapping(df, tm, tn, tk, "nmk", spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
+            cands.append(with_inner_levels(arch, op, m, plan) if inner else m)
     return cands
+
+
+# (arch structure, dataflow, op dims, plan) -> candidate tiles: repeated layers (BERT-base's 96 ops
+# are 5 shapes) and the DSE's designs share them
+_TILES: dict[tuple, list[tuple[int, int, int]]] = {}
+
+
+def _arch_key(arch: Arch) -> tuple:
+    """What the candidate tiles depend on in `arch`: array extents, operand widths, the levels
+    (every field: capacity, holds, tiers and residency all enter footprint_bytes)."""
+    c = arch.compute
+    return (c.rows, c.cols, c.operand_bits, c.accumulator_bits, tuple(repr(lv) for lv in arch.memory))
+
+
+def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tuple[int, int, int]]:
+    """(tile_m, tile_n, tile_k) of default_mapping_candidates, fitting tiles only."""
+    quantum = _quanta(arch, plan, df)
+    gemm = executed_gemm(op, plan)
+    free = {"M": 1, "N": 1, "K": plan.m}
+    tiles = [t for rule, q in ((_larger_of_m_n, quantum), (_larger_of_m_n, free), (_most_bytes_freed, free))
+             for t in _shrink_path(arch, op, gemm, q, rule)]
+    if plan.m > 1:
+        # the dense layer's tiles, K cut to whole groups: every one that fits dense fits N:M
+        dense_plan = replace(plan, n=1, m=1, index_bits=0, density=1.0, kind="dense", busy_k_scale=None)
+        dense, dq = executed_gemm(op, dense_plan), _quanta(arch, dense_plan, df)
+        one = {"M": 1, "N": 1, "K": 1}
+        for rule, q in ((_larger_of_m_n, dq), (_larger_of_m_n, one), (_most_bytes_freed, one)):
+            for t in _shrink_path(arch, op, dense, q, rule):
+                tiles.append(dict(t, K=t["K"] if t["K"] >= op.K else max(plan.m, t["K"] // plan.m * plan.m)))
+    out, seen = [], set()
+    for t in tiles:
+        if not _fits(arch, gemm, t):
+            continue
+        for s in M_SPLITS:
+            tm = min(t["M"], max(quantum["M"], cdiv(cdiv(op.M, s), quantum["M"]) * quantum["M"]))
+            if (tm, t["N"], t["K"]) not in seen:
+                seen.add((tm, t["N"], t["K"]))
+                out.append((tm, t["N"], t["K"]))
+    return out
+
+
+def _fits(arch: Arch, gemm: Gemm, tile: dict) -> bool:
+    """True when `tile` fits every level of the outermost tier (footprint_bytes leaves the inner
+    tiers out: they take their own tiles by the fit rule)."""
+    need = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])
+    return all(need[lv.name] <= lv.capacity_bytes for lv in arch.memory if lv.name in need)
 
 
 def with_inner_levels(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None = None) -> Mapping:
@@ -272,7 +326,7 @@ def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
                     cost: Callable[[list[Mapping]], Sequence[float]] | None = None) -> Mapping:
     """A reasonable mapping without search (`default_mapping_candidates`): with `cost`
     (candidates -> cycles, e.g. sim's fast model) the first cheapest candidate, without it the
-    fitted whole-layer tile."""
+    largest tile that fits."""
     cands = default_mapping_candidates(arch, op, dataflow)
     if cost is None:
         return cands[0]
@@ -280,34 +334,52 @@ def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,
     return cands[cycles.index(min(cycles))]
 
 
-def _fitted_mapping(arch: Arch, op: Op, dataflow: str | None) -> Mapping:
-    df = dataflow or arch.compute.dataflows[0]
-    plan = plan_sparsity(arch, op)
-    gemm = executed_gemm(op, plan)
+def _quanta(arch: Arch, plan: SparsePlan, df: str) -> dict[str, int]:
+    """Smallest tile per dimension (elements): the array extent it is spread over under `df`, and
+    for K the executed N:M group of `plan`."""
     rows_dim, cols_dim, _ = SPATIAL[df]
-    c = arch.compute
     quantum = {"M": 1, "N": 1, "K": plan.m}
-    quantum[rows_dim] = max(quantum[rows_dim], c.rows if rows_dim != "K" else plan.m)
-    quantum[cols_dim] = max(quantum[cols_dim], c.cols)
+    quantum[rows_dim] = max(quantum[rows_dim], arch.compute.rows if rows_dim != "K" else plan.m)
+    quantum[cols_dim] = max(quantum[cols_dim], arch.compute.cols)
+    return quantum
+
+
+def _larger_of_m_n(tile: dict, movable: list[str], freed, op: Op) -> str:
+    """Halve the larger of M and N, K only last, except that K goes first while the op's K
+    exceeds K_DOMINANCE x its larger of M and N and the K tile K_DOMINANCE x the larger tile."""
+    if op.K > K_DOMINANCE * max(op.M, op.N) and "K" in movable and tile["K"] > K_DOMINANCE * max(tile["M"], tile["N"]):
+        return "K"
+    mn = [d for d in ("M", "N") if d in movable]
+    return max(mn or movable, key=lambda d: tile[d])
+
+
+def _most_bytes_freed(tile: dict, movable: list[str], freed, op: Op) -> str:
+    """Halve what frees the most bytes of the levels over their size (of all levels once the tile
+    fits); on a tie M and N before K (a split K spills partial sums), then the larger tile. Halving
+    a dimension the overflowing level does not hold (M when the weights overflow) shrinks the tile
+    for nothing: the larger-of-M-and-N order once took tile_m from 48 to 1 when the array doubled."""
+    return max(movable, key=lambda d: (freed(d), d != "K", tile[d], -_DIMS.index(d)))
+
+
+def _shrink_path(arch: Arch, op: Op, gemm: Gemm, quantum: dict[str, int], rule) -> list[dict[str, int]]:
+    """The tiles of the path from the whole layer that fit the buffers when executed as `gemm`,
+    largest first. Each step halves the dimension `rule` picks (rounded down to its quantum)
+    until every dimension is at its quantum."""
+    sizes = {lv.name: lv.capacity_bytes for lv in arch.memory}
     tile = {"M": op.M, "N": op.N, "K": op.K}
-    capacity = {lv.name: lv.capacity_bytes for lv in arch.memory}
+    fitting = []
+    while True:
+        have = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])  # the outermost tier
+        over = [n for n in have if have[n] > sizes[n]] or list(have)
+        if all(have[n] <= sizes[n] for n in have):
+            fitting.append(dict(tile))
+        movable = [d for d in _DIMS if tile[d] > quantum[d]]
+        if not movable:
+            return fitting
 
-    def fits() -> bool:
-        # every level of the outermost tier (footprint_bytes leaves the inner tiers out)
-        need = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])
-        return all(need[n] <= capacity[n] for n in need)
-
-    k_dominated = op.K > K_DOMINANCE * max(op.M, op.N)
-    while not fits():
-        # Prefer shrinking M or N; touch K only when both are at their quantum or K dominates.
-        cand = [d for d in ("M", "N") if tile[d] > quantum[d]]
-        if k_dominated and tile["K"] > quantum["K"] and tile["K"] > K_DOMINANCE * max(tile["M"], tile["N"]):
-            cand = ["K"]
-        if not cand:
-            cand = ["K"] if tile["K"] > quantum["K"] else []
-        if not cand:
-            raise SpecError(f"{arch.name}: even the smallest tile of {op.name} does not fit the on-chip buffers; "
-                            "enlarge memory size_bytes")
-        d = max(cand, key=lambda x: tile[x])
+        def freed(d: str) -> float:
+            t = dict(tile, **{d: _round_down(cdiv(tile[d], 2), quantum[d])})
+            after = footprint_bytes(arch, gemm, [(t["M"], t["N"], t["K"])])
+            return sum(have[n] - after[n] for n in over)
+        d = rule(tile, movable, freed, op)
         tile[d] = _round_down(cdiv(tile[d], 2), quantum[d])
-    return Mapping(dataflow=df, tile_m=tile["M"], tile_n=tile["N"], tile_k=tile["K"], loop_order="nmk")

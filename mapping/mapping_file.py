@@ -24,25 +24,29 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
-from dataclasses import replace
+from pydantic import Field, field_validator
 
-from pydantic import Field, PositiveInt, field_validator
-
-from nmsim.specfile import SpecError, StrictModel, did_you_mean, load_yaml, parse_model
+from nmsim.accel.spec import BlockCount
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, StrictModel, atomic_path, bounded_int, did_you_mean, load_yaml, parse_model
 from nmsim.workloads import Op
 
 from .mapping import Mapping, check_names
 
 
+TileSize = bounded_int(1, MAX_DIM, DIM_WHY + " (a tile is at most its layer)")
+
+
 class LevelSpec(StrictModel):
     """The tile of one inner on-chip level as written in a file."""
 
-    tile_m: PositiveInt
-    tile_n: PositiveInt
-    tile_k: PositiveInt
+    tile_m: TileSize
+    tile_n: TileSize
+    tile_k: TileSize
     loop_order: str = "nmk"
 
     @field_validator("loop_order")
@@ -55,9 +59,9 @@ class LevelSpec(StrictModel):
 class SpatialSpec(StrictModel):
     """A spatial split as written in a file (docs/MODEL.md 3.7)."""
 
-    row_blocks: PositiveInt = 1
+    row_blocks: BlockCount = 1
     row_dim: str | None = None
-    col_blocks: PositiveInt = 1
+    col_blocks: BlockCount = 1
     col_dim: str | None = None
 
 
@@ -65,9 +69,9 @@ class MappingSpec(StrictModel):
     """One mapping as written in a file."""
 
     dataflow: str
-    tile_m: PositiveInt
-    tile_n: PositiveInt
-    tile_k: PositiveInt
+    tile_m: TileSize
+    tile_n: TileSize
+    tile_k: TileSize
     loop_order: str = "nmk"
     levels: list[LevelSpec] = Field(default_factory=list)
     spatial: SpatialSpec | None = None
@@ -128,5 +132,6 @@ def save_mappings(path: str | Path, mappings: Mapping | dict[str, Mapping], head
         {"layers": {k: m.to_dict() for k, m in mappings.items()}}
     p = Path(path)
     text = "".join(f"# {line}\n" for line in header.splitlines()) + yaml.safe_dump(doc, sort_keys=False)
-    p.write_text(text)
+    with atomic_path(p) as tmp:
+        tmp.write_text(text)
     return p

@@ -102,16 +102,17 @@ class _TopK:
         self.evaluated = 0
         self.valid = 0
 
-    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates) -> None:
-        """Cost `c` (buffer-fitting ones only) and keep the best."""
-        self.evaluated += len(c)
+    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates, count: bool = True) -> None:
+        """Cost `c` (buffer-fitting ones only) and keep the best; `count` False leaves them out of
+        `evaluated` and `valid` (the default mapping's candidates, which every search adds)."""
+        self.evaluated += len(c) if count else 0
         pieces, costs = [] if self.cands is None else [self.cands], [] if self.cands is None else [self.cost]
         # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (faster than one big
         # batch, docs/PERFORMANCE.md); each slice is cut to its few best before merging.
         for s in range(0, len(c), EVAL_SLICE):
             sl = c.take(slice(s, s + EVAL_SLICE))
             sl = sl.take(space.fits(sl))
-            self.valid += len(sl)
+            self.valid += len(sl) if count else 0
             if not len(sl):
                 continue
             cost = {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
@@ -191,6 +192,9 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
     t0 = time.perf_counter()
     # the pool is larger than the beam so that `beam` distinct tiles survive loop-order ties
     best = _TopK(max(top, 6 * beam), objective)
+    seeds = space.defaults()  # every mapper costs them too: none returns worse than the default mapping
+    if seeds is not None:
+        best.offer(space, evaluate, seeds, count=False)
     if mapper == "exhaustive" or (mapper == "heuristic" and space.size() <= SMALL_SPACE):
         grid = space.grid()
         for s in range(0, len(grid), CHUNK):
@@ -215,8 +219,8 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
             local = _TopK(best.k, objective)
             local.offer(sub, evaluate, sub.grid(stride=stride))
             defaults = sub.defaults()
-            if defaults is not None:
-                local.offer(sub, evaluate, defaults)
+            if defaults is not None:  # the descent may start from the default mapping too
+                local.offer(sub, evaluate, defaults, count=False)
             # buffer-filling tiles for the unsplit array and the splits the best candidates use
             keys = [sub.keys[0]] + (sub.keys_of(local.cands)[:BOUNDARY_KEYS] if local.cands is not None else [])
             local.offer(sub, evaluate, sub.boundary(list(dict.fromkeys(keys))))

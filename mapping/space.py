@@ -322,13 +322,18 @@ class MappingSpace:
         return self.complete(Candidates.concat(parts))
 
     def defaults(self) -> Candidates | None:
-        """The default mapping's candidates (docs/MODEL.md 4) in this space, a mapper's safe start:
-        None under constraints (the default mapping ignores them)."""
-        if self.constraints.active():
-            return None
-        try:
-            maps = [m for df in self.dataflows for m in default_mapping_candidates(self.arch, self.op, df, inner=False)]
-        except SpecError:  # the default's halving can miss a tile that fits; the search may still find one
+        """The default mapping's candidates (docs/MODEL.md 4) of every dataflow of this space that
+        its constraints allow, or None: a mapper's safe start, which every mapper also costs, so no
+        mapper returns a mapping worse than the default mapping (for its objective)."""
+        extents = {"m": self.op.M, "n": self.op.N, "k": self.op.K}
+        maps = []
+        for df in self.dataflows:
+            try:
+                maps += [m for m in default_mapping_candidates(self.arch, self.op, df, inner=False)
+                         if self.constraints.allows(m, extents)]
+            except SpecError:  # nothing fits: the search says so itself
+                pass
+        if not maps:
             return None
         c = Candidates.from_mappings(maps)
         if self.flexible and c.split is None:

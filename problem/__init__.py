@@ -7,10 +7,11 @@ definitions, so each rule has one home (docs/ARCHITECTURE.md).
 """
 from .dataflow import (COLS, DATAFLOW_CODES, DATAFLOWS, DATAFLOWS_BY_CODE, IS, OPERAND_DIMS, OS, ROWS, SPATIAL, STREAMS,
                        TIME, WS, PerDataflow, stream_of)
-from .gemm import Gemm, cdiv, resident_bytes, tile_bytes, whole_accesses
-from .nm import index_bits, parse_nm
+from .gemm import DIM_WHY, MACS_WHY, MAX_DIM, MAX_MACS, Gemm, cdiv, resident_bytes, tile_bytes, whole_accesses
+from .nm import MAX_GROUP, index_bits, parse_nm
 from .opclass import OP_CLASSES
 
 __all__ = ["Gemm", "cdiv", "tile_bytes", "resident_bytes", "whole_accesses", "DATAFLOWS", "DATAFLOW_CODES",
            "DATAFLOWS_BY_CODE", "SPATIAL", "WS", "OS", "IS", "ROWS", "COLS", "TIME", "PerDataflow", "OPERAND_DIMS",
-           "STREAMS", "stream_of", "parse_nm", "index_bits", "OP_CLASSES"]
+           "STREAMS", "stream_of", "parse_nm", "index_bits", "OP_CLASSES", "MAX_DIM", "MAX_MACS", "DIM_WHY",
+           "MACS_WHY", "MAX_GROUP"]

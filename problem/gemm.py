@@ -18,6 +18,15 @@ from typing import Union
 import numpy as np
 
 IntLike = Union[int, np.ndarray]
+
+# Bounds of a GEMM (docs/RELIABILITY.md). The vectorized model counts elements and bytes in 64-bit
+# integers and cycles in float64: a dimension up to 2^31 and up to 2^53 MACs per GEMM (exact in a
+# float64) leave 2^10 of int64 headroom for byte counts, which stay below 64 bytes per MAC. The
+# largest LLM layer at a million tokens (70B FFN, 1M x 28672 x 8192) is 2.4e14 MACs, 2^53 is 9.0e15.
+MAX_DIM = 1 << 31
+MAX_MACS = 1 << 53
+DIM_WHY = "2^31 elements along one dimension"
+MACS_WHY = "2^53 MACs per GEMM keep every count the model makes inside 64-bit integers"
 FloatLike = Union[float, np.ndarray]
 
 

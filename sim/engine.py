@@ -321,7 +321,7 @@ class _Run:
                 else:
                     end = max(end, self.rd_ports[lv].use(t0, rd_t[lv, i]), self.wr_ports[lv].use(t0, wr_t[lv, i]))
             yield env.timeout(end - t0)
-            self.stall["buffer_port"] += end - t0 - cyc
+            self.stall["buffer_port"] += max(0.0, end - t0 - cyc)  # (t0 + cyc) - t0 - cyc can round below 0
             self._stall_slice("buffer_port", t0 + cyc, end)
             if self.trace is not None:
                 self.trace.add("array", f"tile {i} (m{s.im[i]} n{s.in_[i]} k{s.ik[i]})", t0, env.now)

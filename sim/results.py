@@ -2,12 +2,36 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nmsim.specfile import ImpossibleFigure, SpecError, atomic_path
 from nmsim.workloads import NonGemmOp
 
 SUMMED = ("cycles", "latency_s", "macs_dense", "macs_effective", "energy_pj")
+# Cycles of one layer: 2^62 is 146 years at 1 GHz. More means the arch or mapping is far off (tiles
+# of one element on a 65,536-wide array); refused, because result stores keep cycles as int64.
+MAX_CYCLES = 1 << 62
+# Floating-point slack of utilization = MACs / (cycles x peak) when both are exact integers.
+_UTIL_SLACK = 1e-9
+
+
+def check_figures(lr: "LayerResult") -> None:
+    """ImpossibleFigure when a figure of `lr` is NaN, infinite or negative, or its utilization
+    exceeds 1; SpecError when its cycles exceed MAX_CYCLES (inputs far off)."""
+    figures = {"cycles": lr.cycles, "latency_s": lr.latency_s, "utilization": lr.utilization,
+               "macs_dense": lr.macs_dense, "macs_effective": lr.macs_effective, "energy_pj": lr.energy_pj,
+               **{f"bytes.{k}": v for k, v in lr.bytes.items()},
+               **{f"energy_breakdown_pj.{k}": v for k, v in lr.energy_breakdown_pj.items()}}
+    for name, v in figures.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ImpossibleFigure(f"layer '{lr.name}': {name} = {v!r} (a bug in nmsim's cost model)")
+    if lr.utilization > 1 + _UTIL_SLACK:
+        raise ImpossibleFigure(f"layer '{lr.name}': utilization {lr.utilization:.4g} > 1 (a bug in nmsim's cost model)")
+    if lr.cycles > MAX_CYCLES:
+        raise SpecError(f"layer '{lr.name}': {lr.cycles:.3g} cycles, more than 2^62 (146 years at 1 GHz); "
+                        "the arch (bandwidths, clock) or the mapping (tiles) is far off")
 
 
 @dataclass
@@ -73,6 +97,9 @@ class LayerResult:
             nongemm={"fused": op.fused, "elements_read": op.elements_read, "elements_written": op.elements_written,
                      "bytes_read": op.elements_read * operand_bytes, "bytes_written": op.elements_written * operand_bytes,
                      "alu_ops": op.alu_ops, "special_ops": op.special_ops, "costed": costed})
+
+    def __post_init__(self) -> None:
+        check_figures(self)
 
 
 @dataclass
@@ -151,7 +178,7 @@ class RunResult:
         cols = ["name", "op", "M", "N", "K", "batch", "sparsity", "executed_sparsity", "cycles",
                 "latency_s", "utilization", "macs_dense", "macs_effective", "energy_pj", "bottleneck"]
         extra = ["alu_ops", "special_ops"]
-        with open(path, "w", newline="") as fh:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols + extra + [f"bytes_{lv}" for lv in levels])
             for lr in self.layers:

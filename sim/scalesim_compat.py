@@ -106,6 +106,11 @@ def _conv_note(cfg: ScaleSimConfig, op: Op, M: int, stall_free: int, total: int)
             "filter larger than 1x1, which the replay of the im2col GEMM reads again (measured within 0.2%)")
 
 
+# The stall replay keeps a few int64s per row of SCALE-Sim's cycle grid (about one row per stall-free
+# cycle): 2^24 rows is under a GiB and a few seconds; SCALE-Sim itself runs such a layer for hours.
+MAX_REPLAY_CYCLES = 1 << 24
+
+
 def scalesim_stalled_cycles(cfg: ScaleSimConfig, op: Op, stall_free: int, M: int | None = None) -> tuple[int, int, str | None]:
     """(Total Cycles, Stall Cycles, note) of `op` as SCALE-Sim 3.0.0 counts them with its memory
     stalls (sim/scalesim_bw.py); `stall_free` is the count without stalls, `M` SCALE-Sim's own output
@@ -114,6 +119,9 @@ def scalesim_stalled_cycles(cfg: ScaleSimConfig, op: Op, stall_free: int, M: int
     why = not_reproduced(cfg)
     if why:
         return stall_free, 0, f"{cfg.source}: {why}; cycles are the stall-free count, and {TOO_LOW}"
+    if stall_free > MAX_REPLAY_CYCLES:
+        return stall_free, 0, (f"{op.name}: {stall_free:,} cycles: the stall replay runs row by row and stops at "
+                               f"{MAX_REPLAY_CYCLES:,} (memory and time); cycles are the stall-free count, and {TOO_LOW}")
     m = M or op.M
     try:
         r = scalesim_memory_cycles(cfg, m, op.N, scalesim_executed_k(cfg, op))
@@ -166,9 +174,12 @@ class ScaleSimBackend:
         total, stalls, note = scalesim_stalled_cycles(self.cfg, op, stall_free, self.scalesim_m.get(op.name))
         if note:
             notes.append(note)
+        # SCALE-Sim's cycles run its executed K (OptimizedMapping shrinks even a dense layer's K):
+        # utilization counts those MACs, not nmsim's own plan's, or it exceeds 1
+        macs = op.batch * op.M * op.N * scalesim_executed_k(self.cfg, op)
         return replace(
-            own, cycles=total, latency_s=total / self.clock_hz,
-            utilization=own.macs_effective / (max(total, 1) * self.peak_macs_per_cycle),
+            own, cycles=total, latency_s=total / self.clock_hz, macs_effective=macs,
+            utilization=macs / (max(total, 1) * self.peak_macs_per_cycle),
             cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
                              "scalesim_executed_k": float(scalesim_executed_k(self.cfg, op)),
                              "scalesim_stall_free_cycles": float(stall_free),

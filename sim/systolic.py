@@ -156,6 +156,9 @@ class FastSystolic:
             tn = min(mapping.tile_n, op.N)
             lanes = fold_lanes(mapping.dataflow, self.hw.cols, tn)
             ks = busy_k_scale(counts, tn, min(mapping.tile_k, op.K), lanes, window)
+        # the op's declared density sets its MACs; a mask sparser than declared (all zeros, say) may only
+        # add imbalance, never make the busiest lane lighter than the mean (utilization would pass 1)
+        ks = max(ks, plan.density)
         note = (f"{op.name}: unstructured imbalance from its mask: the busiest lane holds "
                 f"{ks / plan.density:.3f}x the mean nonzeros (window {window} lanes)")
         return replace(plan, busy_k_scale=ks, note=note)
@@ -187,6 +190,15 @@ class FastSystolic:
         return math.ceil(groups / self.arch.compute.cols)
 
 
+# Tiles of one layer the detailed engine simulates: it runs 7,000-14,000 tiles/s (docs/PERFORMANCE.md),
+# so this is 7-15 s per layer, 10x the largest layer of the zoo's models under their default mappings
+# (llama2-7b on dense-systolic: 615,648 tiles in 289 layers); beyond it the layer is refused (the fast
+# model costs any size).
+MAX_DETAILED_TILES = 100_000
+# Tiles of one run (a backend's layers together): 1-2 minutes; llama2-7b on dense-systolic is 615,648.
+MAX_DETAILED_RUN_TILES = 1_000_000
+
+
 class DetailedSystolic(FastSystolic):
     """Costs ops on a systolic arch with the event-driven engine (docs/MODEL.md 9); the mapping is
     chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
@@ -203,5 +215,16 @@ class DetailedSystolic(FastSystolic):
         return lr
 
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
+        tiles = op.batch * math.prod(-(-d // min(t, d)) for d, t in
+                                     ((op.M, mapping.tile_m), (op.N, mapping.tile_n), (op.K, mapping.tile_k)))
+        if tiles > MAX_DETAILED_TILES:
+            raise SpecError(f"layer '{op.name}': {tiles:,} tiles under mapping {mapping.tile_m}x{mapping.tile_n}x"
+                            f"{mapping.tile_k}; the detailed engine simulates at most {MAX_DETAILED_TILES:,} per layer "
+                            "(7-15 s of SimPy events): use larger tiles or the fast engine")
+        self._run_tiles = getattr(self, "_run_tiles", 0) + tiles
+        if self._run_tiles > MAX_DETAILED_RUN_TILES:
+            raise SpecError(f"layer '{op.name}': the layers so far add up to {self._run_tiles:,} tiles; the detailed "
+                            f"engine simulates at most {MAX_DETAILED_RUN_TILES:,} per run (1-2 minutes of SimPy "
+                            "events): a smaller batch or workload, or the fast engine")
         f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)
         return f, [*FAST_BREAKDOWN, *(f"stall_{c}_cycles" for c in STALL_CAUSES)]

@@ -20,14 +20,14 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import SpecError
+from .errors import ImpossibleFigure, SpecError
+from .outputs import atomic_path
 
 __all__ = ["RESULT_KINDS", "SCHEMA_DIR", "provenance", "arch_record", "write_result", "validate_result",
            "set_command", "current_command", "nmsim_version", "git_commit", "VALIDATED", "result_json"]
@@ -142,20 +142,17 @@ def result_json(kind: str, doc: dict, prov: dict) -> dict:
 
 
 def write_result(path: str | Path, kind: str, doc: dict, prov: dict, indent: int = 1) -> Path:
-    """Write `doc` + provenance as JSON to `path`, atomically (temporary file, then rename)."""
+    """Write `doc` + provenance as strict JSON to `path` (a NaN or infinity is an error, never invalid
+    JSON), atomically (specfile.atomic_path: a temporary file, then rename)."""
     path = Path(path)
-    text = json.dumps(result_json(kind, doc, prov), indent=indent, default=_jsonable) + "\n"
+    try:
+        text = json.dumps(result_json(kind, doc, prov), indent=indent, default=_jsonable, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise ImpossibleFigure(f"{kind} result: {exc} (a bug in nmsim: every figure must be finite)") from None
     if not path.parent.resolve().is_dir():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)            # mkstemp makes it private; a result is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 

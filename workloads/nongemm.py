@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from nmsim.problem import OP_CLASSES
+from nmsim.problem import MAX_MACS, OP_CLASSES
 from nmsim.specfile import SpecError
 
 from .ops import check_positive_ints
@@ -100,6 +100,9 @@ class NonGemmOp:
         if self.kind not in KIND_COUNTS:
             raise SpecError(f"op '{self.name}': kind '{self.kind}' is not one of {', '.join(NONGEMM_KINDS)}")
         check_positive_ints(self, ("rows", "cols", "batch", "window"), optional=("in_elements",))
+        if self.elements_read > MAX_MACS:
+            raise SpecError(f"op '{self.name}': {self.elements_read:.3g} elements read; at most 2^53 "
+                            "(every count the model makes stays inside 64-bit integers)")
         pool = KIND_COUNTS[self.kind].pool
         if not pool and (self.window != 1 or self.in_elements is not None):
             raise SpecError(f"op '{self.name}': window and in_elements apply to pooling (maxpool, avgpool), "

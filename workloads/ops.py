@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from nmsim.specfile import SpecError
+from nmsim.problem import DIM_WHY, MACS_WHY, MAX_DIM, MAX_MACS
+from nmsim.specfile import SpecError, check_number, parse_float, parse_int
 
 from .sparsity import DENSE, Sparsity
 
@@ -61,9 +62,11 @@ class Op:
         if self.kind not in OP_KINDS:
             raise SpecError(f"op '{self.name}': kind '{self.kind}' is not one of {OP_KINDS}")
         check_positive_ints(self, ("M", "N", "K", "batch"))
+        if self.macs > MAX_MACS:
+            raise SpecError(f"op '{self.name}': {self.macs:.3g} MACs (batch x M x N x K); at most 2^53 = "
+                            f"{MAX_MACS:.3g} ({MACS_WHY})")
         for name in ("act_density", "out_density"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise SpecError(f"op '{self.name}': {name} must be in (0, 1] (got {getattr(self, name)})")
+            check_number(getattr(self, name), f"op '{self.name}': {name}", 0.0, 1.0, lo_open=True)
         if not self.has_weights and not self.weight_sparsity.is_dense:
             raise SpecError(f"op '{self.name}': {self.kind} has no weight operand to prune")
 
@@ -112,14 +115,15 @@ class Op:
 
 
 def check_positive_ints(op, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
-    """SpecError naming `op` and the field unless each of `fields` is a positive int (not a bool);
-    the `optional` ones may also be None."""
+    """SpecError naming `op` and the field unless each of `fields` is a positive int (not a bool) up
+    to MAX_DIM (docs/RELIABILITY.md); the `optional` ones may also be None."""
     for dim in fields + optional:
         v = getattr(op, dim)
         if v is None and dim in optional:
             continue
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise SpecError(f"op '{op.name}': {dim} must be a positive integer (got {v!r})")
+        check_number(v, f"op '{op.name}': {dim}", 1, MAX_DIM, DIM_WHY, integer=True)
 
 
 def conv2d(name: str, batch: int, in_hw: int | tuple[int, int], in_ch: int, out_ch: int, kernel: int,
@@ -163,9 +167,12 @@ def parse_layer(text: str, name: str = "layer") -> Op:
     if missing:
         raise SpecError(f"layer '{text}': missing {', '.join(missing)}; expected {LAYER_FORM}")
     try:
-        ints = {k: int(fields[k]) for k in ("M", "N", "K", "batch") if k in fields}
-        act = float(fields.get("act_density", 1.0))
-    except ValueError:
-        raise SpecError(f"layer '{text}': dims must be integers and act_density a number; expected {LAYER_FORM}") from None
+        ints = {k: parse_int(fields[k], k, 1, MAX_DIM, DIM_WHY) for k in ("M", "N", "K", "batch") if k in fields}
+        act = parse_float(fields.get("act_density", "1"), "act_density", 0.0, 1.0, lo_open=True)
+    except SpecError as exc:
+        raise SpecError(f"layer '{text}': {exc}; expected {LAYER_FORM}") from None
     sp = Sparsity.parse(fields["sparsity"]) if "sparsity" in fields else DENSE
-    return Op(name=name, kind=kind.strip(), weight_sparsity=sp, act_density=act, **ints)
+    try:
+        return Op(name=name, kind=kind.strip(), weight_sparsity=sp, act_density=act, **ints)
+    except SpecError as exc:
+        raise SpecError(f"layer '{text}': {exc}") from None

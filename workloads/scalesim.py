@@ -17,11 +17,11 @@ short by that (SCALE-Sim fails on it) keeps the field.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from nmsim.specfile import SpecError
+from nmsim.problem import DIM_WHY, MAX_DIM, parse_nm
+from nmsim.specfile import SpecError, parse_int, read_text
 
 from .ops import ConvShape, Op
 from .sparsity import DENSE, Sparsity
@@ -30,7 +30,10 @@ from .workload import Workload
 GEMM_FIELDS = ("Layer", "M", "N", "K")
 CONV_FIELDS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                "Num Filter", "Strides")
-_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+# SCALE-Sim makes one layer per channel of a depthwise ('DP') row, and nmsim costs each (about 2 ms
+# with the stall replay): 4,096 is above the widest depthwise layers of real networks (a few thousand
+# channels) and about 8 s; 65,536 took two minutes in the long fuzz run.
+MAX_DEPTHWISE_CHANNELS = 1 << 12
 
 
 @dataclass(frozen=True)
@@ -65,31 +68,28 @@ def _form_of(header: list[str], first_row: list[str] | None, where: str) -> str:
 
 
 def _sparsity(text: str, where: str) -> Sparsity:
-    m = _NM.match(text)
-    if not m:
+    parts = text.replace(" ", "").split(":")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise SpecError(f"{where}: sparsity '{text}' is not N:M; write e.g. 2:4 (1:1 = dense)")
-    n, grp = int(m.group(1)), int(m.group(2))
-    if not 1 <= n <= grp:
-        raise SpecError(f"{where}: sparsity '{text}' needs 1 <= N <= M (N of every M weights kept), e.g. 2:4")
+    try:
+        n, grp = parse_nm(text.replace(" ", ""))
+    except ValueError as exc:
+        if 1 <= int(parts[0]) and int(parts[0]) > int(parts[1]):
+            raise SpecError(f"{where}: sparsity '{text}' needs 1 <= N <= M (N of every M weights kept), e.g. 2:4") from None
+        raise SpecError(f"{where}: sparsity {exc}") from None
     return DENSE if n == grp else Sparsity(kind="nm", n=n, m=grp, density=n / grp)
 
 
 def _ints(values: list[str], names: tuple[str, ...], where: str) -> list[int]:
-    out = []
-    for v, name in zip(values, names):
-        try:
-            x = int(v)
-        except ValueError:
-            raise SpecError(f"{where}: {name} '{v}' is not an integer") from None
-        if x < 1:
-            raise SpecError(f"{where}: {name} must be at least 1 (got {x})")
-        out.append(x)
-    return out
+    return [parse_int(v, f"{where}: {name}", 1, MAX_DIM, DIM_WHY) for v, name in zip(values, names)]
 
 
 def _conv_ops(name: str, f: list[str], sp: Sparsity, where: str) -> tuple[list[Op], int]:
     """The ops of one conv row and SCALE-Sim's count of their ofmap pixels."""
     ih, iw, fh, fw, ch, nf, st = _ints(f[1:8], CONV_FIELDS[1:], where)
+    if "DP" in name and ch > MAX_DEPTHWISE_CHANNELS:
+        raise SpecError(f"{where}: Channels of depthwise layer '{name}' is {ch:,}; at most {MAX_DEPTHWISE_CHANNELS:,} "
+                        "(SCALE-Sim runs one layer per channel)")
     if fh > ih or fw > iw:
         raise SpecError(f"{where}: layer '{name}': filter {fh}x{fw} is larger than the ifmap {ih}x{iw} "
                         "(SCALE-Sim pads nothing); enlarge the ifmap or shrink the filter")
@@ -102,6 +102,16 @@ def _conv_ops(name: str, f: list[str], sp: Sparsity, where: str) -> tuple[list[O
     return [Op(lname, "conv2d", M=oh * ow, N=nf, K=fh * fw * c, weight_sparsity=sp,
                conv=ConvShape(1, ih, iw, c, nf, fh, st, 0, 1) if fh == fw else None)
             for lname, c in layers], ss_px
+
+
+def _located(where: str, build):
+    """`build()`, with `where` put before an Op's own SpecError (bounds of its dims and MACs)."""
+    try:
+        return build()
+    except SpecError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise SpecError(f"{where}: {exc}") from None
 
 
 def _lines(items: list, most: int = 5) -> str:
@@ -151,9 +161,9 @@ def parse_scalesim_topology(text: str, source: str = "<scalesim topology>", name
         lname = f[0] or f"layer{len(ops)}"
         if form == "gemm":
             m, n, k = _ints(f[1:4], GEMM_FIELDS[1:], where)
-            ops.append(Op(lname, "gemm", M=m, N=n, K=k, weight_sparsity=sp))
+            ops.append(_located(where, lambda: Op(lname, "gemm", M=m, N=n, K=k, weight_sparsity=sp)))
         else:
-            conv_ops, ss_px = _conv_ops(lname, f, sp, where)
+            conv_ops, ss_px = _located(where, lambda: _conv_ops(lname, f, sp, where))
             if ss_px != conv_ops[0].M:
                 edge.append(no)
                 ss_m.update({len(ops) + i: ss_px for i in range(len(conv_ops))})
@@ -187,7 +197,4 @@ def parse_scalesim_topology(text: str, source: str = "<scalesim topology>", name
 
 def read_scalesim_topology(path: str | Path) -> ScaleSimTopology:
     """Read a SCALE-Sim topology CSV file (see parse_scalesim_topology)."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"{path}: SCALE-Sim topology file not found")
-    return parse_scalesim_topology(p.read_text(), str(path))
+    return parse_scalesim_topology(read_text(path, "SCALE-Sim topology file"), str(path))

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nmsim.specfile import SpecError
+from nmsim.problem import parse_nm
+from nmsim.specfile import SpecError, parse_float, parse_int
 
 KINDS = ("dense", "nm", "unstructured", "block")
 GROUP_AXES = ("K", "N")
@@ -19,22 +20,14 @@ FORMS = "dense, N:M (e.g. 2:4), N:M@N, unstructured:D (D = fraction of zeros), b
 
 
 def _nm(text: str) -> tuple[int, int]:
-    parts = text.split(":")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise SpecError(f"sparsity '{text}': expected one of {FORMS}")
-    n, m = int(parts[0]), int(parts[1])
-    if n < 1 or m < 1:
-        raise SpecError(f"sparsity '{text}': N and M must be at least 1 (e.g. 2:4)")
-    if n > m:
-        raise SpecError(f"sparsity '{text}': N ({n}) cannot exceed M ({m}); N:M keeps N of every M values")
-    return n, m
+    try:
+        return parse_nm(text)
+    except ValueError as exc:
+        raise SpecError(f"sparsity {exc}; expected one of {FORMS}") from None
 
 
 def _fraction(text: str, whole: str) -> float:
-    try:
-        d = float(text)
-    except ValueError:
-        raise SpecError(f"sparsity '{whole}': '{text}' is not a number; give the fraction of zeros in [0, 1)") from None
+    d = parse_float(text, f"sparsity '{whole}'")  # finite, ASCII
     if not 0.0 <= d < 1.0:
         raise SpecError(f"sparsity '{whole}': fraction of zeros must be in [0, 1) (got {d})")
     return d
@@ -64,10 +57,8 @@ class Sparsity:
             parts = t.split(":")
             if len(parts) != 3 or "x" not in parts[1]:
                 raise SpecError(f"sparsity '{t}': expected block:RxC:D, e.g. block:4x4:0.5")
-            r, c = parts[1].split("x", 1)
-            if not (r.isdigit() and c.isdigit()) or int(r) < 1 or int(c) < 1:
-                raise SpecError(f"sparsity '{t}': block sides must be positive integers (e.g. block:4x4:0.5)")
-            return Sparsity(kind="block", block=(int(r), int(c)), density=1.0 - _fraction(parts[2], t))
+            r, c = (parse_int(v, f"sparsity '{t}': block side", 1, 1 << 16, "65,536") for v in parts[1].split("x", 1))
+            return Sparsity(kind="block", block=(r, c), density=1.0 - _fraction(parts[2], t))
         axis = "K"
         if "@" in t:
             t, axis = t.split("@", 1)

@@ -21,25 +21,28 @@ import numpy as np
 import yaml
 from pydantic import Field, model_validator
 
-from nmsim.specfile import SpecError, StrictModel, load_yaml, parse_model
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import (SpecError, StrictModel, atomic_path, bounded_int, load_npz, load_yaml, parse_model,
+                            referenced_path)
 
 from .nongemm import NONGEMM_KINDS, NonGemmOp
 from .ops import OP_KINDS, ConvShape, Op
 from .sparsity import Sparsity
 
 AnyOp = Union[Op, NonGemmOp]
+Dim = bounded_int(1, MAX_DIM, DIM_WHY)
 
 
 class _ConvSpec(StrictModel):
-    batch: int = Field(gt=0)
-    in_h: int = Field(gt=0)
-    in_w: int = Field(gt=0)
-    in_ch: int = Field(gt=0)
-    out_ch: int = Field(gt=0)
-    kernel: int = Field(gt=0)
-    stride: int = Field(1, gt=0)
-    padding: int = Field(0, ge=0)
-    groups: int = Field(1, gt=0)
+    batch: Dim
+    in_h: Dim
+    in_w: Dim
+    in_ch: Dim
+    out_ch: Dim
+    kernel: Dim
+    stride: Dim = 1
+    padding: bounded_int(0, MAX_DIM, DIM_WHY) = 0
+    groups: Dim = 1
 
 
 _GEMM_FIELDS = ("M", "N", "K", "sparsity", "act_density", "out_density", "conv")
@@ -51,18 +54,18 @@ class _OpSpec(StrictModel):
 
     name: str = Field(min_length=1)
     kind: Literal[OP_KINDS + NONGEMM_KINDS]  # type: ignore[valid-type]
-    M: int | None = Field(None, gt=0)
-    N: int | None = Field(None, gt=0)
-    K: int | None = Field(None, gt=0)
-    batch: int = Field(1, gt=0)
+    M: Dim | None = None
+    N: Dim | None = None
+    K: Dim | None = None
+    batch: Dim = 1
     sparsity: str | None = None
     act_density: float | None = Field(None, gt=0, le=1)
     out_density: float | None = Field(None, gt=0, le=1)
     conv: _ConvSpec | None = None
-    rows: int | None = Field(None, gt=0)
-    cols: int | None = Field(None, gt=0)
-    window: int | None = Field(None, gt=0)
-    in_elements: int | None = Field(None, gt=0)
+    rows: Dim | None = None
+    cols: Dim | None = None
+    window: Dim | None = None
+    in_elements: Dim | None = None
     fused: bool | None = None
 
     @model_validator(mode="after")
@@ -200,9 +203,12 @@ class Workload:
             doc["ops"].append(d)
         if self.masks:
             npz = path.with_suffix(".masks.npz")
-            np.savez_compressed(npz, **{k: np.asarray(v, dtype=bool) for k, v in self.masks.items()})
+            with atomic_path(npz) as tmp:
+                with open(tmp, "wb") as fh:  # a file object: savez would append .npz to the temporary name
+                    np.savez_compressed(fh, **{k: np.asarray(v, dtype=bool) for k, v in self.masks.items()})
             doc["masks"] = npz.name
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        with atomic_path(path) as tmp:
+            tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
 
     @staticmethod
@@ -225,19 +231,31 @@ class Workload:
                 ops.append(o.build())
             except SpecError as exc:
                 raise SpecError(f"{path}:{lines.get(('ops', i), '?')}: ops.{i}: {exc}") from None
-        masks: dict[str, np.ndarray] = {}
-        if spec.masks:
-            npz = path.parent / spec.masks
-            if not npz.is_file():
-                raise SpecError(f"{path}:{lines.get(('masks',), '?')}: masks file '{npz}' not found")
-            with np.load(npz) as z:
-                masks = {k: z[k].astype(bool) for k in z.files}
+        masks = _load_masks(path, spec.masks, ops, lines) if spec.masks else {}
         try:
             return Workload(name=spec.name, ops=ops, description=spec.description, masks=masks)
         except SpecError as exc:
             raise SpecError(f"{path}: {exc}") from None
 
 
+def _load_masks(path: Path, name: str, ops: list[Op], lines: dict) -> dict[str, np.ndarray]:
+    """The masks NPZ named by workload file `path` (relative names stay in its folder), each
+    member checked against its op's shape before it is read (specfile.load_npz)."""
+    where = f"{path}:{lines.get(('masks',), '?')}: masks"
+    npz = referenced_path(name, path.parent, where)
+    if not npz.is_file():
+        raise SpecError(f"{where}: masks file '{npz}' not found")
+    by_name = {op.name: op for op in ops if isinstance(op, Op)}
+
+    def accept(key: str, shape: tuple[int, ...]) -> None:
+        op = by_name.get(key)
+        if op is None:
+            raise SpecError(f"{npz}: mask '{key}' names no op of {path}")
+        want = (op.N, op.K) if op.batch == 1 else (op.batch, op.N, op.K)
+        if shape != want:
+            raise SpecError(f"{npz}: mask '{key}' has shape {shape}, expected {want} ([N, K] of the op)")
+
+    return {k: v.astype(bool) for k, v in load_npz(npz, accept).items()}
 def of_type(layers: list, cls: type) -> list:
     """The ops of `layers` that are `cls` (Op: the GEMMs, NonGemmOp: the others), in order."""
     return [op for op in layers if isinstance(op, cls)]

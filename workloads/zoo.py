@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
-from nmsim.specfile import SpecError, closest, did_you_mean
+from nmsim.problem import DIM_WHY, MAX_DIM
+from nmsim.specfile import SpecError, check_number, closest, did_you_mean, parse_int
 
 from .nongemm import NonGemmOp
 from .ops import Op, conv2d
@@ -328,12 +329,14 @@ def describe(name: str) -> str:
 
 
 def _int(model: str, key: str, value: object) -> int:
-    """`value` as a positive int; digit strings (from a command line) are accepted."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    """`value` as a positive int up to 2^31 (ops' dims bound it further); ASCII digit strings (from
+    a command line) are accepted."""
+    what = f"zoo model '{model}': parameter '{key}'"
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return parse_int(value, what, 1, MAX_DIM, DIM_WHY)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise SpecError(f"zoo model '{model}': parameter '{key}' must be a positive integer (got {key}={value})")
-    return value
+        raise SpecError(f"{what} must be a positive integer (got {key}={value})")
+    return check_number(value, what, 1, MAX_DIM, DIM_WHY, integer=True)
 
 
 def build(name: str, **params: object) -> Workload:

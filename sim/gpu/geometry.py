@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from nmsim.accel.spec import GPU
+from nmsim.specfile import SpecError
 
 from .calls import CallTerms, call_path, call_terms, padded_rows
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, NM_KERNELS, NM_PREFILL_KERNEL,
@@ -61,6 +62,9 @@ def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
         c = replace(c, M=padded_rows(c.M, c.dtype, call_path(c.kernel, c.variant)))
         per_case.append((c, *rates))
         cand = candidate_tiles(gpu, c)
+        if not cand:
+            raise SpecError(f"gpu.smem_bytes_per_sm: no CTA tile of kernel {c.kernel} fits {gpu.smem_bytes_per_sm:,} "
+                            "bytes of shared memory per SM (GPUs have 64 KiB or more)")
         rows += [i] * len(cand)
         tiles += cand
     row = np.asarray(rows, dtype=np.int64)
@@ -99,11 +103,12 @@ def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> 
 
 
 def _kernel_kinds(kernels: list[str]) -> dict[str, np.ndarray]:
-    return {"family": np.asarray([FAMILIES.index(KERNEL_FAMILY[k]) for k in kernels]),
-            "decode": np.asarray([k == DECODE_KERNEL for k in kernels]),
-            "nm_prefill": np.asarray([k == NM_PREFILL_KERNEL for k in kernels]),
-            "ours": np.asarray([k in NM_KERNELS for k in kernels]),
-            "sparse_lib": np.asarray([k in SPARSE_TC_KERNELS for k in kernels])}
+    # dtypes given: an empty list (no tile fits the shared memory) must stay boolean / integer
+    return {"family": np.asarray([FAMILIES.index(KERNEL_FAMILY[k]) for k in kernels], dtype=np.int64),
+            "decode": np.asarray([k == DECODE_KERNEL for k in kernels], dtype=bool),
+            "nm_prefill": np.asarray([k == NM_PREFILL_KERNEL for k in kernels], dtype=bool),
+            "ours": np.asarray([k in NM_KERNELS for k in kernels], dtype=bool),
+            "sparse_lib": np.asarray([k in SPARSE_TC_KERNELS for k in kernels], dtype=bool)}
 
 
 def _operand_bytes(c: dict, e, kind: dict) -> dict[str, np.ndarray]:

@@ -260,7 +260,7 @@ def test_dataflow_on_gpu_preset(capsys):
 def test_json_into_missing_folder(tmp_path, capsys):
     target = tmp_path / "no_such_dir" / "r.json"
     msg = error_line(sim("-a", "sat", "-w", "bert-base", "-p", "batch=1", "--json", target), capsys)
-    assert "r.json" in msg and "No such file or directory" in msg
+    assert "r.json" in msg and "does not exist" in msg and "create it first" in msg
 
 
 def test_presets_show_without_name(capsys):

@@ -101,6 +101,7 @@ def test_workloads_show_with_params(capsys):
 @pytest.mark.parametrize("name, args", [("bert-base", ["-p", "batch=2"]), ("resnet50", [])])
 def test_workloads_show_save_round_trips(tmp_path, capsys, name, args):
     path = tmp_path / "sub" / f"{name}.yaml"
+    path.parent.mkdir()   # nmsim creates no folders (README, output files)
     out, _ = ok(["workloads", "show", name, *args, "--save", path], capsys)
     assert path.is_file()
     assert "saved to" in out
@@ -254,6 +255,7 @@ def test_simulate_forced_dataflow_and_per_layer(tmp_path, capsys):
 
 def test_demo_writes_png_and_json(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "tmp").mkdir()   # nmsim creates no folders (README, output files)
     out, _ = ok(["demo", "--out", "tmp/demo.png", "--json", "tmp/demo.json"], capsys)
     png = tmp_path / "tmp" / "demo.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

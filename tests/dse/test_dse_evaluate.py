@@ -67,10 +67,11 @@ def test_executed_pattern_is_recorded(wide):
 
 
 def test_a_failing_design_records_its_error_and_the_rest_go_on():
-    spec = {"name": "e", "base": "sat", "axes": {"buffer_bytes": [64, 8388608]}, "workloads": ["bert-base"],
+    # 8 B holds no tile at all (a 1x1x8 2:8 tile takes 29.5 B double-buffered)
+    spec = {"name": "e", "base": "sat", "axes": {"buffer_bytes": [8, 8388608]}, "workloads": ["bert-base"],
             "patterns": ["2:8"]}
     sweep = sweep_from_dict(spec)
-    rows = DesignEvaluator(sweep).evaluate([("small", {"buffer_bytes": 64}), ("big", {"buffer_bytes": 8388608})])
+    rows = DesignEvaluator(sweep).evaluate([("small", {"buffer_bytes": 8}), ("big", {"buffer_bytes": 8388608})])
     by = {r.point_key: r for r in rows}
     assert "enlarge size_bytes" in by["small"].error and by["small"].outputs is None
     assert by["small"].latency_s is None

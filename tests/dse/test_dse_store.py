@@ -72,7 +72,7 @@ def test_foreign_files_are_refused(tmp_path):
 
 
 def test_rerun_skips_finished_points_and_retries_errors(tmp_path):
-    spec = write_sweep(tmp_path, axes={"rows": [8, 16], "buffer_bytes": [64, 8388608]}, patterns=["2:8"])
+    spec = write_sweep(tmp_path, axes={"rows": [8, 16], "buffer_bytes": [8, 8388608]}, patterns=["2:8"])
     out = tmp_path / "s.sqlite"
     first = run_sweep(spec, out, workers=1, progress=False)
     assert (first.points, first.evaluated, first.skipped, first.rows_written, first.errors) == (4, 4, 0, 4, 2)
@@ -95,7 +95,7 @@ def test_a_grown_sweep_reuses_stored_points(tmp_path):
 
 
 def test_exports_hold_every_row(tmp_path):
-    spec = write_sweep(tmp_path, axes={"rows": [8, 16], "buffer_bytes": [64, 8388608]}, patterns=["dense", "2:8"])
+    spec = write_sweep(tmp_path, axes={"rows": [8, 16], "buffer_bytes": [8, 8388608]}, patterns=["dense", "2:8"])
     out = tmp_path / "x.sqlite"
     run_sweep(spec, out, workers=1, progress=False)
     n = export_csv(out, tmp_path / "x.csv")

@@ -148,7 +148,7 @@ def test_s4_against_t4(s4):
         t4 = {x["t4_latency_s"] for x in r["rows"] if x["workload"] == wl}
         assert len(t4) == 1                              # T4 has no sparse tensor cores: one dense figure
     # The claims' outcomes as docs/REPRODUCTION.md reports them (update it with these when they move):
-    # "several-times" over T4: yes against the t4 preset (5.19x) and against NVIDIA's measured T4 (6.50x,
+    # "several-times" over T4: yes against the t4 preset (5.20x) and against NVIDIA's measured T4 (6.60x,
     # BERT-base batch 1 at 1:32) since the s4 preset has an accumulator level, row blocks that take N and
     # activations kept on chip (docs/MODEL.md 3.7, 3.9, 3.10; 1.56x and 1.99x before);
     # "up to 32x": no (17.7x, DRAM-bound).

@@ -393,5 +393,9 @@ def test_bench_without_cuda_refuses(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # the same refusal on a GPU machine
     out = tmp_path / "measurements" / "GPU-x.csv"
     msg = error_line(["gpu", "bench", "--out", out, "--models", "bert-base", "--tokens", "1"], capsys)
+    assert "folder" in msg and "does not exist" in msg    # nmsim creates no folders (README, output files)
+    assert not out.parent.exists()
+    out.parent.mkdir()
+    msg = error_line(["gpu", "bench", "--out", out, "--models", "bert-base", "--tokens", "1"], capsys)
     assert "no CUDA device" in msg
-    assert not out.exists() and not out.parent.exists()
+    assert not out.exists() and list(out.parent.iterdir()) == []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from nmsim.specfile import SpecError
+from nmsim.specfile import SpecError, read_text
 
 if TYPE_CHECKING:  # torch is imported inside the functions: reading sentences needs no torch
     import torch
@@ -67,10 +67,7 @@ def read_sentences(path: str | Path | None = None, which: str = "eval") -> list[
     SpecError for a missing or empty file."""
     if path is None:
         path = DATA_DIR / ("sentences.txt" if which == "eval" else "calibration.txt")
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: sentence file not found")
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in read_text(path, "sentence file").splitlines()]
     out = [ln for ln in lines if ln and not ln.startswith("#")]
     if not out:
         raise SpecError(f"{path}: no sentences in the file (one per line; '#' lines are comments)")

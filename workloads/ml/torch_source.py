@@ -152,7 +152,7 @@ def _hf_config(src):
     file = path / "config.json" if path.is_dir() else path
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SpecError(f"{file}: not a readable JSON config: {_one_line(exc)}") from None
     if not isinstance(data, dict) or "model_type" not in data:
         raise SpecError(f"{file}: no 'model_type' key; not a Hugging Face config.json")
