@@ -8,8 +8,14 @@ import os
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from nmsim.accel.spec import Arch
+
+# Property tests draw the same examples on every run (the project's tests are deterministic); a
+# test's own @settings still sets its number of examples.
+settings.register_profile("nmsim", derandomize=True, database=None)
+settings.load_profile("nmsim")
 
 os.environ["NMSIM_VALIDATE_RESULTS"] = "1"      # set before any test runs, inherited by subprocesses
 

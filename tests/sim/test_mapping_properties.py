@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nmsim.mapping import Mapping, plan_sparsity
@@ -22,12 +22,23 @@ sizes = st.sampled_from([1024, 4096, 16384, 65536, 1 << 20])
 bandwidths = st.sampled_from([1e8, 1e9, 1e10, 1e11])
 ports = st.sampled_from([4.0, 16.0, 64.0])
 dataflows = st.sampled_from(["ws", "os", "is"])
-# 40 examples per property per commit; `make fuzz` runs them with NMSIM_PROPERTY_EXAMPLES=2000
+# 40 examples per property per commit; `make fuzz` runs them with NMSIM_PROPERTY_EXAMPLES=2000.
+# Derandomized: the same examples on every run (a CI run once drew a case no local run had).
 SETTINGS = settings(max_examples=int(os.environ.get("NMSIM_PROPERTY_EXAMPLES", "40")), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
 
 
 def arch(rows=4, cols=4, size=65536, bw=1e9, port=16.0, df="ws", **more):
+    """The tiny arch with these fields; inside a property, a combination the spec refuses (a buffer
+    smaller than one array fold of its operands) is not an example of the property."""
+    try:
+        return _arch(rows, cols, size, bw, port, df, **more)
+    except ValueError:
+        assume(False)
+        raise
+
+
+def _arch(rows, cols, size, bw, port, df, **more):
     return make_arch(**{"compute.rows": rows, "compute.cols": cols, "memory.0.size_bytes": size,
                         "dram.bytes_per_s": bw, "memory.0.read_bytes_per_cycle": port,
                         "memory.0.write_bytes_per_cycle": port, "compute.dataflows": [df], "dram.latency_s": 1e-7,
@@ -143,10 +154,12 @@ def test_bigger_array_slower_only_by_fill_on_a_tiny_layer():
 # --- supported N:M -------------------------------------------------------------------------------------------
 
 @SETTINGS
-@given(M=dims, N=dims, groups=st.integers(1, 64), pattern=st.sampled_from(["1:2", "2:4", "1:4", "2:8", "1:8"]),
+@given(M=dims, N=dims, groups=st.integers(2, 64), pattern=st.sampled_from(["1:2", "2:4", "1:4", "2:8", "1:8"]),
        rows=edges, cols=edges, size=sizes, bw=bandwidths, df=dataflows)
 def test_supported_nm_never_slower_than_dense(M, N, groups, pattern, rows, cols, size, bw, df):
-    # Restated (physics): K is a whole number of groups (a K shorter than M is padded to one group
+    # Restated (physics): K is at least two groups (an N:M layer's K tiles are whole groups, so a
+    # single group is one K tile, while the dense layer may split it in two and overlap the second
+    # load with the first tile: test_one_group_cannot_be_split_along_k), K a whole number of groups (a K shorter than M is padded to one group
     # of M, which can hold more kept weights than K: 1:2 with K=1 keeps 1 of a padded 2 and adds
     # its index bits), and the stored weight with its index bits is smaller than a dense one,
     # (n/m)(8 + log2 m) < 8 bits, true for every pattern tested here. Then N:M is never slower.
@@ -159,6 +172,17 @@ def test_supported_nm_never_slower_than_dense(M, N, groups, pattern, rows, cols,
     assert plan_sparsity(a, sparse).label == pattern
     assert cycles(a, sparse) <= cycles(a, dense)
     assert cycles(a, sparse, "heuristic") <= cycles(a, dense)
+
+
+def test_one_group_cannot_be_split_along_k():
+    # Found by hypothesis in CI: M = N = 1, K = 2 at 1:2 on a 2 x 8 WS array with 0.1 B/cycle of DRAM.
+    # Dense runs two K tiles of 1 and overlaps the second tile's load (252 cycles); the 1:2 layer has one
+    # group, hence one K tile whose load is all exposed (253 cycles), though it moves fewer bytes.
+    a = arch(2, 8, 1024, 1e8, df="ws", **{"sparsity.nm.patterns": ["1:2"]})
+    dense = simulate_op(a, Op("g", "gemm", M=1, N=1, K=2))
+    sparse = simulate_op(a, Op("g", "gemm", M=1, N=1, K=2, weight_sparsity=Sparsity.parse("1:2")))
+    assert (dense.mapping["tile_k"], sparse.mapping["tile_k"]) == (1, 2)
+    assert sparse.bytes["dram"] < dense.bytes["dram"] and sparse.cycles == dense.cycles + 1
 
 
 def test_one_to_two_on_s4():
