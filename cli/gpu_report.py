@@ -58,18 +58,25 @@ _TIME_ROWS = (("held out (stated device)", "held_out"), ("held out, uncalibrated
               ("calibration (device inferred)", "calibration_inferred"))
 
 
-def published_gemm_report(files: list[str]) -> dict:
-    """Validate the published GEMM files together and print their report; returns the result dict."""
+def _validate_files(files: list[str], validate, title: str, synthetic_note: str = "") -> dict:
+    """Read the published `files` together, score them with `validate(rows)`, print the header line
+    (and a warning for rows marked synthetic); returns the result dict."""
     from nmsim.gpu_kernels.published import read_published
-    from nmsim.gpu_kernels.validate_published import validate_published_gemm
 
     rows = [r for f in files for r in read_published(f)[1]]
-    res = validate_published_gemm(rows)
-    console.print(f"[bold]published GEMM measurements[/bold]: {len(rows)} rows from {len(files)} files "
-                  f"(other people's timings, not ours)")
+    res = validate(rows)
+    console.print(f"[bold]{title}[/bold]: {len(rows)} rows from {len(files)} files (other people's timings, not ours)")
     if res["synthetic_rows"]:
-        console.print(f"[yellow]{res['synthetic_rows']} rows say they are synthetic (made by a program): "
-                      f"their scores test the code, not the model[/yellow]")
+        console.print(f"[yellow]{res['synthetic_rows']} rows say they are synthetic{synthetic_note}[/yellow]")
+    return res
+
+
+def published_gemm_report(files: list[str]) -> dict:
+    """Validate the published GEMM files together and print their report; returns the result dict."""
+    from nmsim.gpu_kernels.validate_published import validate_published_gemm
+
+    res = _validate_files(files, validate_published_gemm, "published GEMM measurements",
+                          " (made by a program): their scores test the code, not the model")
     for kind in ("all", "dense", "2:4"):
         console.print(_metrics_table(f"time per call, {kind} kernels", [(lbl, res["time"][kind][k]) for lbl, k in _TIME_ROWS]))
     t = NarrowTable(title="2:4 speedups (baseline time / 2:4 time), predicted vs printed", title_justify="left")
@@ -109,14 +116,8 @@ def _print_split(res: dict) -> None:
 def published_e2e_report(files: list[str]) -> dict:
     """Validate the published end-to-end files together and print their report; returns the result."""
     from nmsim.gpu_kernels.e2e import validate_e2e
-    from nmsim.gpu_kernels.published import read_published
 
-    rows = [r for f in files for r in read_published(f)[1]]
-    res = validate_e2e(rows)
-    console.print(f"[bold]published end-to-end latencies[/bold]: {len(rows)} rows from {len(files)} files "
-                  f"(other people's timings, not ours)")
-    if res["synthetic_rows"]:
-        console.print(f"[yellow]{res['synthetic_rows']} rows say they are synthetic[/yellow]")
+    res = _validate_files(files, validate_e2e, "published end-to-end latencies")
     console.print(_metrics_table("whole-model latency", [(lbl, res["latency"][k]) for lbl, k in _TIME_ROWS]))
     for key, title in (("per_framework", "framework"), ("per_device", "preset")):
         t = NarrowTable(title=f"per {title} (held out, stated device)", title_justify="left")
