@@ -50,6 +50,8 @@ STORE = REPO / ".mutation"
 EQUIVALENT = Path(__file__).resolve().with_name("mutation_equivalent.txt")
 DEFAULT_TARGETS = ("sim", "mapping")
 DEFAULT_TESTS = ("tests/sim", "tests/mapping")
+TRACED = ("specfile", "problem", "accel", "workloads", "mapping", "sim", "interop", "rtl_models", "gpu_kernels", "dse",
+          "reproduce", "cli")
 
 BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Mult,
          ast.Mod: ast.FloorDiv, ast.Pow: ast.Mult, ast.LShift: ast.RShift, ast.RShift: ast.LShift,
@@ -211,13 +213,14 @@ def tests_hash(tests: list[str]) -> str:
 
 
 def _trace_run(tests: list[str], out: Path) -> None:
-    """(In a subprocess.) Run `tests` with a line tracer on sim/ and mapping/; write per test the lines
+    """(In a subprocess.) Run `tests` with a line tracer on every package of the project (so that any
+    module may be a target, not only sim/ and mapping/); write per test the lines
     it executes, its duration and whether it passed; lines executed outside any test go to <import>."""
     import threading
 
     import pytest
 
-    files = {str((REPO / m).resolve()): m for m in target_modules([])}
+    files = {str((REPO / m).resolve()): m for m in target_modules(list(TRACED))}
     current: dict[str, set] = {}
 
     def local(frame, event, arg):
