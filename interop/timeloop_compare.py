@@ -10,6 +10,7 @@ words written into it by its child or the array.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,20 +76,22 @@ def nmsim_actions(design: ConvertedDesign) -> dict[str, dict[str, dict[str, floa
     a_read, b_read, c_read, c_write = array_bytes(hw, gemm, sel, array_layout(hw, sel, dims, cost_split(c)))
     traffic = level_traffic(hw, gemm, c, dims)
     wb = design.word_bytes
-    words = lambda x: float(np.asarray(x, dtype=np.float64).reshape(-1)[0]) / wb  # noqa: E731
+    words = lambda x: float(np.asarray(x, dtype=np.float64).item()) / wb  # noqa: E731  (one candidate)
     out: dict = {name: {} for name in (*hw.level_names, "DRAM")}
-    array_side = {"A": (a_read, 0.0, 0.0), "B": (b_read, 0.0, 0.0), "out": (c_read, 0.0, c_write)}
-    for operand, (arr_rd, _, arr_wr) in array_side.items():
+    # what the array reads from / writes to the innermost keeper (None: the operand is never written)
+    array_side = {"A": (a_read, None), "B": (b_read, None), "out": (c_read, c_write)}
+    for operand, (arr_rd, arr_wr) in array_side.items():
         keep = hw.keepers[OPERAND_OF[operand]]
         fill, drain = traffic.fill[operand], traffic.drain.get(operand)
+        # keeper i feeds keeper i + 1 (its fill) or, innermost, the array; outputs also come up from
+        # below (updates) and leave for the parent (drain[i], counted as reads)
+        reads = [*fill[1:], arr_rd]
+        updates = [0.0] * len(keep) if drain is None else [*drain[1:], arr_wr]
+        if drain is not None:
+            reads = [r + d for r, d in zip(reads, drain, strict=True)]
         for i, lv in enumerate(keep):
-            inner = i == len(keep) - 1
-            reads = arr_rd if inner else fill[i + 1]
-            updates = (arr_wr if inner else drain[i + 1]) if drain is not None else 0.0
-            if drain is not None:
-                reads = reads + drain[i]
             out[hw.level_names[lv]][OPERAND_OF[operand]] = {
-                "reads": words(reads), "fills": words(fill[i]), "updates": words(updates)}
+                "reads": words(reads[i]), "fills": words(fill[i]), "updates": words(updates[i])}
         out["DRAM"][OPERAND_OF[operand]] = {"reads": words(fill[0]), "fills": 0.0,
                                             "updates": words(drain[0]) if drain is not None else 0.0}
     return out
@@ -96,13 +99,12 @@ def nmsim_actions(design: ConvertedDesign) -> dict[str, dict[str, dict[str, floa
 
 def _energy_by_level(result) -> dict[str, float]:
     """nmsim's dynamic energy per level (pJ), reads and writes together; 'DRAM' for dram."""
-    out: dict[str, float] = {}
+    out: dict[str, float] = defaultdict(float)
     for key, pj in result.energy_actions_pj.items():
         level, _, action = key.rpartition(".")
         if action in ("read", "write"):
-            name = "DRAM" if level == "dram" else level
-            out[name] = out.get(name, 0.0) + pj
-    return out
+            out["DRAM" if level == "dram" else level] += pj
+    return dict(out)
 
 
 def compare_design(arch_path: str | Path, problem_path: str | Path, mapping_path: str | Path, ert_path: str | Path,

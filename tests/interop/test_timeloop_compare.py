@@ -172,3 +172,62 @@ def test_sparse_opt_file_is_refused_by_name(capsys):
                             str(stc / "inputs/prob/prob.yaml"), "--stats", str(ref / "timeloop-mapper.stats.txt"),
                             "--sparse-opt", str(stc / "inputs/sparse-opt/sparse-opt.yaml")], capsys)
     assert code == 2 and "sparse_optimizations on 'SMEM' (representation_format)" in err
+
+
+def test_ratio_is_nmsim_over_timeloop_and_none_without_both():
+    from nmsim.interop.timeloop_compare import Row
+    assert Row("x", 1, 3, "words").ratio == 3
+    assert Row("x", 4, 2, "words").ratio == 0.5
+    assert [Row("x", tl, ours, "words").ratio for tl, ours in ((0, 3), (None, 3), (2, None))] == [None] * 3
+
+
+def test_rows_where_only_one_side_counts_are_listed(monkeypatch):
+    """A count only Timeloop has (the forwarding registers, no nmsim level) and a count only nmsim has
+    (Timeloop's zeroed here) are rows; rows never hide a difference."""
+    import nmsim.interop.timeloop_compare as tc
+    cmp = _compare(WS)
+    macs = cmp.design.op.macs
+    fwd = cmp.row("input_activation_reg Inputs reads")
+    assert (fwd.timeloop, fwd.nmsim) == (macs, None)
+    real = tc.read_stats
+
+    def zeroed(path):
+        s = real(path)
+        s.levels["DRAM"].spaces["Weights"]["reads"] = 0
+        return s
+    monkeypatch.setattr(tc, "read_stats", zeroed)
+    prob, arch, mapping, stats = files(WS)
+    got = tc.compare_design(arch, prob, mapping, stats.parent / "timeloop-mapper.ERT.yaml", stats)
+    assert (got.row("DRAM Weights reads").timeloop, got.row("DRAM Weights reads").nmsim) == (0, 864)
+    assert not [r for r in got.rows if r.what == "DRAM Weights fills"]   # zero on both sides: no row
+
+
+def test_actions_of_outputs_kept_at_two_levels_conserve_every_word():
+    """dense-systolic keeps outputs in the accumulators and the buffer. K in 4 steps, K outermost,
+    one 2 MiB image of 32-bit partial sums P = M N 4 B that does not fit beside the operands: each K
+    step sends P up to the buffer, three steps spill it to DRAM and read it back, the last sends the
+    M N one-byte outputs O. Counted by hand from that loop nest, in bytes (word_bytes 1)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from nmsim.interop.timeloop_compare import nmsim_actions
+    from nmsim.mapping import default_mapping
+    from nmsim.workloads import Op
+    arch = load_arch("dense-systolic")
+    assert [lv.name for lv in arch.memory] == ["gbuf", "acc"]
+    op = Op(name="g", kind="gemm", M=512, N=1024, K=4096)
+    m = default_mapping(arch, op)
+    m = replace(m, tile_k=1024, loop_order="knm", levels=(replace(m.levels[0], tile_k=1024, loop_order="knm"),))
+    got = nmsim_actions(SimpleNamespace(arch=arch, op=op, mapping=m, word_bytes=1))
+    P, O = op.M * op.N * 4, op.M * op.N
+    assert got["DRAM"]["outputs"] == {"reads": 3 * P, "fills": 0, "updates": 3 * P + O}
+    gbuf, acc = got["gbuf"]["outputs"], got["acc"]["outputs"]
+    assert gbuf == {"reads": 3 * P + (3 * P + O), "fills": 3 * P, "updates": 4 * P}
+    assert acc["fills"] == 3 * P
+    # the accumulators give the array back every partial sum it wrote but the first fold's of each
+    # output (it starts from zero; later K steps start from the read-back image): the writes less one
+    # image P; and they send 4 P up
+    assert acc["updates"] == op.M * op.N * (op.K // arch.compute.rows) * 4
+    assert acc["reads"] == acc["updates"] - P + 4 * P
+    # inputs and weights are read only from the buffer: no updates anywhere
+    assert all(got[lv][o]["updates"] == 0 for lv in ("gbuf", "DRAM") for o in ("inputs", "weights"))
