@@ -29,7 +29,7 @@ __all__ = ["load_timeloop_yaml", "read_problem", "TimeloopProblem", "Level", "re
            "read_mapping", "TLoop", "TimeloopMapping", "sparse_opt_features"]
 
 
-class _TagLoader(yaml.SafeLoader):
+class _TagLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present
     """SafeLoader that reads Timeloop v0.4's node tags (!Component, !Container, !Parallel, ...) as
     mappings carrying their tag under `_tag`."""
 

@@ -55,6 +55,14 @@ def _warm() -> None:
 
     build_parser()
     measurement_text()
+    # what commands import lazily, imported once here rather than in every worker
+    import jsonschema  # noqa: F401
+    import scipy.optimize  # noqa: F401
+    import scipy.stats  # noqa: F401
+
+    from nmsim.specfile.results import RESULT_KINDS, _validator
+    for kind in RESULT_KINDS:
+        _validator(kind)
     with _heavy_stubbed():
         pass
 
