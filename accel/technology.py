@@ -107,9 +107,20 @@ def _dram(ref: str, field: str) -> dict:
     return {"read": pj, "write": pj}
 
 
+def _whole(value, field: str) -> int:
+    """A count the table pricing multiplies by, as an int; ValueError naming `field` when it is not a
+    whole number (the schema would name it too, but only after this pricing ran)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
+        raise ValueError(f"{field}: expected a whole number, got {value!r:.40}")
+    return int(value)
+
+
 def _level_leak_w(tech: str, table: dict, level: dict, ref: str, flavour: str) -> float:
     """Leakage of one memory level, all instances (W)."""
-    size, copies = int(level.get("size_bytes", 0)), int(level.get("instances", 1))
+    where = f"memory '{level.get('name')}'"
+    size = _whole(level.get("size_bytes", 0), f"{where}.size_bytes")
+    copies = _whole(level.get("instances", 1), f"{where}.instances")
     field = f"energy.static_w (level '{level.get('name')}')"
     if ref == "register":
         nw = float(_lookup(table, tech, "register.leak_nw_per_bit", field))
@@ -128,9 +139,10 @@ def _static(tech: str, table: dict, ref: str, data: dict, refs: dict, mac_ref) -
     if flavour not in LEAKAGE_FLAVOURS:
         raise ValueError(f"energy.static_w: '{ref}' is not a leakage reference; use leakage.lstp or leakage.hp")
     total = 0.0
-    for level in data.get("memory") or []:
-        name = level.get("name")
-        if name == "dram" or name not in refs:
+    memory = data.get("memory")
+    for level in memory if isinstance(memory, list) else []:
+        name = level.get("name") if isinstance(level, dict) else None
+        if not isinstance(name, str) or name == "dram" or name not in refs:
             continue  # a reserved or unpriced level: the schema's own checks name it
         if not isinstance(refs.get(name), str):
             raise ValueError(f"energy.static_w: '{ref}' needs every level priced from the table, "
@@ -138,19 +150,31 @@ def _static(tech: str, table: dict, ref: str, data: dict, refs: dict, mac_ref) -
         total += _level_leak_w(tech, table, level, refs[name], flavour)
     if not isinstance(mac_ref, str):
         raise ValueError(f"energy.static_w: '{ref}' needs mac_pj from the table (a mac_pj.<key> reference)")
-    c = data.get("compute") or {}
-    macs = int(c.get("rows", 0)) * int(c.get("cols", 0)) * int(c.get("macs_per_pe", 1))
+    c = _section(data.get("compute"), "compute")
+    macs = _whole(c.get("rows", 0), "compute.rows") * _whole(c.get("cols", 0), "compute.cols") \
+        * _whole(c.get("macs_per_pe", 1), "compute.macs_per_pe")
     key = mac_ref.split(".", 1)[1]
     return total + macs * float(_lookup(table, tech, f"mac_leak_uw.{key}", "energy.static_w")) * 1e-6
 
 
 def has_references(data: dict) -> bool:
-    """True when the spec's energy section names table entries instead of numbers."""
+    """True when the spec's energy section names table entries instead of numbers (a section of the
+    wrong shape has none: the schema names it)."""
     e = data.get("energy") if isinstance(data, dict) else None
     if not isinstance(e, dict):
         return False
-    refs = list((e.get("per_byte_pj") or {}).values()) + [e.get("mac_pj"), e.get("static_w")]
+    per_byte = e.get("per_byte_pj")
+    refs = (list(per_byte.values()) if isinstance(per_byte, dict) else []) + [e.get("mac_pj"), e.get("static_w")]
     return any(isinstance(v, str) for v in refs)
+
+
+def _section(value, field: str) -> dict:
+    """`value` as a mapping ({} when absent); ValueError naming `field` when it is something else."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{field}: expected a mapping, got {type(value).__name__} ({str(value)[:40]!r})")
+    return value
 
 
 def resolve_references(data: dict) -> dict:
@@ -165,8 +189,9 @@ def resolve_references(data: dict) -> dict:
                          f"`tech: <node>` ({', '.join(tech_names())})")
     table = load_table(str(tech))
     energy = dict(data["energy"])
-    refs = dict(energy.get("per_byte_pj") or {})
-    sources = dict(energy.get("sources") or {})
+    refs = dict(_section(energy.get("per_byte_pj"), "energy.per_byte_pj"))
+    sources = dict(_section(energy.get("sources"), "energy.sources"))
+    compute = _section(data.get("compute"), "compute")
     per_byte = {}
     for name, ref in refs.items():
         if not isinstance(ref, str):
@@ -179,7 +204,7 @@ def resolve_references(data: dict) -> dict:
     mac_ref = energy.get("mac_pj")
     if isinstance(mac_ref, str):
         sources["mac"] = f"{tech} {mac_ref}"
-        energy["mac_pj"] = _mac(str(tech), table, mac_ref, data.get("compute") or {})
+        energy["mac_pj"] = _mac(str(tech), table, mac_ref, compute)
     if isinstance(energy.get("static_w"), str):
         sources["static"] = f"{tech} {energy['static_w']} (levels and MACs)"
         energy["static_w"] = _static(str(tech), table, energy["static_w"], data, refs, mac_ref)

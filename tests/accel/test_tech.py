@@ -97,3 +97,21 @@ def test_reference_without_a_table_is_refused(tmp_path):
     path, _ = _mutated(tmp_path, "tech: 45nm  #", "# tech: 45nm  #")
     with pytest.raises(SpecError, match="name the table with top-level `tech: <node>`"):
         load_arch(path)
+
+
+@pytest.mark.parametrize("old, new, needle", [
+    # the fuzzer's shapes (tests/fuzz, kind "arch"): a section that is not a mapping, a count that is
+    # not a number, priced from the table before the schema runs
+    ("  per_byte_pj:\n    gbuf: sram.1MiB", "  per_byte_pj: 1.0e-300\n  unused:\n    gbuf: sram.1MiB", "per_byte_pj"),
+    ("  per_byte_pj:\n    gbuf: sram.1MiB", "  per_byte_pj: [a, b]\n  unused:\n    gbuf: sram.1MiB", "per_byte_pj"),
+    ("  rows: 32", "  rows: thirty-two", "compute.rows"),
+    ("    size_bytes: 16384", "    size_bytes: [16384]", "size_bytes"),
+    ("    instances: 32", "    instances: 3.5", "instances"),
+    ("  - name: acc", "  - name: [acc]", "name"),
+])
+def test_malformed_sections_beside_references_are_one_line(tmp_path, old, new, needle):
+    path, _ = _mutated(tmp_path, old, new)
+    with pytest.raises(SpecError) as exc:
+        load_arch(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}") and needle in msg and "\n" not in msg, msg
