@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nmsim.specfile import SpecError, did_you_mean, parse_int, read_text
+from nmsim.specfile import SpecError, did_you_mean, parse_int, parse_model, read_text
 
 from nmsim.problem import DATAFLOWS
 
@@ -306,4 +306,9 @@ def scalesim_arch(cfg: ScaleSimConfig, nm_patterns: list[str] | tuple[str, ...] 
     patterns = sorted(set(nm_patterns))
     if cfg.sparsity_support and patterns:
         spec["sparsity"] = {"nm": {"patterns": patterns}}
-    return Arch.model_validate(spec)
+    try:
+        return parse_model(Arch, spec, source="arch")
+    except SpecError as exc:   # e.g. SRAMs too small for one array fold: name the cfg keys to change
+        why = str(exc).removeprefix("arch: ").removeprefix("(top level): ")
+        raise SpecError(f"{cfg.source}: the design it describes is not one nmsim can cost ({why}); "
+                        "check ArrayHeight/ArrayWidth and IfmapSramSzkB/FilterSramSzkB/OfmapSramSzkB") from None

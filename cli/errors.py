@@ -11,15 +11,21 @@ from nmsim.specfile import SpecError
 EXIT_BAD_INPUT = 2
 
 
+def one_line(message: str) -> str:
+    """`message` on one line: line breaks and other control characters that came from the input it
+    quotes (a CSV field with a newline in quotes, a name with a tab) shown escaped, as \\n."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in str(message))
+
+
 def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
-    """Print `nmsim: error: message` on stderr and exit with code 2."""
-    print(f"nmsim: error: {message}", file=sys.stderr)
+    """Print `nmsim: error: message` on stderr, on one line (one_line), and exit with code 2."""
+    print(f"nmsim: error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(EXIT_BAD_INPUT)
 
 
 def warn(message: str) -> None:
     """Print `nmsim: warning: message` on stderr."""
-    print(f"nmsim: warning: {message}", file=sys.stderr)
+    print(f"nmsim: warning: {one_line(message)}", file=sys.stderr)
 
 
 @contextmanager

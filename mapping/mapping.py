@@ -233,7 +233,10 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, 
     Raises SpecError when not even the smallest tile fits."""
     df = dataflow or arch.compute.dataflows[0]
     plan = plan_sparsity(arch, op)
-    key = (_arch_key(arch), df, op.M, op.N, op.K, plan)
+    key = (_arch_key(arch), df, op.M, op.N, op.K, op.batch, op.act_density, plan)   # all executed_gemm reads
+    done = _CANDIDATES.get((key, inner))
+    if done is not None:
+        return list(done)
     tiles = _TILES.get(key)
     if tiles is None:
         tiles = _candidate_tiles(arch, op, plan, df)
@@ -246,25 +249,31 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, 
     ic = arch.compute.interconnect
     splits = valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
         else [(1, None, 1, None)]
-    inner = inner and len(arch.tiers()) > 1
-    cands = []
-    for split in splits:
-        for tm, tn, tk in tiles:
-            m = Mapping(df, tm, tn, tk, "nmk", spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
-            cands.append(with_inner_levels(arch, op, m, plan) if inner else m)
+    cands = [Mapping(df, tm, tn, tk, "nmk", spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
+             for split in splits for tm, tn, tk in tiles]
+    if inner and len(arch.tiers()) > 1:
+        cands = _with_inner_levels_all(arch, op, cands, plan)
+    if len(_CANDIDATES) > 1024:
+        _CANDIDATES.clear()
+    _CANDIDATES[(key, inner)] = tuple(cands)
     return cands
 
 
 # (arch structure, dataflow, op dims, plan) -> candidate tiles: repeated layers (BERT-base's 96 ops
 # are 5 shapes) and the DSE's designs share them
 _TILES: dict[tuple, list[tuple[int, int, int]]] = {}
+# ((that key, inner) -> the candidate mappings (immutable): with their inner levels they cost more
+# to build than to cost
+_CANDIDATES: dict[tuple, tuple[Mapping, ...]] = {}
 
 
 def _arch_key(arch: Arch) -> tuple:
-    """What the candidate tiles depend on in `arch`: array extents, operand widths, the levels
-    (every field: capacity, holds, tiers and residency all enter footprint_bytes)."""
+    """What the candidate tiles and mappings depend on in `arch`: array extents and MACs per PE
+    (quanta), operand widths, the interconnect (spatial splits), the levels (every field: capacity,
+    holds, tiers and residency all enter footprint_bytes and the fit rule)."""
     c = arch.compute
-    return (c.rows, c.cols, c.operand_bits, c.accumulator_bits, tuple(repr(lv) for lv in arch.memory))
+    return (c.rows, c.cols, c.operand_bits, c.accumulator_bits, c.macs_per_pe, repr(c.interconnect),
+            tuple(repr(lv) for lv in arch.memory))
 
 
 def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tuple[int, int, int]]:
@@ -320,6 +329,25 @@ def with_inner_levels(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | N
     tiles = inner_tiles(arch, gemm, np.array([DATAFLOWS.index(mapping.dataflow)]), codes, outer)
     levels = tuple(LevelTile(int(tm[0]), int(tn[0]), int(tk[0]), o) for (tm, tn, tk), o in zip(tiles, inner_orders(arch)))
     return replace(mapping, levels=levels)
+
+
+def _with_inner_levels_all(arch: Arch, op: Op, mappings: list[Mapping], plan: SparsePlan) -> list[Mapping]:
+    """`with_inner_levels` of every mapping (none gives inner levels), the fit rule run once over
+    all of them (inner_tiles is vectorized: one call instead of one per candidate)."""
+    gemm = executed_gemm(op, plan)
+    outer = tuple(np.minimum(np.array([getattr(m, f) for m in mappings], dtype=np.int64), d)
+                  for f, d in (("tile_m", op.M), ("tile_n", op.N), ("tile_k", op.K)))
+    dataflow = np.array([DATAFLOWS.index(m.dataflow) for m in mappings], dtype=np.int64)
+    codes = [split_codes((m.spatial.row_blocks, m.spatial.row_dim, m.spatial.col_blocks, m.spatial.col_dim))
+             for m in mappings]
+    # the unsplit array as the codes of a split of one block (dim_extents gives it the same extents)
+    split = None if all(c is None for c in codes) else \
+        tuple(np.array(col, dtype=np.int64) for col in zip(*(c if c is not None else (1, -1, 1, -1) for c in codes)))
+    tiles = inner_tiles(arch, gemm, dataflow, split, outer)
+    orders = inner_orders(arch)
+    return [replace(m, levels=tuple(LevelTile(int(tm[i]), int(tn[i]), int(tk[i]), o)
+                                    for (tm, tn, tk), o in zip(tiles, orders)))
+            for i, m in enumerate(mappings)]
 
 
 def default_mapping(arch: Arch, op: Op, dataflow: str | None = None,

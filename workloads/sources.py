@@ -51,7 +51,7 @@ class WorkloadSource:
 def parse_value(text: str) -> int | float | bool | str | tuple[int, ...]:
     """A `-p` value: an int, a float, true/false, a shape `AxBxC` (tuple of ints), else the text."""
     t = text.strip()
-    if not t.isascii():          # int() and float() read Unicode digits ('٣'); numbers here are ASCII
+    if not t.isascii() or "_" in t:   # int() and float() read Unicode digits ('٣') and 1_0; not numbers here
         return t
     if _SHAPE.match(t):
         return tuple(int(v) for v in t.split("x"))

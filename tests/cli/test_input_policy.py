@@ -335,3 +335,15 @@ def test_arch_kind_that_is_not_a_name(tmp_path, capsys):
     a = arch_file(tmp_path, lambda s: s.update(kind=[]))
     msg = error_line(sim("-a", a, "-w", "bert-base"), capsys)
     assert "kind: '[]' is not one of" in msg
+
+
+def test_refusals_quoting_control_characters_stay_one_line(capsys):
+    """A refusal quotes the input it refuses; a newline or tab inside that input (a quoted CSV field,
+    a name) is shown escaped, so the refusal is still one line (fuzz case 38742, kind measurements)."""
+    from nmsim.cli.errors import fail, one_line
+    assert one_line("column repeats '10\n4.8' is not\tan integer") == "column repeats '10\\n4.8' is not\\tan integer"
+    assert one_line("é 😀 plain") == "é 😀 plain"
+    with pytest.raises(SystemExit) as exc:
+        fail("bad 'a\r\nb'")
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err == "nmsim: error: bad 'a\\r\\nb'\n"

@@ -26,7 +26,7 @@ def interesting(rng: random.Random, like: Any = None) -> Any:
     """A value from the interesting pools, most often of the same kind as `like`."""
     if rng.random() < 0.7:
         if isinstance(like, bool):
-            return rng.choice(OTHER_VALUES + [0, 1, "yes"])
+            return _fresh(rng.choice(OTHER_VALUES + [0, 1, "yes"]))
         near = rng.random() < 0.4  # a value near the old one: often still valid, exercising the model
         if isinstance(like, int):
             if near:
@@ -39,7 +39,14 @@ def interesting(rng: random.Random, like: Any = None) -> Any:
         if isinstance(like, str):
             return rng.choice(INTERESTING_STRINGS + [like + "x", like[:-1], like.upper(), like * 3])
     pool = rng.choice([INTERESTING_INTS, INTERESTING_FLOATS, INTERESTING_STRINGS, OTHER_VALUES])
-    return rng.choice(pool)
+    return _fresh(rng.choice(pool))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a pool value: the pools' lists and dicts must not be shared by the trees they go
+    into, or a later edit of one tree (an appended item) changes the pool and every later case of
+    the process (the long run once grew one past Python's recursion limit)."""
+    return copy.deepcopy(value)
 
 
 def _paths(tree: Any, path: tuple = ()) -> list[tuple]:
@@ -93,7 +100,7 @@ def mutate_tree(rng: random.Random, tree: Any, steps: int | None = None) -> Any:
         elif isinstance(value, dict) and value:
             del value[rng.choice(list(value))]
         else:
-            parent[key] = rng.choice(OTHER_VALUES)
+            parent[key] = _fresh(rng.choice(OTHER_VALUES))
     return tree
 
 

@@ -40,7 +40,10 @@ def run_one(index: int, seed: int, kinds: list[str]):
     name = kinds[index % len(kinds)]
     rng = random.Random(seed * 1_000_003 + index)
     with tempfile.TemporaryDirectory(prefix="nmsim-fuzz-", dir=SCRATCH) as d:
-        case = make_case(name, rng, Path(d))
+        try:
+            case = make_case(name, rng, Path(d))
+        except Exception as exc:  # the fuzzer's own fault: reported, and the run goes on
+            return index, name, "finding", f"fuzzer error making the case: {type(exc).__name__}: {exc}"[:300], []
         outcome = run_case(case)
     argv = [str(a).replace(d, "<case>") for a in (outcome.argv or [])]
     return index, name, outcome.status, outcome.finding, argv

@@ -42,3 +42,19 @@ def test_oracle_catches_impossible_figures():
     assert check_figures({"total": {"energy_pj": float("nan")}})
     assert check_figures({"total": {"utilization": 1.19}})
     assert check_figures({"total": {"utilization": 0.5, "bytes": {"dram": 3.0}}}) is None
+
+
+def test_mutations_leave_the_value_pools_alone():
+    """Edits of one case's tree must not reach the pools the next case draws from (the long run once
+    grew a shared list past the recursion limit, and a case was no longer reproduced by its number)."""
+    import copy
+
+    from . import mutate
+    before = copy.deepcopy(mutate.OTHER_VALUES)
+    rng = random.Random(0)
+    tree = {"a": [1, 2], "b": {"c": [3]}}
+    for _ in range(3000):
+        tree = mutate.mutate_tree(rng, tree)
+        if not isinstance(tree, (dict, list)) or len(str(tree)) > 2000:
+            tree = {"a": [1, 2], "b": {"c": [3]}}
+    assert mutate.OTHER_VALUES == before

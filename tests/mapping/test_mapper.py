@@ -312,3 +312,21 @@ def test_exhaustive_grid_is_all_pruned_combinations():
     got = {(g.mapping(i).dataflow, int(g.tile_m[i]), int(g.tile_n[i]), int(g.tile_k[i]), int(g.loop_order[i]))
            for i in range(len(g))}
     assert got == want
+
+
+@pytest.mark.parametrize("preset, sparsity", [("s4", "1:8"), ("eyeriss", "dense"), ("dense-systolic", "dense")])
+def test_default_candidates_take_inner_levels_as_one_by_one(preset, sparsity):
+    """The fit rule run once over all default candidates (spatial splits mixed) gives each the inner
+    levels `with_inner_levels` gives it alone, and a second call (cached) the same list."""
+    from nmsim.mapping import default_mapping_candidates
+    from nmsim.mapping.mapping import with_inner_levels
+    from nmsim.workloads import Op, Sparsity
+    arch = load_arch(preset)
+    for M, N, K in ((1024, 768, 768), (96, 3072, 768), (8, 50, 300)):
+        op = Op(name="g", kind="gemm", M=M, N=N, K=K, weight_sparsity=Sparsity.parse(sparsity))
+        bare = default_mapping_candidates(arch, op, inner=False)
+        assert len({m.spatial for m in bare}) > (1 if preset != "dense-systolic" else 0)
+        one_by_one = [with_inner_levels(arch, op, m) for m in bare]
+        assert default_mapping_candidates(arch, op) == one_by_one
+        assert default_mapping_candidates(arch, op) == one_by_one
+        assert all(len(m.levels) == len(arch.tiers()) - 1 for m in one_by_one)

@@ -134,6 +134,16 @@ def test_bad_cfg_names_file_line_and_fix(edit, line, words):
     assert words in msg and "\n" not in msg
 
 
+def test_design_nmsim_cannot_cost_names_the_cfg_and_its_keys():
+    """A 512 x 1024 array with 16 KiB SRAMs: one array fold of weights (512 KiB) fits no SRAM. The
+    refusal names the cfg file, the level and the keys to change, on one line (fuzz case 25940)."""
+    cfg = parse_scalesim_cfg(make_cfg("ws", 512, 1024, kb=16), "big.cfg")
+    with pytest.raises(SpecError) as exc:
+        scalesim_arch(cfg)
+    msg = str(exc.value)
+    assert msg.startswith("big.cfg: ") and "filter_sram" in msg and "FilterSramSzkB" in msg and "\n" not in msg
+
+
 def test_missing_cfg_file(tmp_path):
     with pytest.raises(SpecError, match="not found"):
         read_scalesim_cfg(tmp_path / "nope.cfg")

@@ -56,6 +56,9 @@ def test_classify_every_kind(tmp_path):
     assert classify_source(str(tmp_path / "hf" / "config.json")).attr == "config"
     assert classify_source("some/workload.yaml").kind == "workload"
     assert parse_value("1x3x224x224") == (1, 3, 224, 224) and parse_value("8") == 8 and parse_value("0.5") == 0.5
+    # Python's int() and float() read '1_0' as 10 and '٣' as 3; a value like that stays text (the
+    # input policy's numbers are ASCII digits), so the factory names it instead of running batch 10
+    assert parse_value("1_0") == "1_0" and parse_value("1_0.5") == "1_0.5" and parse_value("٣") == "٣"
 
 
 def test_same_network_three_sources_one_op_list(exported_onnx):
