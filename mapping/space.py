@@ -265,7 +265,21 @@ class MappingSpace:
             return c
         op = self.op
         outer = (np.minimum(c.tile_m, op.M), np.minimum(c.tile_n, op.N), np.minimum(c.tile_k, op.K))
-        tiles = inner_tiles(self.arch, self.gemm, c.dataflow, self._split_arrays(c), outer)
+        split = self._split_arrays(c)
+        # the fit rule reads no loop order, and grids vary the order fastest: run it once per run
+        # of equal (dataflow, split, tiles) and give every candidate its run's result
+        cols = [np.broadcast_to(a, c.tile_m.shape) for a in (c.dataflow, *(split or ()), *outer)]
+        new_run = np.ones(len(c), dtype=bool)
+        for a in cols:
+            new_run[1:] &= a[1:] == a[:-1]
+        new_run[1:] = ~new_run[1:]
+        first, run = np.flatnonzero(new_run), np.cumsum(new_run) - 1
+        pick = (lambda a: a[first]) if len(first) < len(c) else (lambda a: a)
+        tiles = inner_tiles(self.arch, self.gemm, pick(cols[0]),
+                            None if split is None else tuple(pick(a) for a in cols[1:5]),
+                            tuple(pick(a) for a in cols[-3:]))
+        if len(first) < len(c):
+            tiles = [tuple(t[run] for t in tier) for tier in tiles]
         levels = tuple((tm, tn, tk, np.full(len(c), o, dtype=np.int64))
                        for (tm, tn, tk), o in zip(tiles, self.inner_orders))
         return Candidates(c.dataflow, c.tile_m, c.tile_n, c.tile_k, c.loop_order, split=c.split, levels=levels)
@@ -329,8 +343,8 @@ class MappingSpace:
         maps = []
         for df in self.dataflows:
             try:
-                maps += [m for m in default_mapping_candidates(self.arch, self.op, df, inner=False)
-                         if self.constraints.allows(m, extents)]
+                cands = default_mapping_candidates(self.arch, self.op, df, inner=False)
+                maps += [m for m in cands if self.constraints.allows(m, extents)] if self.constraints.active() else cands
             except SpecError:  # nothing fits: the search says so itself
                 pass
         if not maps:

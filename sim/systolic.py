@@ -88,6 +88,7 @@ class FastSystolic:
         self.dataflow, self.mapper, self.objective, self.trace = dataflow, mapper, objective, trace
         self.name, self.clock_hz, self.peak_macs_per_cycle = arch.name, arch.clock_hz, arch.peak_macs_per_cycle
         self.vp = VectorParams.from_arch(arch)
+        self._searched: dict = {}   # (op without its name, plan) -> the mapper's mapping
 
     # --- the pipeline of one op ------------------------------------------------------------
     def cost(self, op: Op, mapping: Mapping | None = None, mask: np.ndarray | None = None, *,
@@ -117,9 +118,14 @@ class FastSystolic:
     def _choose(self, op: Op, plan: SparsePlan, mapping: Mapping | None, check: bool = True) -> tuple[Mapping, dict]:
         """The mapping to run and its fast-model record."""
         if mapping is None and self.mapper is not None:
-            constraints = Constraints(dataflow=self.dataflow) if self.dataflow else None
-            found = map_op(self.arch, op, self.mapper, self.objective, constraints, hw=self.hw, plan=plan, top=1)
-            mapping = found.best.mapping
+            # a search depends on the op's shape and plan, not its name: repeated layers (a
+            # transformer's blocks) search once per backend
+            key = (replace(op, name=""), plan)
+            mapping = self._searched.get(key)
+            if mapping is None:
+                constraints = Constraints(dataflow=self.dataflow) if self.dataflow else None
+                found = map_op(self.arch, op, self.mapper, self.objective, constraints, hw=self.hw, plan=plan, top=1)
+                mapping = self._searched[key] = found.best.mapping
         if mapping is None:
             cands = default_mapping_candidates(self.arch, op, self.dataflow)
             r = op_cost(self.hw, op, plan, cands)

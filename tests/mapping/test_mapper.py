@@ -330,3 +330,21 @@ def test_default_candidates_take_inner_levels_as_one_by_one(preset, sparsity):
         assert default_mapping_candidates(arch, op) == one_by_one
         assert default_mapping_candidates(arch, op) == one_by_one
         assert all(len(m.levels) == len(arch.tiers()) - 1 for m in one_by_one)
+
+
+def test_inner_levels_of_a_grid_do_not_depend_on_candidate_order():
+    """complete() runs the fit rule once per run of candidates that differ only in loop order; the
+    same candidates shuffled (no runs left) get the same inner tiles, candidate by candidate."""
+    from nmsim.workloads import Op, Sparsity
+    arch = load_arch("s4")
+    op = Op(name="g", kind="gemm", M=1024, N=3072, K=768, weight_sparsity=Sparsity.parse("1:16"))
+    space = MappingSpace(arch, op)
+    grid = space.grid(stride=3)
+    assert len(grid) > 1000 and len(grid.levels) == space.n_inner > 0
+    perm = np.random.default_rng(0).permutation(len(grid))
+    bare = grid.take(perm)
+    bare = Candidates(bare.dataflow, bare.tile_m, bare.tile_n, bare.tile_k, bare.loop_order, split=bare.split)
+    again = space.complete(bare)
+    for mine, ref in zip(again.levels, grid.take(perm).levels):
+        for a, b in zip(mine, ref):
+            assert np.array_equal(np.broadcast_to(a, (len(grid),)), np.broadcast_to(b, (len(grid),)))

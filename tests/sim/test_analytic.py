@@ -150,3 +150,24 @@ def test_vectorized_matches_scalar(tiny):
                         Candidates(*(np.array([x[i]]) for x in (df, tm, tn, tk, order))))
         for key in ("cycles", "bytes_dram", "energy_pj"):
             assert one[key][0] == pytest.approx(batch[key][i])
+
+
+def test_mapper_searches_a_repeated_layer_once_and_gives_it_the_same_mapping(monkeypatch):
+    """The backend keeps the mapper's answer per (shape, plan): a transformer's repeated blocks cost
+    one search, and each block gets what its own search would give. A layer of another shape or
+    sparsity searches again."""
+    import nmsim.sim.systolic as systolic
+    from nmsim.accel import load_arch
+    from nmsim.sim.systolic import FastSystolic
+    from nmsim.workloads import Op, Sparsity
+    calls = []
+    real = systolic.map_op
+    monkeypatch.setattr(systolic, "map_op", lambda *a, **k: calls.append(a[1].name) or real(*a, **k))
+    arch = load_arch("sat")
+    be = FastSystolic(arch, mapper="heuristic")
+    ops = [Op(name=f"layer{i}.q", kind="gemm", M=1024, N=768, K=768) for i in range(3)]
+    other = Op(name="layer0.q24", kind="gemm", M=1024, N=768, K=768, weight_sparsity=Sparsity.parse("2:4"))
+    got = [be.cost(op).mapping for op in ops] + [be.cost(other).mapping]
+    assert calls == ["layer0.q", "layer0.q24"]
+    assert got[0] == got[1] == got[2]
+    assert got[0] == FastSystolic(arch, mapper="heuristic").cost(ops[2]).mapping
