@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.progress import Progress
-
 from nmsim.accel import load_arch
 from nmsim.accel.presets import arch_file
 from nmsim.sim import simulate_workload
 from nmsim.workloads import zoo
 
 from .provenance import write_json
-from .tables import console, NarrowTable, seconds
+from .tables import NarrowTable, console, progress_bar, seconds
 
 DEMO_ARCHS = ("dense-systolic", "sat", "s4")
 DEMO_PATTERNS = ("dense", "2:4", "2:8", "1:8")
@@ -28,7 +26,7 @@ def run_demo(out_png: str | Path, json_path: str | Path | None = None, batch: in
     wl = zoo.build("bert-base", batch=batch, seq_len=seq_len)
     rows: list[dict] = []
     notes: dict[str, None] = {}
-    with Progress(console=console, transient=True) as prog:
+    with progress_bar() as prog:
         task = prog.add_task("simulating", total=len(DEMO_ARCHS) * len(DEMO_PATTERNS))
         for a in DEMO_ARCHS:
             arch = load_arch(a)

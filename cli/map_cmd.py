@@ -30,8 +30,6 @@ def add_parser(sub) -> None:
 
 def cmd_map(args: argparse.Namespace) -> None:
     """Run one search and print it."""
-    from rich.progress import Progress
-
     from nmsim.accel import load_arch
     from nmsim.mapping import load_constraints, save_mappings
     from nmsim.problem import SPATIAL
@@ -39,7 +37,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     from nmsim.sim.simulate import map_op
     from nmsim.workloads import parse_layer
 
-    from .tables import console, eng, NarrowTable, seconds
+    from .tables import NarrowTable, console, eng, progress_bar, seconds
 
     if args.mapper != "random" and (args.samples != 20_000 or args.seed != 0):
         fail(f"--samples/--seed apply to --mapper random, not --mapper {args.mapper}")
@@ -49,7 +47,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     op = parse_layer(args.layer)
     cons = load_constraints(args.constraints) if args.constraints else None
     hw = HwParams.from_arch(arch)
-    with Progress(console=console, transient=True, disable=args.mapper == "heuristic") as prog:
+    with progress_bar(disable=args.mapper == "heuristic") as prog:
         task = prog.add_task(f"{args.mapper} search", total=None)
         with flags("objective", "mapper"):
             res = map_op(arch, op, args.mapper, args.objective, cons, hw=hw, top=args.top, samples=args.samples,

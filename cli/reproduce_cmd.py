@@ -182,10 +182,8 @@ def _seeds(args: argparse.Namespace, algorithm: bool) -> dict:
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """Run the reproduction with a progress bar, print the tables, write --json/--markdown."""
-    from rich.progress import Progress
-
     from .errors import fail
-    from .tables import console, NarrowTable
+    from .tables import NarrowTable, console, progress_bar
 
     if args.paper != "sat" and (args.quick or args.no_algorithm):
         fail(f"--quick and --no-algorithm apply to `reproduce sat` ({args.paper} has no algorithm experiments)")
@@ -197,7 +195,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    with Progress(console=console, transient=True) as prog:
+    with progress_bar() as prog:
         task = prog.add_task(f"reproducing {args.paper}", total=1)
 
         def progress(what: str, done: int, total: int) -> None:

@@ -66,16 +66,14 @@ def cmd_validate(args: argparse.Namespace) -> None:
         from .errors import fail
 
         fail("--layer, --mapping and --only belong to --memory (add --memory)")
-    from rich.progress import Progress
-
     from nmsim.rtl_models.runner import RtlRunError
     from nmsim.rtl_models.validate import CYCLE_TOLERANCE, PRESET, make_cases, run_cases
 
-    from .tables import console, NarrowTable
+    from .tables import NarrowTable, console, progress_bar
 
     with flags(count="--cases"):
         cases = make_cases(args.cases, args.seed)
-    with Progress(console=console, transient=True) as prog:
+    with progress_bar() as prog:
         task = prog.add_task(f"{args.simulator}: building, then running {len(cases)} tiles", total=len(cases))
         try:
             rows = run_cases(cases, args.simulator, on_record=lambda rec: prog.advance(task))

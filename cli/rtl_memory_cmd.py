@@ -46,7 +46,6 @@ def _cases(args: argparse.Namespace) -> list:
 
 def cmd_validate_memory(args: argparse.Namespace) -> None:
     """Run the memory-path validation and print the table and the summary."""
-    from rich.progress import Progress
     from rich.table import Table
 
     from nmsim.rtl_models.dram import DEFAULT_MODULE
@@ -54,14 +53,14 @@ def cmd_validate_memory(args: argparse.Namespace) -> None:
     from nmsim.rtl_models.soc_driver import SocParams, check_runnable
     from nmsim.rtl_models.soc_validate import PRESET, run_memory_cases, soc_arch, soc_layer, summary
 
-    from .tables import console
+    from .tables import console, progress_bar
 
     cases = _cases(args)
     arch = soc_arch()
     for c in cases:  # refuse what the sequencer cannot run before building anything
         check_runnable(SocParams.from_arch(arch), soc_layer(arch, c))
     module = args.dram_module or DEFAULT_MODULE
-    with Progress(console=console, transient=True) as prog:
+    with progress_bar() as prog:
         task = prog.add_task(f"building (first run: LiteDRAM, Verilator), then {len(cases)} layers", total=len(cases))
         try:
             rows = run_memory_cases(cases, jobs=args.jobs, module=module, on_record=lambda r: prog.advance(task))

@@ -53,15 +53,13 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         return simulate_scalesim_files(args)
     if not (args.arch and args.workload):
         fail("simulate needs --arch and --workload (or --scalesim-cfg with --scalesim-topology)")
-    from rich.progress import Progress
-
     from nmsim.accel import load_arch
     from nmsim.sim import backend_for, simulate_workload
     from nmsim.workloads import Sparsity
 
     from .provenance import arch_prov, file_inputs
     from .resolve import parse_params, resolve_workload
-    from .tables import console, run_table
+    from .tables import progress_bar, run_table
 
     arch = load_arch(args.arch)
     wl, wl_prov = resolve_workload(args.workload, parse_params(args.param))
@@ -76,7 +74,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             "inputs": file_inputs(mapping=args.mapping), "seeds": {"mapper": 0} if args.mapper == "random" else {}}
     if args.training:
         return _simulate_training(args, arch, wl, sparsity, prov)
-    with Progress(console=console, transient=True, disable=len(wl.layers) < 200 and engine == "fast") as prog:
+    with progress_bar(disable=len(wl.layers) < 200 and engine == "fast") as prog:
         task = prog.add_task(f"simulating {wl.name}", total=len(wl.layers))
         res = simulate_workload(arch, wl, sparsity, dataflow=args.dataflow,
                                 progress=lambda done, total: prog.update(task, completed=done),

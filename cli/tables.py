@@ -23,6 +23,16 @@ class _Console(Console):
 # Width from the terminal (rich: $COLUMNS, else 80 when piped); tables are laid out to stay readable
 # at 80 columns (cells wrap, numbers keep their units).
 console = _Console(soft_wrap=False)
+# progress bars go to stderr (stdout carries the tables) and only to a terminal: piped or captured
+# output never gets a bar's redraws or the blank line a transient bar leaves when it stops
+_progress_console = Console(stderr=True, soft_wrap=False)
+
+
+def progress_bar(*, disable: bool = False):
+    """A transient rich Progress on stderr, shown on a terminal only (`disable` hides it there too)."""
+    from rich.progress import Progress
+
+    return Progress(console=_progress_console, transient=True, disable=disable or not _progress_console.is_terminal)
 
 
 def eng(x: float, unit: str = "") -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from nmsim.problem import DIM_WHY, MAX_DIM
 from nmsim.specfile import SpecError, StrictModel, bounded_int, load_model

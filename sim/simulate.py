@@ -60,6 +60,10 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
     sp = Sparsity.parse(sparsity) if isinstance(sparsity, str) else sparsity
     wl = workload.with_sparsity(sp) if sp is not None else workload
     backend = backend_for(arch, engine, dataflow=dataflow, mapper=mapper, objective=objective, trace=trace)
+    preflight = getattr(backend, "preflight", None)   # a backend that can refuse a run up front
+    if preflight is not None:
+        preflight([op for op in wl.layers if not isinstance(op, NonGemmOp) and (sp is not None or op.name not in wl.masks)],
+                  lambda op: mappings(op) if callable(mappings) else mappings)
     layers = []
     for i, op in enumerate(wl.layers):
         if isinstance(op, NonGemmOp):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -205,6 +206,24 @@ MAX_DETAILED_TILES = 100_000
 MAX_DETAILED_RUN_TILES = 1_000_000
 
 
+def _tiles(op: Op, mapping: Mapping) -> int:
+    """Tiles of `op` under `mapping` (its outermost tier), all batch members."""
+    return op.batch * math.prod(-(-d // min(t, d)) for d, t in
+                                ((op.M, mapping.tile_m), (op.N, mapping.tile_n), (op.K, mapping.tile_k)))
+
+
+def _check_tiles(op: Op, mapping: Mapping, tiles: int, run_tiles: int) -> None:
+    """SpecError when a layer or the run up to it passes the detailed engine's tile caps."""
+    if tiles > MAX_DETAILED_TILES:
+        raise SpecError(f"layer '{op.name}': {tiles:,} tiles under mapping {mapping.tile_m}x{mapping.tile_n}x"
+                        f"{mapping.tile_k}; the detailed engine simulates at most {MAX_DETAILED_TILES:,} per layer "
+                        "(7-15 s of SimPy events): use larger tiles or the fast engine")
+    if run_tiles > MAX_DETAILED_RUN_TILES:
+        raise SpecError(f"layer '{op.name}': the layers up to it add up to {run_tiles:,} tiles; the detailed "
+                        f"engine simulates at most {MAX_DETAILED_RUN_TILES:,} per run (1-2 minutes of SimPy "
+                        "events): a smaller batch or workload, or the fast engine")
+
+
 class DetailedSystolic(FastSystolic):
     """Costs ops on a systolic arch with the event-driven engine (docs/MODEL.md 9); the mapping is
     chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
@@ -220,17 +239,21 @@ class DetailedSystolic(FastSystolic):
             self.trace.add("vector", op.kind, 0.0, float(lr.cycles))
         return lr
 
+    def preflight(self, ops: list[Op], given: Callable[[Op], Mapping | None]) -> None:
+        """Refuse before any event is simulated a run that `cost` would refuse part-way (the tile
+        caps above): each GEMM's tiles under the mapping `cost` will choose for it (`given(op)`,
+        the mapper's or the default; ops costed with a mask may choose another and are left to
+        `cost`'s own check). Without it a refused run spent its minutes first."""
+        total = 0
+        for op in ops:
+            mapping, _ = self._choose(op, plan_sparsity(self.arch, op), given(op), check=False)
+            tiles = _tiles(op, mapping)
+            total += tiles
+            _check_tiles(op, mapping, tiles, total)
+
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
-        tiles = op.batch * math.prod(-(-d // min(t, d)) for d, t in
-                                     ((op.M, mapping.tile_m), (op.N, mapping.tile_n), (op.K, mapping.tile_k)))
-        if tiles > MAX_DETAILED_TILES:
-            raise SpecError(f"layer '{op.name}': {tiles:,} tiles under mapping {mapping.tile_m}x{mapping.tile_n}x"
-                            f"{mapping.tile_k}; the detailed engine simulates at most {MAX_DETAILED_TILES:,} per layer "
-                            "(7-15 s of SimPy events): use larger tiles or the fast engine")
+        tiles = _tiles(op, mapping)
         self._run_tiles = getattr(self, "_run_tiles", 0) + tiles
-        if self._run_tiles > MAX_DETAILED_RUN_TILES:
-            raise SpecError(f"layer '{op.name}': the layers so far add up to {self._run_tiles:,} tiles; the detailed "
-                            f"engine simulates at most {MAX_DETAILED_RUN_TILES:,} per run (1-2 minutes of SimPy "
-                            "events): a smaller batch or workload, or the fast engine")
+        _check_tiles(op, mapping, tiles, self._run_tiles)
         f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)
         return f, [*FAST_BREAKDOWN, *(f"stall_{c}_cycles" for c in STALL_CAUSES)]

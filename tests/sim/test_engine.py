@@ -237,3 +237,31 @@ def test_trace_times_ids_and_dropped_events_by_hand(tmp_path):
     rows = (tmp_path / "t.csv").read_text().splitlines()
     assert rows == ["layer,resource,name,start_cycle,end_cycle", "a,layers,a,0.0,100.0", "a,array,t0,0.0,10.0",
                     "b,dram,ld,105.0,107.0"]
+
+
+def test_a_run_past_the_tile_caps_is_refused_before_any_event(monkeypatch):
+    """The detailed engine's caps (tiles per layer, per run) are checked over the whole workload
+    before the first layer is simulated: a run it would refuse at its fifth layer costs no engine
+    time (it once took a minute to say no). Under the caps the run is the same as before."""
+    import nmsim.sim.systolic as systolic
+    from nmsim.accel import load_arch
+    from nmsim.sim import simulate_workload
+    from nmsim.workloads import zoo
+    wl = zoo.build("bert-base", batch=1, seq_len=128)
+    arch = load_arch("sat")
+    ran = []
+    real = systolic.engine_cost
+    monkeypatch.setattr(systolic, "engine_cost", lambda *a, **k: ran.append(a[4]) or real(*a, **k))
+    base = simulate_workload(arch, wl, engine="detailed")
+    gemm_names = [lr.name for lr in base.layers if lr.nongemm is None]
+    assert ran == gemm_names
+    ran.clear()
+    monkeypatch.setattr(systolic, "MAX_DETAILED_RUN_TILES", 40)
+    with pytest.raises(SpecError, match="add up to .* tiles; the detailed engine simulates at most 40 per run"):
+        simulate_workload(arch, wl, engine="detailed")
+    assert ran == []
+    monkeypatch.setattr(systolic, "MAX_DETAILED_RUN_TILES", 10 ** 6)
+    monkeypatch.setattr(systolic, "MAX_DETAILED_TILES", 1)
+    with pytest.raises(SpecError, match="simulates at most 1 per layer"):
+        simulate_workload(arch, wl, engine="detailed")
+    assert ran == []
