@@ -87,14 +87,6 @@ class Constraints(StrictModel):
                 raise ValueError(f"{where + ': ' if where else ''}{e['msg'].removeprefix('Value error, ')}") from None
         return v
 
-    @field_validator("tile_m", "tile_n", "tile_k")
-    @classmethod
-    def _positive(cls, v):
-        for x in ([v] if isinstance(v, int) else v if isinstance(v, list) else []):
-            if x <= 0:
-                raise ValueError(f"tile sizes must be positive (got {x})")
-        return v
-
     def dataflows(self) -> list[str] | None:
         """Allowed dataflows, or None for all."""
         return _as_list(self.dataflow)
