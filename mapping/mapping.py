@@ -321,14 +321,7 @@ def with_inner_levels(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | N
         raise SpecError(f"mapping: {len(mapping.levels)} inner level tile(s) for {arch.name}'s "
                         f"{len(tiers) - 1} inner tiers ({', '.join(names)}); "
                         "give one per inner tier, or none to take them by the fit rule")
-    gemm = executed_gemm(op, plan or plan_sparsity(arch, op))
-    sp = mapping.spatial
-    codes = split_codes((sp.row_blocks, sp.row_dim, sp.col_blocks, sp.col_dim))
-    outer = tuple(np.array([min(t, d)]) for t, d in zip((mapping.tile_m, mapping.tile_n, mapping.tile_k),
-                                                         (op.M, op.N, op.K)))
-    tiles = inner_tiles(arch, gemm, np.array([DATAFLOWS.index(mapping.dataflow)]), codes, outer)
-    levels = tuple(LevelTile(int(tm[0]), int(tn[0]), int(tk[0]), o) for (tm, tn, tk), o in zip(tiles, inner_orders(arch)))
-    return replace(mapping, levels=levels)
+    return _with_inner_levels_all(arch, op, [mapping], plan or plan_sparsity(arch, op))[0]
 
 
 def _with_inner_levels_all(arch: Arch, op: Op, mappings: list[Mapping], plan: SparsePlan) -> list[Mapping]:

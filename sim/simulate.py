@@ -60,18 +60,17 @@ def simulate_workload(arch: Arch, workload: Workload, sparsity: Sparsity | str |
     sp = Sparsity.parse(sparsity) if isinstance(sparsity, str) else sparsity
     wl = workload.with_sparsity(sp) if sp is not None else workload
     backend = backend_for(arch, engine, dataflow=dataflow, mapper=mapper, objective=objective, trace=trace)
+    given = mappings if callable(mappings) else (lambda op: mappings)
+    masks = wl.masks if sp is None else {}   # an overriding pattern replaces the masks
     preflight = getattr(backend, "preflight", None)   # a backend that can refuse a run up front
     if preflight is not None:
-        preflight([op for op in wl.layers if not isinstance(op, NonGemmOp) and (sp is not None or op.name not in wl.masks)],
-                  lambda op: mappings(op) if callable(mappings) else mappings)
+        preflight([op for op in wl.layers if not isinstance(op, NonGemmOp) and op.name not in masks], given)
     layers = []
     for i, op in enumerate(wl.layers):
         if isinstance(op, NonGemmOp):
             layers.append(backend.cost_nongemm(op))
         else:
-            given = mappings(op) if callable(mappings) else mappings
-            mask = wl.masks.get(op.name) if sp is None else None
-            layers.append(backend.cost(op, given, mask))
+            layers.append(backend.cost(op, given(op), masks.get(op.name)))
         if trace is not None:
             trace.advance(layers[-1].cycles)
         if progress:
