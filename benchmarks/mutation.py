@@ -23,7 +23,7 @@ session; each mutant runs in a forked child of it, which patches the mutant into
 in place (function objects keep their identity and take the mutated code, so every module and test
 that imported them sees the mutant; values computed at import are rebound) and runs the collected
 items. numba kernels run as Python (NUMBA_DISABLE_JIT=1) so that their mutants take effect.
-Results are stored per module in .mutation/ under a hash of the code and the tests: a rerun skips
+Results are stored per module in .mutation/ (or $NMSIM_MUTATION_STORE) under a hash of the code and the tests: a rerun skips
 what is unchanged and resumes an interrupted run; any change of the code or tests reruns the
 modules asked for (the report marks the others stale); `--keep-killed` after a change of the tests
 only reruns just the survivors.
@@ -46,7 +46,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STORE = REPO / ".mutation"
+# NMSIM_MUTATION_STORE: a separate store (results and the coverage map), for runs side by side that
+# must not overwrite each other's files
+STORE = Path(os.environ.get("NMSIM_MUTATION_STORE") or REPO / ".mutation")
 EQUIVALENT = Path(__file__).resolve().with_name("mutation_equivalent.txt")
 DEFAULT_TARGETS = ("sim", "mapping")
 DEFAULT_TESTS = ("tests/sim", "tests/mapping")

@@ -137,6 +137,15 @@ class Candidates:
         return Candidates(*base, split=split, levels=levels)
 
     @staticmethod
+    def one(mapping: Mapping) -> "Candidates":
+        """One mapping with Python ints for fields rather than one-element arrays, to cost it alone:
+        the cost model reads every field through operators, and on one element numpy's per-call
+        overhead costs more than the arithmetic (the same numbers; `len`, `take` and `stacked`
+        need arrays)."""
+        c = Candidates.from_mappings([mapping])
+        return Candidates.from_arrays([a.item() for a in c.arrays()], c.layout)
+
+    @staticmethod
     def concat(parts: list["Candidates"]) -> "Candidates":
         """One batch from several (a part without a split gets the unsplit array's)."""
         if any(p.split is not None for p in parts):
@@ -212,6 +221,8 @@ class MappingSpace:
         self.keys = [(df, s) for df in self.dataflows for s in self.splits[df]]
         self.choices: dict[tuple, dict[str, np.ndarray]] = {key: self._key_choices(*key) for key in self.keys}
         self.level_sizes = np.array([lv.capacity_bytes for lv in arch.memory], dtype=np.float64)
+        # per dataflow, its default mapping's candidates (or None), shared with the restricted spaces
+        self._defaults: dict[str, Candidates | None] = {}
 
     def _key_choices(self, df: str, split: tuple) -> dict[str, np.ndarray]:
         c, op = self.constraints, self.op
@@ -316,43 +327,59 @@ class MappingSpace:
 
         Buffer capacity usually binds at the optimum, and a coarse grid rarely lands on it.
         """
-        parts = []
         orders = self._orders()
+        probes = []  # (key, the pair, the third, the pair's grids, the probe candidates)
         for key in keys or self.keys:
             ch = self.choices[key]
             for third in DIMS:
                 a, b = (d for d in DIMS if d != third)
                 ga, gb, gc = np.meshgrid(_coarse(ch[a]), _coarse(ch[b]), ch[third], indexing="ij")
                 cols = {a: ga.ravel(), b: gb.ravel(), third: gc.ravel()}
-                ok = self.fits(self.complete(self._block(key, cols["m"], cols["n"], cols["k"], orders[0])))
-                ok = ok.reshape(ga.shape)
-                has = ok.any(axis=2)
-                # choices are ascending, so the last fitting index is the largest fitting tile
-                last = ga.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
-                ia, ib = np.nonzero(has)
-                pick = {a: ga[ia, ib, 0], b: gb[ia, ib, 0], third: ch[third][last[ia, ib]]}
-                parts.append(self._block(key, pick["m"][:, None], pick["n"][:, None], pick["k"][:, None],
-                                         orders[None, :]))
+                probes.append((key, a, b, third, ga, gb, self._block(key, cols["m"], cols["n"], cols["k"], orders[0])))
+        # one fit check over every probe: the fit rule's fixed cost per call outweighs small blocks
+        ok_all = self.fits(self.complete(Candidates.concat([p[-1] for p in probes])))
+        parts, start = [], 0
+        for key, a, b, third, ga, gb, _ in probes:
+            ok = ok_all[start:start + ga.size].reshape(ga.shape)
+            start += ga.size
+            has = ok.any(axis=2)
+            # choices are ascending, so the last fitting index is the largest fitting tile
+            last = ga.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
+            ia, ib = np.nonzero(has)
+            pick = {a: ga[ia, ib, 0], b: gb[ia, ib, 0], third: self.choices[key][third][last[ia, ib]]}
+            parts.append(self._block(key, pick["m"][:, None], pick["n"][:, None], pick["k"][:, None],
+                                     orders[None, :]))
         return self.complete(Candidates.concat(parts))
 
     def defaults(self) -> Candidates | None:
         """The default mapping's candidates (docs/MODEL.md 4) of every dataflow of this space that
         its constraints allow, or None: a mapper's safe start, which every mapper also costs, so no
         mapper returns a mapping worse than the default mapping (for its objective)."""
-        extents = {"m": self.op.M, "n": self.op.N, "k": self.op.K}
-        maps = []
-        for df in self.dataflows:
-            try:
-                cands = default_mapping_candidates(self.arch, self.op, df, inner=False)
-                maps += [m for m in cands if self.constraints.allows(m, extents)] if self.constraints.active() else cands
-            except SpecError:  # nothing fits: the search says so itself
-                pass
-        if not maps:
+        parts = [p for p in (self._defaults_of(df) for df in self.dataflows) if p is not None]
+        if not parts:
             return None
-        c = Candidates.from_mappings(maps)
-        if self.flexible and c.split is None:
-            c = c.with_split(WHOLE)
-        return self.complete(c)
+        return parts[0] if len(parts) == 1 else Candidates.concat(parts)
+
+    def _defaults_of(self, dataflow: str) -> Candidates | None:
+        """One dataflow's part of `defaults`, made once per space (the heuristic asks per dataflow
+        after asking for all)."""
+        if dataflow in self._defaults:
+            return self._defaults[dataflow]
+        extents = {"m": self.op.M, "n": self.op.N, "k": self.op.K}
+        try:
+            maps = default_mapping_candidates(self.arch, self.op, dataflow, inner=False)
+        except SpecError:  # nothing fits: the search says so itself
+            maps = []
+        if self.constraints.active():
+            maps = [m for m in maps if self.constraints.allows(m, extents)]
+        c = None
+        if maps:
+            c = Candidates.from_mappings(maps)
+            if self.flexible and c.split is None:
+                c = c.with_split(WHOLE)
+            c = self.complete(c)
+        self._defaults[dataflow] = c
+        return c
 
     def keys_of(self, c: Candidates) -> list:
         """The distinct (dataflow, split) keys of `c`, in order of first appearance."""

@@ -128,8 +128,10 @@ def resident_bytes(gemm: Gemm, operand_bytes: float):
 def whole_accesses(run_bytes, access_bytes):
     """Bytes a contiguous run of `run_bytes` moves in whole accesses of `access_bytes` (bytes);
     the run itself when accesses are single bytes (docs/MODEL.md 3.4, DRAM efficiency)."""
-    if not isinstance(access_bytes, np.ndarray) and access_bytes <= 1:  # scalars: the hot path
-        return run_bytes
+    if not isinstance(access_bytes, np.ndarray):  # scalars: the hot path
+        if access_bytes <= 1:
+            return run_bytes
+        return np.ceil(np.asarray(run_bytes, dtype=np.float64) / access_bytes) * access_bytes
     g = np.asarray(access_bytes, dtype=np.float64)
     run = np.asarray(run_bytes, dtype=np.float64)
     return np.where(g > 1, np.ceil(run / np.maximum(g, 1.0)) * g, run)

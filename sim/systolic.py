@@ -55,7 +55,10 @@ def op_cost(hw: HwParams, op: Op, plan: SparsePlan, mappings: list[Mapping] | Ca
     """Fast-model cost of `op` executed as `plan` under each of `mappings` (arrays indexed like
     them): the batch evaluator the mappers and `nmsim simulate` share (analytic.gemm_cost; `detail`
     as there)."""
-    c = mappings if isinstance(mappings, Candidates) else Candidates.from_mappings(mappings)
+    if isinstance(mappings, Candidates):
+        c = mappings
+    else:
+        c = Candidates.one(mappings[0]) if len(mappings) == 1 else Candidates.from_mappings(mappings)
     return gemm_cost(hw, executed_gemm(op, plan), c, detail=detail)
 
 
