@@ -159,11 +159,18 @@ class MemoryLevel(StrictModel):
         "shared", description="shared: one port serves reads and writes, so their cycles add; separate: reads and "
                               "writes use their own ports in parallel (dual-port SRAM, register files, banks, "
                               "ping-pong halves), so the level is busy for the longer of the two (docs/MODEL.md 3.3)")
-    prefetch_steps: LatencyCycles | None = Field(
+    prefetch_steps: LatencyCycles | dict[Dataflow, LatencyCycles] | None = Field(
         None, description="array steps (beats) the array's reader of a streamed operand kept here may fetch "
                           "ahead of the array (its FIFO); during a fold's fill and drain the read port then works "
-                          "at most this many beats ahead; null: no limit, the port's work spreads over whole "
+                          "at most this many beats ahead; one number for every dataflow, or one per dataflow "
+                          "({ws: 4, os: 8}: a reader whose slots hold more beats in one dataflow than another; "
+                          "a dataflow left out has no limit); null: no limit, the port's work spreads over whole "
                           "folds (MODEL.md 3.3)")
+    prefetch_latency_cycles: LatencyCycles = Field(
+        0, description="cycles from the array freeing a slot of that reader to the refilled data reaching the "
+                       "array (slot re-allocation, the SRAM read, the reader's output stage): exposed once per "
+                       "fold when the port paces the stream and the reader ran out of slots (MODEL.md 3.3); "
+                       "read only with prefetch_steps")
     holds: list[Operand] = Field(default_factory=lambda: list(OPERANDS), min_length=1,
                                  description="operands this level keeps; the others bypass it")
     keeps_activations: bool = Field(False, description="activations stay here between ops when they fit, so "

@@ -45,7 +45,7 @@ from .spec import AS_GIVEN, Sweep
 # differ in any of them are costed in separate batches.
 _STRUCTURAL = ("name", "level_names", "keepers", "level_latency_cycles", "all_double_buffered",
                "zero_skipping", "level_double_buffered", "tier_of", "level_per_pe",
-               "level_ports_separate")
+               "level_ports_separate", "level_prefetch_steps")
 
 
 class ResultRow(NamedTuple):

@@ -71,6 +71,10 @@ class PerDataflow:
         """`streams[s]` for the stream s ("stationary", "row", "col") that `operand` takes."""
         return self._select(_STREAM[operand], streams.__getitem__)
 
+    def value(self, by_dataflow):
+        """by_dataflow(dataflow name), per candidate."""
+        return self._select(list(DATAFLOWS), by_dataflow)
+
     def flag(self, predicate):
         """predicate(dataflow name) -> bool, per candidate."""
         return self._select([bool(predicate(d)) for d in DATAFLOWS], lambda b: b)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from nmsim.accel import OPERANDS, SystolicArch
+from nmsim.problem import DATAFLOWS
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class HwParams:
     tier_of: tuple[int, ...] = (0,)  # per level: the tier (tile of the mapping) it holds, outermost 0
     level_per_pe: tuple[bool, ...] = ()  # per level: one instance per PE (a PE's register file, MODEL.md 3.9)
     level_ports_separate: tuple[bool, ...] = ()   # per level: reads and writes in parallel (MODEL.md 3.3)
-    level_prefetch_steps: tuple[float, ...] = ()  # per level: beats its streamed reader runs ahead (inf: no limit)
+    # per level, per dataflow code (ws, os, is): beats its streamed reader runs ahead (inf: no limit)
+    level_prefetch_steps: tuple[tuple[float, float, float], ...] = ()
+    level_prefetch_latency: tuple[float, ...] = ()  # per level: cycles from a freed slot to its data (MODEL.md 3.3)
     preload_overlap: bool = False                 # WS/IS preload hidden under the previous fold (MODEL.md 3.2)
     dram_access_bytes: float = 1.0                # DRAM efficiency (MODEL.md 3.4-3.5): access granularity,
     dram_refresh_fraction: float = 0.0            # time lost to refresh,
@@ -92,9 +95,19 @@ class HwParams:
             tier_of=tuple(arch.tier_of()),
             level_per_pe=tuple(lv.instances == c.rows * c.cols for lv in mem),
             level_ports_separate=tuple(lv.ports == "separate" for lv in mem),
-            level_prefetch_steps=tuple(math.inf if lv.prefetch_steps is None else float(lv.prefetch_steps) for lv in mem),
+            level_prefetch_steps=tuple(_steps_per_dataflow(lv.prefetch_steps) for lv in mem),
+            level_prefetch_latency=tuple(float(lv.prefetch_latency_cycles) for lv in mem),
             preload_overlap=c.preload_overlap,
             dram_access_bytes=float(d.access_bytes), dram_refresh_fraction=d.refresh_fraction,
             dram_page_bytes=float(d.page_bytes), dram_page_cycles=d.page_change_s * c.clock_hz,
             dram_rw_batch_bytes=float(d.rw_batch_bytes), dram_rw_cycles=d.rw_switch_s * c.clock_hz,
         )
+
+
+def _steps_per_dataflow(steps) -> tuple[float, float, float]:
+    """A level's prefetch_steps as beats per dataflow code (ws, os, is); inf where it sets no limit."""
+    if steps is None:
+        return (math.inf,) * len(DATAFLOWS)
+    if isinstance(steps, dict):
+        return tuple(float(steps[df]) if df in steps else math.inf for df in DATAFLOWS)
+    return (float(steps),) * len(DATAFLOWS)

@@ -153,30 +153,35 @@ def fill_exposure(hw: HwParams, sel: PerDataflow, reads, beats, folds, fill) -> 
     """Per level, read-port cycles that the folds' fill and drain cannot hide (MODEL.md 3.3).
 
     The streamed operands' reader runs ahead of the array by at most `prefetch_steps` beats of its
-    level: while a fold fills and drains (no beats consumed) the port works only that far ahead.
-    When the level's streamed reads take c > 1 port cycles per beat (the port, not the array, sets
-    the pace), a fold lasts T c + max(0, fill - steps c): each fold exposes max(0, fill - steps c)
-    on top of the port's work. `reads` = array read bytes of (A, B, out) at their innermost keepers
-    (the levels the array reads); `beats` and `folds` over the same tiles (sums, or one tile). Levels
-    without a limit expose nothing (as before the field).
+    level (per dataflow): while a fold fills and drains (no beats consumed) the port works only that
+    far ahead, then waits for the array to free a slot, and the refilled data reach the array
+    `prefetch_latency_cycles` L after the slot is freed. When the level's streamed reads take c > 1
+    port cycles per beat (the port, not the array, sets the pace), a fold lasts
+    T c + max(0, fill + L - steps c): each fold exposes max(0, fill + L - steps c) on top of the
+    port's work. `reads` = array read bytes of (A, B, out) at their innermost keepers (the levels the
+    array reads); `beats` and `folds` over the same tiles (sums, or one tile). Levels without a
+    limit expose nothing (as before the fields).
     """
     nlev = len(hw.level_names)
-    steps = hw.level_prefetch_steps or (np.inf,) * nlev
+    steps = hw.level_prefetch_steps or ((np.inf,) * len(DATAFLOW_CODES),) * nlev
+    latency = hw.level_prefetch_latency or (0.0,) * nlev
+    limited = [any(np.isfinite(s) for s in steps[lv]) for lv in range(nlev)]
     streamed = [0.0] * nlev
     for operand, op_reads, holder in (("A", reads[0], "inputs"), ("B", reads[1], "weights"),
                                       ("out", reads[2], "outputs")):
         lv = hw.inner_of[holder]
-        if np.any(np.isfinite(steps[lv])):
+        if limited[lv]:
             is_streamed = sel.flag(lambda df, o=operand: stream_of(df, o) != "stationary")
             streamed[lv] = streamed[lv] + np.where(is_streamed, op_reads, 0.0)
     out = [0.0] * nlev
     for lv in range(nlev):
-        if not np.any(np.isfinite(steps[lv])):
+        if not limited[lv]:
             continue
+        ahead = sel.value(lambda df, s=steps[lv]: s[DATAFLOW_CODES[df]])  # beats, per candidate
         per_beat = streamed[lv] / hw.read_bpc[lv] / np.maximum(beats, 1)
-        limit = np.where(np.isfinite(steps[lv]), steps[lv], 0.0)
-        out[lv] = np.where(np.isfinite(steps[lv]) & (per_beat > 1),
-                           folds * np.maximum(0.0, fill - limit * per_beat), 0.0)
+        limit = np.where(np.isfinite(ahead), ahead, 0.0)
+        out[lv] = np.where(np.isfinite(ahead) & (per_beat > 1),
+                           folds * np.maximum(0.0, fill + latency[lv] - limit * per_beat), 0.0)
     return out
 
 

@@ -282,7 +282,8 @@ def test_single_level_arch_keeps_todays_numbers():
 
 DRAM_TERMS = {"dram.access_bytes": 16, "dram.page_bytes": 512, "dram.page_change_s": 8e-9,
               "dram.refresh_fraction": 0.05, "dram.rw_batch_bytes": 64, "dram.rw_switch_s": 5e-9,
-              "memory.0.ports": "separate", "memory.0.prefetch_steps": 2, "compute.preload_overlap": True}
+              "memory.0.ports": "separate", "memory.0.prefetch_steps": {"ws": 2, "os": 3},
+              "memory.0.prefetch_latency_cycles": 2, "compute.preload_overlap": True}
 
 
 @pytest.mark.parametrize("bypass", [False, True])

@@ -59,6 +59,60 @@ def test_prefetch_steps_expose_the_fill():
     assert breakdown(far, op, Mapping("ws", 8, 4, 8))["buffer_cycles"] == pytest.approx(58)
 
 
+@pytest.mark.parametrize("fields, expected", [
+    # the case above (fill 10, 4 cycles per beat, 58 cycles of port work): a slot freed by the array is
+    # refilled and back at the array L cycles later, so a fold exposes max(0, fill + L - steps c)
+    ({"memory.0.prefetch_steps": 2, "memory.0.prefetch_latency_cycles": 3}, 58 + (10 + 3 - 8)),
+    ({"memory.0.prefetch_steps": 3, "memory.0.prefetch_latency_cycles": 3}, 58 + (10 + 3 - 12)),
+    ({"memory.0.prefetch_steps": 3, "memory.0.prefetch_latency_cycles": 1}, 58),   # 11 - 12 < 0
+    ({"memory.0.prefetch_latency_cycles": 3}, 58),                  # without a limit the reader never waits
+    # steps per dataflow: this WS layer takes the WS entry; a dataflow left out has no limit
+    ({"memory.0.prefetch_steps": {"ws": 2, "os": 5}}, 60),
+    ({"memory.0.prefetch_steps": {"os": 2}}, 58),
+    ({"memory.0.prefetch_steps": {"ws": 2}, "memory.0.prefetch_latency_cycles": 4}, 58 + (10 + 4 - 8)),
+])
+def test_prefetch_latency_and_steps_per_dataflow(fields, expected):
+    op = Op("g", "gemm", M=8, N=4, K=8, weight_sparsity=Sparsity.parse("2:4"))
+    arch = make_arch(**{"memory.0.read_bytes_per_cycle": 2}, **fields)
+    assert breakdown(arch, op, Mapping("ws", 8, 4, 8))["buffer_cycles"] == pytest.approx(expected)
+    # the detailed engine's schedule exposes the same cycles on the one fold's tile
+    hw = HwParams.from_arch(arch)
+    sched = build_schedule(hw, executed_gemm(op, plan_sparsity(arch, op)), Mapping("ws", 8, 4, 8))
+    assert sched.port_extra_cycles.sum() == pytest.approx(expected - 58)
+
+
+def test_prefetch_steps_per_dataflow_on_an_os_fold():
+    """OS, 2:4, M = N = 4, K = 16: one fold, fill R + C - 2 = 6. Its reads take 6.5 port cycles per
+    beat at 2 B/cycle, so a reader allowed 0 beats ahead exposes the whole fill (6 cycles), plus its
+    latency L: only under the OS entry; a WS entry leaves this OS layer unlimited."""
+    op = Op("g", "gemm", M=4, N=4, K=16, weight_sparsity=Sparsity.parse("2:4"))
+    m = Mapping("os", 4, 4, 16)
+    base = {"memory.0.read_bytes_per_cycle": 2}
+
+    def port(**fields):
+        return breakdown(make_arch(**base, **fields), op, m)["buffer_cycles"]
+
+    free = port()
+    assert port(**{"memory.0.prefetch_steps": {"ws": 0}}) == pytest.approx(free)
+    assert port(**{"memory.0.prefetch_steps": {"os": 0}}) == pytest.approx(free + 6)
+    assert port(**{"memory.0.prefetch_steps": {"os": 0}, "memory.0.prefetch_latency_cycles": 2}) == \
+        pytest.approx(free + 8)
+    assert port(**{"memory.0.prefetch_steps": 1}) == pytest.approx(free)   # 6.5 cycles ahead > 6
+
+
+@pytest.mark.parametrize("field, value", [("prefetch_steps", {"rs": 4}), ("prefetch_steps", -1),
+                                          ("prefetch_latency_cycles", -1)])
+def test_prefetch_fields_are_checked_by_name(field, value):
+    from nmsim.accel.spec import Arch
+    from nmsim.specfile import parse_model
+    spec = make_arch().model_dump(exclude={"energy": {"sources"}})
+    spec["memory"][0][field] = value
+    with pytest.raises(SpecError) as e:
+        parse_model(Arch, spec, "x.yaml", None)
+    msg = str(e.value)
+    assert msg.startswith(f"x.yaml: memory.0.{field}") and "\n" not in msg
+
+
 @pytest.mark.parametrize("mapping, expected", [
     # One tile: A 3 rows of 20 B -> 32 each, B 5 columns of 20 B -> 32, out 3 rows of 5 B -> 16.
     (Mapping("ws", 3, 5, 20), 3 * 32 + 5 * 32 + 3 * 16),
@@ -132,13 +186,18 @@ def test_engine_streams_fills_through_the_port():
 
 
 def test_bad_preset_fields_name_the_field():
-    with pytest.raises(SpecError):
-        from nmsim.specfile import parse_model
-        from nmsim.accel.spec import Arch
-        parse_model(Arch, {"name": "x", "compute": {"rows": 1, "cols": 1, "clock_hz": 1}, "memory": [
-            {"name": "m", "size_bytes": 1, "read_bytes_per_cycle": 1, "write_bytes_per_cycle": 1,
-             "prefetch_steps": -1}], "dram": {"bytes_per_s": 1}, "energy": {"mac_pj": 1, "per_byte_pj":
-            {"m": 0, "dram": 0}}}, "x.yaml", None)
+    """A spec valid but for one memory field: the one-line error names that field (and only it)."""
+    from nmsim.accel.spec import Arch
+    from nmsim.specfile import parse_model
+    spec = {"name": "x", "compute": {"rows": 1, "cols": 1, "clock_hz": 1e9}, "memory": [
+        {"name": "m", "size_bytes": 64, "read_bytes_per_cycle": 1, "write_bytes_per_cycle": 1}],
+        "dram": {"bytes_per_s": 1e9}, "energy": {"mac_pj": 1, "per_byte_pj": {"m": 0, "dram": 0}}}
+    parse_model(Arch, spec, "x.yaml", None)   # valid as it stands
+    spec["memory"][0]["ports"] = "dual"
+    with pytest.raises(SpecError) as e:
+        parse_model(Arch, spec, "x.yaml", None)
+    msg = str(e.value)
+    assert msg.startswith("x.yaml: memory.0.ports") and "more" not in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("op, mapping, expected", [
