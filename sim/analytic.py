@@ -257,11 +257,15 @@ def level_traffic(hw: HwParams, gemm: Gemm, c: Candidates, dims: dict[str, DimTi
     nests = {d.lower(): dims[d].nest for d in "MNK"}
     rows = _tile_rows(hw, gemm)
     tile = {op: _tile_fn(rows[op], op) for op in ("A", "B", "out")}
+    if gemm.k_scale is not None:
+        # unstructured kept K rounds up per tile (Gemm.k_nnz), so B moved once is the sum over the
+        # tier-0 tiles, not the whole tensor's count (N:M tiles hold whole groups: the same sum)
+        b_all = _tiled_total(nests, 0, rows["B"], {"m": M, "n": N, "k": K})
     whole = {"A": a_all, "B": b_all, "out": partial_all, "final": final_all}
     tier = hw.tier_of
     mult0 = tier0_multiplicities(counts, pos)  # shared by every keeper of tier 0
     gran = hw.dram_access_bytes
-    if np.any(np.asarray(gran) > 1):  # DRAM-side tiles and tensors in whole accesses
+    if (gran > 1) if not isinstance(gran, np.ndarray) else np.any(gran > 1):  # DRAM-side tiles and tensors in whole accesses
         rows = _tile_rows(hw, gemm, gran)
         dram_tile = {op: _tile_fn(rows[op], op) for op in ("A", "B", "out")}
         outer = {"A": "inputs", "B": "weights", "out": "outputs", "final": "outputs"}
