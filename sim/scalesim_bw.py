@@ -92,7 +92,7 @@ def _serve_reads(lo, hi, state, n, a, p, q, cycle):
     # One demand row reading sets lo..hi of a read buffer (read_buffer.py:345-374) of n sets, window
     # a, step p, q DRAM cycles per refill. state = [window start, DRAM clock, refills], updated in
     # place. Returns the row's stall: served cycle - cycle - hit latency (may be negative).
-    off = 1
+    off = READ_HIT_LATENCY
     for x in range(lo, hi + 1):
         d = (x - state[0]) % n
         if d >= a:
@@ -107,7 +107,7 @@ def _serve_reads(lo, hi, state, n, a, p, q, cycle):
                 off += gap                            # :362, whatever its sign
                 if gap > 0:
                     off += gap                        # :363-364, again when positive
-    return off - 1
+    return off - READ_HIT_LATENCY
 
 
 @njit(cache=True)
