@@ -175,11 +175,13 @@ class ScaleSimBackend:
         if note:
             notes.append(note)
         # SCALE-Sim's cycles run its executed K (OptimizedMapping shrinks even a dense layer's K):
-        # utilization counts those MACs, not nmsim's own plan's, or it exceeds 1
+        # utilization counts those MACs, not nmsim's own plan's, or it exceeds 1; and SCALE-Sim's Total
+        # Cycles is the index of the last cycle (0-based), so the array ran total + 1 cycles: a 1 x 1 OS
+        # array's fold of K MACs reports K - 1 (SCALE-Sim's own "Overall Util" then passes 100 %)
         macs = op.batch * op.M * op.N * scalesim_executed_k(self.cfg, op)
         return replace(
             own, cycles=total, latency_s=total / self.clock_hz, macs_effective=macs,
-            utilization=macs / (max(total, 1) * self.peak_macs_per_cycle),
+            utilization=macs / ((total + 1) * self.peak_macs_per_cycle),
             cycle_breakdown={**own.cycle_breakdown, "nmsim_cycles": float(own.cycles),
                              "scalesim_executed_k": float(scalesim_executed_k(self.cfg, op)),
                              "scalesim_stall_free_cycles": float(stall_free),
