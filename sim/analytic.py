@@ -238,7 +238,7 @@ def _tiled_total(nests: dict, level: int, rows_of: tuple, dims: dict):
     nest = nests[run_dim]
     runs = 0
     for cnt, size in zip(nest.counts[level], nest.sizes[level]):
-        runs = runs + cnt * np.where(size > 0, run(np.maximum(size, 1)), 0)
+        runs = runs + cnt * run(size)  # an empty class (size 0) has count 0 (nest_classes)
     return dims[row_dim] * runs
 
 

@@ -243,15 +243,21 @@ def fill_bytes(nests: dict, counts, pos, operand: str, level: int, nbytes, total
     # depends only on its class: computed once per class, not once per pair of classes. Classes
     # with no tile anywhere add nothing and are skipped (most edge classes of a scalar mapping).
     live_a = [(ca, sa, _class_inner(nests[a], pos, rel[0], ia, level))
-              for ia, (ca, sa) in enumerate(zip(nests[a].counts[level], nests[a].sizes[level])) if np.any(ca)]
+              for ia, (ca, sa) in enumerate(zip(nests[a].counts[level], nests[a].sizes[level])) if _any(ca)]
     live_b = [(cb, sb, _class_inner(nests[b], pos, rel[1], ib, level))
-              for ib, (cb, sb) in enumerate(zip(nests[b].counts[level], nests[b].sizes[level])) if np.any(cb)]
+              for ib, (cb, sb) in enumerate(zip(nests[b].counts[level], nests[b].sizes[level])) if _any(cb)]
     total = 0
     for ca, sa, inner_a in live_a:
         for cb, sb, inner_b in live_b:
             mult = _irrelevant_count(counts, pos, irr, level, np.maximum(inner_a, inner_b))
             total = total + ca * cb * nbytes(sa, sb) * mult
     return total
+
+
+def _any(x) -> bool:
+    """Whether any entry of a count (scalar or array) is nonzero; the array method skips np.any's
+    dispatch, which costs more than the test on one mapping's scalars."""
+    return bool(x.any()) if isinstance(x, np.ndarray) else bool(x)
 
 
 def _class_inner(nest: Nesting, pos, r: int, i: int, level: int):

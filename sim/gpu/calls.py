@@ -49,11 +49,11 @@ def call_path(kernel: str, variant: tuple[str, ...]) -> str:
 
 
 def padded_rows(M: int, dtype: str, path: str) -> int:
-    """Activation rows (count) the kernel runs on: M rounded up to DENSE_MIN_ROWS for the tensor
-    subclass path, M otherwise."""
+    """Activation rows (count) the kernel runs on: M rounded up to DENSE_MIN_ROWS[dtype] for the
+    tensor subclass path, M otherwise (`dtype` one of its keys, the dtypes the model rates)."""
     if path != "torch_subclass":
         return M
-    q = DENSE_MIN_ROWS.get(dtype, 8)
+    q = DENSE_MIN_ROWS[dtype]
     return -(-M // q) * q
 
 
