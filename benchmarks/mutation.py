@@ -35,6 +35,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -287,11 +288,26 @@ def coverage_map(tests: list[str]) -> dict:
 
 def tests_for(cov: dict, module: str, line: int) -> list[str]:
     """Passing tests that execute `line` of `module`, fastest first; a line run only at import (module
-    constants, signatures, class bodies) selects every test that executes the module."""
+    constants, signatures, class bodies) selects every test that executes the module, and in a module
+    of data alone (no test executes any of its lines) every test whose file names the module."""
     hit = [t for t, r in cov.items() if t != "<import>" and r["passed"] and line in r["lines"].get(module, ())]
     if not hit and line in cov["<import>"]["lines"].get(module, ()):
         hit = [t for t, r in cov.items() if t != "<import>" and r["passed"] and r["lines"].get(module)]
+        if not hit:
+            name = module_name(module).rsplit(".", 1)[-1]
+            hit = [t for t, r in cov.items() if t != "<import>" and r["passed"] and _names(t.split("::")[0], name)]
     return sorted(hit, key=lambda t: cov[t]["seconds"])
+
+
+_TEST_TEXT: dict[str, str] = {}
+
+
+def _names(test_file: str, name: str) -> bool:
+    """Whether the test file's source mentions `name` as a word (an import or a use of the module)."""
+    if test_file not in _TEST_TEXT:
+        p = REPO / test_file
+        _TEST_TEXT[test_file] = p.read_text() if p.is_file() else ""
+    return re.search(rf"\b{re.escape(name)}\b", _TEST_TEXT[test_file]) is not None
 
 
 # --- applying a mutant in place and running tests in forked children ------------------------------

