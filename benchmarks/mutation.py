@@ -179,6 +179,18 @@ def module_mutants(module: str) -> tuple[list[Mutant], dict]:
     return mutants, where
 
 
+def statement_lines(source: str) -> dict[int, int]:
+    """Line -> first line of the innermost statement holding it. Tracing reports a statement's first
+    line only (a number on the third line of a tuple literal never shows as executed), so a mutant's
+    tests are those of its statement."""
+    first = {}
+    for node in ast.walk(ast.parse(source)):   # breadth first: enclosing statements before inner ones
+        if isinstance(node, ast.stmt):
+            for ln in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+                first[ln] = node.lineno
+    return first
+
+
 def module_name(module: str) -> str:
     """Import name of a repo path (pyproject maps folder X/ to nmsim.X)."""
     parts = list(Path(module).with_suffix("").parts)
@@ -491,7 +503,9 @@ def run_module(module: str, cov: dict, key: str, workers: int, items: dict, keep
     mutants, where = module_mutants(module)
     save = lambda: _store_path(module).write_text(json.dumps(doc, indent=0))  # noqa: E731
     limit = lambda ids: 10 + 3 * sum(cov[t]["seconds"] for t in ids)  # noqa: E731
-    all_ids = sorted({t for m in mutants for t in tests_for(cov, module, m.line)})
+    first = statement_lines((REPO / module).read_text())
+    ids_of = lambda m: tests_for(cov, module, m.line) or tests_for(cov, module, first.get(m.line, m.line))  # noqa: E731
+    all_ids = sorted({t for m in mutants for t in ids_of(m)})
     if doc.get("baseline") != "ok" and all_ids:
         seen = {}
         run_children([("baseline", None, None, _ordered(items, all_ids, cov), 60 + limit(all_ids))], 1,
@@ -505,7 +519,7 @@ def run_module(module: str, cov: dict, key: str, workers: int, items: dict, keep
     for m in mutants:
         if m.key in doc["results"]:
             continue
-        ids = tests_for(cov, module, m.line)
+        ids = ids_of(m)
         if ids:
             jobs[m.key] = (m, ids)
         else:

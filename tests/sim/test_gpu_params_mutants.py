@@ -1,0 +1,227 @@
+"""The GPU model's free parameters (sim/gpu/params.py; docs/GPU.md, "What is calibrated, and why"):
+properties of the priors and bounds, the architecture class rule, and which value default_params
+and param_status give per GPU.
+
+The priors are `assumed:` data, so no test copies a prior's number: each test states a property
+the parameter table must have (a prior inside its own bounds, an efficiency prior a fraction of
+the datasheet peak, parameters of one kind sharing the fit's documented bounds, the documented
+per-architecture split) or checks the lookup rule against an oracle written here from the
+module docstring (calibrated for the GPU's class, else its sibling's, else the prior).
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nmsim.accel import load_arch
+from nmsim.sim.gpu import params as pm
+from nmsim.sim.gpu.calibrated import CALIBRATED
+from nmsim.sim.gpu.kernels import KERNEL_FAMILY
+from nmsim.sim.gpu import nongemm as ng_mod
+from nmsim.sim.gpu.nongemm import NONGEMM_KERNEL
+
+PRESETS = ("t4", "a100", "a30", "rtx3060", "rtx4070-ti-super", "l40s", "h100", "h200")
+# docs/GPU.md, table "What is calibrated": the efficiencies of the GEMM model (fractions of a
+# datasheet rate), the fit's bounds "efficiencies 0.02..2"
+EFFICIENCIES = ("tensor_eff_cublas", "tensor_eff_cusparselt", "tensor_eff_cutlass_sparse", "tensor_eff_triton",
+                "mem_eff", "decode_eff")
+OVERHEADS = ("overhead_s_cublas", "overhead_s_sparse_lib", "overhead_s_triton")     # "overheads 10 ns..1 ms"
+HOST_TIMES = ("host_s_torch_op", "host_s_subclass", "host_s_cslt_setup")
+GAPS = ("gap_s_tensorrt", "gap_s_torch_compile")
+
+
+# read the tables at call time (not at import), through a function of their module: the mutation
+# harness rebinds them per mutant and runs a module's table mutants on the tests that execute it
+def by_name(name: str) -> pm.Param:
+    assert name in pm.prior_params(load_arch("a100").gpu)
+    return {p.name: p for p in pm.PARAMS}[name]
+
+
+def ng(name: str) -> pm.Param:
+    assert name in ng_mod.nongemm_prior_params(4e-6)
+    return {p.name: p for p in ng_mod.NONGEMM_PARAMS}[name]
+
+
+def gpu(preset: str, **fields):
+    g = load_arch(preset).gpu
+    return g.model_copy(update=fields) if fields else g
+
+
+# --- the parameter table ---------------------------------------------------------------------
+
+def test_every_prior_lies_inside_its_own_ordered_bounds():
+    launches = [load_arch(n).gpu.launch_overhead_s for n in PRESETS]
+    assert set(pm.prior_params(load_arch("a100").gpu)) | set(ng_mod.nongemm_prior_params(4e-6)) == \
+        {p.name for p in pm.PARAMS + ng_mod.NONGEMM_PARAMS}
+    for p in pm.PARAMS + ng_mod.NONGEMM_PARAMS:
+        assert 0.0 <= p.lo < p.hi, p.name                          # bounds ordered, none negative
+        # the 'launch' prior is the preset's launch_overhead_s: every preset's must lie inside too
+        for v in (launches if p.default == "launch" else [p.default]):
+            assert p.lo <= float(v) <= p.hi, (p.name, v)
+
+
+def test_bounds_are_positive_where_the_fit_works_in_log_space():
+    # calibrate fits log(p) inside [log lo, log hi]: every GEMM parameter's lower bound is > 0
+    for n in pm.PARAM_NAMES:
+        assert by_name(n).lo > 0 and math.isfinite(math.log(by_name(n).lo)), n
+
+
+def test_efficiency_priors_are_fractions_of_the_datasheet_rate():
+    # an `assumed:` efficiency says which fraction of the datasheet peak a kernel reaches (70-80 %,
+    # "below", "less"): a prior above 1 would claim the kernel beats the datasheet
+    for n in EFFICIENCIES:
+        assert 0.0 < by_name(n).default <= 1.0, n
+    for n in ("nongemm_mem_eff", "nongemm_l2_eff", "nongemm_compute_eff", "nongemm_l2_fraction"):
+        assert 0.0 < ng(n).default <= 1.0, n
+
+
+def test_efficiency_priors_are_ordered_as_their_reasons_say():
+    d = {n: by_name(n).default for n in EFFICIENCIES}
+    # "Triton tiles reach somewhat less of the tensor peak than cuBLAS"
+    assert d["tensor_eff_triton"] < d["tensor_eff_cublas"]
+    # "2:4 libraries usually gain well under the 2x of the sparse rate over dense": the sparse rate
+    # is 2x the dense one, so gain = 2 * eff_sparse / eff_cublas < 2 means eff_sparse < eff_cublas
+    assert d["tensor_eff_cusparselt"] < d["tensor_eff_cublas"]
+    assert d["tensor_eff_cutlass_sparse"] < d["tensor_eff_cublas"]     # "as cuSPARSELt"
+    # "gathers and per-row index decoding keep the decode kernel below streaming rate"
+    assert d["decode_eff"] < d["mem_eff"]
+
+
+def test_parameters_of_one_kind_share_the_fits_bounds():
+    # docs/GPU.md, "Fit": one range per kind of parameter (efficiencies 0.02..2, overheads 10 ns..1 ms,
+    # host times up to 10 ms, all from one 100 ns floor); a parameter whose bounds differed from its
+    # kind's would be fitted over another range
+    assert len({(by_name(n).lo, by_name(n).hi) for n in EFFICIENCIES}) == 1
+    assert len({(by_name(n).lo, by_name(n).hi) for n in OVERHEADS}) == 1
+    assert len({by_name(n).lo for n in HOST_TIMES}) == 1
+    # the two per-call Python paths of the 2:4 libraries (subclass dispatch, plan creation) share
+    # the widest host range
+    assert by_name("host_s_subclass").hi == by_name("host_s_cslt_setup").hi
+    assert by_name("host_s_torch_op").hi <= by_name("host_s_subclass").hi
+    # the framework gaps: one row of the docs table, one prior ("~2 us apart") and one range
+    assert len({(by_name(n).default, by_name(n).lo, by_name(n).hi) for n in GAPS}) == 1
+    # the non-GEMM efficiencies: one range, a fraction of a datasheet rate (<= 1)
+    effs = ("nongemm_mem_eff", "nongemm_l2_eff", "nongemm_compute_eff")
+    assert len({(ng(n).lo, ng(n).hi) for n in effs}) == 1
+    assert all(ng(n).hi <= 1.0 for n in effs)
+
+
+def test_fraction_parameters_cannot_exceed_one():
+    # sustained_frac: "power-limited cards fall below" the one-op rates, never above them;
+    # nongemm_l2_fraction: a fraction of the L2's capacity
+    assert by_name("sustained_frac").hi <= 1.0
+    assert ng("nongemm_l2_fraction").hi <= 1.0
+
+
+def test_special_cost_can_fall_to_one_alu_slot():
+    # nongemm_special_cost is in ALU issue slots per special operation: one slot is the least an
+    # operation can take (a GPU whose SFU ran at the FP32 rate), so the fit's floor is 1
+    p = ng("nongemm_special_cost")
+    assert p.lo == 1.0 and p.lo <= p.default <= p.hi
+
+
+def test_per_architecture_split_is_the_documented_one():
+    # module docstring: kernel efficiencies and the memory efficiency depend on the architecture;
+    # overheads and host times are per call path; docs table: sustained_frac is per arch too
+    assert set(pm.PER_ARCH) == set(EFFICIENCIES) | {"sustained_frac"}
+    assert all(by_name(n).per_arch for n in EFFICIENCIES + ("sustained_frac",))
+    for n in OVERHEADS + HOST_TIMES + GAPS + ("expand_ops", "cta_fixed_s", "epilogue_passes"):
+        assert not by_name(n).per_arch, n
+    # a Param is not per architecture unless it says so
+    assert pm.Param("x", 1.0, 0.5, 2.0, (), "assumed: x").per_arch is False
+
+
+def test_every_kernel_a_parameter_names_exists_and_every_kernel_has_its_parameters():
+    for p in pm.PARAMS:
+        assert set(p.kernels) <= set(KERNEL_FAMILY), p.name
+    for p in ng_mod.NONGEMM_PARAMS:
+        assert p.kernels == (NONGEMM_KERNEL,)
+    for k in KERNEL_FAMILY:
+        used = {p.name for p in pm.PARAMS if k in p.kernels}
+        # every kernel has a compute efficiency and a fixed per-kernel overhead
+        assert used & {"tensor_eff_cublas", "tensor_eff_cusparselt", "tensor_eff_cutlass_sparse",
+                       "tensor_eff_triton", "decode_eff"}, k
+        assert used & set(OVERHEADS), k
+
+
+# --- architecture class -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("cc, cls", [(7.5, "sm75"), (8.0, "sm80"), (8.6, "sm86"), (8.7, "sm87"), (8.9, "sm89"),
+                                     (9.0, "sm90"), (10.0, "sm100")])
+def test_arch_class_is_sm_and_ten_times_the_compute_capability(cc, cls):
+    assert pm.arch_class(gpu("a100", compute_capability=cc)) == cls
+
+
+def test_param_key_tags_only_per_architecture_parameters():
+    assert pm.param_key("tensor_eff_cublas", "sm80") == "tensor_eff_cublas@sm80"
+    assert pm.param_key("sustained_frac", "sm75") == "sustained_frac@sm75"
+    assert pm.param_key("cta_fixed_s", "sm80") == "cta_fixed_s"
+    assert pm.param_key("host_s_torch_op", "sm90") == "host_s_torch_op"
+
+
+# --- default_params / param_status: the lookup rule -----------------------------------------
+
+def oracle(g) -> dict[str, tuple[float | None, str]]:
+    """(calibrated value or None, status) per parameter, from the module docstring's rule."""
+    arch = f"sm{round(g.compute_capability * 10)}"
+    out = {}
+    for p in pm.PARAMS:
+        if not p.per_arch:
+            v = CALIBRATED.get("any", {}).get(p.name)
+            out[p.name] = (v, "calibrated") if v is not None else (None, "uncalibrated")
+            continue
+        out[p.name] = (None, "uncalibrated")
+        for a in (arch, pm.ARCH_FALLBACK.get(arch)):
+            if a and p.name in CALIBRATED.get(a, {}):
+                out[p.name] = (CALIBRATED[a][p.name], f"calibrated ({a})")
+                break
+    return out
+
+
+@pytest.mark.parametrize("preset, cc", [("t4", None), ("a100", None), ("rtx3060", None), ("rtx4070-ti-super", None),
+                                        ("h100", None), ("a100", 8.7), ("a100", 12.0)])
+def test_default_params_pick_calibrated_over_prior(preset, cc):
+    g = gpu(preset, compute_capability=cc) if cc else gpu(preset)
+    want = oracle(g)
+    prior = pm.prior_params(g)
+    vals, status = pm.default_params(g), pm.param_status(g)
+    assert list(vals) == list(pm.PARAM_NAMES) == list(status)
+    for n, (v, s) in want.items():
+        assert status[n] == s, n
+        assert vals[n] == (v if v is not None else prior[n]), n
+
+
+def test_calibrated_values_reach_the_gpus_of_their_class():
+    # every shipped value is used by a GPU of its class (and 'any' by every GPU): none is shadowed
+    for n, v in CALIBRATED["any"].items():
+        if n in pm.PARAM_NAMES:
+            assert pm.default_params(gpu("a100"))[n] == v and pm.param_status(gpu("t4"))[n] == "calibrated"
+    for arch, vals in CALIBRATED.items():
+        if arch == "any":
+            continue
+        g = gpu("a100", compute_capability=int(arch[2:]) / 10)
+        for n, v in vals.items():
+            assert pm.default_params(g)[n] == v and pm.param_status(g)[n] == f"calibrated ({arch})", (arch, n)
+
+
+def test_a_class_without_values_borrows_its_siblings_and_an_unknown_one_keeps_the_priors():
+    sm86 = CALIBRATED["sm86"]
+    orin = gpu("a100", compute_capability=8.7)                 # sm87 -> sm86 (ARCH_FALLBACK)
+    for n, v in sm86.items():
+        assert pm.default_params(orin)[n] == v and pm.param_status(orin)[n] == "calibrated (sm86)"
+    # sm89 has its own cuBLAS value but borrows sm86's 2:4 CUTLASS value
+    ada = gpu("a100", compute_capability=8.9)
+    assert pm.param_status(ada)["tensor_eff_cublas"] == "calibrated (sm89)"
+    assert pm.param_status(ada)["tensor_eff_cutlass_sparse"] == "calibrated (sm86)"
+    future = gpu("a100", compute_capability=12.0)              # no class, no fallback: priors
+    prior = pm.prior_params(future)
+    for n in pm.PER_ARCH:
+        assert pm.default_params(future)[n] == prior[n] and pm.param_status(future)[n] == "uncalibrated"
+
+
+def test_prior_params_ignore_calibration_and_take_the_presets_launch():
+    g = gpu("t4", launch_overhead_s=7e-6)
+    prior = pm.prior_params(g)
+    for p in pm.PARAMS:
+        assert prior[p.name] == (7e-6 if p.default == "launch" else float(p.default)), p.name
