@@ -39,8 +39,8 @@ DIMS = ("m", "n", "k")
 FULL_UNITS = 64
 MAX_SPLITS = 32
 COARSE_PER_DIM = 10
-PAIR_WINDOW = 4
-TRIPLE_WINDOW = 2
+PAIR_WINDOW = 3  # 4 until 2026-12-07 (docs/MAPPING.md, "heuristic")
+TRIPLE_WINDOW = 1  # 2 until 2026-12-07
 
 
 WHOLE = (1, None, 1, None)  # the unsplit array
@@ -336,20 +336,48 @@ class MappingSpace:
                 ga, gb, gc = np.meshgrid(_coarse(ch[a]), _coarse(ch[b]), ch[third], indexing="ij")
                 cols = {a: ga.ravel(), b: gb.ravel(), third: gc.ravel()}
                 probes.append((key, a, b, third, ga, gb, self._block(key, cols["m"], cols["n"], cols["k"], orders[0])))
-        # one fit check over every probe: the fit rule's fixed cost per call outweighs small blocks
-        ok_all = self.fits(self.complete(Candidates.concat([p[-1] for p in probes])))
-        parts, start = [], 0
+        # The outermost tier's levels are checked over every probe at once (their footprints need no
+        # inner tiles); the inner tiers' fit rule runs on the picks only, and a group whose pick
+        # fails it (an inner level too small even for the rule's smallest tile) is redone with the
+        # full check. Exact: a larger third that fails the outer levels fails the full check too.
+        outer_ok = self._fits_outer(Candidates.concat([p[-1] for p in probes]))
+        picks, start = [], 0
         for key, a, b, third, ga, gb, _ in probes:
-            ok = ok_all[start:start + ga.size].reshape(ga.shape)
+            picks.append(self._largest_fitting(key, a, b, third, ga, gb,
+                                               outer_ok[start:start + ga.size].reshape(ga.shape)))
             start += ga.size
-            has = ok.any(axis=2)
-            # choices are ascending, so the last fitting index is the largest fitting tile
-            last = ga.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
-            ia, ib = np.nonzero(has)
-            pick = {a: ga[ia, ib, 0], b: gb[ia, ib, 0], third: self.choices[key][third][last[ia, ib]]}
-            parts.append(self._block(key, pick["m"][:, None], pick["n"][:, None], pick["k"][:, None],
-                                     orders[None, :]))
+        if self.n_inner:   # the inner tiers on every pick in one batch; a failing group is redone
+            sizes = [len(m) for m, _, _ in picks]
+            full_ok = self.fits(self.complete(Candidates.concat(
+                [self._block(p[0], m, n, k, orders[0]) for p, (m, n, k) in zip(probes, picks)])))
+            ends = np.cumsum(sizes)
+            for g, (key, a, b, third, ga, gb, block) in enumerate(probes):
+                if not full_ok[ends[g] - sizes[g]:ends[g]].all():
+                    picks[g] = self._largest_fitting(key, a, b, third, ga, gb,
+                                                     self.fits(self.complete(block)).reshape(ga.shape))
+        parts = [self._block(p[0], m[:, None], n[:, None], k[:, None], orders[None, :])
+                 for p, (m, n, k) in zip(probes, picks)]
         return self.complete(Candidates.concat(parts))
+
+    def _largest_fitting(self, key, a, b, third, ga, gb, ok) -> tuple:
+        """(tile_m, tile_n, tile_k) arrays: per (a, b) pair of the probe grids that has a fitting
+        third (`ok`, over the grids), the largest such third."""
+        # choices are ascending, so the last fitting index is the largest fitting tile
+        last = ga.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
+        ia, ib = np.nonzero(ok.any(axis=2))
+        pick = {a: ga[ia, ib, 0], b: gb[ia, ib, 0], third: self.choices[key][third][last[ia, ib]]}
+        return pick["m"], pick["n"], pick["k"]
+
+    def _fits_outer(self, c: Candidates) -> np.ndarray:
+        """Boolean per candidate: the outermost tier's levels hold its tiles (inner tiers unchecked)."""
+        op = self.op
+        need = footprint_bytes(self.arch, self.gemm,
+                               [(np.minimum(c.tile_m, op.M), np.minimum(c.tile_n, op.N), np.minimum(c.tile_k, op.K))])
+        ok = np.ones(len(c), dtype=bool)
+        for i, lv in enumerate(self.arch.memory):
+            if lv.name in need:
+                ok &= np.asarray(need[lv.name], dtype=np.float64) <= self.level_sizes[i]
+        return ok
 
     def defaults(self) -> Candidates | None:
         """The default mapping's candidates (docs/MODEL.md 4) of every dataflow of this space that
