@@ -23,6 +23,11 @@ from nmsim.sim import HwParams, simulate_op
 from nmsim.sim.simulate import map_op
 from nmsim.workloads import Sparsity, zoo
 
+try:  # run as a script (benchmarks/ first on sys.path) or imported as benchmarks.bench_mapper
+    from bench_sim import cpu_min
+except ImportError:
+    from .bench_sim import cpu_min
+
 SUITE = {
     ("bert-base", ()): ("layer0.attn.q", "layer0.ffn.up", "layer0.ffn.down", "layer0.attn.score"),
     ("llama2-7b", (("seq_len", 512),)): ("layer0.attn.q", "layer0.ffn.gate", "layer0.ffn.down", "lm_head"),
@@ -69,17 +74,6 @@ def throughput() -> None:
           f"(goal >= 1,000,000/s)")
 
 
-def least_cpu(fn, repeat: int = 3) -> float:
-    """Least CPU time (process_time) of `repeat` calls (s): a search's own cost, steadier than one
-    wall-clock reading on a shared machine (one-off stalls of the host reach 2x)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
-
-
 def quality(quick: bool) -> None:
     objectives = ("latency",) if quick else ("latency", "energy", "edp")
     ops = suite_ops()
@@ -98,7 +92,7 @@ def quality(quick: bool) -> None:
                     he = map_op(arch, op, "heuristic", obj, hw=hw, top=1)
                     ratio = he.best.score / ex.best.score
                     n += 1
-                    times.append(least_cpu(lambda: map_op(arch, op, "heuristic", obj, hw=hw, top=1)))
+                    times.append(cpu_min(lambda: map_op(arch, op, "heuristic", obj, hw=hw, top=1), repeat=3))
                     worst[obj] = max(worst.get(obj, 0.0), ratio)
                     print(f"{arch_name:5s} {label:45s} {pat:7s} {obj:9s} {ratio:9.4f} {times[-1] * 1e3:8.1f} "
                           f"{ex.seconds * 1e3:8.1f}")

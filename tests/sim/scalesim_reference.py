@@ -118,6 +118,17 @@ class WriteBuffer:
         self.lines: list[int] = []
         self.fill, self.drained, self.drains = 0, 0, 0
 
+    @classmethod
+    def of_words(cls, total: int, drain: int, bw: int) -> "WriteBuffer":
+        """A buffer of `total` words draining `drain` at a time (sizes no SRAM in kB gives: tests)."""
+        wb = cls(0, 0, bw)
+        wb.total, wb.drain, wb.free = total, drain, total
+        return wb
+
+    def undrained_short_lines(self) -> int:
+        """Closed lines shorter than `bw` still waiting for a drain."""
+        return sum(1 for n in self.lines[self.drained:] if n < self.bw)
+
     def serve(self, words: int, cycle: int) -> int:
         cur = cycle
         for _ in range(words):

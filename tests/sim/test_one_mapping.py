@@ -14,16 +14,7 @@ from nmsim.sim.analytic import gemm_cost
 from nmsim.sim.simulate import op_cost
 from nmsim.workloads import Op, Sparsity
 
-
-def three_tier():
-    """dense-systolic with a 4-byte weight register in each of its 1,024 PEs."""
-    from nmsim.accel import Arch
-
-    d = load_arch("dense-systolic").model_dump(exclude={"energy": {"sources"}})
-    d["memory"].append({"name": "wreg", "size_bytes": 4, "instances": 1024, "read_bytes_per_cycle": 1,
-                        "write_bytes_per_cycle": 1, "double_buffered": True, "holds": ["weights"]})
-    d["energy"]["per_byte_pj"]["wreg"] = 0.08
-    return Arch.model_validate(d)
+from benchmarks.bench_sim import three_tier   # dense-systolic with a weight register per PE
 
 
 ARCHS = {"s4": lambda: load_arch("s4"), "three-tier": three_tier, "rtl-soc": lambda: load_arch("rtl-soc"),

@@ -5,7 +5,7 @@ tests/sim/test_scalesim_bw.py leave open (docs/MODEL.md 8.2).
   and a window that must move more than once when the step is smaller than the window;
 * the ofmap write buffer, driven row by row on small buffers (a few words, drains that are not a
   whole number of lines, short lines that are or are not the last line of a drain) against a
-  literal word-by-word list-of-lines oracle written here (peer-free), and against SCALE-Sim 3.0.0's
+  literal word-by-word list-of-lines oracle (tests/sim/scalesim_reference.WriteBuffer, peer-free), and against SCALE-Sim 3.0.0's
   own `write_buffer` class when the peer venv exists; the partial-line queue is started tiny so that
   its compaction and growth run, and it must stay bounded;
 * a drain of a single line (Bandwidth >= the drain half) and an ofmap SRAM with no drain half
@@ -33,7 +33,7 @@ from nmsim.sim.scalesim_bw import (NotReproduced, _serve_reads, _store_words, re
                                    scalesim_memory_cycles)
 
 from ..conftest import scalesim_or_skip
-from .scalesim_reference import replay
+from .scalesim_reference import WriteBuffer, replay
 
 
 def user_cfg(df="ws", rows=4, cols=4, kb=(1, 1, 1), bw=(2, 2, 2)) -> ScaleSimConfig:
@@ -73,45 +73,6 @@ def test_window_moves_until_the_set_is_strictly_inside():
 
 
 # --- the write buffer, row by row ---------------------------------------------------------------------
-
-class LiteralWriteBuffer:
-    """write_buffer.py:115-273 word by word, its trace as an explicit list of line sizes: a word
-    fills the open line (closed at `bw` words); with a drain in flight a full buffer waits for its
-    end; else below `total - drain` free words the open line closes short and the next
-    ceil(drain / bw) lines leave one per cycle, `free` growing by their slots less the empty slots
-    of the last line only."""
-
-    def __init__(self, total: int, drain: int, bw: int):
-        self.total, self.drain, self.bw = total, drain, bw
-        self.free, self.drain_end, self.fill = total, 0, 0
-        self.lines: list[int] = []
-        self.drained = self.drains = 0
-
-    def undrained_short_lines(self) -> int:
-        return sum(1 for n in self.lines[self.drained:] if n < self.bw)
-
-    def serve(self, words: int, cycle: int) -> int:
-        cur = cycle
-        for _ in range(words):
-            self.fill += 1
-            self.free -= 1
-            if self.fill == self.bw:
-                self.lines.append(self.bw)
-                self.fill = 0
-            if cur < self.drain_end:
-                if self.free <= 0:
-                    cur = self.drain_end
-            elif self.free < self.total - self.drain:
-                if self.fill:
-                    self.lines.append(self.fill)
-                    self.fill = 0
-                batch = self.lines[self.drained:self.drained + math.ceil(self.drain / self.bw)]
-                self.free += len(batch) * self.bw - (self.bw - batch[-1])
-                self.drain_end = cur + len(batch) - 1
-                self.drained += len(batch)
-                self.drains += 1
-        return cur
-
 
 def wb_cases(seed: int, n: int) -> list[dict]:
     """Small buffers (drain 1..total/2 words, as SCALE-Sim's active fraction in [0.5, 1) allows), lines
@@ -153,7 +114,7 @@ def model_writes(case: dict):
 
 
 def literal_writes(case: dict):
-    wb = LiteralWriteBuffer(case["total"], case["drain"], case["bw"])
+    wb = WriteBuffer.of_words(case["total"], case["drain"], case["bw"])
     stalls, served, short = 0, [], []
     for i, (w, extra) in enumerate(zip(case["words"], case["extra"])):
         c = i + stalls
