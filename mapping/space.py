@@ -20,6 +20,7 @@ so they are dropped; random sampling still draws from the whole unpruned range.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,6 +194,15 @@ def _strided(choices: np.ndarray, stride: int) -> np.ndarray:
     if stride <= 1:
         return choices
     return np.unique(np.append(choices[::stride], choices[-1]))
+
+
+def _strided_len(n: int, stride: int) -> int:
+    """len(_strided(choices, stride)) for `n` distinct ascending choices, without building them (the
+    heuristic sizes a subgrid per stride): every stride-th from the first, plus the last when the
+    stride steps over it."""
+    if stride <= 1:
+        return n
+    return -(-n // stride) + ((n - 1) % stride != 0)
 
 
 class MappingSpace:
@@ -415,7 +425,7 @@ class MappingSpace:
 
     def size(self, stride: int = 1) -> int:
         """Number of candidates in the pruned space (or in its `stride` subgrid)."""
-        return sum(int(np.prod([len(_strided(v, stride)) for v in self.choices[k].values()])) * len(self.loop_orders)
+        return sum(math.prod(_strided_len(len(v), stride) for v in self.choices[k].values()) * len(self.loop_orders)
                    for k in self.keys)
 
     def _key_of(self, c: Candidates, i: int) -> tuple:

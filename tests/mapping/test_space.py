@@ -13,7 +13,7 @@ from nmsim.accel import Arch, load_arch
 from nmsim.mapping import Constraints
 from nmsim.mapping.levels import inner_tiles
 from nmsim.mapping.mapping import LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, footprint_bytes
-from nmsim.mapping.space import WHOLE, Candidates, MappingSpace, _coarse, tile_choices
+from nmsim.mapping.space import WHOLE, Candidates, MappingSpace, _coarse, _strided, _strided_len, tile_choices
 from nmsim.problem import DATAFLOW_CODES
 from nmsim.problem.spatial import DIM_CODES
 from nmsim.specfile import SpecError
@@ -119,7 +119,18 @@ def test_dense_k_error_has_no_group_clause():
 
 # -- grid, size, restricted -----------------------------------------------------------------
 
-@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_strided_length_without_building_the_subgrid():
+    # every stride-th choice from the first, plus the last when the stride steps over it: n = 7
+    # choices at stride 3 keep indices 0, 3, 6 (3); n = 8 keeps 0, 3, 6 and 7 (4); stride 1 keeps all
+    assert [_strided_len(7, 3), _strided_len(8, 3), _strided_len(9, 3), _strided_len(5, 1), _strided_len(1, 4)] \
+        == [3, 4, 4, 5, 1]
+    for n in range(1, 40):
+        choices = np.arange(n) * 7 + 3
+        for stride in range(1, 12):
+            assert _strided_len(n, stride) == len(_strided(choices, stride))
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 5, 7])
 def test_size_counts_exactly_what_grid_yields(stride):
     sp = space()
     g = sp.grid(stride)
