@@ -232,6 +232,7 @@ class DetailedSystolic(FastSystolic):
     chosen with the fast model, as in FastSystolic. Records into `trace` when given."""
 
     engine = "detailed"
+    _run_tiles = 0   # tiles simulated so far by this backend (an instance attribute from the first layer on)
 
     def cost_nongemm(self, op: NonGemmOp) -> LayerResult:
         """As the fast backend (the vector unit streams; no tiles to schedule), recorded in the
@@ -256,7 +257,7 @@ class DetailedSystolic(FastSystolic):
 
     def _price(self, op: Op, plan: SparsePlan, mapping: Mapping, record: dict) -> tuple[dict, list[str]]:
         tiles = _tiles(op, mapping)
-        self._run_tiles = getattr(self, "_run_tiles", 0) + tiles
+        self._run_tiles += tiles
         _check_tiles(op, mapping, tiles, self._run_tiles)
         f = engine_cost(self.hw, executed_gemm(op, plan), mapping, self.trace, op.name)
         return f, [*FAST_BREAKDOWN, *(f"stall_{c}_cycles" for c in STALL_CAUSES)]
