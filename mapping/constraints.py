@@ -111,15 +111,22 @@ class Constraints(StrictModel):
     def allows(self, mapping, extents: dict[str, int]) -> bool:
         """True when `mapping` (a mapping.Mapping) meets every constraint for a layer of `extents`
         ({'m': M, 'n': N, 'k': K}); tiles larger than a dimension count as that dimension."""
-        if self.dataflows() is not None and mapping.dataflow not in self.dataflows():
-            return False
-        if self.loop_orders() is not None and mapping.loop_order not in self.loop_orders():
-            return False
+        tiles = {d: np.array([getattr(mapping, f"tile_{d}")], dtype=np.int64) for d in extents}
+        return bool(self.allows_tiles(mapping.dataflow, mapping.loop_order, tiles, extents)[0])
+
+    def allows_tiles(self, dataflow: str, loop_order: str, tiles: dict[str, np.ndarray],
+                     extents: dict[str, int]) -> np.ndarray:
+        """`allows` for a batch of one dataflow and loop order: boolean per candidate, `tiles` the
+        arrays {'m': tile_m, ...} (elements)."""
+        n = len(next(iter(tiles.values())))
+        if (self.dataflows() is not None and dataflow not in self.dataflows()) or \
+                (self.loop_orders() is not None and loop_order not in self.loop_orders()):
+            return np.zeros(n, dtype=bool)
+        ok = np.ones(n, dtype=bool)
         for d, extent in extents.items():
-            t = min(getattr(mapping, f"tile_{d}"), extent)
-            if t not in self.tile_filter(d, np.array([t], dtype=np.int64), extent):
-                return False
-        return True
+            t = np.minimum(tiles[d], extent)
+            ok &= np.isin(t, self.tile_filter(d, t, extent))
+        return ok
 
     def tile_filter(self, dim: str, choices: np.ndarray, extent: int) -> np.ndarray:
         """Apply the tile_<dim> rule to candidate tile sizes (elements) of a dimension of `extent`.

@@ -29,6 +29,8 @@ from .levels import inner_orders, inner_tiles
 from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
+# the default mapping's loop order: the reduction innermost, so outputs are written once
+DEFAULT_LOOP_ORDER = "nmk"
 
 
 def check_names(dataflows=None, loop_orders=None) -> None:
@@ -232,31 +234,44 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, 
     with compute. Loop order "nmk" keeps the reduction innermost, so outputs are written once.
     Raises SpecError when not even the smallest tile fits."""
     df = dataflow or arch.compute.dataflows[0]
-    plan = plan_sparsity(arch, op)
-    key = (_arch_key(arch), df, op.M, op.N, op.K, op.batch, op.act_density, plan)   # all executed_gemm reads
+    key = _tiles_key(arch, op, df)
     done = _CANDIDATES.get((key, inner))
     if done is not None:
         return list(done)
+    tiles = default_tiles(arch, op, df)
+    ic = arch.compute.interconnect
+    splits = valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
+        else [(1, None, 1, None)]
+    cands = [Mapping(df, tm, tn, tk, DEFAULT_LOOP_ORDER, spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
+             for split in splits for tm, tn, tk in tiles]
+    if inner and len(arch.tiers()) > 1:
+        cands = _with_inner_levels_all(arch, op, cands, key[-1])
+    if len(_CANDIDATES) > 1024:
+        _CANDIDATES.clear()
+    _CANDIDATES[(key, inner)] = tuple(cands)
+    return cands
+
+
+def default_tiles(arch: Arch, op: Op, dataflow: str) -> list[tuple[int, int, int]]:
+    """The (tile_m, tile_n, tile_k) of `default_mapping_candidates` under `dataflow`, in their order
+    (elements; one list for every spatial split, each candidate takes loop order DEFAULT_LOOP_ORDER).
+    Raises SpecError when not even the smallest tile fits."""
+    key = _tiles_key(arch, op, dataflow)
     tiles = _TILES.get(key)
     if tiles is None:
-        tiles = _candidate_tiles(arch, op, plan, df)
+        tiles = _candidate_tiles(arch, op, key[-1], dataflow)
         if len(_TILES) > 4096:
             _TILES.clear()
         _TILES[key] = tiles
     if not tiles:
         raise SpecError(f"{arch.name}: even the smallest tile of {op.name} does not fit the on-chip buffers; "
                         "enlarge memory size_bytes")
-    ic = arch.compute.interconnect
-    splits = valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
-        else [(1, None, 1, None)]
-    cands = [Mapping(df, tm, tn, tk, "nmk", spatial=SpatialSplit(*split) if ic.flexible else WHOLE_ARRAY)
-             for split in splits for tm, tn, tk in tiles]
-    if inner and len(arch.tiers()) > 1:
-        cands = _with_inner_levels_all(arch, op, cands, plan)
-    if len(_CANDIDATES) > 1024:
-        _CANDIDATES.clear()
-    _CANDIDATES[(key, inner)] = tuple(cands)
-    return cands
+    return tiles
+
+
+def _tiles_key(arch: Arch, op: Op, dataflow: str) -> tuple:
+    """Cache key of `default_tiles`: all executed_gemm reads, the plan last."""
+    return (_arch_key(arch), dataflow, op.M, op.N, op.K, op.batch, op.act_density, plan_sparsity(arch, op))
 
 
 # (arch structure, dataflow, op dims, plan) -> candidate tiles: repeated layers (BERT-base's 96 ops

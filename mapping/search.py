@@ -107,21 +107,18 @@ class _TopK:
         """Cost `c` (buffer-fitting ones only) and keep the best; `count` False leaves them out of
         `evaluated` and `valid` (the default mapping's candidates, which every search adds)."""
         self.evaluated += len(c) if count else 0
+        for sl, cost in _costed_slices(space, evaluate, c):
+            self.add(sl, cost, count)
+
+    def add(self, c: Candidates, cost: dict, count: bool = True) -> None:
+        """Keep the best of `c`, fitting candidates already costed (`cost`: arrays like `c`); `count`
+        adds them to `valid` (`offer` counts them as evaluated)."""
+        self.valid += len(c) if count else 0
+        if not len(c):
+            return
+        near = self._near_best(objective_values(cost, self.objective))
         pieces, costs = [] if self.cands is None else [self.cands], [] if self.cands is None else [self.cost]
-        # Costing in slices of EVAL_SLICE keeps numpy's temporaries in cache (faster than one big
-        # batch, docs/PERFORMANCE.md); each slice is cut to its few best before merging.
-        for s in range(0, len(c), EVAL_SLICE):
-            sl = c.take(slice(s, s + EVAL_SLICE))
-            sl = sl.take(space.fits(sl))
-            self.valid += len(sl) if count else 0
-            if not len(sl):
-                continue
-            cost = {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
-            near = self._near_best(objective_values(cost, self.objective))
-            pieces.append(sl.take(near))
-            costs.append({k: v[near] for k, v in cost.items()})
-        if pieces:
-            self._merge(pieces, costs)
+        self._merge(pieces + [c.take(near)], costs + [{k: v[near] for k, v in cost.items()}])
 
     def _merge(self, pieces: list[Candidates], costs: list[dict]) -> None:
         c = Candidates.concat(pieces)
@@ -168,6 +165,16 @@ class _TopK:
         return SearchResult(mapper, self.objective, ranked, self.evaluated, self.valid, seconds, space.size())
 
 
+def _costed_slices(space: MappingSpace, evaluate: CostFn, c: Candidates):
+    """(fitting candidates, their cost) per slice of EVAL_SLICE candidates of `c`: costing in slices
+    keeps numpy's temporaries in cache (faster than one big batch, docs/PERFORMANCE.md)."""
+    for s in range(0, len(c), EVAL_SLICE):
+        sl = c.take(slice(s, s + EVAL_SLICE))
+        sl = sl.take(space.fits(sl))
+        if len(sl):
+            yield sl, {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
+
+
 def _distinct_tiles(c: Candidates, count: int) -> Candidates:
     """The first `count` candidates that differ in dataflow or tiles (loop-order variants often
     tie; seeding the descent with them would waste the beam on one point)."""
@@ -192,9 +199,15 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
     t0 = time.perf_counter()
     # one pool entry per loop order of each beam tile, so that `beam` distinct tiles survive loop-order ties
     best = _TopK(max(top, len(LOOP_ORDERS) * beam), objective)
-    seeds = space.defaults()  # every mapper costs them too: none returns worse than the default mapping
-    if seeds is not None:
-        best.offer(space, evaluate, seeds, count=False)
+    # every mapper costs the default mapping's candidates too, so none returns worse than the default
+    # mapping; costed once per dataflow (the heuristic's per-dataflow pools take the same rows)
+    defaults = {}
+    for df in space.dataflows:
+        d = space.restricted(df).defaults()
+        if d is not None:
+            defaults[df] = [(sl, cost) for sl, cost in _costed_slices(space, evaluate, d)]
+    for sl, cost in (x for parts in defaults.values() for x in parts):
+        best.add(sl, cost, count=False)
     if mapper == "exhaustive" or (mapper == "heuristic"
                                   and space.size() <= SMALL_SPACE):  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
         grid = space.grid()
@@ -219,9 +232,8 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
             local.offer(sub, evaluate, sub.grid(stride=stride))
-            defaults = sub.defaults()
-            if defaults is not None:  # the descent may start from the default mapping too
-                local.offer(sub, evaluate, defaults, count=False)
+            for sl, cost in defaults.get(df, ()):  # the descent may start from the default mapping too
+                local.add(sl, cost, count=False)
             # buffer-filling tiles for the unsplit array and the splits the best candidates use
             keys = [sub.keys[0]] + (sub.keys_of(local.cands)[:BOUNDARY_KEYS] if local.cands is not None else [])
             local.offer(sub, evaluate, sub.boundary(list(dict.fromkeys(keys))))

@@ -33,7 +33,7 @@ from nmsim.workloads import Op
 
 from .constraints import Constraints
 from .levels import inner_orders, inner_tiles
-from .mapping import LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, default_mapping_candidates, footprint_bytes
+from .mapping import DEFAULT_LOOP_ORDER, LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, default_tiles, footprint_bytes
 from .sparse_plan import SparsePlan, executed_gemm, plan_sparsity
 
 DIMS = ("m", "n", "k")
@@ -338,56 +338,56 @@ class MappingSpace:
         Buffer capacity usually binds at the optimum, and a coarse grid rarely lands on it.
         """
         orders = self._orders()
-        probes = []  # (key, the pair, the third, the pair's grids, the probe candidates)
+        probes = []  # (key, the pair, the third, their choices as grids along axes 0, 1, 2)
         for key in keys or self.keys:
             ch = self.choices[key]
             for third in DIMS:
                 a, b = (d for d in DIMS if d != third)
-                ga, gb, gc = np.meshgrid(_coarse(ch[a]), _coarse(ch[b]), ch[third], indexing="ij")
-                cols = {a: ga.ravel(), b: gb.ravel(), third: gc.ravel()}
-                probes.append((key, a, b, third, ga, gb, self._block(key, cols["m"], cols["n"], cols["k"], orders[0])))
-        # The outermost tier's levels are checked over every probe at once (their footprints need no
-        # inner tiles); the inner tiers' fit rule runs on the picks only, and a group whose pick
-        # fails it (an inner level too small even for the rule's smallest tile) is redone with the
-        # full check. Exact: a larger third that fails the outer levels fails the full check too.
-        outer_ok = self._fits_outer(Candidates.concat([p[-1] for p in probes]))
-        picks, start = [], 0
-        for key, a, b, third, ga, gb, _ in probes:
-            picks.append(self._largest_fitting(key, a, b, third, ga, gb,
-                                               outer_ok[start:start + ga.size].reshape(ga.shape)))
-            start += ga.size
+                probes.append((key, a, b, third, {a: _coarse(ch[a])[:, None, None], b: _coarse(ch[b])[None, :, None],
+                                                  third: ch[third][None, None, :]}))
+        # The outermost tier's levels are checked on each probe's grid by broadcasting (their
+        # footprints need nothing but the tiles); the inner tiers' fit rule runs on the picks only,
+        # and a group whose pick fails it (an inner level too small even for the rule's smallest tile)
+        # is redone with the full check. Exact: a larger third that fails the outer levels fails the
+        # full check too.
+        picks = []
+        for key, a, b, third, g in probes:
+            ok = np.broadcast_to(self._fits_outer(g["m"], g["n"], g["k"]), tuple(g[d].size for d in (a, b, third)))
+            picks.append(self._largest_fitting(key, a, b, third, g, ok))
         if self.n_inner:   # the inner tiers on every pick in one batch; a failing group is redone
             sizes = [len(m) for m, _, _ in picks]
             full_ok = self.fits(self.complete(Candidates.concat(
                 [self._block(p[0], m, n, k, orders[0]) for p, (m, n, k) in zip(probes, picks)])))
             ends = np.cumsum(sizes)
-            for g, (key, a, b, third, ga, gb, block) in enumerate(probes):
-                if not full_ok[ends[g] - sizes[g]:ends[g]].all():
-                    picks[g] = self._largest_fitting(key, a, b, third, ga, gb,
-                                                     self.fits(self.complete(block)).reshape(ga.shape))
+            for j, (key, a, b, third, g) in enumerate(probes):
+                if not full_ok[ends[j] - sizes[j]:ends[j]].all():
+                    grids = np.broadcast_arrays(g["m"], g["n"], g["k"])
+                    block = self._block(key, *grids, orders[0])
+                    picks[j] = self._largest_fitting(key, a, b, third, g,
+                                                     self.fits(self.complete(block)).reshape(grids[0].shape))
         parts = [self._block(p[0], m[:, None], n[:, None], k[:, None], orders[None, :])
                  for p, (m, n, k) in zip(probes, picks)]
         return self.complete(Candidates.concat(parts))
 
-    def _largest_fitting(self, key, a, b, third, ga, gb, ok) -> tuple:
-        """(tile_m, tile_n, tile_k) arrays: per (a, b) pair of the probe grids that has a fitting
-        third (`ok`, over the grids), the largest such third."""
+    def _largest_fitting(self, key, a, b, third, g, ok) -> tuple:
+        """(tile_m, tile_n, tile_k) arrays: per (a, b) pair of the probe grid `g` (choices along
+        axes 0, 1, 2) that has a fitting third (`ok`, over the grid), the largest such third."""
         # choices are ascending, so the last fitting index is the largest fitting tile
-        last = ga.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
+        last = ok.shape[2] - 1 - np.argmax(ok[:, :, ::-1], axis=2)
         ia, ib = np.nonzero(ok.any(axis=2))
-        pick = {a: ga[ia, ib, 0], b: gb[ia, ib, 0], third: self.choices[key][third][last[ia, ib]]}
+        pick = {a: g[a].ravel()[ia], b: g[b].ravel()[ib], third: g[third].ravel()[last[ia, ib]]}
         return pick["m"], pick["n"], pick["k"]
 
-    def _fits_outer(self, c: Candidates) -> np.ndarray:
-        """Boolean per candidate: the outermost tier's levels hold its tiles (inner tiers unchecked)."""
+    def _fits_outer(self, tm, tn, tk) -> np.ndarray:
+        """Boolean per tile (arrays broadcast together): the outermost tier's levels hold it (inner
+        tiers unchecked)."""
         op = self.op
-        need = footprint_bytes(self.arch, self.gemm,
-                               [(np.minimum(c.tile_m, op.M), np.minimum(c.tile_n, op.N), np.minimum(c.tile_k, op.K))])
-        ok = np.ones(len(c), dtype=bool)
+        need = footprint_bytes(self.arch, self.gemm, [(np.minimum(tm, op.M), np.minimum(tn, op.N), np.minimum(tk, op.K))])
+        ok = True
         for i, lv in enumerate(self.arch.memory):
             if lv.name in need:
-                ok &= np.asarray(need[lv.name], dtype=np.float64) <= self.level_sizes[i]
-        return ok
+                ok = ok & (np.asarray(need[lv.name], dtype=np.float64) <= self.level_sizes[i])
+        return np.asarray(ok)
 
     def defaults(self) -> Candidates | None:
         """The default mapping's candidates (docs/MODEL.md 4) of every dataflow of this space that
@@ -403,19 +403,19 @@ class MappingSpace:
         after asking for all)."""
         if dataflow in self._defaults:
             return self._defaults[dataflow]
-        extents = {"m": self.op.M, "n": self.op.N, "k": self.op.K}
         try:
-            maps = default_mapping_candidates(self.arch, self.op, dataflow, inner=False)
+            tiles = np.array(default_tiles(self.arch, self.op, dataflow), dtype=np.int64)
         except SpecError:  # nothing fits: the search says so itself
-            maps = []
-        if self.constraints.active():
-            maps = [m for m in maps if self.constraints.allows(m, extents)]
+            tiles = np.zeros((0, 3), dtype=np.int64)
+        if self.constraints.active() and len(tiles):
+            tiles = tiles[self.constraints.allows_tiles(dataflow, DEFAULT_LOOP_ORDER, dict(zip(DIMS, tiles.T)),
+                                                        {"m": self.op.M, "n": self.op.N, "k": self.op.K})]
         c = None
-        if maps:
-            c = Candidates.from_mappings(maps)
-            if self.flexible and c.split is None:
-                c = c.with_split(WHOLE)
-            c = self.complete(c)
+        if len(tiles):
+            # default_mapping_candidates' order: split-major, its tiles in order, one loop order
+            lo = LOOP_ORDERS.index(DEFAULT_LOOP_ORDER)
+            c = self.complete(Candidates.concat([self._block((dataflow, s), tiles[:, 0], tiles[:, 1], tiles[:, 2], lo)
+                                                 for s in self.splits[dataflow]]))
         self._defaults[dataflow] = c
         return c
 
@@ -445,8 +445,17 @@ class MappingSpace:
         * every loop order, and every other spatial split of the dataflow with the same tiles
           snapped to that split's choices (the dataflow stays: the heuristic descends per dataflow).
         """
-        parts = []
         orders = self._orders()
+        cols = ([], [], [], [])   # tile_m, tile_n, tile_k, loop_order: one array per run of one key
+        keys, lengths = [], []
+
+        def add(key, m, n, k, lo) -> None:
+            arrs = np.broadcast_arrays(m, n, k, lo)
+            for col, a in zip(cols, arrs):
+                col.append(a.ravel())
+            keys.append(key)
+            lengths.append(arrs[0].size)
+
         for i in range(len(seeds)):
             key = self._key_of(seeds, i)
             tm, tn, tk, lo = (int(a[i]) for a in (seeds.tile_m, seeds.tile_n, seeds.tile_k, seeds.loop_order))
@@ -454,19 +463,28 @@ class MappingSpace:
             cur = {"m": tm, "n": tn, "k": tk}
             pos = {d: int(np.argmin(np.abs(ch[d] - cur[d]))) for d in DIMS}
             near = {d: ch[d][max(0, pos[d] - window): pos[d] + window + 1] for d in DIMS}
-            parts += [self._block(key, ch["m"], tn, tk, lo), self._block(key, tm, ch["n"], tk, lo),
-                      self._block(key, tm, tn, ch["k"], lo), self._block(key, tm, tn, tk, orders),
-                      self._block(key, near["m"][:, None], near["n"][None, :], tk, lo),
-                      self._block(key, near["m"][:, None], tn, near["k"][None, :], lo),
-                      self._block(key, tm, near["n"][:, None], near["k"][None, :], lo)]
             w3 = {d: ch[d][max(0, pos[d] - TRIPLE_WINDOW): pos[d] + TRIPLE_WINDOW + 1] for d in DIMS}
-            parts.append(self._block(key, w3["m"][:, None, None], w3["n"][None, :, None], w3["k"][None, None, :], lo))
+            for m, n, k, o in ((ch["m"], tn, tk, lo), (tm, ch["n"], tk, lo), (tm, tn, ch["k"], lo), (tm, tn, tk, orders),
+                               (near["m"][:, None], near["n"][None, :], tk, lo),
+                               (near["m"][:, None], tn, near["k"][None, :], lo),
+                               (tm, near["n"][:, None], near["k"][None, :], lo),
+                               (w3["m"][:, None, None], w3["n"][None, :, None], w3["k"][None, None, :], lo)):
+                add(key, m, n, k, o)
             for other in self.splits[key[0]]:
                 if other != key[1]:
                     och = self.choices[(key[0], other)]
-                    snap = [och[d][int(np.argmin(np.abs(och[d] - cur[d])))] for d in DIMS]
-                    parts.append(self._block((key[0], other), *snap, lo))
-        return self.complete(Candidates.concat(parts))
+                    add((key[0], other), *(och[d][np.argmin(np.abs(och[d] - cur[d]))] for d in DIMS), lo)
+        return self.complete(self._from_runs(cols, keys, lengths))
+
+    def _from_runs(self, cols, keys: list, lengths: list) -> Candidates:
+        """Candidates from tile and loop-order arrays in runs, run j of `lengths[j]` candidates of key
+        `keys[j]` (dataflow, split); the split arrays on a flexible array. Inner levels not added."""
+        tm, tn, tk, lo = (np.concatenate(c).astype(np.int64, copy=False) for c in cols)
+        codes = {key: (DATAFLOW_CODES[key[0]], key[1][0], DIM_CODES.get(key[1][1], 0), key[1][2],
+                       DIM_CODES.get(key[1][3], 0)) for key in set(keys)}
+        per = np.repeat(np.array([codes[key] for key in keys], dtype=np.int64), lengths, axis=0)
+        split = tuple(per[:, j] for j in range(1, 5)) if self.flexible else None
+        return Candidates(per[:, 0], tm, tn, tk, lo, split=split)
 
     def sample(self, count: int, rng: np.random.Generator) -> Candidates:
         """`count` random candidates from the whole (unpruned) space, tile sizes log-uniform, a
