@@ -39,11 +39,11 @@ SMALL_SPACE = 30_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORM
 # Stage-1 grid size of the heuristic: large enough to keep quality, small enough for the per-layer
 # time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers": 20,000 until 2026-12-07;
 # 10,000 keeps the suite's worst ratios, 6,000 does not).
-HEURISTIC_GRID = 10_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+HEURISTIC_GRID = 5_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 # Spatial splits whose boundary tiles the heuristic costs (besides the unsplit array's): those of
 # its best candidates so far. A flexible array has tens of splits per dataflow; boundary tiles for
 # all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers").
-BOUNDARY_KEYS = 3  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+BOUNDARY_KEYS = 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 CostFn = Callable[[Candidates], dict]
 
 
@@ -128,9 +128,18 @@ class _TopK:
         c, score, cost = c.take(near), score[near], {k: v[near] for k, v in cost.items()}
         other = objective_values(cost, "energy" if self.objective == "latency" else "latency")
         order = np.lexsort((np.arange(len(score)), other, score))
-        # drop repeats of a mapping (neighbors re-propose seeds) keeping the first occurrence
-        _, first = np.unique(c.stacked()[order], axis=0, return_index=True)
-        keep = order[np.sort(first)][: self.k]
+        # the first k distinct mappings in that order (neighbors re-propose seeds: a repeat is
+        # dropped, its first occurrence kept); rows compared as bytes, in order until k are found
+        rows = c.stacked()
+        seen, keep = set(), []
+        for i in order.tolist():
+            row = rows[i].tobytes()
+            if row not in seen:
+                seen.add(row)
+                keep.append(i)
+                if len(keep) == self.k:
+                    break
+        keep = np.array(keep, dtype=np.int64)
         self.cands = c.take(keep)
         self.cost = {k: v[keep] for k, v in cost.items()}
 
@@ -225,25 +234,33 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
         # Stage 1: a strided subgrid of the pruned space (the smallest stride that keeps it
         # under HEURISTIC_GRID candidates) plus the buffer-filling boundary tiles. Stage 2: per
         # dataflow, descent from the best `beam` distinct tiles until a round brings no gain.
+        orders = space.innermost_orders()   # stage 1's loop orders; the descent tries every one
         stride = 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
-        while space.size(stride) > HEURISTIC_GRID:  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+        while space.size(stride, orders) > HEURISTIC_GRID:  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
             stride += 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
         for df in space.dataflows:
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
-            local.offer(sub, evaluate, sub.grid(stride=stride))
+            local.offer(sub, evaluate, sub.grid(stride=stride, orders=orders))
             for sl, cost in defaults.get(df, ()):  # the descent may start from the default mapping too
                 local.add(sl, cost, count=False)
             # buffer-filling tiles for the unsplit array and the splits the best candidates use
             keys = [sub.keys[0]] + (sub.keys_of(local.cands)[:BOUNDARY_KEYS] if local.cands is not None else [])
-            local.offer(sub, evaluate, sub.boundary(list(dict.fromkeys(keys))))
+            local.offer(sub, evaluate, sub.boundary(list(dict.fromkeys(keys)), orders))
             if local.cands is None:
                 # a strided grid can miss a narrow feasible band; the full grid settles it
                 local.offer(sub, evaluate, sub.grid())
-            previous = np.inf
+            previous, expanded = np.inf, set()
             while local.cands is not None and local.score() < previous:
                 previous = local.score()
-                local.offer(sub, evaluate, sub.neighbors(_distinct_tiles(local.cands, beam)))
+                # a seed already expanded in an earlier round is skipped: its neighbours were costed
+                # then, and one that did not make the pool cannot make it now (the pool only improves)
+                seeds = _distinct_tiles(local.cands, beam)
+                rows = [r.tobytes() for r in seeds.stacked()]
+                new = [i for i, r in enumerate(rows) if r not in expanded]
+                expanded.update(rows)
+                if new:
+                    local.offer(sub, evaluate, sub.neighbors(seeds.take(np.array(new))))
             best.absorb(local)
     else:
         raise SpecError(f"`mapper` {mapper}: choose one of {', '.join(MAPPERS)}")

@@ -317,27 +317,41 @@ class MappingSpace:
         """The split arrays of `c` as the cost model takes them (None on a fixed array)."""
         return self._split_arrays(c)
 
-    def _orders(self) -> np.ndarray:
-        return np.array([LOOP_ORDERS.index(o) for o in self.loop_orders], dtype=np.int64)
+    def _orders(self, names: list[str] | None = None) -> np.ndarray:
+        """Codes of the loop orders `names` (default: every order the constraints allow)."""
+        return np.array([LOOP_ORDERS.index(o) for o in (self.loop_orders if names is None else names)], dtype=np.int64)
 
-    def grid(self, stride: int = 1) -> Candidates:
-        """The Cartesian product of the pruned choices over dataflows, splits and orders: all of them,
-        or every `stride`-th choice per dim (the largest kept)."""
+    def innermost_orders(self) -> list[str]:
+        """One allowed loop order per innermost loop dimension, the other two in the relative order
+        of DEFAULT_LOOP_ORDER where allowed (in `loop_orders`' order). With one buffer level an
+        operand is re-filled once per iteration of its irrelevant loop when that loop lies outside the
+        innermost iterating relevant loop (docs/MODEL.md 3.4): when the innermost loop iterates, the
+        two orders that share it move the same bytes, so these cover the distinct traffic patterns
+        of the common case (the heuristic's stage 1; its descent tries every order)."""
+        ranked = sorted(self.loop_orders, key=lambda o: [DEFAULT_LOOP_ORDER.index(d) for d in o[:2]])
+        first = {}
+        for o in ranked:
+            first.setdefault(o[-1], o)
+        return [o for o in self.loop_orders if o in first.values()]
+
+    def grid(self, stride: int = 1, orders: list[str] | None = None) -> Candidates:
+        """The Cartesian product of the pruned choices over dataflows, splits and loop orders (`orders`,
+        default all allowed): all of them, or every `stride`-th choice per dim (the largest kept)."""
         parts = []
-        orders = self._orders()
+        orders = self._orders(orders)
         for key in self.keys:
             ch = {d: _strided(v, stride) for d, v in self.choices[key].items()}
             parts.append(self._block(key, *np.meshgrid(ch["m"], ch["n"], ch["k"], orders, indexing="ij")))
         return self.complete(Candidates.concat(parts))
 
-    def boundary(self, keys: list | None = None) -> Candidates:
+    def boundary(self, keys: list | None = None, orders: list[str] | None = None) -> Candidates:
         """Tiles that fill the buffers: for every coarse pair of two tiles, the largest third
-        tile that still fits (over the third's full choices), with every loop order; for `keys`
-        (dataflow, split) or all of them.
+        tile that still fits (over the third's full choices), with every loop order of `orders`
+        (default all allowed); for `keys` (dataflow, split) or all of them.
 
         Buffer capacity usually binds at the optimum, and a coarse grid rarely lands on it.
         """
-        orders = self._orders()
+        orders = self._orders(orders)
         probes = []  # (key, the pair, the third, their choices as grids along axes 0, 1, 2)
         for key in keys or self.keys:
             ch = self.choices[key]
@@ -423,9 +437,10 @@ class MappingSpace:
         """The distinct (dataflow, split) keys of `c`, in order of first appearance."""
         return list(dict.fromkeys(self._key_of(c, i) for i in range(len(c))))
 
-    def size(self, stride: int = 1) -> int:
-        """Number of candidates in the pruned space (or in its `stride` subgrid)."""
-        return sum(math.prod(_strided_len(len(v), stride) for v in self.choices[k].values()) * len(self.loop_orders)
+    def size(self, stride: int = 1, orders: list[str] | None = None) -> int:
+        """Number of candidates in the pruned space (or in its `stride` subgrid, over `orders`)."""
+        n_orders = len(self.loop_orders if orders is None else orders)
+        return sum(math.prod(_strided_len(len(v), stride) for v in self.choices[k].values()) * n_orders
                    for k in self.keys)
 
     def _key_of(self, c: Candidates, i: int) -> tuple:
@@ -448,14 +463,7 @@ class MappingSpace:
         orders = self._orders()
         cols = ([], [], [], [])   # tile_m, tile_n, tile_k, loop_order: one array per run of one key
         keys, lengths = [], []
-
-        def add(key, m, n, k, lo) -> None:
-            arrs = np.broadcast_arrays(m, n, k, lo)
-            for col, a in zip(cols, arrs):
-                col.append(a.ravel())
-            keys.append(key)
-            lengths.append(arrs[0].size)
-
+        full = np.full
         for i in range(len(seeds)):
             key = self._key_of(seeds, i)
             tm, tn, tk, lo = (int(a[i]) for a in (seeds.tile_m, seeds.tile_n, seeds.tile_k, seeds.loop_order))
@@ -464,16 +472,31 @@ class MappingSpace:
             pos = {d: int(np.argmin(np.abs(ch[d] - cur[d]))) for d in DIMS}
             near = {d: ch[d][max(0, pos[d] - window): pos[d] + window + 1] for d in DIMS}
             w3 = {d: ch[d][max(0, pos[d] - TRIPLE_WINDOW): pos[d] + TRIPLE_WINDOW + 1] for d in DIMS}
-            for m, n, k, o in ((ch["m"], tn, tk, lo), (tm, ch["n"], tk, lo), (tm, tn, ch["k"], lo), (tm, tn, tk, orders),
-                               (near["m"][:, None], near["n"][None, :], tk, lo),
-                               (near["m"][:, None], tn, near["k"][None, :], lo),
-                               (tm, near["n"][:, None], near["k"][None, :], lo),
-                               (w3["m"][:, None, None], w3["n"][None, :, None], w3["k"][None, None, :], lo)):
-                add(key, m, n, k, o)
+            lm, ln, lk = (len(ch[d]) for d in DIMS)
+            a, b, c = (len(near[d]) for d in DIMS)
+            a3, b3, c3 = (len(w3[d]) for d in DIMS)
+            o = len(orders)
+            # runs, in order: each tile over its choices; every loop order; the pairs (m, n), (m, k),
+            # (n, k) and the triples, the first named dimension varying slowest
+            cols[0].append(np.concatenate((ch["m"], full(ln + lk + o, tm), np.repeat(near["m"], b),
+                                           np.repeat(near["m"], c), full(b * c, tm), np.repeat(w3["m"], b3 * c3))))
+            cols[1].append(np.concatenate((full(lm, tn), ch["n"], full(lk + o, tn), np.tile(near["n"], a),
+                                           full(a * c, tn), np.repeat(near["n"], c),
+                                           np.tile(np.repeat(w3["n"], c3), a3))))
+            cols[2].append(np.concatenate((full(lm + ln, tk), ch["k"], full(o + a * b, tk), np.tile(near["k"], a),
+                                           np.tile(near["k"], b), np.tile(w3["k"], a3 * b3))))
+            n_lo = lm + ln + lk
+            cols[3].append(np.concatenate((full(n_lo, lo), orders, full(a * b + a * c + b * c + a3 * b3 * c3, lo))))
+            keys.append(key)
+            lengths.append(len(cols[0][-1]))
             for other in self.splits[key[0]]:
                 if other != key[1]:
                     och = self.choices[(key[0], other)]
-                    add((key[0], other), *(och[d][np.argmin(np.abs(och[d] - cur[d]))] for d in DIMS), lo)
+                    snap = [och[d][np.argmin(np.abs(och[d] - cur[d]))] for d in DIMS]
+                    for col, v in zip(cols, (*snap, lo)):
+                        col.append(np.array([v], dtype=np.int64))
+                    keys.append((key[0], other))
+                    lengths.append(1)
         return self.complete(self._from_runs(cols, keys, lengths))
 
     def _from_runs(self, cols, keys: list, lengths: list) -> Candidates:

@@ -558,3 +558,47 @@ def test_boundary_redoes_a_group_whose_pick_fails_an_inner_level():
                    int(b.loop_order[i])) for i in range(len(b)))
     assert got == _boundary_oracle(sp, sp.keys)
     assert sp.fits(b).all()
+
+
+# -- stage-1 loop orders (the heuristic's grid and boundary) ---------------------------------
+
+def test_innermost_orders_one_per_innermost_loop_in_default_relative_order():
+    """One order per innermost loop dimension, the outer two in nmk's relative order where the
+    constraints allow it (else the first allowed), listed in the space's loop-order order."""
+    assert space().innermost_orders() == ["mkn", "nmk", "nkm"]
+    assert space(loop_order=["mnk", "kmn", "knm", "nkm"]).innermost_orders() == ["mnk", "kmn", "nkm"]
+    assert space(loop_order=["knm", "kmn"]).innermost_orders() == ["knm", "kmn"]
+    assert space(loop_order="mnk").innermost_orders() == ["mnk"]
+
+
+def test_orders_sharing_an_iterating_innermost_loop_move_the_same_bytes():
+    """Why stage 1 needs one order per innermost loop (docs/MODEL.md 3.4): on one buffer level,
+    when the innermost loop iterates, the two orders that share it cost the same cycles, energy and
+    DRAM bytes in the fast model; orders with different innermost loops do not."""
+    from nmsim.sim import simulate_op
+    arch = load_arch("sat")
+    op = gemm(m=256, n=1024, k=512, sparsity="dense")   # 2 x 8 x 4 tiles: no two operands alike
+    res = {o: simulate_op(arch, op, Mapping("ws", 128, 128, 128, o)) for o in LOOP_ORDERS}
+    key = lambda r: (r.cycles, r.energy_pj, tuple(sorted(r.bytes.items())))  # noqa: E731
+    for a, b in (("mnk", "nmk"), ("mkn", "kmn"), ("nkm", "knm")):
+        assert key(res[a]) == key(res[b])
+    assert len({key(res[o]) for o in ("nmk", "mkn", "nkm")}) == 3
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_grid_and_size_over_a_subset_of_orders(stride):
+    sp = space()
+    orders = ["mkn", "nkm"]
+    g = sp.grid(stride, orders=orders)
+    assert len(g) == sp.size(stride, orders) == sp.size(stride) // 3
+    assert sorted(set(g.loop_order.tolist())) == sorted(LOOP_ORDERS.index(o) for o in orders)
+    full = sp.grid(stride)
+    keep = np.isin(full.loop_order, [LOOP_ORDERS.index(o) for o in orders])
+    assert rows(g) == rows(full.take(keep))
+
+
+def test_boundary_over_a_subset_of_orders_is_the_full_boundary_restricted():
+    sp = space(op=gemm(m=256, n=512, k=1024))
+    b = sp.boundary(orders=["nkm"])
+    full = sp.boundary()
+    assert rows(b) == rows(full.take(full.loop_order == LOOP_ORDERS.index("nkm")))
