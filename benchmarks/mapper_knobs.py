@@ -27,7 +27,7 @@ from .bench_mapper import PATTERNS, suite_ops
 
 SEARCH = importlib.import_module("nmsim.mapping.search")
 SPACE = importlib.import_module("nmsim.mapping.space")
-KNOBS = {"SMALL_SPACE": SEARCH, "HEURISTIC_GRID": SEARCH, "BOUNDARY_KEYS": SEARCH, "TRIPLE_WINDOW": SPACE,
+KNOBS = {"SMALL_SPACE": SEARCH, "HEURISTIC_GRID": SEARCH, "BOUNDARY_KEYS": SEARCH, "GRID_SPLITS": SEARCH, "TRIPLE_WINDOW": SPACE,
          "PAIR_WINDOW": SPACE}
 
 

@@ -86,7 +86,7 @@ def _shrink(gemm, levels, tiles, d, q, *, op_b, acc_b) -> None:
 
 def inner_tiles(arch: SystolicArch, gemm: Gemm, dataflow, split, outer: tuple) -> list[tuple]:
     """Tiles (tm, tn, tk) of every inner tier by the fit rule (module doc), per candidate: arrays
-    like `outer` = the outermost tier's (tm, tn, tk), already clipped to the GEMM."""
+    like `outer` = the outermost tier's (tm, tn, tk), already clipped to `gemm` (one GEMM)."""
     tiers = arch.tiers()
     if len(tiers) == 1:
         return []
@@ -108,12 +108,15 @@ def inner_tiles(arch: SystolicArch, gemm: Gemm, dataflow, split, outer: tuple) -
                 for i, d in enumerate("mnk"):
                     if d not in relevant:
                         continue
-                    mine = np.broadcast_to(codes == i, tiles[d].shape) & ~fits
-                    if not mine.any():
+                    mine = np.flatnonzero(np.broadcast_to(codes == i, tiles[d].shape) & ~fits)
+                    if not len(mine):
                         continue
-                    cut = dict(tiles)
-                    _shrink(gemm, levels, cut, d, q[d], op_b=op_b, acc_b=acc_b)
-                    tiles[d] = np.where(mine, cut[d], tiles[d])
+                    # only the candidates that still overflow, with their own quanta (`gemm` is one
+                    # GEMM: its fields are scalars)
+                    cut = {e: np.broadcast_to(t, fits.shape)[mine] for e, t in tiles.items()}
+                    _shrink(gemm, levels, cut, d, np.broadcast_to(q[d], fits.shape)[mine], op_b=op_b, acc_b=acc_b)
+                    tiles[d] = np.array(np.broadcast_to(tiles[d], fits.shape))
+                    tiles[d][mine] = cut[d]
                 fits = _fits(gemm, levels, tiles, op_b, acc_b)
         out.append((tiles["m"], tiles["n"], tiles["k"]))
         parent = tiles

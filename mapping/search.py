@@ -34,15 +34,23 @@ MAPPERS = ("heuristic", "random", "exhaustive")
 CHUNK = 1 << 18  # pragma: no mutate (memory only: any chunk gives the same result)
 EVAL_SLICE = 4096  # pragma: no mutate (speed only: any slice gives the same result)
 # Below this many pruned candidates, costing them all is about as fast as the descent
-# (docs/PERFORMANCE.md, "Mappers"; 100,000 until 2026-12-07: the descent got cheaper).
-SMALL_SPACE = 30_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
+# (docs/PERFORMANCE.md, "Mappers"; 100,000, then 30,000 until stop 24: the descent got cheaper;
+# the suite's worst ratios are the same at 8,000 and 15,000).
+SMALL_SPACE = 10_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 # Stage-1 grid size of the heuristic: large enough to keep quality, small enough for the per-layer
-# time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers": 20,000 until 2026-12-07;
-# 10,000 keeps the suite's worst ratios, 6,000 does not).
+# time goal (the trade-off is measured in docs/PERFORMANCE.md, "Mappers": 20,000, then 10,000 until
+# stop 24, which kept the suite's worst ratios where 6,000 did not). Since stop 24 stage 1 costs 3 of
+# the 6 loop orders (MappingSpace.innermost_orders), so 5,000 gives the strides 10,000 gave.
 HEURISTIC_GRID = 5_000  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 # Spatial splits whose boundary tiles the heuristic costs (besides the unsplit array's): those of
 # its best candidates so far. A flexible array has tens of splits per dataflow; boundary tiles for
-# all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers").
+# all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers"; 3 until
+# stop 24: 1 gives the same worst ratios on s4).
+# On a flexible array, the spatial splits (besides the unsplit array) whose candidates stage 1's
+# grid covers, per dataflow: those whose best default-mapping candidate (costed first anyway) scores
+# best. The descent still moves to every split. s4's 11 keys: 2 kept the suite's worst ratios and
+# lowered the worst EDP ratio (1.0179 -> 1.0067: the grid's budget goes to the splits that matter).
+GRID_SPLITS = 2  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 BOUNDARY_KEYS = 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 CostFn = Callable[[Candidates], dict]
 
@@ -184,6 +192,19 @@ def _costed_slices(space: MappingSpace, evaluate: CostFn, c: Candidates):
             yield sl, {k: np.broadcast_to(np.asarray(v), (len(sl),)) for k, v in evaluate(sl).items()}
 
 
+def _best_keys(space: MappingSpace, costed: list, objective: str, count: int) -> list:
+    """The unsplit key of `space` and the `count` other keys (dataflow, split) whose best candidate
+    among `costed` ((candidates, cost) slices) scores best, in `space.keys` order."""
+    c = Candidates.concat([sl for sl, _ in costed])
+    score = np.concatenate([objective_values(cost, objective) for _, cost in costed])
+    order = np.argsort(score, kind="stable")
+    key_cols = np.stack([c.dataflow, *(c.split if c.split is not None else ())], axis=1)
+    _, first = np.unique(key_cols[order], axis=0, return_index=True)
+    ranked = [space._key_of(c, int(i)) for i in order[np.sort(first)]]
+    others = [k for k in ranked if k != space.keys[0]][:count]
+    return [k for k in space.keys if k == space.keys[0] or k in others]
+
+
 def _distinct_tiles(c: Candidates, count: int) -> Candidates:
     """The first `count` candidates that differ in dataflow or tiles (loop-order variants often
     tie; seeding the descent with them would waste the beam on one point)."""
@@ -241,7 +262,10 @@ def search(space: MappingSpace, evaluate: CostFn, objective: str = "latency", ma
         for df in space.dataflows:
             sub = space.restricted(df)
             local = _TopK(best.k, objective)
-            local.offer(sub, evaluate, sub.grid(stride=stride, orders=orders))
+            gsub = sub   # the grid's keys: on a flexible array the unsplit one and the best splits
+            if len(sub.keys) > 1 + GRID_SPLITS and defaults.get(df):
+                gsub = sub.restricted(df, _best_keys(sub, defaults[df], objective, GRID_SPLITS))
+            local.offer(sub, evaluate, gsub.grid(stride=stride, orders=orders))
             for sl, cost in defaults.get(df, ()):  # the descent may start from the default mapping too
                 local.add(sl, cost, count=False)
             # buffer-filling tiles for the unsplit array and the splits the best candidates use

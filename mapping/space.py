@@ -251,12 +251,13 @@ class MappingSpace:
                                 f"{extents[d]}{extra}")
         return per
 
-    def restricted(self, dataflow: str) -> "MappingSpace":
-        """The same space limited to one dataflow (shares the choice arrays)."""
+    def restricted(self, dataflow: str, keys: list | None = None) -> "MappingSpace":
+        """The same space limited to one dataflow, and to `keys` of it if given (shares the choice
+        arrays)."""
         sub = object.__new__(MappingSpace)
         sub.__dict__.update(self.__dict__)
         sub.dataflows = [dataflow]
-        sub.keys = [k for k in self.keys if k[0] == dataflow]
+        sub.keys = [k for k in self.keys if k[0] == dataflow and (keys is None or k in keys)]
         sub.choices = {k: self.choices[k] for k in sub.keys}
         return sub
 

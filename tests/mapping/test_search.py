@@ -340,3 +340,33 @@ def test_heuristic_expands_each_seed_once(monkeypatch):
     assert len(calls) >= 3 and len(flat) == len(set(flat))
     grid = space.restricted("ws").grid()
     assert res.best.score == bowl(grid)["cycles"].min()
+
+
+def test_heuristic_grids_the_unsplit_array_and_the_splits_whose_defaults_score_best():
+    """On a flexible array stage 1's grid covers, per dataflow, the unsplit array and the
+    GRID_SPLITS splits whose best default-mapping candidate scores best (brute force here);
+    the descent still reaches the others."""
+    from nmsim.mapping.search import GRID_SPLITS
+    arch = make_arch(**{"compute.rows": 8, "compute.interconnect": {"row_blocks": [1, 2, 4, 8]}})
+    space = MappingSpace(arch, Op(name="g", kind="gemm", M=256, N=256, K=256))
+    split_cost = {1: 0.0, 2: 30.0, 4: 10.0, 8: 20.0}   # by row blocks; N beats M within a count
+
+    def cost(c):
+        st = c.stacked()
+        pen = np.vectorize(split_cost.get)(st[:, 5]) + np.where(st[:, 6] == 0, 5.0, 0.0) * (st[:, 5] > 1)
+        return {"cycles": 1e3 - c.tile_m - c.tile_n + pen, "energy_pj": np.ones(len(c))}
+
+    rec = Recorder(cost)
+    search(space, rec, "latency", "heuristic")
+    ws = space.restricted("ws")
+    grids = [b for b in rec.batches if len(b) > 1 and np.all(b.dataflow == DATAFLOW_CODES["ws"])
+             and len(set(b.loop_order.tolist())) == 3]   # stage 1: three loop orders
+    got = set(ws.keys_of(grids[0]))
+    d = ws.defaults()
+    score = cost(d)["cycles"]
+    best = {}
+    for i in np.argsort(score, kind="stable"):
+        best.setdefault(ws._key_of(d, int(i)), float(score[i]))
+    others = sorted((k for k in best if k != ws.keys[0]), key=best.get)[:GRID_SPLITS]
+    assert len(ws.keys) > 1 + GRID_SPLITS
+    assert got == {ws.keys[0], *others}
