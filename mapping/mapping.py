@@ -282,6 +282,13 @@ _TILES: dict[tuple, list[tuple[int, int, int]]] = {}
 _CANDIDATES: dict[tuple, tuple[Mapping, ...]] = {}
 
 
+def clear_caches() -> None:
+    """Forget the cached default-mapping tiles and candidates (benchmarks time a layer shape seen for
+    the first time; results do not depend on the caches)."""
+    _TILES.clear()
+    _CANDIDATES.clear()
+
+
 def _arch_key(arch: Arch) -> tuple:
     """What the candidate tiles and mappings depend on in `arch`: array extents and MACs per PE
     (quanta), operand widths, the interconnect (spatial splits), the levels (every field: capacity,

@@ -40,7 +40,7 @@ DIMS = ("m", "n", "k")
 FULL_UNITS = 64
 MAX_SPLITS = 32
 COARSE_PER_DIM = 10
-PAIR_WINDOW = 3  # 4 until 2026-12-07 (docs/MAPPING.md, "heuristic")
+PAIR_WINDOW = 2  # 4, then 3 until stop 24 (docs/MAPPING.md, "heuristic")
 TRIPLE_WINDOW = 1  # 2 until 2026-12-07
 
 

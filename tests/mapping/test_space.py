@@ -13,7 +13,8 @@ from nmsim.accel import Arch, load_arch
 from nmsim.mapping import Constraints
 from nmsim.mapping.levels import inner_tiles
 from nmsim.mapping.mapping import LOOP_ORDERS, LevelTile, Mapping, SpatialSplit, footprint_bytes
-from nmsim.mapping.space import WHOLE, Candidates, MappingSpace, _coarse, _strided, _strided_len, tile_choices
+from nmsim.mapping.space import (PAIR_WINDOW, TRIPLE_WINDOW, WHOLE, Candidates, MappingSpace, _coarse, _strided,
+                                 _strided_len, tile_choices)
 from nmsim.problem import DATAFLOW_CODES
 from nmsim.problem.spatial import DIM_CODES
 from nmsim.specfile import SpecError
@@ -357,13 +358,15 @@ def _neighbors_oracle(sp, key, tm, tn, tk, lo):
         out[(key, tm, tn, v, lo)] += 1
     for o in orders:
         out[(key, tm, tn, tk, o)] += 1
-    for a, b in itertools.product(win("m", 3), win("n", 3)):
+    w2, w3 = PAIR_WINDOW, TRIPLE_WINDOW
+    assert (w2, w3) == (2, 1)   # the documented windows (docs/MAPPING.md, "heuristic")
+    for a, b in itertools.product(win("m", w2), win("n", w2)):
         out[(key, a, b, tk, lo)] += 1
-    for a, b in itertools.product(win("m", 3), win("k", 3)):
+    for a, b in itertools.product(win("m", w2), win("k", w2)):
         out[(key, a, tn, b, lo)] += 1
-    for a, b in itertools.product(win("n", 3), win("k", 3)):
+    for a, b in itertools.product(win("n", w2), win("k", w2)):
         out[(key, tm, a, b, lo)] += 1
-    for a, b, c in itertools.product(win("m", 1), win("n", 1), win("k", 1)):
+    for a, b, c in itertools.product(win("m", w3), win("n", w3), win("k", w3)):
         out[(key, a, b, c, lo)] += 1
     for other in sp.splits[key[0]]:
         if other != key[1]:
