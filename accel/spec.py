@@ -385,6 +385,7 @@ class SystolicArch(Arch):
     dram: DRAM
     energy: Energy
     _tiers: list = PrivateAttr(default_factory=list)  # tiers(), computed once (the model is frozen)
+    _tier_of: list = PrivateAttr(default_factory=list)  # tier_of(), likewise
     vector: VectorUnit | None = None
 
     @model_validator(mode="before")
@@ -482,8 +483,11 @@ class SystolicArch(Arch):
         return self._tiers
 
     def tier_of(self) -> list[int]:
-        """The tier of every memory level."""
-        return [j for j, tier in enumerate(self.tiers()) for _ in tier]
+        """The tier of every memory level. Computed once (do not modify the answer): the mappers
+        ask for it once per footprint."""
+        if not self._tier_of:
+            self._tier_of = [j for j, tier in enumerate(self.tiers()) for _ in tier]
+        return self._tier_of
 
     def keepers(self, operand: str) -> list[MemoryLevel]:
         """The on-chip levels that keep `operand` ('weights', 'inputs', 'outputs'), outermost first:

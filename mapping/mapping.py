@@ -161,22 +161,43 @@ def footprint_bytes(arch: Arch, gemm: Gemm, tiles: Sequence[tuple[int, int, int]
     activations holds the resident operands whole, at operand width, instead of their tiles
     (outputs arrive there final; MODEL.md 3.10); inputs count as distinct pixels where feature maps are
     stored (MODEL.md 3.11). Levels of tiers beyond `tiles` are left out."""
+    return _footprint(_footprint_layout(arch, gemm), gemm, tiles)
+
+
+def _footprint_layout(arch: Arch, gemm: Gemm) -> tuple:
+    """What footprint_bytes reads of `arch` for `gemm`, once: (operand bytes, accumulator bytes, per
+    level (name, tier, the operands it holds as tiles, 2 if double-buffered else 1, the resident
+    operands' bytes it holds whole))."""
     c = arch.compute
-    held: dict[str, float] = {}
+    ob = c.operand_bits / 8
     resident_level = arch.activation_level() if gemm.resident else None
     tier_of = arch.tier_of() if len(arch.memory) > 1 else (0,)
+    levels = []
     for i, (lv, j) in enumerate(zip(arch.memory, tier_of)):
-        if j >= len(tiles):
-            continue
-        tm, tn, tk = tiles[j]
-        a, b, out = tile_bytes(gemm, tm, tn, tk, c.operand_bits / 8, c.accumulator_bits / 8)
-        need = {"inputs": a * gemm.a_unique, "weights": b, "outputs": out}
         whole = set()
         if i == resident_level and gemm.resident:
             whole = {{"A": "inputs", "B": "weights", "out": "outputs"}[x] for x in gemm.resident}
-        held[lv.name] = sum(need[o] for o in lv.holds if o not in whole) * (2 if lv.double_buffered else 1)
-        if i == resident_level:
-            held[lv.name] = held[lv.name] + resident_bytes(gemm, c.operand_bits / 8)
+        levels.append((lv.name, j, tuple(o for o in lv.holds if o not in whole), 2 if lv.double_buffered else 1,
+                       resident_bytes(gemm, ob) if i == resident_level else None))
+    return ob, c.accumulator_bits / 8, levels
+
+
+def _footprint(layout: tuple, gemm: Gemm, tiles: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    """footprint_bytes from its `_footprint_layout`."""
+    ob, ab, levels = layout
+    held: dict[str, float] = {}
+    per_tier: dict[int, dict] = {}   # levels of one tier hold the same tile
+    for name, j, holds, factor, resident in levels:
+        if j >= len(tiles):
+            continue
+        need = per_tier.get(j)
+        if need is None:
+            tm, tn, tk = tiles[j]
+            a, b, out = tile_bytes(gemm, tm, tn, tk, ob, ab)
+            need = per_tier[j] = {"inputs": a * gemm.a_unique, "weights": b, "outputs": out}
+        held[name] = sum(need[o] for o in holds) * factor
+        if resident is not None:
+            held[name] = held[name] + resident
     return held
 
 
@@ -302,20 +323,24 @@ def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tupl
     """(tile_m, tile_n, tile_k) of default_mapping_candidates, fitting tiles only."""
     quantum = _quanta(arch, plan, df)
     gemm = executed_gemm(op, plan)
+    footprint = _footprint_memo(arch, gemm)
     free = {"M": 1, "N": 1, "K": plan.m}
     tiles = [t for rule, q in ((_larger_of_m_n, quantum), (_larger_of_m_n, free), (_most_bytes_freed, free))
-             for t in _shrink_path(arch, op, gemm, q, rule)]
+             for t in _shrink_path(arch, op, footprint, q, rule)]
     if plan.m > 1:
         # the dense layer's tiles, K cut to whole groups: every one that fits dense fits N:M
         dense_plan = replace(plan, n=1, m=1, index_bits=0, density=1.0, kind="dense", busy_k_scale=None)
         dense, dq = executed_gemm(op, dense_plan), _quanta(arch, dense_plan, df)
+        dense_footprint = _footprint_memo(arch, dense)
         one = {"M": 1, "N": 1, "K": 1}
         for rule, q in ((_larger_of_m_n, dq), (_larger_of_m_n, one), (_most_bytes_freed, one)):
-            for t in _shrink_path(arch, op, dense, q, rule):
+            for t in _shrink_path(arch, op, dense_footprint, q, rule):
                 tiles.append(dict(t, K=t["K"] if t["K"] >= op.K else max(plan.m, t["K"] // plan.m * plan.m)))
     out, seen = [], set()
+    sizes = {lv.name: lv.capacity_bytes for lv in arch.memory}
     for t in tiles:
-        if not _fits(arch, gemm, t):
+        need = footprint(t["M"], t["N"], t["K"])   # the outermost tier (inner tiers take the fit rule)
+        if not all(need[n] <= sizes[n] for n in need):
             continue
         for s in M_SPLITS:
             tm = min(t["M"], max(quantum["M"], cdiv(cdiv(op.M, s), quantum["M"]) * quantum["M"]))
@@ -325,11 +350,18 @@ def _candidate_tiles(arch: Arch, op: Op, plan: SparsePlan, df: str) -> list[tupl
     return out
 
 
-def _fits(arch: Arch, gemm: Gemm, tile: dict) -> bool:
-    """True when `tile` fits every level of the outermost tier (footprint_bytes leaves the inner
-    tiers out: they take their own tiles by the fit rule)."""
-    need = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])
-    return all(need[lv.name] <= lv.capacity_bytes for lv in arch.memory if lv.name in need)
+def _footprint_memo(arch: Arch, gemm: Gemm) -> Callable[[int, int, int], dict[str, float]]:
+    """(tm, tn, tk) -> footprint_bytes of the outermost tier for that tile, remembered: the shrink
+    paths of one layer revisit the same tiles (they all start from the whole layer)."""
+    seen: dict[tuple[int, int, int], dict[str, float]] = {}
+    layout = _footprint_layout(arch, gemm)
+
+    def footprint(tm: int, tn: int, tk: int) -> dict[str, float]:
+        need = seen.get((tm, tn, tk))
+        if need is None:
+            need = seen[(tm, tn, tk)] = _footprint(layout, gemm, [(tm, tn, tk)])
+        return need
+    return footprint
 
 
 def with_inner_levels(arch: Arch, op: Op, mapping: Mapping, plan: SparsePlan | None = None) -> Mapping:
@@ -404,15 +436,15 @@ def _most_bytes_freed(tile: dict, movable: list[str], freed, op: Op) -> str:
     return max(movable, key=lambda d: (freed(d), d != "K", tile[d], -_DIMS.index(d)))
 
 
-def _shrink_path(arch: Arch, op: Op, gemm: Gemm, quantum: dict[str, int], rule) -> list[dict[str, int]]:
-    """The tiles of the path from the whole layer that fit the buffers when executed as `gemm`,
-    largest first. Each step halves the dimension `rule` picks (rounded down to its quantum)
-    until every dimension is at its quantum."""
+def _shrink_path(arch: Arch, op: Op, footprint, quantum: dict[str, int], rule) -> list[dict[str, int]]:
+    """The tiles of the path from the whole layer that fit the buffers, `footprint` (_footprint_memo)
+    giving the outermost tier's bytes of a tile as the layer executes, largest first. Each step halves
+    the dimension `rule` picks (rounded down to its quantum) until every dimension is at its quantum."""
     sizes = {lv.name: lv.capacity_bytes for lv in arch.memory}
     tile = {"M": op.M, "N": op.N, "K": op.K}
     fitting = []
     while True:
-        have = footprint_bytes(arch, gemm, [(tile["M"], tile["N"], tile["K"])])  # the outermost tier
+        have = footprint(tile["M"], tile["N"], tile["K"])  # the outermost tier
         over = [n for n in have if have[n] > sizes[n]] or list(have)
         if all(have[n] <= sizes[n] for n in have):
             fitting.append(dict(tile))
@@ -422,7 +454,7 @@ def _shrink_path(arch: Arch, op: Op, gemm: Gemm, quantum: dict[str, int], rule) 
 
         def freed(d: str) -> float:
             t = dict(tile, **{d: _round_down(cdiv(tile[d], 2), quantum[d])})
-            after = footprint_bytes(arch, gemm, [(t["M"], t["N"], t["K"])])
+            after = footprint(t["M"], t["N"], t["K"])
             return sum(have[n] - after[n] for n in over)
         d = rule(tile, movable, freed, op)
         tile[d] = _round_down(cdiv(tile[d], 2), quantum[d])
