@@ -51,6 +51,25 @@ def suite_ops():
     return out
 
 
+def one_at_a_time() -> float:
+    """Mappings per second through simulate_op one at a time (300 of the 512x11008x4096 2:8 layer's
+    pruned space on sat): the baseline, and a gauge of the host's speed at the moment (2,651/s on the
+    idle reference run of 2026-11-22)."""
+    arch = load_arch("sat")
+    hw = HwParams.from_arch(arch)
+    op = next(o for o in zoo.build("llama2-7b", seq_len=512).ops if o.name == "layer0.ffn.gate")
+    op = op.with_sparsity(Sparsity.parse("2:8"))
+    grid = MappingSpace(arch, op).grid()
+    sample = [grid.mapping(i) for i in range(0, len(grid), max(1, len(grid) // 300))]
+    t0 = time.perf_counter()
+    for m in sample:
+        try:
+            simulate_op(arch, op, m, hw=hw)
+        except ValueError:  # a candidate that does not fit (SpecError) still cost a check
+            pass
+    return len(sample) / (time.perf_counter() - t0)
+
+
 def throughput() -> None:
     arch = load_arch("sat")
     hw = HwParams.from_arch(arch)
@@ -62,15 +81,7 @@ def throughput() -> None:
         r = map_op(arch, op, "exhaustive", hw=hw)
         runs.append(r.evaluated / r.seconds)
     rate = statistics.median(runs)
-    grid = MappingSpace(arch, op).grid()
-    sample = [grid.mapping(i) for i in range(0, len(grid), max(1, len(grid) // 300))]
-    t0 = time.perf_counter()
-    for m in sample:
-        try:
-            simulate_op(arch, op, m, hw=hw)
-        except ValueError:  # a candidate that does not fit (SpecError) still cost a check
-            pass
-    one = len(sample) / (time.perf_counter() - t0)
+    one = one_at_a_time()
     print(f"throughput: {rate:,.0f} candidates/s through the exhaustive mapper ({r.evaluated:,} candidates, "
           f"{op.M}x{op.N}x{op.K} 2:8 on sat); one-at-a-time simulate_op: {one:,.0f}/s; ratio {rate / one:.0f}x "
           f"(goal >= 1,000,000/s)")
@@ -102,10 +113,14 @@ def quality(quick: bool, passes: int = 3) -> None:
     # the first time); the least CPU time over `passes` passes of the whole suite, so that a slow
     # spell of the host does not hit every run of one case.
     times = [float("inf")] * len(cases)
+    gauge = [one_at_a_time()]
     for _ in range(passes):
         for i, (_, arch, hw, _, op, obj) in enumerate(cases):
             clear_caches()
             times[i] = min(times[i], cpu_min(lambda: map_op(arch, op, "heuristic", obj, hw=hw, top=1), repeat=1))
+    gauge.append(one_at_a_time())
+    print(f"host speed gauge around the timing passes (one-at-a-time simulate_op, 2,651/s on the idle reference "
+          f"host): {gauge[0]:,.0f}/s before, {gauge[1]:,.0f}/s after")
     for arch_name in PATTERNS:
         t = sorted((times[i], cases[i][3], cases[i][5]) for i in range(len(cases)) if cases[i][0] == arch_name)
         over = sum(x > 0.050 for x, _, _ in t)

@@ -7,11 +7,15 @@ never import `sim` and never cost one Python object at a time.
 * exhaustive: every candidate of the pruned space, in chunks (memory stays bounded);
 * random: `samples` draws from the whole unpruned space (log-uniform tiles), seeded;
 * heuristic: on a pruned space of at most SMALL_SPACE candidates, all of them; otherwise, per
-  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all),
-  the default mapping's candidates (so the search never does worse than no search), and
-  MappingSpace.boundary (tiles that fill the buffers) for the unsplit array and the spatial splits
-  of the best candidates, then a descent from the best `beam` distinct tiles: each round costs
-  every move of MappingSpace.neighbors, until a round brings no gain.
+  dataflow, a strided subgrid of the pruned space (at most HEURISTIC_GRID candidates in all; on a
+  flexible array the unsplit array and the GRID_SPLITS splits whose default candidates score best)
+  and MappingSpace.boundary (tiles that fill the buffers) for the unsplit array and the split of the
+  best candidate, both over MappingSpace.innermost_orders, then a descent from the best `beam`
+  distinct tiles: each round costs every move of MappingSpace.neighbors around the seeds not
+  expanded before, until a round brings no gain.
+
+Every mapper costs the default mapping's candidates too (once per dataflow), so none returns a
+mapping worse than the default mapping; they are not counted in `evaluated`.
 
 Objectives: latency (cycles), energy (pJ), edp (cycles x pJ). Ties break on the other
 objective, then on the order candidates were generated, so results are deterministic.

@@ -348,3 +348,41 @@ def test_inner_levels_of_a_grid_do_not_depend_on_candidate_order():
     for mine, ref in zip(again.levels, grid.take(perm).levels):
         for a, b in zip(mine, ref):
             assert np.array_equal(np.broadcast_to(a, (len(grid),)), np.broadcast_to(b, (len(grid),)))
+
+
+def test_default_tiles_are_the_candidates_tiles_and_survive_clear_caches():
+    """`default_tiles` lists the (tile_m, tile_n, tile_k) of `default_mapping_candidates` once per
+    spatial split, in order, all with loop order nmk; `clear_caches` empties the caches without
+    changing what is computed next."""
+    from nmsim.mapping import mapping as mm
+    arch = load_arch("s4")
+    op = Op(name="g", kind="gemm", M=384, N=1024, K=768, weight_sparsity=Sparsity.parse("1:8"))
+    for df in arch.compute.dataflows:
+        tiles = mm.default_tiles(arch, op, df)
+        cands = mm.default_mapping_candidates(arch, op, df)
+        n_splits = len(cands) // len(tiles)
+        assert n_splits > 1 and len(cands) == n_splits * len(tiles)
+        assert [(m.tile_m, m.tile_n, m.tile_k) for m in cands] == tiles * n_splits
+        assert {m.loop_order for m in cands} == {mm.DEFAULT_LOOP_ORDER} == {"nmk"}
+        assert mm._TILES and mm._CANDIDATES
+        mm.clear_caches()
+        assert not mm._TILES and not mm._CANDIDATES
+        assert mm.default_tiles(arch, op, df) == tiles
+
+
+def test_constraints_allow_tiles_matches_allows_per_mapping():
+    """Constraints.allows_tiles (a batch of one dataflow and loop order) agrees with allows on every
+    mapping: exact values, bounds with multiples, tiles clipped to the dimension, dataflow and order."""
+    extents = {"m": 100, "n": 64, "k": 256}
+    rng = np.random.default_rng(3)
+    tiles = {d: rng.integers(1, 2 * e, 200) for d, e in extents.items()}
+    rules = [Constraints(), Constraints(tile_m=[16, 32, 200]), Constraints(tile_n={"min": 16, "max": 48, "multiple_of": 8}),
+             Constraints(tile_k={"multiple_of": 64}, loop_order=["nmk"]), Constraints(dataflow="os"),
+             Constraints(loop_order="mnk")]
+    for c in rules:
+        for df, lo in (("ws", "nmk"), ("os", "nmk"), ("ws", "mnk")):
+            got = c.allows_tiles(df, lo, tiles, extents)
+            want = [c.allows(Mapping(df, int(tiles["m"][i]), int(tiles["n"][i]), int(tiles["k"][i]), lo), extents)
+                    for i in range(200)]
+            assert got.tolist() == want
+        assert c.allows_tiles("ws", "nmk", tiles, extents).any() or c.active()
