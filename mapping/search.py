@@ -115,16 +115,16 @@ class _TopK:
         self.evaluated = 0
         self.valid = 0
 
-    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates, count: bool = True) -> None:
-        """Cost `c` (buffer-fitting ones only) and keep the best; `count` False leaves them out of
-        `evaluated` and `valid` (the default mapping's candidates, which every search adds)."""
-        self.evaluated += len(c) if count else 0
+    def offer(self, space: MappingSpace, evaluate: CostFn, c: Candidates) -> None:
+        """Cost `c` (buffer-fitting ones only) and keep the best, counted in `evaluated` and `valid`."""
+        self.evaluated += len(c)
         for sl, cost in _costed_slices(space, evaluate, c):
-            self.add(sl, cost, count)
+            self.add(sl, cost, count=True)
 
-    def add(self, c: Candidates, cost: dict, count: bool = True) -> None:
+    def add(self, c: Candidates, cost: dict, *, count: bool) -> None:
         """Keep the best of `c`, fitting candidates already costed (`cost`: arrays like `c`); `count`
-        adds them to `valid` (`offer` counts them as evaluated)."""
+        adds them to `valid` (`offer` counts them as evaluated; the default mapping's candidates,
+        which every search adds, are not counted)."""
         self.valid += len(c) if count else 0
         if not len(c):
             return

@@ -329,7 +329,7 @@ class MappingSpace:
         innermost iterating relevant loop (docs/MODEL.md 3.4): when the innermost loop iterates, the
         two orders that share it move the same bytes, so these cover the distinct traffic patterns
         of the common case (the heuristic's stage 1; its descent tries every order)."""
-        ranked = sorted(self.loop_orders, key=lambda o: [DEFAULT_LOOP_ORDER.index(d) for d in o[:2]])
+        ranked = sorted(self.loop_orders, key=lambda o: [DEFAULT_LOOP_ORDER.index(d) for d in o])
         first = {}
         for o in ranked:
             first.setdefault(o[-1], o)
@@ -422,7 +422,7 @@ class MappingSpace:
             tiles = np.array(default_tiles(self.arch, self.op, dataflow), dtype=np.int64)
         except SpecError:  # nothing fits: the search says so itself
             tiles = np.zeros((0, 3), dtype=np.int64)
-        if self.constraints.active() and len(tiles):
+        if self.constraints.active():
             tiles = tiles[self.constraints.allows_tiles(dataflow, DEFAULT_LOOP_ORDER, dict(zip(DIMS, tiles.T)),
                                                         {"m": self.op.M, "n": self.op.N, "k": self.op.K})]
         c = None
@@ -464,7 +464,8 @@ class MappingSpace:
         orders = self._orders()
         cols = ([], [], [], [])   # tile_m, tile_n, tile_k, loop_order: one array per run of one key
         keys, lengths = [], []
-        full = np.full
+        def full(n, v):
+            return np.full(n, v, dtype=np.int64)
         for i in range(len(seeds)):
             key = self._key_of(seeds, i)
             tm, tn, tk, lo = (int(a[i]) for a in (seeds.tile_m, seeds.tile_n, seeds.tile_k, seeds.loop_order))
@@ -503,7 +504,7 @@ class MappingSpace:
     def _from_runs(self, cols, keys: list, lengths: list) -> Candidates:
         """Candidates from tile and loop-order arrays in runs, run j of `lengths[j]` candidates of key
         `keys[j]` (dataflow, split); the split arrays on a flexible array. Inner levels not added."""
-        tm, tn, tk, lo = (np.concatenate(c).astype(np.int64, copy=False) for c in cols)
+        tm, tn, tk, lo = (np.concatenate(c) for c in cols)   # int64 already: choices, codes, np.full of ints
         codes = {key: (DATAFLOW_CODES[key[0]], key[1][0], DIM_CODES.get(key[1][1], 0), key[1][2],
                        DIM_CODES.get(key[1][3], 0)) for key in set(keys)}
         per = np.repeat(np.array([codes[key] for key in keys], dtype=np.int64), lengths, axis=0)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from nmsim.mapping import LOOP_ORDERS, Candidates, MappingSpace, search
+from nmsim.mapping import LOOP_ORDERS, Candidates, Constraints, MappingSpace, search
 from nmsim.mapping.search import _distinct_tiles, _TopK
 from nmsim.problem import DATAFLOW_CODES
 from nmsim.workloads import Op
@@ -370,3 +370,56 @@ def test_heuristic_grids_the_unsplit_array_and_the_splits_whose_defaults_score_b
     others = sorted((k for k in best if k != ws.keys[0]), key=best.get)[:GRID_SPLITS]
     assert len(ws.keys) > 1 + GRID_SPLITS
     assert got == {ws.keys[0], *others}
+
+
+def test_best_keys_ranks_splits_by_their_best_candidate():
+    """_best_keys: the unsplit key plus the `count` other keys whose best costed candidate scores
+    best, in the space's key order, whatever the order and count of candidates per key."""
+    from nmsim.mapping.search import _best_keys
+    arch = make_arch(**{"compute.rows": 8, "compute.interconnect": {"row_blocks": [1, 2, 4, 8]}})
+    ws = MappingSpace(arch, Op(name="g", kind="gemm", M=256, N=256, K=256)).restricted("ws")
+    keys = ws.keys
+    assert len(keys) == 7 and keys[0][1] == (1, None, 1, None)
+    # many good candidates of one split first, the best score of all in another
+    scores = {keys[3]: [5.0] * 10, keys[1]: [9.0, 2.0], keys[5]: [7.0, 3.0, 8.0], keys[0]: [50.0], keys[6]: [4.0]}
+    parts = [(ws._block(k, np.full(len(v), 64), 64, 64, 0), {"cycles": np.array(v), "energy_pj": np.ones(len(v))})
+             for k, v in scores.items()]
+    assert _best_keys(ws, parts, "latency", 2) == [keys[0], keys[1], keys[5]]
+    assert _best_keys(ws, parts, "latency", 3) == [keys[0], keys[1], keys[5], keys[6]]
+    assert _best_keys(ws, parts, "latency", 1) == [keys[0], keys[1]]
+    assert _best_keys(ws, parts, "latency", 9) == [keys[0], keys[1], keys[3], keys[5], keys[6]]
+
+
+def _stage1_grid_keys(space, df):
+    """The keys of the heuristic's stage-1 grid of dataflow `df` (its first batch with stage 1's
+    loop orders: the default candidates, costed before, use one) and all keys of `df`."""
+    rec = Recorder(lambda c: {"cycles": 1e3 - c.tile_m - c.tile_n + 0.0, "energy_pj": np.ones(len(c))})
+    search(space, rec, "latency", "heuristic")
+    sub = space.restricted(df)
+    grid = next(b for b in rec.batches if np.all(b.dataflow == DATAFLOW_CODES[df])
+                and len(set(b.loop_order.tolist())) == len(space.innermost_orders()))
+    return set(sub.keys_of(grid)), sub.keys
+
+
+def test_heuristic_restricts_the_grid_from_one_split_beyond_the_kept_ones():
+    """OS on rows cut into 1, 2, 4 or 8 blocks over N has 4 keys: one more than the unsplit array
+    and GRID_SPLITS, so the grid already leaves one out."""
+    from nmsim.mapping.search import GRID_SPLITS
+    arch = make_arch(**{"compute.rows": 8, "compute.interconnect": {"row_blocks": [1, 2, 4, 8]}})
+    space = MappingSpace(arch, Op(name="g", kind="gemm", M=256, N=256, K=256), constraints=Constraints(dataflow="os"))
+    got, keys = _stage1_grid_keys(space, "os")
+    assert len(keys) == 2 + GRID_SPLITS
+    assert len(got) == 1 + GRID_SPLITS and keys[0] in got
+
+
+def test_heuristic_grids_every_split_without_default_candidates():
+    """With a constraint no default candidate meets (loop order mnk; they all use nmk) nothing ranks
+    the splits: the grid covers all of them, and the search still succeeds."""
+    arch = make_arch(**{"compute.rows": 8, "compute.interconnect": {"row_blocks": [1, 2, 4, 8]}})
+    space = MappingSpace(arch, Op(name="g", kind="gemm", M=256, N=256, K=256),
+                         constraints=Constraints(dataflow="ws", loop_order="mnk"))
+    assert space.defaults() is None
+    rec = Recorder(lambda c: {"cycles": 1e3 - c.tile_m - c.tile_n + 0.0, "energy_pj": np.ones(len(c))})
+    res = search(space, rec, "latency", "heuristic")
+    assert res.best.mapping.loop_order == "mnk"
+    assert set(space.keys_of(rec.batches[0])) == set(space.keys)

@@ -20,6 +20,8 @@ from nmsim.problem.spatial import DIM_CODES
 from nmsim.specfile import SpecError
 from nmsim.workloads import Op, Sparsity
 
+from ..conftest import make_arch
+
 DIMS = ("m", "n", "k")
 
 
@@ -605,3 +607,32 @@ def test_boundary_over_a_subset_of_orders_is_the_full_boundary_restricted():
     b = sp.boundary(orders=["nkm"])
     full = sp.boundary()
     assert rows(b) == rows(full.take(full.loop_order == LOOP_ORDERS.index("nkm")))
+
+
+def test_defaults_is_none_when_default_tiles_refuses(monkeypatch):
+    """default_tiles raises when not even its smallest tile fits (its paths go below the array's
+    extent, so a space with any fitting candidate always has some): the space then has no default
+    candidates, rather than failing, and the search reports the empty space itself."""
+    import nmsim.mapping.space as space_mod
+
+    def refuse(*a, **k):
+        raise SpecError("even the smallest tile does not fit")
+    monkeypatch.setattr(space_mod, "default_tiles", refuse)
+    sp = space("sat", op=gemm(m=64, n=64, k=64))
+    assert sp.defaults() is None and sp.restricted("ws").defaults() is None
+    from nmsim.mapping import search
+    res = search(sp, lambda c: {"cycles": c.tile_m * 1.0, "energy_pj": np.ones(len(c))}, "latency", "exhaustive", top=1)
+    assert res.best.score == min(sp.choices[k]["m"].min() for k in sp.keys)
+
+
+def test_neighbors_encode_splits_as_with_split_does():
+    """Neighbours carry the split arrays `with_split` gives their key (dimension code 0 where a
+    side is not split), so a mapping reached twice is one row: dedup in the pool relies on it."""
+    sp = space("s4", op=gemm(m=256, n=512, k=1024))
+    seeds = sp.defaults().take(np.arange(0, len(sp.defaults()), 97))
+    nb = sp.neighbors(seeds)
+    for i in range(0, len(nb), 7):
+        key = sp._key_of(nb, i)
+        one = nb.take(np.array([i]))
+        want = Candidates(one.dataflow, one.tile_m, one.tile_n, one.tile_k, one.loop_order).with_split(key[1])
+        assert [int(a[0]) for a in one.split] == [int(a[0]) for a in want.split]
