@@ -421,7 +421,7 @@ class MappingSpace:
         try:
             tiles = np.array(default_tiles(self.arch, self.op, dataflow), dtype=np.int64)
         except SpecError:  # nothing fits: the search says so itself
-            tiles = np.zeros((0, 3), dtype=np.int64)
+            tiles = np.empty((0, len(DIMS)), dtype=np.int64)
         if self.constraints.active():
             tiles = tiles[self.constraints.allows_tiles(dataflow, DEFAULT_LOOP_ORDER, dict(zip(DIMS, tiles.T)),
                                                         {"m": self.op.M, "n": self.op.N, "k": self.op.K})]

@@ -3,6 +3,7 @@ and the `nmsim map` command."""
 from __future__ import annotations
 
 import itertools
+import re
 import json
 
 import numpy as np
@@ -386,3 +387,36 @@ def test_constraints_allow_tiles_matches_allows_per_mapping():
                     for i in range(200)]
             assert got.tolist() == want
         assert c.allows_tiles("ws", "nmk", tiles, extents).any() or c.active()
+
+
+def test_default_mapping_is_the_first_candidate_or_the_first_cheapest():
+    """default_mapping: without a cost the first candidate (the largest fitting tile of the first
+    shrink path); with one, the first candidate of least cost (ties keep the earlier)."""
+    from nmsim.mapping.mapping import default_mapping, default_mapping_candidates
+    arch = load_arch("dense-systolic")
+    op = Op(name="g", kind="gemm", M=512, N=768, K=768)
+    cands = default_mapping_candidates(arch, op)
+    assert default_mapping(arch, op) == cands[0]
+    costs = [10.0 + i % 5 for i in range(len(cands))]
+    costs[7] = costs[11] = 1.0
+    assert default_mapping(arch, op, cost=lambda ms: costs) == cands[7]
+
+
+def test_completed_repeats_the_innermost_tile_for_missing_tiers_and_with_inner_levels_names_tiers():
+    """Mapping.completed pads missing inner tiers with the innermost tile (clipped to the op);
+    with_inner_levels refuses a partial list of inner tiles, naming the tiers it expects."""
+    from benchmarks.bench_sim import three_tier   # dense-systolic with a weight register per PE
+    from nmsim.mapping.mapping import with_inner_levels
+    m = Mapping("ws", 64, 32, 128, "nmk", levels=(LevelTile(16, 32, 64, "mnk"),))
+    done = m.completed(4, Op(name="g", kind="gemm", M=48, N=512, K=512))
+    assert [(lv.tile_m, lv.tile_n, lv.tile_k) for lv in done.levels] == [(16, 32, 64)] * 3
+    assert (done.tile_m, done.tile_n, done.tile_k) == (48, 32, 128)
+    assert [lv.loop_order for lv in done.levels] == ["mnk", "nmk", "nmk"]
+    arch = three_tier()   # two tiers: the buffer; the accumulators with the weight registers
+    tiers = arch.tiers()
+    assert len(tiers) == 2
+    names = ["+".join(arch.memory[i].name for i in t) for t in tiers[1:]]
+    assert names[0].count("+") == 1
+    two = Mapping("ws", 64, 32, 128, "nmk", levels=(LevelTile(16, 32, 64, "mnk"), LevelTile(8, 8, 8, "nmk")))
+    with pytest.raises(SpecError, match=re.escape(f"({names[0]})")):
+        with_inner_levels(arch, Op(name="g", kind="gemm", M=64, N=64, K=64), two)

@@ -380,13 +380,13 @@ def test_best_keys_ranks_splits_by_their_best_candidate():
     ws = MappingSpace(arch, Op(name="g", kind="gemm", M=256, N=256, K=256)).restricted("ws")
     keys = ws.keys
     assert len(keys) == 7 and keys[0][1] == (1, None, 1, None)
-    # many good candidates of one split first, the best score of all in another
-    scores = {keys[3]: [5.0] * 10, keys[1]: [9.0, 2.0], keys[5]: [7.0, 3.0, 8.0], keys[0]: [50.0], keys[6]: [4.0]}
+    # the six best candidates all of one split, then one each of others; the unsplit array worst
+    scores = {keys[5]: [7.0, 3.0, 8.0], keys[3]: [1.0] * 6, keys[1]: [9.0, 2.0], keys[0]: [50.0], keys[6]: [4.0]}
     parts = [(ws._block(k, np.full(len(v), 64), 64, 64, 0), {"cycles": np.array(v), "energy_pj": np.ones(len(v))})
              for k, v in scores.items()]
-    assert _best_keys(ws, parts, "latency", 2) == [keys[0], keys[1], keys[5]]
-    assert _best_keys(ws, parts, "latency", 3) == [keys[0], keys[1], keys[5], keys[6]]
-    assert _best_keys(ws, parts, "latency", 1) == [keys[0], keys[1]]
+    assert _best_keys(ws, parts, "latency", 2) == [keys[0], keys[1], keys[3]]
+    assert _best_keys(ws, parts, "latency", 3) == [keys[0], keys[1], keys[3], keys[5]]
+    assert _best_keys(ws, parts, "latency", 1) == [keys[0], keys[3]]
     assert _best_keys(ws, parts, "latency", 9) == [keys[0], keys[1], keys[3], keys[5], keys[6]]
 
 
