@@ -10,7 +10,7 @@
     (goal <= 50 ms; each search with the default-tile caches empty, the least CPU time over 3
     passes of the suite; the exhaustive's wall time beside the ratio).
 
-Run: .venv/bin/python benchmarks/bench_mapper.py [--quick]
+Run: .venv/bin/python benchmarks/bench_mapper.py [--quick | --skip-quality | --suite-pass]
 """
 from __future__ import annotations
 
@@ -133,11 +133,34 @@ def quality(quick: bool, passes: int = 3) -> None:
             f"max {max(times) * 1e3:.1f} ms (goal <= 50 ms)")
 
 
+def suite_pass() -> None:
+    """CPU time (s) of one pass of the heuristic over the suite per arch, searches in suite order
+    (a layer's later objectives find its default tiles cached): a whole-suite figure for A/B runs of
+    two versions of the code."""
+    for arch_name, patterns in PATTERNS.items():
+        arch = load_arch(arch_name)
+        hw = HwParams.from_arch(arch)
+        clear_caches()
+        t0, n = time.process_time(), 0
+        for _, base in suite_ops():
+            for pat in patterns:
+                if pat != "dense" and not base.has_weights:
+                    continue
+                for obj in ("latency", "energy", "edp"):
+                    map_op(arch, base.with_sparsity(Sparsity.parse(pat)), "heuristic", obj, hw=hw, top=1)
+                    n += 1
+        print(f"suite pass on {arch_name}: {n} heuristic searches in {time.process_time() - t0:.2f} s CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="latency objective only")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--suite-pass", action="store_true", help="only the CPU time of one heuristic pass over the suite")
     args = ap.parse_args()
+    if args.suite_pass:
+        suite_pass()
+        return
     throughput()
     if not args.skip_quality:
         quality(args.quick)
