@@ -412,6 +412,8 @@ def test_completed_repeats_the_innermost_tile_for_missing_tiers_and_with_inner_l
     assert [(lv.tile_m, lv.tile_n, lv.tile_k) for lv in done.levels] == [(16, 32, 64)] * 3
     assert (done.tile_m, done.tile_n, done.tile_k) == (48, 32, 128)
     assert [lv.loop_order for lv in done.levels] == ["mnk", "nmk", "nmk"]
+    bare = Mapping("ws", 64, 32, 128, "knm").completed(3)   # no inner tile given: the outer one, twice
+    assert [(lv.tile_m, lv.tile_n, lv.tile_k, lv.loop_order) for lv in bare.levels] == [(64, 32, 128, "nmk")] * 2
     arch = three_tier()   # two tiers: the buffer; the accumulators with the weight registers
     tiers = arch.tiers()
     assert len(tiers) == 2
