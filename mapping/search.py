@@ -50,12 +50,12 @@ HEURISTIC_GRID = 5_000  # pragma: no mutate (speed/quality trade-off, docs/PERFO
 # its best candidates so far. A flexible array has tens of splits per dataflow; boundary tiles for
 # all of them cost more than the whole rest of the search (docs/PERFORMANCE.md, "Mappers"; 3 until
 # stop 24: 1 gives the same worst ratios on s4).
+BOUNDARY_KEYS = 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 # On a flexible array, the spatial splits (besides the unsplit array) whose candidates stage 1's
 # grid covers, per dataflow: those whose best default-mapping candidate (costed first anyway) scores
-# best. The descent still moves to every split. s4's 11 keys: 2 kept the suite's worst ratios and
-# lowered the worst EDP ratio (1.0179 -> 1.0067: the grid's budget goes to the splits that matter).
+# best. The descent still moves to every split. On s4's 11 keys 2 kept the suite's worst ratios
+# (docs/PERFORMANCE.md, "Mappers", stop 24).
 GRID_SPLITS = 2  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
-BOUNDARY_KEYS = 1  # pragma: no mutate (speed/quality trade-off, docs/PERFORMANCE.md)
 CostFn = Callable[[Candidates], dict]
 
 
