@@ -259,7 +259,7 @@ def default_mapping_candidates(arch: Arch, op: Op, dataflow: str | None = None, 
     done = _CANDIDATES.get((key, inner))
     if done is not None:
         return list(done)
-    tiles = default_tiles(arch, op, df)
+    tiles = _default_tiles(arch, op, df, key)
     ic = arch.compute.interconnect
     splits = valid_splits(df, ic.row_blocks, ic.col_blocks, ic.block_reduction) if ic.flexible \
         else [(1, None, 1, None)]
@@ -277,7 +277,11 @@ def default_tiles(arch: Arch, op: Op, dataflow: str) -> list[tuple[int, int, int
     """The (tile_m, tile_n, tile_k) of `default_mapping_candidates` under `dataflow`, in their order
     (elements; one list for every spatial split, each candidate takes loop order DEFAULT_LOOP_ORDER).
     Raises SpecError when not even the smallest tile fits."""
-    key = _tiles_key(arch, op, dataflow)
+    return _default_tiles(arch, op, dataflow, _tiles_key(arch, op, dataflow))
+
+
+def _default_tiles(arch: Arch, op: Op, dataflow: str, key: tuple) -> list[tuple[int, int, int]]:
+    """`default_tiles` with its cache key (`_tiles_key`) already made."""
     tiles = _TILES.get(key)
     if tiles is None:
         tiles = _candidate_tiles(arch, op, key[-1], dataflow)

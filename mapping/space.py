@@ -156,11 +156,16 @@ class Candidates:
 
     def with_split(self, split) -> "Candidates":
         """The same candidates with one split (s_r, d_r, s_c, d_c) for all (dimension names or None)."""
-        n = len(self)
-        sr, dr, sc, dc = split
-        arrs = tuple(np.full(n, v, dtype=np.int64) for v in (sr, DIM_CODES.get(dr, 0), sc, DIM_CODES.get(dc, 0)))
+        arrs = tuple(np.full(len(self), v, dtype=np.int64) for v in split_row(split))
         return Candidates(self.dataflow, self.tile_m, self.tile_n, self.tile_k, self.loop_order, split=arrs,
                           levels=self.levels)
+
+
+def split_row(split) -> tuple[int, int, int, int]:
+    """A split (s_r, d_r, s_c, d_c) with dimension names or None as the four ints `Candidates.split`
+    holds: block counts, dimension codes (0 where a side carries none)."""
+    sr, dr, sc, dc = split
+    return sr, DIM_CODES.get(dr, 0), sc, DIM_CODES.get(dc, 0)
 
 
 def tile_choices(extent: int, quantum: int, fold: int | None = None) -> np.ndarray:
@@ -505,8 +510,7 @@ class MappingSpace:
         """Candidates from tile and loop-order arrays in runs, run j of `lengths[j]` candidates of key
         `keys[j]` (dataflow, split); the split arrays on a flexible array. Inner levels not added."""
         tm, tn, tk, lo = (np.concatenate(c) for c in cols)   # int64 already: choices, codes, np.full of ints
-        codes = {key: (DATAFLOW_CODES[key[0]], key[1][0], DIM_CODES.get(key[1][1], 0), key[1][2],
-                       DIM_CODES.get(key[1][3], 0)) for key in set(keys)}
+        codes = {key: (DATAFLOW_CODES[key[0]], *split_row(key[1])) for key in set(keys)}
         per = np.repeat(np.array([codes[key] for key in keys], dtype=np.int64), lengths, axis=0)
         split = tuple(per[:, j] for j in range(1, 5)) if self.flexible else None
         return Candidates(per[:, 0], tm, tn, tk, lo, split=split)
