@@ -299,6 +299,20 @@ class GPU(StrictModel):
     launch_overhead_s: LatencyS
     tdp_w: bounded_float(0.0, 1.0e6, "a megawatt", lo_open=True)
 
+    @property
+    def smem_reserved_per_block(self) -> int:
+        """Shared memory (B) CUDA reserves for the system in every resident block: 1 KB from
+        compute capability 8.0 on (source: CUDA C++ Programming Guide, "Technical Specifications per
+        Compute Capability": 164 KB per SM and 163 KB per block on 8.0, 100 and 99 KB on 8.6 and
+        8.9, 228 and 227 KB on 9.0; `cudaDevAttrReservedSharedMemoryPerBlock`), none before (7.5:
+        64 KB per SM and per block)."""
+        return 1024 if self.compute_capability >= 8.0 else 0
+
+    @property
+    def smem_bytes_per_block(self) -> float:
+        """The most shared memory (B) one CTA may use (opt-in): the SM's less the reservation."""
+        return self.smem_bytes_per_sm - self.smem_reserved_per_block
+
     @model_validator(mode="after")
     def _dtype_rated(self) -> "GPU":
         if self.dtype not in self.dense_tensor_flops:

@@ -50,7 +50,8 @@ from .params import (ARCH_FALLBACK, E2E_PARAM_NAMES, PARAM_NAMES, PARAMS, PER_AR
                      param_status, prior_params)
 from .tiles import (DECODE_TILES, GEMM_GROUP_M, GEMM_TILES, LIBRARY_TILE_MENU, MAX_DECODE_ELEMS_PER_THREAD,
                     SPARSE_TILE_MENU, SPLIT_K_MENU, TORCH_CUTLASS_SPARSE_TILE, CtaTile, candidate_tiles, decode_elems_per_thread, decode_tiles_for,
-                    fit_decode_tiles, kernel_menu, parse_config, stage_bytes)
+                    fit_decode_tiles, kernel_menu, parse_config, stage_bytes, smem_bytes, triton_smem_bytes,
+                    decode_smem_bytes, cta_smem_bytes)
 from .timing import GemmTime, best_pairs, bound_of, gemm_times, pair_times, predict_parts, predict_s
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "CtaTile", "GEMM_TILES", "GEMM_GROUP_M", "DECODE_TILES", "LIBRARY_TILE_MENU", "SPLIT_K_MENU", "SPARSE_TILE_MENU",
     "TORCH_CUTLASS_SPARSE_TILE", "kernel_menu",
     "MAX_DECODE_ELEMS_PER_THREAD", "decode_elems_per_thread", "fit_decode_tiles", "decode_tiles_for", "candidate_tiles", "parse_config", "stage_bytes",
+    "smem_bytes", "triton_smem_bytes", "decode_smem_bytes", "cta_smem_bytes",
     # params
     "Param", "PARAMS", "PARAM_NAMES", "E2E_PARAM_NAMES", "PER_ARCH", "ARCH_FALLBACK", "default_params", "prior_params", "param_status",
     "arch_class", "param_key", "CALIBRATED",

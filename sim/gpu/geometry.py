@@ -15,7 +15,7 @@ from nmsim.specfile import SpecError
 from .calls import CallTerms, call_path, call_terms, padded_rows
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, NM_KERNELS, NM_PREFILL_KERNEL,
                       SPARSE_TC_KERNELS, GemmCase, kernel_rates)
-from .tiles import CtaTile, candidate_tiles, stage_bytes
+from .tiles import CtaTile, candidate_tiles, smem_bytes
 
 # assumed: dense library GEMMs on Hopper and later run persistent kernels whose tile scheduler
 # (stream-K, CUTLASS 3's sm90 StreamKScheduler) splits the work evenly over the SMs, so a small
@@ -63,8 +63,8 @@ def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
         per_case.append((c, *rates))
         cand = candidate_tiles(gpu, c)
         if not cand:
-            raise SpecError(f"gpu.smem_bytes_per_sm: no CTA tile of kernel {c.kernel} fits {gpu.smem_bytes_per_sm:,} "
-                            "bytes of shared memory per SM (GPUs have 64 KiB or more)")
+            raise SpecError(f"gpu.smem_bytes_per_sm: no CTA tile of kernel {c.kernel} fits {gpu.smem_bytes_per_block:,.0f} "
+                            "bytes of shared memory per block (GPUs have 64 KiB per SM or more)")
         rows += [i] * len(cand)
         tiles += cand
     row = np.asarray(rows, dtype=np.int64)
@@ -123,13 +123,14 @@ def _operand_bytes(c: dict, e, kind: dict) -> dict[str, np.ndarray]:
 
 
 def _occupancy(gpu: GPU, c: dict, t: dict, e, kind: dict) -> np.ndarray:
-    """Resident CTAs per SM (count), limited by shared memory and threads, at least one."""
-    decode_smem = 0.0                                  # the decode kernel has no tl.dot operands to stage
-    per_stage = stage_bytes(kind["ours"] | kind["sparse_lib"], e, n=c["n"], m=c["m"], index_bits=c["index_bits"],
-                            block_m=t["block_m"], block_n=t["block_n"], block_k=t["block_k"])
-    smem = np.where(kind["decode"], decode_smem, t["num_stages"] * per_stage)
+    """Resident CTAs per SM (count), limited by shared memory (each block's own and CUDA's
+    per-block reservation) and threads, at least one."""
+    smem = smem_bytes(gpu.compute_capability, triton=kind["family"] == FAMILIES.index("triton"),
+                      nm=kind["nm_prefill"], decode=kind["decode"], sparse_lib=kind["sparse_lib"], e=e, n=c["n"],
+                      m=c["m"], index_bits=c["index_bits"], block_m=t["block_m"], block_n=t["block_n"],
+                      block_k=t["block_k"], num_warps=t["num_warps"], stages=t["num_stages"])
     by_threads = np.floor(gpu.max_threads_per_sm / (32 * t["num_warps"]))
-    by_smem = np.where(smem > 0, np.floor(gpu.smem_bytes_per_sm / np.maximum(smem, 1.0)), np.inf)
+    by_smem = np.floor(gpu.smem_bytes_per_sm / (smem + gpu.smem_reserved_per_block))
     return np.maximum(1.0, np.minimum(by_threads, by_smem))
 
 

@@ -23,7 +23,8 @@ import numpy as np
 from nmsim.accel.spec import GPU
 from nmsim.specfile import SpecError
 
-from .kernels import DECODE_KERNEL, DTYPE_BYTES, LIBRARY_KERNELS, NM_KERNELS, SPARSE_TC_KERNELS, GemmCase
+from .kernels import (DECODE_KERNEL, DTYPE_BYTES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS, NM_PREFILL_KERNEL,
+                      SPARSE_TC_KERNELS, GemmCase)
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) of the prefill (`triton_nm`) and dense
 # (`triton_dense`) kernels: tall/wide tiles for large token counts, BLOCK_M = 16/32 for small ones.
@@ -163,9 +164,80 @@ def _pow2_at_least(x: int) -> int:
 
 
 def stage_bytes(compressed, e, *, n, m, index_bits, block_m, block_n, block_k) -> float | np.ndarray:
-    """Shared memory of one pipeline stage of a prefill tile (B): the x tile and the weight tile as
-    stored (dense: e bytes per element; compressed: (n/m)(e + index_bits/8)); scalars or numpy arrays."""
+    """Shared memory of one pipeline stage of a library prefill tile (B): the x tile and the weight
+    tile as stored (dense: e bytes per element; compressed: (n/m)(e + index_bits/8)); scalars or
+    numpy arrays."""
     return block_m * block_k * e + block_n * block_k * np.where(compressed, (n / m) * (e + index_bits / 8), e)
+
+
+# derived: what Triton allocates for our prefill kernels (gpu_kernels/nm_matmul.py, dense_matmul.py),
+# read from the compiler for sm_75, sm_80, sm_89 and sm_90a with Triton 3.9 and for sm_80 and sm_90a
+# with Triton 3.6 (docs/GPU.md "Compile check"; every compile in tests/gpu_kernels/data/triton_smem.jsonl
+# matches). From sm_80 on (cp.async):
+# * the software pipeline holds stages - 1 x tiles, or `stages` for 16-bit tiles of 64 rows or more
+#   on sm_90a (wgmma reads x from shared memory); dense weight tiles likewise;
+# * the N:M kernel stages per stored value its two int32 index words (`unpack_positions` loads `lo`
+#   and `hi`), the value itself only where a thread's run of values is 4 bytes or more (fp32, or
+#   16-bit values of one per group with m <= 8, whose group index the compiler proves aligned), plus
+#   one [KT, BLOCK_N] buffer for the expanded weight tile on its way into tl.dot;
+# * the epilogue converts the BLOCK_M x BLOCK_N output through shared memory, reusing the pipeline's.
+# On sm_75 (no cp.async) 16-bit tiles take max(2 x tiles, weight tiles: 2 dense, 1 expanded N:M) and
+# fp32 tiles one x tile plus one weight tile, whatever num_stages says.
+TRITON_INDEX_STAGE_BYTES = 8        # two int32 words per stored value
+TRITON_RING_CC = 8.0                # cp.async: stages - 1 ring buffers from sm_80 on
+TRITON_WGMMA_CC, TRITON_WGMMA_MIN_M = 9.0, 64
+
+
+def triton_smem_bytes(compressed, e, *, n, m, cc, block_m, block_n, block_k, stages) -> float | np.ndarray:
+    """Shared memory (B) Triton allocates for one CTA of our prefill kernel (compressed: triton_nm, else
+    triton_dense) with `e`-byte operands at compute capability `cc`; scalars or numpy arrays."""
+    groups = np.where(compressed, np.ceil(block_k / m), 0)
+    kt = np.where(compressed, groups * m, block_k)      # dense columns per K step (whole groups)
+    x_tile, w_tile = block_m * kt * e, block_n * kt * e
+    # sm_80 and later
+    wgmma = (cc >= TRITON_WGMMA_CC) & (block_m >= TRITON_WGMMA_MIN_M) & (e == 2)
+    x_bufs = np.where(wgmma, stages, stages - 1)
+    value_staged = (e >= 4) | ((n == 1) & (m <= 8))
+    staged_w = np.where(compressed, block_n * ((stages - 1) * groups * n * (TRITON_INDEX_STAGE_BYTES + e * value_staged))
+                        + w_tile, x_bufs * w_tile)
+    ring = np.maximum(x_bufs * x_tile + staged_w, block_m * block_n * e)
+    # sm_75
+    wide = e >= 4
+    turing = np.where(wide, x_tile + w_tile, np.maximum(2 * x_tile, np.where(compressed, 1, 2) * w_tile))
+    return np.where(cc >= TRITON_RING_CC, ring, turing)
+
+
+def decode_smem_bytes(block_t, block_n, block_j, num_warps) -> float | np.ndarray:
+    """Shared memory (B) of one decode-kernel CTA for a token block of `block_t`: its cross-warp
+    reduction buffer over BLOCK_J, the larger of what the two Triton versions allocate (derived: every
+    tile of DECODE_TILES for 1, 4 and 16 tokens, sm_80 and sm_90a; docs/GPU.md "Compile check"):
+    Triton 3.9 4 B x min(BLOCK_N x BLOCK_J, 256 per warp); Triton 3.6 2 B x BLOCK_N x BLOCK_J at one
+    token, else 4 B x min(BLOCK_N x BLOCK_J, 128 per warp)."""
+    elems = block_n * block_j
+    v39 = 4 * np.minimum(elems, 256 * num_warps)
+    v36 = np.where(block_t == 1, 2 * elems, 4 * np.minimum(elems, 128 * num_warps))
+    return np.maximum(v39, v36)
+
+
+def smem_bytes(cc, *, triton, nm, decode, sparse_lib, e, n, m, index_bits, block_m, block_n, block_k, num_warps,
+               stages) -> float | np.ndarray:
+    """Shared memory (B) of one CTA at compute capability `cc`: our Triton prefill kernels (`triton`;
+    `nm`: the N:M one) as the compiler allocates them, the decode kernel's reduction buffer, library
+    kernels `stages` x `stage_bytes` (CUTLASS-style multistage; `sparse_lib`: the 2:4 operand
+    compressed); scalars or numpy arrays."""
+    lib = stages * stage_bytes(sparse_lib, e, n=n, m=m, index_bits=index_bits, block_m=block_m, block_n=block_n,
+                               block_k=block_k)
+    ours = triton_smem_bytes(nm, e, n=n, m=m, cc=cc, block_m=block_m, block_n=block_n, block_k=block_k, stages=stages)
+    return np.where(decode, decode_smem_bytes(block_m, block_n, block_k, num_warps), np.where(triton, ours, lib))
+
+
+def cta_smem_bytes(gpu: GPU, case: GemmCase, tile: CtaTile) -> float:
+    """`smem_bytes` of one CTA of `case` at `tile` on `gpu` (B)."""
+    return float(smem_bytes(gpu.compute_capability, triton=KERNEL_FAMILY[case.kernel] == "triton",
+                            nm=case.kernel == NM_PREFILL_KERNEL, decode=case.kernel == DECODE_KERNEL,
+                            sparse_lib=case.kernel in SPARSE_TC_KERNELS, e=DTYPE_BYTES[case.dtype], n=case.n, m=case.m,
+                            index_bits=case.index_bits, block_m=tile.block_m, block_n=tile.block_n,
+                            block_k=tile.block_k, num_warps=tile.num_warps, stages=tile.num_stages))
 
 
 def kernel_menu(case: GemmCase) -> tuple[tuple, tuple[int, ...]]:
@@ -184,19 +256,22 @@ def kernel_menu(case: GemmCase) -> tuple[tuple, tuple[int, ...]]:
 
 def candidate_tiles(gpu: GPU, case: GemmCase) -> list[CtaTile]:
     """The tiles a case may run with: its own, else its kernel's menu (`kernel_menu`; split-K
-    factors that leave each CTA two K steps), each menu tile with as many of its pipeline stages
-    as the SM's shared memory holds."""
+    factors that leave each CTA two K steps) within the GPU's shared memory per block: our Triton
+    kernels' autotuner drops a config that does not fit (Triton refuses to launch it), a library
+    tile keeps as many of its pipeline stages as fit."""
     if case.tile is not None:
         return [case.tile]
+    limit = gpu.smem_bytes_per_block
     if case.kernel == DECODE_KERNEL:
         bt = _pow2_at_least(case.M)
-        return [CtaTile(bt, bn, bj, w, stages, 1, 1) for bn, bj, w, stages in decode_tiles_for(bt)]
+        out = [CtaTile(bt, bn, bj, w, stages, 1, 1) for bn, bj, w, stages in decode_tiles_for(bt)]
+        return [t for t in out if cta_smem_bytes(gpu, case, t) <= limit]
     menu, splits = kernel_menu(case)
+    triton = KERNEL_FAMILY[case.kernel] == "triton"
     out = []
     for bm, bn, bk, w, stages in menu:
-        per_stage = stage_bytes(case.kernel in NM_KERNELS + SPARSE_TC_KERNELS, DTYPE_BYTES[case.dtype],
-                                n=case.n, m=case.m, index_bits=case.index_bits, block_m=bm, block_n=bn, block_k=bk)
-        stages = min(stages, int(gpu.smem_bytes_per_sm // per_stage))
+        while stages >= 1 and cta_smem_bytes(gpu, case, CtaTile(bm, bn, bk, w, stages)) > limit:
+            stages = 0 if triton else stages - 1
         if stages >= 1:
             out += [CtaTile(bm, bn, bk, w, stages, DEFAULT_GROUP_M, sk) for sk in splits
                     if sk == 1 or -(-case.K // sk) >= 2 * bk]

@@ -1,11 +1,14 @@
 """Compile the Triton kernels for a CUDA target without a GPU, and report each config's registers,
 stack (register spills) and shared memory: compile errors and spills show up on CPU-only machines.
 
-    python tests/gpu_kernels/compile_check.py [--arch 90] [--all]       (TRITON_INTERPRET must be unset)
+    python tests/gpu_kernels/compile_check.py [--arch 90] [--all | --sweep]   (TRITON_INTERPRET must be unset)
 
 Prints one JSON object per compiled (kernel, dtype, pattern, token block, config); exit code 1 if
 any config fails to compile. Default: a few representative configs (what tests/gpu_kernels/test_compile.py
-runs); --all: every tile of the GPU menus for 2:4, 1:8 and 3:32 fp16 plus bf16/fp32 samples.
+runs); --all: every tile of the GPU menus for 2:4, 1:8 and 3:32 fp16 plus bf16/fp32 samples;
+--sweep: the prefill kernels over tile shapes, BLOCK_K, stages, N:M patterns and dtypes beyond the
+menus, plus the decode menu, for the shared-memory rule of sim/gpu/tiles.py (triton_smem_bytes,
+decode_smem_bytes; the rows are tests/gpu_kernels/data/triton_smem.jsonl).
 Operands are specialized as the launcher specializes contiguous tensors with 16-divisible sizes
 (unit strides become constants, pointers and row strides are marked divisible by 16).
 """
@@ -63,14 +66,36 @@ def _nm_ptrs(dtype: str) -> dict:
     return {"x_ptr": PTR[dtype], "val_ptr": PTR[dtype], "idx_ptr": "*i32", "out_ptr": PTR[dtype]}
 
 
-def _cases(full: bool):
+def _sweep_plans(nm_matmul, nm_decode):
+    """(nm_matmul plan, decode plan, dense plan) of --sweep: shapes the menus do not all have."""
+    import triton
+
+    def cfg(bm, bn, bk, w, s):
+        return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
+
+    shapes = [(bm, bn, bk, w, s) for bm, bn, w in ((64, 64, 4), (16, 128, 4), (128, 128, 8)) for bk in (32, 64, 128)
+              for s in (2, 3, 4)]
+    patterns = ((2, 4), (1, 8), (3, 32), (1, 4), (2, 8), (4, 8), (1, 16))
+    mm = [("fp16", nm, cfg(*t)) for nm in patterns for t in shapes]
+    mm += [(d, nm, cfg(bm, bn, 64, w, 3)) for d in ("bf16", "fp32") for nm in ((2, 4), (1, 8))
+           for bm, bn, w in ((64, 64, 4), (16, 128, 4), (128, 128, 8))]
+    dense = [("fp16", cfg(*t)) for t in shapes]
+    dense += [("fp32", cfg(bm, bn, 64, w, 3)) for bm, bn, w in ((64, 64, 4), (16, 128, 4), (128, 128, 8))]
+    menu = nm_decode.decode_configs(gpu=True)
+    dec = [("fp16", nm, bt, c) for nm in ((2, 4),) for bt in (1, 16) for c in nm_decode._fit_registers(menu, {}, BLOCK_T=bt)]
+    return mm, dec, dense
+
+
+def _cases(full: bool, sweep: bool = False):
     """(report fields, compile arguments) for every planned compile."""
     from nmsim.gpu_kernels import dense_matmul, nm_decode, nm_matmul
 
     mm_ints = ["M", "N", "K", "stride_xm", "stride_xk", "stride_vn", "stride_in", "stride_om", "stride_on"]
     dense_ints = ["M", "N", "K", "stride_xm", "stride_xk", "stride_wn", "stride_wk", "stride_om", "stride_on"]
     mm_menu, dec_menu = nm_matmul.tile_configs(gpu=True), nm_decode.decode_configs(gpu=True)
-    if full:
+    if sweep:
+        mm_plan, dec_plan, dense_plan = _sweep_plans(nm_matmul, nm_decode)
+    elif full:
         mm_plan = [("fp16", nm, c) for nm in ((2, 4), (1, 8), (3, 32)) for c in mm_menu]
         mm_plan += [(d, (2, 4), mm_menu[0]) for d in ("bf16", "fp32")]
         # the configs the autotuner's register pruning keeps for each token block
@@ -101,18 +126,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", type=int, default=90, help="CUDA compute capability x10 (90 = H100, 80 = A100)")
     ap.add_argument("--all", action="store_true", help="every tile of the GPU menus")
+    ap.add_argument("--sweep", action="store_true", help="tile shapes, BLOCK_K, stages, patterns, dtypes (shared memory)")
     args = ap.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes"):
         print("compile_check: unset TRITON_INTERPRET (it replaces the compiler by the interpreter)", file=sys.stderr)
         return 2
+    import triton
+
     failed = 0
-    for info, (fn, ptrs, ints, consts, cfg) in _cases(args.all):
+    for info, (fn, ptrs, ints, consts, cfg) in _cases(args.all, args.sweep):
         try:
             info.update(_compile(fn, args.arch, ptrs, ints, consts, cfg))
         except Exception as exc:  # report every failing config, not only the first
             info["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             failed += 1
-        print(json.dumps({"arch": args.arch, **info}), flush=True)
+        print(json.dumps({"arch": args.arch, "triton": triton.__version__, **info}), flush=True)
     return 1 if failed else 0
 
 

@@ -1,6 +1,7 @@
-"""The kernels compile for the H100 (sm_90a) with the installed Triton, without a GPU, and the
-representative fp16/bf16 configs do not spill registers (tests/gpu_kernels/compile_check.py in a process
-of its own: the compiler cannot run where TRITON_INTERPRET is set)."""
+"""The kernels compile for the H100 (sm_90a) with the installed Triton, without a GPU, the
+representative fp16/bf16 configs do not spill registers, and their shared memory is the GPU
+model's (tests/gpu_kernels/compile_check.py in a process of its own: the compiler cannot run where
+TRITON_INTERPRET is set)."""
 import json
 import os
 import subprocess
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.sim.test_gpu_tiles_compiler import model_bytes
 
 pytest.importorskip("triton", reason="the ml extra (torch, triton) is not installed")
 
@@ -26,3 +29,8 @@ def test_kernels_compile_for_sm90_without_spills():
         assert "error" not in r and r["regs"] and r["shared_bytes"] <= 227 * 1024  # H100: 227 KB per block
         if r["dtype"] != "fp32":  # fp32 'ieee' dots are not tensor-core work; they spill and are not the target
             assert r["stack_bytes"] == 0, r
+        # the installed compiler allocates what the GPU model says (sim/gpu/tiles.py; the decode
+        # kernel's figure is the largest of the versions, tests/sim/test_gpu_tiles_compiler.py)
+        model = model_bytes(r)
+        assert model == r["shared_bytes"] if r["kernel"] != "nm_decode" else model >= r["shared_bytes"], (r, model)
+

@@ -8,8 +8,12 @@ or primary sources (cited where used), never copied from the module:
   (Triton lays a CTA's warps out as a power-of-two grid); a CUDA block has at most 1024 threads.
 * Tensor-core MMA shapes (PTX ISA, `mma.sync`): dense fp16 m16n8k16, sparse fp16 m16n8k32, so a
   CUTLASS/cuBLAS CTA tile is a multiple of 16 x 8 x 16 (dense) or 16 x 8 x 32 (2:4).
-* Shared memory: `smem_cta = stages * (BM*BK*e + BN*BK*w_e)`, `w_e = e` dense, `(n/m)(e + b/8)`
-  compressed (docs/GPU.md "Formulas"); menu tiles drop stages until one CTA fits.
+* Shared memory: library tiles `smem_cta = stages * (BM*BK*e + BN*BK*w_e)`, `w_e = e` dense,
+  `(n/m)(e + b/8)` compressed (docs/GPU.md "Formulas"), dropping stages until one CTA fits the
+  block limit; our Triton kernels as the compiler allocates them (`triton_smem_bytes`, checked
+  against the compiler's own figures in test_gpu_tiles_compiler.py), a config that does not fit
+  dropped as Triton's autotuner drops it. CUDA's block limit: the SM's shared memory less 1 KB from
+  compute capability 8.0 on (CUDA C++ Programming Guide: 163 of 164 KB on 8.0, 227 of 228 on 9.0).
 * The decode register budget: at most 32 fp32 gather values per thread (docs/GPU.md "Compile check"),
   32 threads per warp (CUDA).
 
@@ -86,14 +90,16 @@ def test_gemm_menu_shape_documented():
 
 
 @pytest.mark.parametrize("preset", ["h100", "h200"])
-@pytest.mark.parametrize("n,m,b", [(1, 1, 0), (2, 4, 2), (1, 8, 3), (3, 32, 5)])
-def test_gemm_tiles_fit_the_compile_check_target_at_their_stages(preset, n, m, b):
+@pytest.mark.parametrize("kernel,n,m,b", [("triton_dense", 1, 1, 0), ("triton_nm", 2, 4, 2), ("triton_nm", 1, 8, 3),
+                                          ("triton_nm", 3, 32, 5)])
+def test_gemm_tiles_fit_the_compile_check_target_at_their_stages(preset, kernel, n, m, b):
     # the menu was trimmed for sm_90a: in fp16, dense and the compressed patterns of the compile
-    # check, every tile keeps all its stages on a 228 KiB Hopper SM
-    smem = gpu(preset).smem_bytes_per_sm
-    for bm, bn, bk, _, stages in menu_of("triton_nm", n=n, m=m, index_bits=b):
-        w_e = 2 if m == 1 else (n / m) * (2 + b / 8)
-        assert stages * (bm * bk * 2 + bn * bk * w_e) <= smem
+    # check, every tile keeps all its stages within a Hopper block's 227 KiB (232448 B)
+    g = gpu(preset)
+    assert g.smem_bytes_per_block == 232448
+    case = GemmCase(kernel, 64, 1024, 1024, n=n, m=m, index_bits=b)
+    assert [(t.block_m, t.block_n, t.block_k, t.num_warps, t.num_stages) for t in tiles.candidate_tiles(g, case)] \
+        == list(tiles.GEMM_TILES)
 
 
 def test_decode_tiles_are_legal_triton_tiles():
@@ -198,7 +204,7 @@ def test_torch_cutlass_runs_its_one_compiled_tile_on_every_sm8x_preset(preset, d
     case = GemmCase("cutlass", 64, 1024, 1024, dtype, n=2, m=4, index_bits=2)
     bm, bn, bk = TORCH_SOURCE[dtype][0]
     e = E_BYTES[dtype]
-    assert 3 * (bm * bk * e + bn * bk * 0.5 * (e + 0.25)) <= g.smem_bytes_per_sm
+    assert 3 * (bm * bk * e + bn * bk * 0.5 * (e + 0.25)) <= g.smem_bytes_per_sm - 1024
     assert tiles.candidate_tiles(g, case) == [tiles.CtaTile(bm, bn, bk, 4, 3, tiles.DEFAULT_GROUP_M, 1)]
     menu, splits = tiles.kernel_menu(case)
     assert menu == ((bm, bn, bk, 4, 3),) and splits == (1,)
@@ -333,18 +339,27 @@ def test_stage_bytes_by_hand():
     assert got.tolist() == [24576, 17408]
 
 
+def ours_smem(g, case: GemmCase, bm, bn, bk, stages) -> float:
+    """Shared memory of our Triton kernels' CTA: the compiler's rule (tiles.triton_smem_bytes, itself
+    checked against the compiler's figures in test_gpu_tiles_compiler.py)."""
+    return float(tiles.triton_smem_bytes(case.kernel == "triton_nm", E_BYTES[case.dtype], n=case.n, m=case.m,
+                                         cc=g.compute_capability, block_m=bm, block_n=bn, block_k=bk, stages=stages))
+
+
 def oracle(g, case: GemmCase) -> list[tuple]:
     """candidate tiles of `case` from docs/GPU.md, written out: (BM, BN, BK, warps, stages, G, s)."""
     if case.tile is not None:
         t = case.tile
         return [(t.block_m, t.block_n, t.block_k, t.num_warps, t.num_stages, t.group_m, t.split_k)]
+    # CUDA C++ Programming Guide: one block may use the SM's shared memory less 1 KB from 8.0 on
+    limit = g.smem_bytes_per_sm - (1024 if g.compute_capability >= 8 else 0)
     if case.kernel == "triton_nm_decode":
         bt = 1
         while bt < case.M:
             bt *= 2
         return [(bt, bn, bj, w, s, 1, 1) for bn, bj, w, s in tiles.DECODE_TILES if bt * bn * bj <= 32 * 32 * w]
     e = E_BYTES[case.dtype]
-    reads_compressed = case.kernel in ("triton_nm", "cusparselt", "cutlass", "cutlass_spgemm")
+    reads_compressed = case.kernel in ("cusparselt", "cutlass", "cutlass_spgemm")
     w_e = (case.n / case.m) * (e + case.index_bits / 8) if reads_compressed else e
     if case.kernel in ("cusparselt", "cutlass_spgemm"):
         menu, splits = tiles.SPARSE_TILE_MENU, (1,)
@@ -354,11 +369,15 @@ def oracle(g, case: GemmCase) -> list[tuple]:
         menu, splits = tiles.GEMM_TILES, (1,)
     out = []
     for bm, bn, bk, w, stages in menu:
-        per_stage = bm * bk * e + bn * bk * w_e
-        while stages >= 1 and stages * per_stage > g.smem_bytes_per_sm:
-            stages -= 1                       # drop stages until one CTA fits
-        if stages == 0:
-            continue
+        if case.kernel.startswith("triton"):
+            if ours_smem(g, case, bm, bn, bk, stages) > limit:
+                continue                      # Triton refuses the config; the autotuner drops it
+        else:
+            per_stage = bm * bk * e + bn * bk * w_e
+            while stages >= 1 and stages * per_stage > limit:
+                stages -= 1                   # drop stages until one CTA fits
+            if stages == 0:
+                continue
         for s in splits:                      # split-K only where each CTA keeps two K steps
             if s == 1 or math.ceil(case.K / s) >= 2 * bk:
                 out.append((bm, bn, bk, w, stages, 8, s))
@@ -391,31 +410,51 @@ def test_candidate_tiles_follow_the_documented_rules(preset):
 
 
 def test_candidate_stages_are_clipped_by_shared_memory_on_t4():
-    t4 = gpu("t4")                                   # 64 KiB of shared memory per SM
-    # fp32 dense 128x128x64: (128*64 + 128*64) * 4 = 65536 B a stage: exactly one stage fits
+    t4 = gpu("t4")                                   # 64 KiB of shared memory per SM and per block (7.5)
+    assert t4.smem_bytes_per_block == 65536
+    # sm_75 has no cp.async: our fp32 Triton tiles hold one x and one weight tile whatever num_stages
+    # says (compiler); fp32 dense 128x128x64: (128*64 + 128*64) * 4 = 65536 B, exactly the block limit:
+    # kept, 3 stages; 16x256x64: (16*64 + 256*64) * 4 = 69632 B: dropped
     dense = {(t.block_m, t.block_n): t.num_stages for t in tiles.candidate_tiles(t4, GemmCase("triton_dense", 64, 512, 512, "fp32"))}
-    assert dense[(128, 128)] == 1 and dense[(64, 64)] == 2      # (64*64*2)*4 = 32768 B a stage
-    # fp16 1:8 (3-bit) 128x128x64 reads compressed weights: 16384 + 8192 * (1/8)(2 + 3/8) = 18816 B a
-    # stage, 3 stages fit (56448 B); the same tile dense (32768 B a stage) keeps 2
-    nm = tiles.candidate_tiles(t4, GemmCase("triton_nm", 64, 512, 512, n=1, m=8, index_bits=3))
-    assert {(t.block_m, t.block_n): t.num_stages for t in nm}[(128, 128)] == 3
-    fp16 = tiles.candidate_tiles(t4, GemmCase("triton_dense", 64, 512, 512))
-    assert {(t.block_m, t.block_n): t.num_stages for t in fp16}[(128, 128)] == 2
-    # fp32 library 256x128x64: (256 + 128) * 64 * 4 = 98304 B a stage: no stage fits, the tile is dropped
-    lib = tiles.candidate_tiles(t4, GemmCase("cublas", 64, 512, 512, "fp32"))
-    assert (256, 128) not in {(t.block_m, t.block_n) for t in lib} and lib
+    assert dense[(128, 128)] == 3 and (16, 256) not in dense and len(dense) == len(tiles.GEMM_TILES) - 1
+    # library fp32 256x128x64: (256 + 128) * 64 * 4 = 98304 B a stage: no stage fits, the tile is dropped;
+    # fp16 128x256x64: 49152 B a stage: one of its 3 stages fits
+    lib = {(t.block_m, t.block_n): t.num_stages for t in tiles.candidate_tiles(t4, GemmCase("cublas", 64, 512, 512, "fp32"))}
+    assert (256, 128) not in lib and lib
+    fp16 = {(t.block_m, t.block_n): t.num_stages for t in tiles.candidate_tiles(t4, GemmCase("cublas", 64, 512, 512))}
+    assert fp16[(128, 256)] == 1 and fp16[(64, 64)] == 4
+
+
+def test_triton_tiles_over_an_a100_block_are_dropped_not_shortened():
+    # Triton refuses a config over the block limit (163 KB = 166912 B on an A100) and the autotuner
+    # drops it: the fp16 2:4 16x256 tile takes 167936 B on sm_80 (compiler), the fp32 2:4 128x128
+    # tile 196608 B (compiler) and 16x256 2*16*64*4 + 256*(2*32*(8 + 4) + 64*4) = 270336 B; the fp16
+    # ones fit an H100 block (232448 B) at their 3 stages, so does fp32 128x128
+    a100, h100 = gpu("a100"), gpu("h100")
+    assert a100.smem_bytes_per_block == 166912
+    for dtype, gone, on_hopper in (("fp16", {(16, 256)}, (16, 256)), ("fp32", {(128, 128), (16, 256)}, (128, 128))):
+        case = GemmCase("triton_nm", 64, 4096, 4096, dtype, n=2, m=4, index_bits=2)
+        on_a100 = {(t.block_m, t.block_n): t.num_stages for t in tiles.candidate_tiles(a100, case)}
+        on_h100 = {(t.block_m, t.block_n): t.num_stages for t in tiles.candidate_tiles(h100, case)}
+        assert not gone & set(on_a100) and len(on_a100) == len(tiles.GEMM_TILES) - len(gone)
+        assert set(on_a100.values()) == {3} and on_h100[on_hopper] == 3
+    # a library tile over the limit keeps the stages that fit instead: cuSPARSELt 256x128x64 fp32 2:4,
+    # (256*64*4 + 128*64*0.5*(4 + 0.25)) = 82944 B a stage: 2 of its 3 stages fit an A100 block
+    lib = tiles.candidate_tiles(a100, GemmCase("cusparselt", 64, 4096, 4096, "fp32", n=2, m=4, index_bits=2))
+    assert {(t.block_m, t.block_n): t.num_stages for t in lib}[(256, 128)] == 2
 
 
 @pytest.mark.parametrize("preset", GPU_PRESETS)
 def test_candidate_tiles_fit_and_use_all_the_stages_that_fit(preset):
     g = gpu(preset)
     for case in CASES[:11]:
-        e = E_BYTES[case.dtype]
+        menu = dict(((bm, bn, bk, w), s) for bm, bn, bk, w, s in tiles.kernel_menu(case)[0])
         for t in tiles.candidate_tiles(g, case):
-            per = tiles.stage_bytes(case.kernel in ("triton_nm", "cusparselt", "cutlass_spgemm"), e, n=case.n,
-                                    m=case.m, index_bits=case.index_bits, block_m=t.block_m, block_n=t.block_n,
-                                    block_k=t.block_k)
-            assert 1 <= t.num_stages and t.num_stages * per <= g.smem_bytes_per_sm
+            assert 1 <= t.num_stages and tiles.cta_smem_bytes(g, case, t) <= g.smem_bytes_per_block
+            full = menu[(t.block_m, t.block_n, t.block_k, t.num_warps)]
+            if t.num_stages < full:               # shortened: one more stage would not fit
+                more = tiles.CtaTile(t.block_m, t.block_n, t.block_k, t.num_warps, t.num_stages + 1)
+                assert not case.kernel.startswith("triton") and tiles.cta_smem_bytes(g, case, more) > g.smem_bytes_per_block
 
 
 def test_split_k_keeps_two_k_steps_per_cta():

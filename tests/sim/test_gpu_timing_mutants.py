@@ -2,8 +2,8 @@
 plus a tail wave of one CTA, whose L2 time runs at the one active SM's share of the L2 rate, and
 the bound naming of GemmTime.
 
-The GPU is a toy copy of accel/presets/h100.yaml with round rates: 4 SMs, 48 KiB of shared memory
-per SM, compute capability 8.0 (no stream-K), HBM 1e11 B/s, L2 1e12 B/s, fp16 tensor cores
+The GPU is a toy copy of accel/presets/h100.yaml with round rates: 4 SMs, 52 KiB of shared memory
+per SM (48 KiB and CUDA's 1 KiB per block for four blocks), compute capability 8.0 (no stream-K), HBM 1e11 B/s, L2 1e12 B/s, fp16 tensor cores
 1e14 FLOP/s. The tile 32x64x64 with 3 stages holds 3 x (32x64 + 64x64) x 2 B = 36 KiB of shared
 memory: one CTA per SM, 4 CTAs per wave.
 """
@@ -19,7 +19,7 @@ from nmsim.sim.gpu.params import default_params
 
 KIB = 1024
 H100 = load_arch("h100").gpu
-TOY = H100.model_copy(update={"sms": 4, "smem_bytes_per_sm": 48 * KIB, "compute_capability": 8.0,
+TOY = H100.model_copy(update={"sms": 4, "smem_bytes_per_sm": 52 * KIB, "compute_capability": 8.0,
                               "hbm_bytes_per_s": 1e11, "l2_bytes_per_s": 1e12, "l2_bytes": 384 * KIB,
                               "dense_tensor_flops": {"fp16": 1e14}, "cuda_core_flops": {"fp32": 1e13}})
 TILE = CtaTile(32, 64, 64, 4, 3, group_m=2)
@@ -102,7 +102,7 @@ def test_exact_full_waves_have_no_tail():
 
 def test_several_ctas_per_sm_share_a_wave():
     params = default_params(TOY)
-    # 32x64x32, 2 stages: 2 x (32x32 + 64x32) x 2 B = 12 KiB: 4 CTAs per SM, 16 per wave; 5 CTAs are
+    # 32x64x32, 2 stages: 2 x (32x32 + 64x32) x 2 B = 12 KiB + 1 KiB reserved: 4 CTAs per SM, 16 per wave; 5 CTAs are
     # one (tail) wave on 4 SMs, the busiest running ceil(5/4) = 2 CTAs one after the other
     g, pt = one(GemmCase("cublas", 160, 64, 256, tile=CtaTile(32, 64, 32, 4, 2, group_m=2)), params)
     assert (g["ctas"], g["occupancy"], pt["waves"]) == (5, 4, 1)
