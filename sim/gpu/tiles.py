@@ -191,13 +191,13 @@ TRITON_WGMMA_CC, TRITON_WGMMA_MIN_M = 9.0, 64
 def triton_smem_bytes(compressed, e, *, n, m, cc, block_m, block_n, block_k, stages) -> float | np.ndarray:
     """Shared memory (B) Triton allocates for one CTA of our prefill kernel (compressed: triton_nm, else
     triton_dense) with `e`-byte operands at compute capability `cc`; scalars or numpy arrays."""
-    groups = np.where(compressed, np.ceil(block_k / m), 0)
+    groups = np.ceil(block_k / m)
     kt = np.where(compressed, groups * m, block_k)      # dense columns per K step (whole groups)
     x_tile, w_tile = block_m * kt * e, block_n * kt * e
     # sm_80 and later
     wgmma = (cc >= TRITON_WGMMA_CC) & (block_m >= TRITON_WGMMA_MIN_M) & (e == 2)
     x_bufs = np.where(wgmma, stages, stages - 1)
-    value_staged = (e >= 4) | ((n == 1) & (m <= 8))
+    value_staged = np.logical_or(e >= 4, (n == 1) & (m <= 8))
     staged_w = np.where(compressed, block_n * ((stages - 1) * groups * n * (TRITON_INDEX_STAGE_BYTES + e * value_staged))
                         + w_tile, x_bufs * w_tile)
     ring = np.maximum(x_bufs * x_tile + staged_w, block_m * block_n * e)
@@ -209,14 +209,12 @@ def triton_smem_bytes(compressed, e, *, n, m, cc, block_m, block_n, block_k, sta
 
 def decode_smem_bytes(block_t, block_n, block_j, num_warps) -> float | np.ndarray:
     """Shared memory (B) of one decode-kernel CTA for a token block of `block_t`: its cross-warp
-    reduction buffer over BLOCK_J, the larger of what the two Triton versions allocate (derived: every
-    tile of DECODE_TILES for 1, 4 and 16 tokens, sm_80 and sm_90a; docs/GPU.md "Compile check"):
-    Triton 3.9 4 B x min(BLOCK_N x BLOCK_J, 256 per warp); Triton 3.6 2 B x BLOCK_N x BLOCK_J at one
-    token, else 4 B x min(BLOCK_N x BLOCK_J, 128 per warp)."""
+    reduction buffer over BLOCK_J, the largest the compilers allocate (derived: every tile of
+    DECODE_TILES for 1, 4 and 16 tokens, Triton 3.9 and 3.6, sm_80 and sm_90a; docs/GPU.md "Compile
+    check"): 4 B x min(BLOCK_N x BLOCK_J, 256 per warp) (3.9), and at one token up to 2 B x BLOCK_N x
+    BLOCK_J (3.6, sm_80; its other figures are at most 3.9's)."""
     elems = block_n * block_j
-    v39 = 4 * np.minimum(elems, 256 * num_warps)
-    v36 = np.where(block_t == 1, 2 * elems, 4 * np.minimum(elems, 128 * num_warps))
-    return np.maximum(v39, v36)
+    return np.maximum(4 * np.minimum(elems, 256 * num_warps), np.where(block_t == 1, 2 * elems, 0))
 
 
 def smem_bytes(cc, *, triton, nm, decode, sparse_lib, e, n, m, index_bits, block_m, block_n, block_k, num_warps,

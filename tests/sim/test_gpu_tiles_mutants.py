@@ -482,6 +482,22 @@ def test_decode_candidates():
     assert all(8 * t.block_n * t.block_k <= 1024 * t.num_warps for t in c)
 
 
+def test_decode_tiles_over_the_block_limit_are_dropped():
+    # a toy 7.5 GPU (no reservation) with 4096 B of shared memory: at one token the decode tiles
+    # whose reduction buffer takes more than 4096 B go, those at exactly 4096 B stay; a GPU with one
+    # byte less keeps only the tiles below it
+    def toy(smem):
+        return gpu("t4").model_copy(update={"smem_bytes_per_sm": smem})
+
+    case = GemmCase("triton_nm_decode", 1, 4096, 4096, n=2, m=4, index_bits=2)
+    every = tiles.decode_tiles_for(1)
+    size = {t: float(tiles.decode_smem_bytes(1, t[0], t[1], t[2])) for t in every}
+    assert 4096 in size.values() and any(v > 4096 for v in size.values()) and any(v < 4096 for v in size.values())
+    for smem in (4096, 4095):
+        kept = [(t.block_n, t.block_k, t.num_warps, t.num_stages) for t in tiles.candidate_tiles(toy(smem), case)]
+        assert kept == [t for t in every if size[t] <= smem]
+
+
 def test_a_given_tile_is_the_only_candidate():
     own = tiles.CtaTile(16, 64, 128, 4, 4)
     assert tiles.candidate_tiles(gpu("t4"), GemmCase("cublas", 16, 64, 64, tile=own)) == [own]
