@@ -137,14 +137,15 @@ def _occupancy(gpu: GPU, c: dict, t: dict, e, kind: dict) -> np.ndarray:
 def _prefill_terms(gpu: GPU, c: dict, t: dict, ops: dict, *, occupancy, rate, simt, nm_prefill) -> dict:
     """Prefill GEMMs, CTAs over (M tiles, N tiles, K splits, batch): CTAs and K steps (counts),
     per-CTA tensor and expansion time (s), HBM and L2 bytes (B)."""
-    M, N, K, n, batch = (c[k] for k in ("M", "N", "K", "n", "batch"))
+    M, N, K, batch = (c[k] for k in ("M", "N", "K", "batch"))
     BM, BN, BK, G, split = (t[k] for k in ("block_m", "block_n", "block_k", "group_m", "split_k"))
     a_bytes, w_bytes, o_bytes = ops["a"], ops["w"], ops["o"]
     tm, tn = np.ceil(M / BM), np.ceil(N / BN)
     k_cta = np.ceil(K / split)
     steps = np.ceil(k_cta / BK)
     t_tensor = 2 * BM * BN * steps * BK / (rate / gpu.sms)       # whole padded tiles on the tensor cores
-    t_expand = np.where(nm_prefill, BN * steps * BK * n / (simt / 2 / gpu.sms), 0.0)  # ops at 1 op/lane/clock
+    # per expanded dense weight element, at one op per lane and clock (params.py: expand_ops)
+    t_expand = np.where(nm_prefill, BN * steps * BK / (simt / 2 / gpu.sms), 0.0)
     partial = np.where(split > 1, 2 * split * M * N * SPLIT_PARTIAL_BYTES, 0.0)
     l2 = batch * (a_bytes * tn + w_bytes * tm + o_bytes + partial)
     # HBM: shared panels are fetched once per wave (the wave's CTAs read them at about the same K,

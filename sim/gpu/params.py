@@ -51,9 +51,12 @@ PARAMS: tuple[Param, ...] = (
           "assumed: streaming kernels reach about 80% of peak HBM bandwidth", True),
     Param("decode_eff", 0.6, 0.02, 2.0, (DECODE_KERNEL,),
           "assumed: gathers and per-row index decoding keep the decode kernel below streaming rate", True),
-    Param("expand_ops", 2.0, 0.01, 50.0, ("triton_nm",),
-          "assumed: one compare and one select per stored slot per expanded dense weight element "
-          "(gpu_kernels/nm_matmul.py expands with tl.where)"),
+    Param("expand_ops", 8.6, 0.01, 50.0, ("triton_nm",),
+          "derived: CUDA-core instructions per expanded dense weight element per K step, the median over "
+          "108 compiles (Triton 3.6 and 3.9, sm_80 and sm_90a, the 9 menu tiles x 2:4, 1:8, 3:32 fp16; "
+          "IQR 8.0-12.1) of the main loop's vector-ALU SASS instructions beyond the dense kernel's at the "
+          "same tile (tests/gpu_kernels/compile_check.py --all --loop-ops; docs/GPU.md 'Compile check'); "
+          "assumed: they issue at one op per lane and clock of the CUDA-core rate, after the tensor work"),
     Param("cta_fixed_s", 1e-6, 1e-9, 1e-4, _GEMMS,
           "assumed: filling a CTA's pipeline (a few K steps of loads at ~1 us of memory latency) and "
           "writing its output tile cost about 1 us per CTA, whatever K"),

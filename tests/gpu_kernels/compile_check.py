@@ -44,7 +44,48 @@ def _resources(cubin: bytes) -> dict:
     return {k.lower(): int(v) for k, v in found.items()}
 
 
-def _compile(jit_fn, arch: int, ptr_args: dict, int_args: list, consts: dict, config) -> dict:
+# SASS opcodes (the part before the first dot) by class, for --loop-ops
+_MMA = {"HMMA", "IMMA", "HGMMA", "WARPGROUP"}
+_MEMORY = {"LDG", "LDGSTS", "LDS", "LDSM", "STS", "STG", "LDL", "STL", "LDGDEPBAR", "DEPBAR", "BAR", "SYNCS",
+           "ARRIVES", "UTMALDG", "MEMBAR"}
+_CONTROL = {"BRA", "CALL", "NOP", "EXIT", "RET", "WARPSYNC", "BSSY", "BSYNC", "YIELD"}
+
+
+def _loop_ops(cubin: bytes) -> dict:
+    """Instructions per thread in the kernel's main loop (the longest backward branch of its SASS, read
+    with the cuobjdump shipped in triton), by class: tensor-core MMA, memory and barriers, uniform
+    datapath (one per warp) and vector ALU (the rest but control flow)."""
+    import triton
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as fh:
+        fh.write(cubin)
+    try:
+        out = subprocess.run([str(tool), "-sass", fh.name], capture_output=True, text=True, timeout=60).stdout
+    finally:
+        os.unlink(fh.name)
+    ins = [(int(a, 16), op.strip()) for a, op in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", out)]
+    back = [(int(t, 16), a) for a, op in ins for t in re.findall(r"BRA\s+0x([0-9a-f]+)", op) if int(t, 16) < a]
+    if not back:
+        return {"loop_alu": 0, "loop_mma": 0, "loop_memory": 0, "loop_uniform": 0}
+    lo, hi = max(back, key=lambda b: b[1] - b[0])
+    counts = {"loop_alu": 0, "loop_mma": 0, "loop_memory": 0, "loop_uniform": 0}
+    for a, op in ins:
+        if lo <= a <= hi:
+            words = op.split()
+            name = (words[1] if words[0].startswith("@") and len(words) > 1 else words[0]).split(".")[0]
+            if name in _MMA:
+                counts["loop_mma"] += 1
+            elif name in _MEMORY:
+                counts["loop_memory"] += 1
+            elif name.startswith("U") or name in ("R2UR", "S2UR"):
+                counts["loop_uniform"] += 1
+            elif name not in _CONTROL:
+                counts["loop_alu"] += 1
+    return counts
+
+
+def _compile(jit_fn, arch: int, ptr_args: dict, int_args: list, consts: dict, config, loop_ops: bool = False) -> dict:
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -55,7 +96,8 @@ def _compile(jit_fn, arch: int, ptr_args: dict, int_args: list, consts: dict, co
     kernel = triton.compile(ASTSource(jit_fn, sig, constexprs=consts, attrs=attrs), target=GPUTarget("cuda", arch, 32),
                             options={"num_warps": config.num_warps, "num_stages": config.num_stages})
     res = _resources(kernel.asm["cubin"])
-    return {"regs": res.get("reg"), "stack_bytes": res.get("stack"), "shared_bytes": kernel.metadata.shared}
+    out = {"regs": res.get("reg"), "stack_bytes": res.get("stack"), "shared_bytes": kernel.metadata.shared}
+    return out | (_loop_ops(kernel.asm["cubin"]) if loop_ops else {})
 
 
 def _precision(dtype: str) -> dict:
@@ -127,6 +169,8 @@ def main(argv=None) -> int:
     ap.add_argument("--arch", type=int, default=90, help="CUDA compute capability x10 (90 = H100, 80 = A100)")
     ap.add_argument("--all", action="store_true", help="every tile of the GPU menus")
     ap.add_argument("--sweep", action="store_true", help="tile shapes, BLOCK_K, stages, patterns, dtypes (shared memory)")
+    ap.add_argument("--loop-ops", action="store_true",
+                    help="also count the main loop's SASS instructions per thread by class (loop_alu, loop_mma, ...)")
     args = ap.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes"):
         print("compile_check: unset TRITON_INTERPRET (it replaces the compiler by the interpreter)", file=sys.stderr)
@@ -136,7 +180,7 @@ def main(argv=None) -> int:
     failed = 0
     for info, (fn, ptrs, ints, consts, cfg) in _cases(args.all, args.sweep):
         try:
-            info.update(_compile(fn, args.arch, ptrs, ints, consts, cfg))
+            info.update(_compile(fn, args.arch, ptrs, ints, consts, cfg, args.loop_ops))
         except Exception as exc:  # report every failing config, not only the first
             info["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             failed += 1

@@ -207,9 +207,11 @@ def test_decode_occupancy_from_threads_and_its_reduction_buffer(smem, occ):
 
 def test_nm_prefill_expansion_time():
     # triton_nm 2:4 on the toy GPU, tile 32x64x64, K=256: S = 4 steps; expansion of BN*S*BK dense weight
-    # elements, n = 2 stored slots each, at one op per lane and clock (R_c/2 per GPU, over 4 SMs)
-    g = one_pair(TOY, GemmCase("triton_nm", 512, 1024, 256, n=2, m=4, index_bits=2, tile=T32x64))
-    assert g["t_expand_s"] == pytest.approx(64 * 4 * 64 * 2 / (1e13 / 2 / 4), rel=1e-12)
+    # elements, per unit of expand_ops (instructions per dense element, whatever the pattern: the
+    # compiler's count, docs/GPU.md), at one op per lane and clock (R_c/2 per GPU, over 4 SMs)
+    for n, m, b in ((2, 4, 2), (1, 8, 3), (3, 32, 5)):
+        g = one_pair(TOY, GemmCase("triton_nm", 512, 1024, 256, n=n, m=m, index_bits=b, tile=T32x64))
+        assert g["t_expand_s"] == pytest.approx(64 * 4 * 64 / (1e13 / 2 / 4), rel=1e-12)
     # and tensor cores compute whole dense tiles at the dense rate
     assert g["t_tensor_s"] == pytest.approx(2 * 32 * 64 * 4 * 64 / (1e14 / 4), rel=1e-12)
 

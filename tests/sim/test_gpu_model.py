@@ -28,7 +28,7 @@ FIXTURE_DEVICE = "NVIDIA H100 80GB HBM3"
 # the "true" parameters of the synthetic files: away from the defaults, so calibration has to move
 TRUE = gm.default_params(H100) | {
     "tensor_eff_cublas": 0.82, "tensor_eff_cusparselt": 0.5, "tensor_eff_triton": 0.7, "mem_eff": 0.86,
-    "decode_eff": 0.7, "expand_ops": 3.0, "overhead_s_cublas": 2.5e-6, "overhead_s_sparse_lib": 6e-6,
+    "decode_eff": 0.7, "expand_ops": 12.0, "overhead_s_cublas": 2.5e-6, "overhead_s_sparse_lib": 6e-6,
     "overhead_s_triton": 3.5e-6, "cta_fixed_s": 2.5e-6}
 # an H100 cannot run PyTorch's CUTLASS 2:4 backend (compute capability 8.x only): the bench skips it there
 H100_KERNELS = tuple(k for k in KERNELS if k != "cutlass")

@@ -77,3 +77,40 @@ def test_decode_shared_memory_is_the_largest_the_compilers_allocate():
 
 def test_no_compile_failed():
     assert not [r for r in rows() if "error" in r]
+
+
+LOOP_DATA = DATA.with_name("triton_loop_ops.jsonl")
+
+
+def test_expand_ops_prior_is_the_compilers_instruction_count():
+    # tests/gpu_kernels/data/triton_loop_ops.jsonl: `compile_check.py --all --loop-ops` for sm_80 and
+    # sm_90a with Triton 3.9 and 3.6. The N:M kernel's main loop runs more vector-ALU instructions
+    # than the dense kernel's at the same tile; per expanded dense weight element (BLOCK_N x KT a K
+    # step, 32 lanes x warps a thread's instruction) their median is the prior of expand_ops
+    import math
+    import statistics
+
+    from nmsim.sim.gpu import prior_params
+    from nmsim.accel import load_arch
+
+    loop = [json.loads(line) for line in LOOP_DATA.read_text().splitlines() if line.strip()]
+    dense = {(r["triton"], r["arch"], r["config"]): r["loop_alu"] for r in loop
+             if r["kernel"] == "dense_matmul" and r["dtype"] == "fp16"}
+    per_elem, by_pattern = [], {}
+    for r in loop:
+        if r["kernel"] != "nm_matmul" or r["dtype"] != "fp16":
+            continue
+        cfg = {k: int(v) for k, v in (p.split("=") for p in r["config"].split(","))}
+        n, m = (int(v) for v in r["pattern"].split(":"))
+        kt = math.ceil(cfg["BLOCK_K"] / m) * m
+        extra = r["loop_alu"] - dense[(r["triton"], r["arch"], r["config"])]
+        v = extra * 32 * cfg["num_warps"] / (cfg["BLOCK_N"] * kt)
+        per_elem.append(v)
+        by_pattern.setdefault(r["pattern"], []).append(v)
+    assert len(per_elem) == 108 and {r["triton"].rsplit(".", 1)[0] for r in loop} == {"3.6", "3.9"}
+    assert min(per_elem) > 2                       # far above one compare and one select per slot
+    prior = prior_params(load_arch("h100").gpu)["expand_ops"]
+    assert prior == pytest.approx(statistics.median(per_elem), abs=0.05)
+    # per pattern the medians stay within 1.5x of the prior: one count per dense element fits them all
+    for pattern, vals in by_pattern.items():
+        assert 1 / 1.5 < statistics.median(vals) / prior < 1.5, pattern
