@@ -23,6 +23,11 @@ from .tiles import CtaTile, candidate_tiles, smem_bytes
 STREAM_K_MIN_CC = 9.0
 L2_SHARE = 0.5         # assumed: an operand stays in L2 when it fits in half of it (the rest: the other operands)
 SPLIT_PARTIAL_BYTES = 4  # fp32 partial sums of split-K, written once and read once
+# source: CUDA C++ Programming Guide, "Arithmetic Instructions" throughput table: 32-bit integer add,
+# compare, min/max, shift and bitwise operations, 64 results per clock per SM on compute capability
+# 7.5, 8.0, 8.6, 8.9 and 9.0 (the FP32 rate is 128 on 8.6-9.0): the expansion's compares, selects,
+# shifts and masks issue at this rate, not at the FP32 FMA rate
+INT32_OPS_PER_SM_PER_CLOCK = 64
 _CASE_FIELDS = ("M", "N", "K", "n", "m", "index_bits", "batch")
 _TILE_FIELDS = ("block_m", "block_n", "block_k", "num_warps", "num_stages", "group_m", "split_k")
 
@@ -84,7 +89,7 @@ def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> 
     kind = _kernel_kinds(kernels)
     ops = _operand_bytes(c, e, kind)
     occupancy = _occupancy(gpu, c, t, e, kind)
-    mm = _prefill_terms(gpu, c, t, ops, occupancy=occupancy, rate=rate, simt=simt, nm_prefill=kind["nm_prefill"])
+    mm = _prefill_terms(gpu, c, t, ops, occupancy=occupancy, rate=rate, nm_prefill=kind["nm_prefill"])
     dec = _decode_terms(gpu, c, t, ops, simt=simt)
     decode = kind["decode"]
     ctas = np.where(decode, dec["ctas"], mm["ctas"])
@@ -134,7 +139,7 @@ def _occupancy(gpu: GPU, c: dict, t: dict, e, kind: dict) -> np.ndarray:
     return np.maximum(1.0, np.minimum(by_threads, by_smem))
 
 
-def _prefill_terms(gpu: GPU, c: dict, t: dict, ops: dict, *, occupancy, rate, simt, nm_prefill) -> dict:
+def _prefill_terms(gpu: GPU, c: dict, t: dict, ops: dict, *, occupancy, rate, nm_prefill) -> dict:
     """Prefill GEMMs, CTAs over (M tiles, N tiles, K splits, batch): CTAs and K steps (counts),
     per-CTA tensor and expansion time (s), HBM and L2 bytes (B)."""
     M, N, K, batch = (c[k] for k in ("M", "N", "K", "batch"))
@@ -144,8 +149,8 @@ def _prefill_terms(gpu: GPU, c: dict, t: dict, ops: dict, *, occupancy, rate, si
     k_cta = np.ceil(K / split)
     steps = np.ceil(k_cta / BK)
     t_tensor = 2 * BM * BN * steps * BK / (rate / gpu.sms)       # whole padded tiles on the tensor cores
-    # per expanded dense weight element, at one op per lane and clock (params.py: expand_ops)
-    t_expand = np.where(nm_prefill, BN * steps * BK / (simt / 2 / gpu.sms), 0.0)
+    # per expanded dense weight element (params.py: expand_ops), at the SM's 32-bit integer rate
+    t_expand = np.where(nm_prefill, BN * steps * BK / (INT32_OPS_PER_SM_PER_CLOCK * gpu.boost_clock_hz), 0.0)
     partial = np.where(split > 1, 2 * split * M * N * SPLIT_PARTIAL_BYTES, 0.0)
     l2 = batch * (a_bytes * tn + w_bytes * tm + o_bytes + partial)
     # HBM: shared panels are fetched once per wave (the wave's CTAs read them at about the same K,

@@ -56,7 +56,8 @@ PARAMS: tuple[Param, ...] = (
           "108 compiles (Triton 3.6 and 3.9, sm_80 and sm_90a, the 9 menu tiles x 2:4, 1:8, 3:32 fp16; "
           "IQR 8.0-12.1) of the main loop's vector-ALU SASS instructions beyond the dense kernel's at the "
           "same tile (tests/gpu_kernels/compile_check.py --all --loop-ops; docs/GPU.md 'Compile check'); "
-          "assumed: they issue at one op per lane and clock of the CUDA-core rate, after the tensor work"),
+          "assumed: they issue at one op per lane and clock of the SM's integer rate (geometry.py), after the "
+          "tensor work"),
     Param("cta_fixed_s", 1e-6, 1e-9, 1e-4, _GEMMS,
           "assumed: filling a CTA's pipeline (a few K steps of loads at ~1 us of memory latency) and "
           "writing its output tile cost about 1 us per CTA, whatever K"),

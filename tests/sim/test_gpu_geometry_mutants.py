@@ -208,10 +208,13 @@ def test_decode_occupancy_from_threads_and_its_reduction_buffer(smem, occ):
 def test_nm_prefill_expansion_time():
     # triton_nm 2:4 on the toy GPU, tile 32x64x64, K=256: S = 4 steps; expansion of BN*S*BK dense weight
     # elements, per unit of expand_ops (instructions per dense element, whatever the pattern: the
-    # compiler's count, docs/GPU.md), at one op per lane and clock (R_c/2 per GPU, over 4 SMs)
+    # compiler's count, docs/GPU.md), at one 32-bit integer op per lane and clock: 64 a clock per SM
+    # (CUDA C++ Programming Guide, arithmetic instruction throughput), not the CUDA cores' FP32 rate
     for n, m, b in ((2, 4, 2), (1, 8, 3), (3, 32, 5)):
-        g = one_pair(TOY, GemmCase("triton_nm", 512, 1024, 256, n=n, m=m, index_bits=b, tile=T32x64))
-        assert g["t_expand_s"] == pytest.approx(64 * 4 * 64 / (1e13 / 2 / 4), rel=1e-12)
+        for fp32 in (1e13, 4e13):
+            gpu = toy(cuda_core_flops={"fp32": fp32})
+            g = one_pair(gpu, GemmCase("triton_nm", 512, 1024, 256, n=n, m=m, index_bits=b, tile=T32x64))
+            assert g["t_expand_s"] == pytest.approx(64 * 4 * 64 / (64 * TOY.boost_clock_hz), rel=1e-12)
     # and tensor cores compute whole dense tiles at the dense rate
     assert g["t_tensor_s"] == pytest.approx(2 * 32 * 64 * 4 * 64 / (1e14 / 4), rel=1e-12)
 
