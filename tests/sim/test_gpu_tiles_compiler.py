@@ -114,3 +114,22 @@ def test_expand_ops_prior_is_the_compilers_instruction_count():
     # per pattern the medians stay within 1.5x of the prior: one count per dense element fits them all
     for pattern, vals in by_pattern.items():
         assert 1 / 1.5 < statistics.median(vals) / prior < 1.5, pattern
+
+
+def test_decode_instruction_count_recorded_in_the_docs():
+    # docs/GPU.md "Compile check" records the decode kernel's main loop at about 18.7 + 13.4 x BLOCK_T
+    # vector-ALU instructions per stored value (least squares over the loop data); this keeps that
+    # record tied to the data (the model does not use it yet: see the docs)
+    import numpy as np
+
+    loop = [json.loads(line) for line in LOOP_DATA.read_text().splitlines() if line.strip()]
+    xs, ys = [], []
+    for r in loop:
+        if r["kernel"] == "nm_decode":
+            cfg = {k: int(v) for k, v in (p.split("=") for p in r["config"].split(","))}
+            xs.append([1.0, r["block_t"]])
+            ys.append(r["loop_alu"] * 32 * cfg["num_warps"] / (cfg["BLOCK_N"] * cfg["BLOCK_J"]))
+    assert len(ys) == 216
+    a, b = np.linalg.lstsq(np.asarray(xs), np.asarray(ys), rcond=None)[0]
+    assert a == pytest.approx(18.7, abs=0.05) and b == pytest.approx(13.4, abs=0.05)
+    assert min(y for (_, t), y in zip(xs, ys) if t == 1) > 10      # far above one multiply-add a value
