@@ -29,18 +29,22 @@ DIVISIBLE_16 = ("x_ptr", "val_ptr", "idx_ptr", "out_ptr", "w_ptr", "N", "K", "st
                 "stride_om", "stride_wn")
 
 
-def _resources(cubin: bytes) -> dict:
-    """REG, STACK and SHARED of the kernel in `cubin`, read with the cuobjdump shipped in triton."""
+def _cuobjdump(cubin: bytes, flag: str) -> str:
+    """What the cuobjdump shipped in triton prints for `cubin` with `flag` (-res-usage, -sass)."""
     import triton
 
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as fh:
         fh.write(cubin)
     try:
-        out = subprocess.run([str(tool), "-res-usage", fh.name], capture_output=True, text=True, timeout=60).stdout
+        return subprocess.run([str(tool), flag, fh.name], capture_output=True, text=True, timeout=60).stdout
     finally:
         os.unlink(fh.name)
-    found = dict(re.findall(r"\b(REG|STACK|SHARED):(\d+)", out))
+
+
+def _resources(cubin: bytes) -> dict:
+    """REG, STACK and SHARED of the kernel in `cubin`."""
+    found = dict(re.findall(r"\b(REG|STACK|SHARED):(\d+)", _cuobjdump(cubin, "-res-usage")))
     return {k.lower(): int(v) for k, v in found.items()}
 
 
@@ -52,18 +56,10 @@ _CONTROL = {"BRA", "CALL", "NOP", "EXIT", "RET", "WARPSYNC", "BSSY", "BSYNC", "Y
 
 
 def _loop_ops(cubin: bytes) -> dict:
-    """Instructions per thread in the kernel's main loop (the longest backward branch of its SASS, read
-    with the cuobjdump shipped in triton), by class: tensor-core MMA, memory and barriers, uniform
+    """Instructions per thread in the kernel's main loop (the longest backward branch of its SASS), by
+    class: tensor-core MMA, memory and barriers, uniform
     datapath (one per warp) and vector ALU (the rest but control flow)."""
-    import triton
-
-    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as fh:
-        fh.write(cubin)
-    try:
-        out = subprocess.run([str(tool), "-sass", fh.name], capture_output=True, text=True, timeout=60).stdout
-    finally:
-        os.unlink(fh.name)
+    out = _cuobjdump(cubin, "-sass")
     ins = [(int(a, 16), op.strip()) for a, op in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", out)]
     back = [(int(t, 16), a) for a, op in ins for t in re.findall(r"BRA\s+0x([0-9a-f]+)", op) if int(t, 16) < a]
     if not back:
