@@ -23,7 +23,7 @@ import numpy as np
 from nmsim.accel.spec import GPU
 from nmsim.specfile import SpecError
 
-from .kernels import (DECODE_KERNEL, DTYPE_BYTES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS, NM_PREFILL_KERNEL,
+from .kernels import (DECODE_KERNEL, DTYPE_BYTES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_PREFILL_KERNEL,
                       SPARSE_TC_KERNELS, GemmCase)
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) of the prefill (`triton_nm`) and dense
