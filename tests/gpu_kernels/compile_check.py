@@ -1,14 +1,18 @@
 """Compile the Triton kernels for a CUDA target without a GPU, and report each config's registers,
 stack (register spills) and shared memory: compile errors and spills show up on CPU-only machines.
 
-    python tests/gpu_kernels/compile_check.py [--arch 90] [--all | --sweep]   (TRITON_INTERPRET must be unset)
+    python tests/gpu_kernels/compile_check.py [--arch 90] [--all | --sweep] [--loop-ops]
+                                              (TRITON_INTERPRET must be unset)
 
 Prints one JSON object per compiled (kernel, dtype, pattern, token block, config); exit code 1 if
 any config fails to compile. Default: a few representative configs (what tests/gpu_kernels/test_compile.py
 runs); --all: every tile of the GPU menus for 2:4, 1:8 and 3:32 fp16 plus bf16/fp32 samples;
 --sweep: the prefill kernels over tile shapes, BLOCK_K, stages, N:M patterns and dtypes beyond the
 menus, plus the decode menu, for the shared-memory rule of sim/gpu/tiles.py (triton_smem_bytes,
-decode_smem_bytes; the rows are tests/gpu_kernels/data/triton_smem.jsonl).
+decode_smem_bytes; the rows are tests/gpu_kernels/data/triton_smem.jsonl); --loop-ops: also the
+main loop's SASS instructions per thread by class (loop_alu, loop_mma, loop_memory, loop_uniform),
+which give the expansion's instruction count (params.py expand_ops; `--all --loop-ops` rows are
+tests/gpu_kernels/data/triton_loop_ops.jsonl).
 Operands are specialized as the launcher specializes contiguous tensors with 16-divisible sizes
 (unit strides become constants, pointers and row strides are marked divisible by 16).
 """
