@@ -61,15 +61,13 @@ _CONTROL = {"BRA", "CALL", "NOP", "EXIT", "RET", "WARPSYNC", "BSSY", "BSYNC", "Y
 
 def _loop_ops(cubin: bytes) -> dict:
     """Instructions per thread in the kernel's main loop (the longest backward branch of its SASS), by
-    class: tensor-core MMA, memory and barriers, uniform
-    datapath (one per warp) and vector ALU (the rest but control flow)."""
+    class: tensor-core MMA, memory and barriers, uniform datapath (one per warp) and vector ALU (the
+    rest but control flow); all 0 without a loop."""
     out = _cuobjdump(cubin, "-sass")
     ins = [(int(a, 16), op.strip()) for a, op in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", out)]
     back = [(int(t, 16), a) for a, op in ins for t in re.findall(r"BRA\s+0x([0-9a-f]+)", op) if int(t, 16) < a]
-    if not back:
-        return {"loop_alu": 0, "loop_mma": 0, "loop_memory": 0, "loop_uniform": 0}
-    lo, hi = max(back, key=lambda b: b[1] - b[0])
     counts = {"loop_alu": 0, "loop_mma": 0, "loop_memory": 0, "loop_uniform": 0}
+    lo, hi = max(back, key=lambda b: b[1] - b[0]) if back else (1, 0)
     for a, op in ins:
         if lo <= a <= hi:
             words = op.split()
@@ -124,7 +122,7 @@ def _sweep_plans(nm_matmul, nm_decode):
     dense = [("fp16", cfg(*t)) for t in shapes]
     dense += [("fp32", cfg(bm, bn, 64, w, 3)) for bm, bn, w in ((64, 64, 4), (16, 128, 4), (128, 128, 8))]
     menu = nm_decode.decode_configs(gpu=True)
-    dec = [("fp16", nm, bt, c) for nm in ((2, 4),) for bt in (1, 16) for c in nm_decode._fit_registers(menu, {}, BLOCK_T=bt)]
+    dec = [("fp16", (2, 4), bt, c) for bt in (1, 16) for c in nm_decode._fit_registers(menu, {}, BLOCK_T=bt)]
     return mm, dec, dense
 
 
