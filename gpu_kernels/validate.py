@@ -32,13 +32,20 @@ SPLITS = ("auto", "models", "hash")
 # the data-center parts), so PCIe/NVL variants with other clocks, bandwidths and TDPs are not matched
 DEVICE_PRESETS = (
     (re.compile(r"\bH100\b(?!.*\b(PCIe|NVL)\b)", re.I), "h100"),
+    (re.compile(r"\bH100\b.*\bPCIe\b", re.I), "h100-pcie"),
     (re.compile(r"\bH200\b(?!.*\b(NVL)\b)", re.I), "h200"),
+    (re.compile(r"\bGH200\b.*\b(144G|HBM3e)", re.I), "gh200"),
     (re.compile(r"\bA100\b.*\bSXM4-80GB\b", re.I), "a100"),
     (re.compile(r"\bA100\b.*\bSXM4-40GB\b", re.I), "a100-40gb"),
+    (re.compile(r"\bA100 80GB PCIe\b", re.I), "a100-pcie"),
     (re.compile(r"\bA30\b", re.I), "a30"),
+    (re.compile(r"\bA10\b", re.I), "a10"),
     (re.compile(r"\bL40S\b", re.I), "l40s"),
+    (re.compile(r"\bL4\b", re.I), "l4"),
     (re.compile(r"\bRTX 3060\b(?!.*\bTi\b)", re.I), "rtx3060"),
+    (re.compile(r"\bRTX 3090\b(?!.*\bTi\b)", re.I), "rtx3090"),
     (re.compile(r"\bRTX 4070 Ti SUPER\b", re.I), "rtx4070-ti-super"),
+    (re.compile(r"\bRTX 4090\b(?!\s*D\b)", re.I), "rtx4090"),
     (re.compile(r"\bT4\b", re.I), "t4"),
 )
 
@@ -48,8 +55,9 @@ def preset_for_device(device: str) -> str:
     for pattern, name in DEVICE_PRESETS:
         if pattern.search(device):
             return name
-    raise SpecError(f"device {device!r} has no GPU preset (auto-detection knows H100 SXM5, H200 SXM, A100 SXM4 "
-                    f"80GB/40GB, A30, L40S, RTX 3060, RTX 4070 Ti SUPER, T4); "
+    raise SpecError(f"device {device!r} has no GPU preset (auto-detection knows H100 SXM5 and PCIe, H200 SXM, "
+                    f"GH200 144GB, A100 SXM4 80GB/40GB and 80GB PCIe, A30, A10, L40S, L4, RTX 3060, RTX 3090, "
+                    f"RTX 4070 Ti SUPER, RTX 4090, T4); "
                     f"pass `arch` with a preset name or a GPU arch YAML describing it")
 
 

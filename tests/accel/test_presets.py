@@ -14,7 +14,8 @@ from nmsim.accel import PRESET_DIR, Arch, load_arch, preset_names
 from nmsim.specfile import SpecError, load_model
 
 EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060",
-            "rtx4070-ti-super", "rtl-array", "eyeriss", "rtl-soc"}
+            "rtx4070-ti-super", "rtl-array", "eyeriss", "rtl-soc", "l4", "a10", "rtx3090", "rtx4090", "a100-pcie",
+            "h100-pcie", "gh200"}
 PRESETS = sorted(EXPECTED)
 
 
@@ -175,13 +176,14 @@ def test_s4_supports_1_32_and_its_sparse_equivalent_rate_is_about_a_petaop():
     assert a.compute.operand_bits == 8
 
 
-@pytest.mark.parametrize("name", ["a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060", "rtx4070-ti-super"])
+@pytest.mark.parametrize("name", ["a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060", "rtx4070-ti-super",
+                                  "l4", "a10", "rtx3090", "rtx4090", "a100-pcie", "h100-pcie", "gh200"])
 def test_sparse_tensor_rate_is_twice_dense(name):
     g = load_arch(name).gpu
     assert g.sparse_tensor_flops, f"{name} has 2:4 sparse tensor cores"
     for dtype, rate in g.sparse_tensor_flops.items():
         # datasheets print rounded dense and sparse figures (A30 INT8 330 | 661, L40S FP16 362.05 | 733)
-        rel = 1e-9 if name in ("a100", "h100", "h200") else 0.02
+        rel = 1e-9 if name in ("a100", "h100", "h200", "a100-pcie", "gh200") else 0.02
         assert rate == pytest.approx(2 * g.dense_tensor_flops[dtype], rel=rel), dtype
     assert load_arch(name).sparsity.nm.patterns == ["2:4"]
 
@@ -203,6 +205,24 @@ def test_a100_and_t4_rates_match_sm_count_times_clock():
     assert t4.sms * 1024 * t4.boost_clock_hz == pytest.approx(t4.dense_tensor_flops["fp16"], rel=0.01)
     # the L2 rate is the measured sustained one (te42kyfo/gpu-benches): below the whitepaper's 5120 B/clk peak
     assert 0.7 < a100.l2_bytes_per_s / (5120 * a100.boost_clock_hz) < 1
+
+
+# dense FP16 tensor FLOP/clk/SM: 2048 on GA100, 1024 on data-center GA10x/AD10x (FP32 accumulate at full
+# rate), 512 on GeForce GA10x/AD10x (FP32 accumulate at half rate; GA102 and Ada whitepapers), 4096 on
+# GH100 (where the datasheet rates correspond to a clock below the boost clock: h100's header note)
+@pytest.mark.parametrize("name, flop_per_clk, fp32_lanes, rate_clock_hz", [
+    ("l4", 1024, 128, None), ("a10", 1024, 128, None), ("rtx3090", 512, 128, None), ("rtx4090", 512, 128, None),
+    ("a100-pcie", 2048, 64, None), ("h100-pcie", 4096, 128, 1.62e9), ("gh200", 4096, 128, 1.83e9)])
+def test_new_gpu_presets_rates_match_sm_count_times_clock(name, flop_per_clk, fp32_lanes, rate_clock_hz):
+    # the derived cross-check of each datasheet figure against SMs x per-SM rate x clock catches a
+    # mistyped exponent or a dense figure copied into the sparse column
+    g = load_arch(name).gpu
+    clock = rate_clock_hz or g.boost_clock_hz
+    assert g.sms * flop_per_clk * clock == pytest.approx(g.dense_tensor_flops["fp16"], rel=0.01)
+    assert g.sms * fp32_lanes * 2 * g.boost_clock_hz == pytest.approx(g.cuda_core_flops["fp32"], rel=0.02)
+    assert g.dense_tensor_flops["int8"] == pytest.approx((4 if flop_per_clk == 512 else 2) * g.dense_tensor_flops["fp16"],
+                                                         rel=0.01)
+    assert g.l2_bytes < g.hbm_bytes and g.l2_bytes_per_s > g.hbm_bytes_per_s
 
 
 def test_t4_has_no_nm_support():

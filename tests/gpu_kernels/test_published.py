@@ -73,7 +73,7 @@ def _one_row(tmp_path: Path, **change) -> Path:
 @pytest.mark.parametrize("change,match", [
     (dict(source=""), "row without a source"),
     (dict(source="my own notes"), "row without a source"),
-    (dict(preset="rtx4090"), "has no GPU preset"),
+    (dict(preset="rtx5090"), "has no GPU preset"),
     (dict(preset="sat"), "has no GPU preset"),
     (dict(M="4k"), "M must be a positive integer"),
     (dict(N="0"), "N must be a positive integer"),

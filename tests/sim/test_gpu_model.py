@@ -317,13 +317,18 @@ def test_hash_split_without_the_bench_models():
 @pytest.mark.parametrize("device,preset", [("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA A100-SXM4-80GB", "a100"),
                                            ("Tesla T4", "t4"), ("NVIDIA H200", "h200"),
                                            ("NVIDIA A100-SXM4-40GB", "a100-40gb"), ("NVIDIA L40S", "l40s"),
-                                           ("NVIDIA GeForce RTX 4070 Ti SUPER", "rtx4070-ti-super")])
+                                           ("NVIDIA GeForce RTX 4070 Ti SUPER", "rtx4070-ti-super"),
+                                           ("NVIDIA H100 PCIe", "h100-pcie"), ("NVIDIA A100 80GB PCIe", "a100-pcie"),
+                                           ("NVIDIA GH200 144G HBM3e", "gh200"), ("NVIDIA A10", "a10"),
+                                           ("NVIDIA L4", "l4"), ("NVIDIA GeForce RTX 3090", "rtx3090"),
+                                           ("NVIDIA GeForce RTX 4090", "rtx4090")])
 def test_device_detection(device, preset):
     assert preset_for_device(device) == preset
 
 
-@pytest.mark.parametrize("device", ["NVIDIA H100 PCIe", "NVIDIA H200 NVL", "NVIDIA A100-PCIE-40GB",
-                                    "NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 3060 Ti"])
+@pytest.mark.parametrize("device", ["NVIDIA H100 NVL", "NVIDIA H200 NVL", "NVIDIA A100-PCIE-40GB",
+                                    "NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 3060 Ti", "NVIDIA A10G",
+                                    "NVIDIA GH200 480GB", "NVIDIA GeForce RTX 3090 Ti"])
 def test_unknown_device_names_the_fix(device):
     from nmsim.specfile import SpecError
 
