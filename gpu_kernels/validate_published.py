@@ -43,7 +43,10 @@ HELD_OUT_SOURCES: dict[str, str] = {
     "vllm-project/vllm#23280": "H100: cuBLAS bf16 from 1 to 8192 tokens (N=2112, K=7168)",
     "pytorch/ao#174/gau-nernst": "RTX 4070 Ti SUPER (sm89): CUTLASS 2:4 vs cuBLAS; sm89 is fitted only through sm86",
     "stas00/ml-engineering@744d01e:compute/accelerator/README.md": "best-shape cuBLAS on A100, H100, H200",
-    "NVIDIA/TensorRT@9973b2f:demo/BERT/README.md": "TensorRT 10.11 BERT on A100 40GB, A30, L40S",
+    "NVIDIA/TensorRT@9973b2f:demo/BERT/README.md": "TensorRT BERT on A100 40GB and L40S (tables unchanged since "
+        "37c01d4, 2025-01-31; its section headed 'A30' is that commit's L4 table, left out here)",
+    "NVIDIA/TensorRT@37c01d4:demo/BERT/README.md": "TensorRT BERT on the L4 (72 W, sm89): the same campaign as 9973b2f's "
+        "tables, a device no calibration row measures",
     "pytorch/ao@761dcd9:torchao/quantization/README.md": "Llama-3-8B decode on A100 and H100 (torch.compile)",
 }
 DENSE_KERNELS = ("cublas", "cutlass_dense")
