@@ -29,6 +29,9 @@ CALIBRATION_SOURCES: tuple[str, ...] = (
     # host floor (1024^3 torch.mm on an H100: 12 us a call, far above its kernel)
     "zzc0721/torch-performance-test-data#70", "zzc0721/torch-performance-test-data#79",
     "vllm-project/vllm#49363",
+    # stop 26: the power limit (power_w_per_sm_ghz) on boards that reach it: an L4 (72 W, sm89) and an
+    # H100 PCIe (350 W, sm90), square torch.mm from the same crowd-sourced script as #70 and #79
+    "zzc0721/torch-performance-test-data#120", "zzc0721/torch-performance-test-data#95",
 )
 # source_id -> why the corpus holds it out. Chosen so that the held-out set has stated-device rows of
 # each kind (dense library, cuSPARSELt, CUTLASS 2:4; A100, H100, a GeForce Ada part) while every
@@ -48,6 +51,10 @@ HELD_OUT_SOURCES: dict[str, str] = {
     "NVIDIA/TensorRT@37c01d4:demo/BERT/README.md": "TensorRT BERT on the L4 (72 W, sm89): the same campaign as 9973b2f's "
         "tables, a device no calibration row measures",
     "pytorch/ao@761dcd9:torchao/quantization/README.md": "Llama-3-8B decode on A100 and H100 (torch.compile)",
+    "zzc0721/torch-performance-test-data#78": "RTX 4090 (sm89, 450 W): square torch.mm; a GeForce Ada board "
+        "beside the calibration's RTX 4070 Ti SUPER, below its power limit",
+    "zzc0721/torch-performance-test-data#131": "RTX 3060 (sm86): square torch.mm, another owner's card than the "
+        "calibration's pytorch/ao#174 rows",
 }
 DENSE_KERNELS = ("cublas", "cutlass_dense")
 

@@ -55,6 +55,8 @@ class Geometry:
     l2_bytes: np.ndarray
     sms: int
     calls: CallTerms
+    sm_ghz: float = 0.0         # SMs x boost clock (GHz): what tensor-core power scales with (timing.power_scale)
+    tdp_w: float = 0.0          # the board's power limit (W); 0: no limit modelled
 
 
 def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
@@ -81,7 +83,8 @@ def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
     t = {f: np.asarray([getattr(tl, f) for tl in tiles], dtype=np.float64) for f in _TILE_FIELDS}
     g = _geometry(gpu, kernels, col, t, e, rate, simt)
     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    return Geometry(row=row, starts=starts, tiles=tiles, sms=gpu.sms, calls=call_terms(cases, DTYPE_BYTES), **g)
+    return Geometry(row=row, starts=starts, tiles=tiles, sms=gpu.sms, calls=call_terms(cases, DTYPE_BYTES),
+                    sm_ghz=gpu.sms * gpu.boost_clock_hz / 1e9, tdp_w=gpu.tdp_w, **g)
 
 
 def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> dict:

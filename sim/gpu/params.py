@@ -58,6 +58,12 @@ PARAMS: tuple[Param, ...] = (
           "same tile (tests/gpu_kernels/compile_check.py --all --loop-ops; docs/GPU.md 'Compile check'); "
           "assumed: they issue at one op per lane and clock of the SM's integer rate (geometry.py), after the "
           "tensor work"),
+    Param("power_w_per_sm_ghz", 1.0, 0.05, 20.0, _GEMMS,
+          "assumed: tensor-core work at the datasheet rate draws about 1 W per SM per GHz of boost clock, "
+          "the TDP per SM-GHz of the L40S and the T4 (0.98, 1.10), boards built to about reach their boost "
+          "clock at their power limit; boards with more power per SM-GHz (A100 SXM 2.6, H100 SXM 2.7) do not "
+          "throttle at this prior, the L4 (0.61) does; the TDP is the preset's datasheet figure; energy per "
+          "operation is held constant as the clock drops (timing.power_scale)", True),
     Param("cta_fixed_s", 1e-6, 1e-9, 1e-4, _GEMMS,
           "assumed: filling a CTA's pipeline (a few K steps of loads at ~1 us of memory latency) and "
           "writing its output tile cost about 1 us per CTA, whatever K"),
@@ -94,6 +100,9 @@ PARAM_NAMES = tuple(p.name for p in PARAMS)
 # the whole-model parameters: fitted by gpu_kernels/e2e.py on end-to-end rows, not by the GEMM fit
 E2E_PARAM_NAMES = ("gap_s_tensorrt", "gap_s_torch_compile", "sustained_frac")
 PER_ARCH = tuple(p.name for p in PARAMS if p.per_arch)
+# what one board's rows cannot separate from its efficiencies (its power limit scales the same SM
+# work): fitted across boards of an architecture on published rows only, never on one bench file
+ACROSS_BOARDS = ("power_w_per_sm_ghz",)
 # an architecture class without calibrated values borrows a sibling's: GeForce/workstation Ada (sm89)
 # and Orin (sm87) run the same mma.sync/mma.sp kernels as GeForce Ampere (sm86)
 ARCH_FALLBACK = {"sm89": "sm86", "sm87": "sm86"}

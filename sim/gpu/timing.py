@@ -24,6 +24,26 @@ def _family_values(params: dict, fam: np.ndarray, names: tuple[str, ...]) -> np.
     return np.asarray([params[x] for x in names])[fam]
 
 
+# assumed: the exponent of the smooth minimum in power_scale (6: 0.3 % slower at half the TDP, 11 % at
+# it); 6 fits the calibration rows better than 8 (least-squares cost 1.166 vs 1.201, where 8 leaves the
+# fit at the knee's flat side and lowers sm90's cuBLAS efficiency instead) and keeps the efficiencies of
+# the unthrottled boards where they were, where 4 (1.163) moves sm89's cuBLAS efficiency to 1.11
+POWER_KNEE = 6.0
+
+
+def power_scale(geo: Geometry, params: dict) -> float:
+    """The fraction (0-1] of its boost clock a board sustains under tensor-core load: about 1 where
+    the power that work draws at the boost clock, SMs x GHz x `power_w_per_sm_ghz` (W), is well under
+    the TDP, about TDP over that power where it is well over (the clock drops until power meets the
+    limit, energy per operation held); a smooth minimum of the two, (1 + r^k)^(-1/k) with r = power /
+    TDP, so that boards near their limit throttle a little and a fit sees the slope on both sides
+    (docs/GPU.md, "Power limit")."""
+    if geo.tdp_w <= 0.0:
+        return 1.0
+    r = geo.sm_ghz * params["power_w_per_sm_ghz"] / geo.tdp_w
+    return float((1.0 + r ** POWER_KNEE) ** (-1.0 / POWER_KNEE))
+
+
 def pair_times(geo: Geometry, params: dict) -> dict[str, np.ndarray]:
     """Per (case, tile) pair, in seconds: total_s and its parts (compute_s, memory_s, hbm_s, l2_s
     summed over waves; overhead_s), and waves (count), under `params`."""
@@ -35,7 +55,8 @@ def pair_times(geo: Geometry, params: dict) -> dict[str, np.ndarray]:
     # a CTA fills its pipeline before the first MMA and drains its tile after the last: a fixed time
     # per CTA that long K hides and short K exposes (not for the decode kernel, which has no MMA)
     fixed = np.where(geo.family == FAMILIES.index("decode"), 0.0, params["cta_fixed_s"])
-    t_cta = geo.t_tensor_s / eff_c + geo.t_expand_s * params["expand_ops"] + fixed
+    # the SM clock, not the memory clock, drops under a power limit: only the SMs' work slows
+    t_cta = (geo.t_tensor_s / eff_c + geo.t_expand_s * params["expand_ops"]) / power_scale(geo, params) + fixed
     slots = geo.sms * geo.occupancy
     # stream-K kernels spread the whole work over the SMs: no quantization into waves
     full = np.where(geo.stream_k, geo.ctas / slots, np.floor(geo.ctas / slots))

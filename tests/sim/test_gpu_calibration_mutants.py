@@ -27,8 +27,8 @@ BOUNDS = {p.name: (p.lo, p.hi) for p in (*gm.PARAMS, *gm.NONGEMM_PARAMS)}
 
 # --- which parameters a set of rows depends on ------------------------------------------------
 
-GEMM_CUBLAS = ["tensor_eff_cublas", "mem_eff", "cta_fixed_s", "overhead_s_cublas"]
-GEMM_CSLT = ["tensor_eff_cusparselt", "mem_eff", "cta_fixed_s", "overhead_s_sparse_lib"]
+GEMM_CUBLAS = ["tensor_eff_cublas", "mem_eff", "power_w_per_sm_ghz", "cta_fixed_s", "overhead_s_cublas"]
+GEMM_CSLT = ["tensor_eff_cusparselt", "mem_eff", "power_w_per_sm_ghz", "cta_fixed_s", "overhead_s_sparse_lib"]
 
 
 def _in_params_order(names):
@@ -62,14 +62,15 @@ def test_used_params_epilogue_and_union_of_kernels():
     # the unfused epilogue is a GPU pass: it counts at kernel-level timing too
     cut = GemmCase("cutlass", 8, 64, 64, n=2, m=4, index_bits=2, variant=("unfused_epilogue",))
     assert used_params([cut]) == _in_params_order(
-        ["tensor_eff_cutlass_sparse", "mem_eff", "cta_fixed_s", "overhead_s_sparse_lib", "epilogue_passes"])
+        ["tensor_eff_cutlass_sparse", "mem_eff", "power_w_per_sm_ghz", "cta_fixed_s", "overhead_s_sparse_lib",
+         "epilogue_passes"])
     plain = GemmCase("cutlass", 8, 64, 64, n=2, m=4, index_bits=2)
     assert "epilogue_passes" not in used_params([plain])
     # several kernels: the union; never the whole-model parameters (no kernel lists them)
     mixed = [GemmCase("cublas", 8, 64, 64), GemmCase("triton_nm", 8, 64, 64, n=1, m=8, index_bits=3)]
     assert used_params(mixed) == _in_params_order(
-        ["tensor_eff_cublas", "tensor_eff_triton", "mem_eff", "expand_ops", "cta_fixed_s", "overhead_s_cublas",
-         "overhead_s_triton"])
+        ["tensor_eff_cublas", "tensor_eff_triton", "mem_eff", "expand_ops", "power_w_per_sm_ghz", "cta_fixed_s",
+         "overhead_s_cublas", "overhead_s_triton"])
     assert not set(used_params(mixed)) & set(gm.E2E_PARAM_NAMES)
 
 

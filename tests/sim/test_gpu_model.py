@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -35,13 +36,14 @@ H100_KERNELS = tuple(k for k in KERNELS if k != "cutlass")
 NOISE_SIGMA = 0.03
 
 
-def one(case: GemmCase, params: dict | None = None) -> gm.GemmTime:
-    return gemm_times(H100, [case], params)[0]
+def one(case: GemmCase, params: dict | None = None, gpu=H100) -> gm.GemmTime:
+    return gemm_times(gpu, [case], params)[0]
 
 
 def closed(p: dict) -> dict:
-    """Parameters without the per-CTA fixed time, for checks of the pipelined wave formula alone."""
-    return p | {"cta_fixed_s": 0.0}
+    """Parameters without the per-CTA fixed time and the power limit (0 W per SM-GHz draws nothing),
+    for checks of the pipelined wave formula alone."""
+    return p | {"cta_fixed_s": 0.0, "power_w_per_sm_ghz": 0.0}
 
 
 def test_kernel_names_match_the_measurement_contracts():
@@ -82,6 +84,31 @@ def test_compute_bound_gemm_runs_at_peak_times_efficiency():
     # pipelined: + one K step of memory (1/256 of the memory time) + the launch overhead
     assert r.total_s == pytest.approx(ideal + r.memory_s / (K / 64) + p["overhead_s_cublas"], rel=1e-12)
     assert 0.99 < ideal / (r.total_s - p["overhead_s_cublas"]) < 1.0
+
+
+def test_power_limit_slows_the_sms_work_not_the_memory():
+    # docs/GPU.md "Power limit": r = SMs x boost GHz x power_w_per_sm_ghz / TDP, s = (1 + r^6)^(-1/6)
+    L4 = load_arch("l4").gpu
+    M, N, K = 4096, 4096, 4096
+    free = closed(gm.default_params(L4))
+    for watts in (0.5, 1.0, 1.27, 3.0):
+        p = free | {"power_w_per_sm_ghz": watts}
+        r = 58 * 2.04 * watts / 72.0                     # the l4 preset: 58 SMs, 2040 MHz, 72 W
+        s = (1 + r ** 6) ** (-1 / 6)
+        assert gm.power_scale(gm.geometry(L4, [GemmCase("cublas", M, N, K, tile=BIG)]), p) == pytest.approx(s, rel=1e-12)
+        slow, fast = (one(GemmCase("cublas", M, N, K, tile=BIG), q, L4) for q in (p, free))
+        assert slow.compute_s == pytest.approx(fast.compute_s / s, rel=1e-12)
+        assert slow.hbm_s == fast.hbm_s and slow.l2_s == fast.l2_s    # the memory clock stays
+    # a smooth minimum of 1 and 1/r: flat far below the limit, TDP-bound far above it
+    far_below = gm.power_scale(gm.geometry(L4, [GemmCase("cublas", 64, 64, 64)]), {"power_w_per_sm_ghz": 0.1})
+    far_above = gm.power_scale(gm.geometry(L4, [GemmCase("cublas", 64, 64, 64)]), {"power_w_per_sm_ghz": 10.0})
+    assert far_below == pytest.approx(1.0, abs=1e-5)
+    assert far_above == pytest.approx(72.0 / (58 * 2.04 * 10.0), rel=1e-3)
+    # a board without a TDP is not limited; the shipped fit throttles the 72 W L4, not an H100 SXM
+    assert gm.power_scale(replace(gm.geometry(L4, [GemmCase("cublas", 64, 64, 64)]), tdp_w=0.0), {}) == 1.0
+    ship = {n: gm.power_scale(gm.geometry(load_arch(n).gpu, [GemmCase("cublas", 64, 64, 64)]),
+                              gm.default_params(load_arch(n).gpu)) for n in ("l4", "h100", "a100")}
+    assert ship["l4"] < 0.6 and ship["h100"] > 0.95 and ship["a100"] > 0.99
 
 
 def test_tiny_m_gemm_is_bandwidth_bound_and_scales_with_weight_bytes():
@@ -256,11 +283,15 @@ def result(fixture_csv):
 def test_calibration_recovers_known_parameters(result):
     assert result["arch"] == "h100"
     # CUDA-graph rows: no host time, no unfused epilogue; no CUTLASS 2:4 on an H100
+    # ... and not the power limit: one board's rows cannot tell it from the efficiencies (ACROSS_BOARDS)
     used = [n for n in gm.PARAM_NAMES if not n.startswith("host_s_") and n not in gm.E2E_PARAM_NAMES
-            and n not in ("epilogue_passes", "tensor_eff_cutlass_sparse")]
+            and n not in ("epilogue_passes", "tensor_eff_cutlass_sparse") + gm.ACROSS_BOARDS]
     assert set(result["params"]) == set(used)
     for name in used:
-        assert result["params"][name] == pytest.approx(TRUE[name], rel=0.05), name
+        # the fit is a MAP fit (a weak prior at the shipped values, sim/gpu/calibrate.py): the per-CTA
+        # time, which only short-K rows see, is pulled 6 % toward its shipped 1.05 us from 2.5 us
+        rel = 0.08 if name == "cta_fixed_s" else 0.05
+        assert result["params"][name] == pytest.approx(TRUE[name], rel=rel), name
         assert abs(result["param_defaults"][name] / TRUE[name] - 1) > 0.05, f"{name}: default already at truth"
 
 

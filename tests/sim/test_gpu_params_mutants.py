@@ -123,9 +123,10 @@ def test_special_cost_can_fall_to_one_alu_slot():
 
 def test_per_architecture_split_is_the_documented_one():
     # module docstring: kernel efficiencies and the memory efficiency depend on the architecture;
-    # overheads and host times are per call path; docs table: sustained_frac is per arch too
-    assert set(pm.PER_ARCH) == set(EFFICIENCIES) | {"sustained_frac"}
-    assert all(by_name(n).per_arch for n in EFFICIENCIES + ("sustained_frac",))
+    # overheads and host times are per call path; docs table: sustained_frac is per arch too, and
+    # the tensor work's power per SM-GHz (process and design differ by architecture)
+    assert set(pm.PER_ARCH) == set(EFFICIENCIES) | {"sustained_frac", "power_w_per_sm_ghz"}
+    assert all(by_name(n).per_arch for n in EFFICIENCIES + ("sustained_frac", "power_w_per_sm_ghz"))
     for n in OVERHEADS + HOST_TIMES + GAPS + ("expand_ops", "cta_fixed_s", "epilogue_passes"):
         assert not by_name(n).per_arch, n
     # a Param is not per architecture unless it says so
