@@ -55,8 +55,8 @@ class Geometry:
     l2_bytes: np.ndarray
     sms: int
     calls: CallTerms
-    sm_ghz: float = 0.0         # SMs x boost clock (GHz): what tensor-core power scales with (timing.power_scale)
-    tdp_w: float = 0.0          # the board's power limit (W); 0: no limit modelled
+    sm_ghz: float               # SMs x boost clock (GHz): what tensor-core power scales with (timing.power_scale)
+    tdp_w: float                # the board's power limit (W, > 0: accel.spec.GPU)
 
 
 def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:

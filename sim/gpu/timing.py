@@ -38,8 +38,6 @@ def power_scale(geo: Geometry, params: dict) -> float:
     limit, energy per operation held); a smooth minimum of the two, (1 + r^k)^(-1/k) with r = power /
     TDP, so that boards near their limit throttle a little and a fit sees the slope on both sides
     (docs/GPU.md, "Power limit")."""
-    if geo.tdp_w <= 0.0:
-        return 1.0
     r = geo.sm_ghz * params["power_w_per_sm_ghz"] / geo.tdp_w
     return float((1.0 + r ** POWER_KNEE) ** (-1.0 / POWER_KNEE))
 

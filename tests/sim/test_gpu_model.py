@@ -104,8 +104,11 @@ def test_power_limit_slows_the_sms_work_not_the_memory():
     far_above = gm.power_scale(gm.geometry(L4, [GemmCase("cublas", 64, 64, 64)]), {"power_w_per_sm_ghz": 10.0})
     assert far_below == pytest.approx(1.0, abs=1e-5)
     assert far_above == pytest.approx(72.0 / (58 * 2.04 * 10.0), rel=1e-3)
-    # a board without a TDP is not limited; the shipped fit throttles the 72 W L4, not an H100 SXM
-    assert gm.power_scale(replace(gm.geometry(L4, [GemmCase("cublas", 64, 64, 64)]), tdp_w=0.0), {}) == 1.0
+    # the limit is the preset's TDP: the same L4 at twice its power is limited half as much
+    doubled = gm.power_scale(replace(gm.geometry(L4, [GemmCase("cublas", 64, 64, 64)]), tdp_w=144.0),
+                             {"power_w_per_sm_ghz": 10.0})
+    assert doubled == pytest.approx(2 * far_above, rel=1e-3)
+    # the shipped fit throttles the 72 W L4, not an H100 SXM or an A100
     ship = {n: gm.power_scale(gm.geometry(load_arch(n).gpu, [GemmCase("cublas", 64, 64, 64)]),
                               gm.default_params(load_arch(n).gpu)) for n in ("l4", "h100", "a100")}
     assert ship["l4"] < 0.6 and ship["h100"] > 0.95 and ship["a100"] > 0.99
