@@ -114,6 +114,13 @@ def test_power_limit_slows_the_sms_work_not_the_memory():
     assert ship["l4"] < 0.6 and ship["h100"] > 0.95 and ship["a100"] > 0.99
 
 
+def test_bound_names_the_largest_term_and_ties_go_to_compute_then_dram():
+    assert gm.bound_of(2.0, 1.0, 1.5) == "compute" and gm.bound_of(1.0, 2.0, 1.5) == "dram"
+    assert gm.bound_of(1.0, 1.5, 2.0) == "buffer"
+    # a tie is a balanced kernel: the label says what the SMs would have to speed up first
+    assert gm.bound_of(1.0, 1.0, 0.5) == "compute" and gm.bound_of(0.5, 1.0, 1.0) == "dram"
+
+
 def test_tiny_m_gemm_is_bandwidth_bound_and_scales_with_weight_bytes():
     p = closed(gm.default_params(H100))
     times = {}
