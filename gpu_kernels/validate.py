@@ -38,8 +38,10 @@ DEVICE_PRESETS = (
     (re.compile(r"\bA100\b.*\bSXM4-80GB\b", re.I), "a100"),
     (re.compile(r"\bA100\b.*\bSXM4-40GB\b", re.I), "a100-40gb"),
     (re.compile(r"\bA100 80GB PCIe\b", re.I), "a100-pcie"),
+    (re.compile(r"\bA100-PCIE-40GB\b", re.I), "a100-pcie-40gb"),
     (re.compile(r"\bA30\b", re.I), "a30"),
     (re.compile(r"\bA10\b", re.I), "a10"),
+    (re.compile(r"\bA40\b", re.I), "a40"),
     (re.compile(r"\bL40S\b", re.I), "l40s"),
     (re.compile(r"\bL4\b", re.I), "l4"),
     (re.compile(r"\bRTX 3060\b(?!.*\bTi\b)", re.I), "rtx3060"),
@@ -56,7 +58,7 @@ def preset_for_device(device: str) -> str:
         if pattern.search(device):
             return name
     raise SpecError(f"device {device!r} has no GPU preset (auto-detection knows H100 SXM5 and PCIe, H200 SXM, "
-                    f"GH200 144GB, A100 SXM4 80GB/40GB and 80GB PCIe, A30, A10, L40S, L4, RTX 3060, RTX 3090, "
+                    f"GH200 144GB, A100 SXM4 80GB/40GB and PCIe 80GB/40GB, A30, A10, A40, L40S, L4, RTX 3060, RTX 3090, "
                     f"RTX 4070 Ti SUPER, RTX 4090, T4); "
                     f"pass `arch` with a preset name or a GPU arch YAML describing it")
 

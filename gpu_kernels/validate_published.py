@@ -29,9 +29,12 @@ CALIBRATION_SOURCES: tuple[str, ...] = (
     # host floor (1024^3 torch.mm on an H100: 12 us a call, far above its kernel)
     "zzc0721/torch-performance-test-data#70", "zzc0721/torch-performance-test-data#79",
     "vllm-project/vllm#49363",
-    # stop 26: the power limit (power_w_per_sm_ghz) on boards that reach it: an L4 (72 W, sm89) and an
-    # H100 PCIe (350 W, sm90), square torch.mm from the same crowd-sourced script as #70 and #79
+    # stop 26: the power limit (power_w_per_sm_ghz) on the board of each class with the least power per
+    # SM-GHz: an L4 (72 W, sm89), an H100 PCIe (350 W, sm90), an A100 PCIe 40GB (250 W, sm80; first
+    # scored as held out, docs/GPU.md) and an A40 (300 W, sm86; likewise), square torch.mm from the
+    # same crowd-sourced script as #70 and #79
     "zzc0721/torch-performance-test-data#120", "zzc0721/torch-performance-test-data#95",
+    "zzc0721/torch-performance-test-data#108", "zzc0721/torch-performance-test-data#185",
 )
 # source_id -> why the corpus holds it out. Chosen so that the held-out set has stated-device rows of
 # each kind (dense library, cuSPARSELt, CUTLASS 2:4; A100, H100, a GeForce Ada part) while every

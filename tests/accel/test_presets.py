@@ -15,7 +15,7 @@ from nmsim.specfile import SpecError, load_model
 
 EXPECTED = {"dense-systolic", "sat", "s4", "t4", "a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060",
             "rtx4070-ti-super", "rtl-array", "eyeriss", "rtl-soc", "l4", "a10", "rtx3090", "rtx4090", "a100-pcie",
-            "h100-pcie", "gh200"}
+            "h100-pcie", "gh200", "a100-pcie-40gb", "a40"}
 PRESETS = sorted(EXPECTED)
 
 
@@ -177,13 +177,14 @@ def test_s4_supports_1_32_and_its_sparse_equivalent_rate_is_about_a_petaop():
 
 
 @pytest.mark.parametrize("name", ["a100", "a100-40gb", "a30", "h100", "h200", "l40s", "rtx3060", "rtx4070-ti-super",
-                                  "l4", "a10", "rtx3090", "rtx4090", "a100-pcie", "h100-pcie", "gh200"])
+                                  "l4", "a10", "rtx3090", "rtx4090", "a100-pcie", "h100-pcie", "gh200", "a100-pcie-40gb",
+                                  "a40"])
 def test_sparse_tensor_rate_is_twice_dense(name):
     g = load_arch(name).gpu
     assert g.sparse_tensor_flops, f"{name} has 2:4 sparse tensor cores"
     for dtype, rate in g.sparse_tensor_flops.items():
         # datasheets print rounded dense and sparse figures (A30 INT8 330 | 661, L40S FP16 362.05 | 733)
-        rel = 1e-9 if name in ("a100", "h100", "h200", "a100-pcie", "gh200") else 0.02
+        rel = 1e-9 if name in ("a100", "h100", "h200", "a100-pcie", "gh200", "a100-pcie-40gb") else 0.02
         assert rate == pytest.approx(2 * g.dense_tensor_flops[dtype], rel=rel), dtype
     assert load_arch(name).sparsity.nm.patterns == ["2:4"]
 
@@ -212,7 +213,8 @@ def test_a100_and_t4_rates_match_sm_count_times_clock():
 # GH100 (where the datasheet rates correspond to a clock below the boost clock: h100's header note)
 @pytest.mark.parametrize("name, flop_per_clk, fp32_lanes, rate_clock_hz", [
     ("l4", 1024, 128, None), ("a10", 1024, 128, None), ("rtx3090", 512, 128, None), ("rtx4090", 512, 128, None),
-    ("a100-pcie", 2048, 64, None), ("h100-pcie", 4096, 128, 1.62e9), ("gh200", 4096, 128, 1.83e9)])
+    ("a100-pcie", 2048, 64, None), ("a100-pcie-40gb", 2048, 64, None), ("a40", 1024, 128, None),
+    ("h100-pcie", 4096, 128, 1.62e9), ("gh200", 4096, 128, 1.83e9)])
 def test_new_gpu_presets_rates_match_sm_count_times_clock(name, flop_per_clk, fp32_lanes, rate_clock_hz):
     # the derived cross-check of each datasheet figure against SMs x per-SM rate x clock catches a
     # mistyped exponent or a dense figure copied into the sparse column

@@ -178,7 +178,7 @@ def test_breadth_sources_pin_the_parameters_they_were_added_for(gemm_result):
     rows = {(r["source_id"], r["dtype"], r["M"]): r for r in gemm_result["rows"]}
     p = gemm_result["params"]
     zzc, vllm = "zzc0721/torch-performance-test-data", "vllm-project/vllm#49363"
-    cal = {f"{zzc}#{n}" for n in (70, 79, 95, 120)} | {vllm}
+    cal = {f"{zzc}#{n}" for n in (70, 79, 95, 108, 120, 185)} | {vllm}
     assert all(rows[k]["split"] == "calibration" for k in rows if k[0] in cal)
     # the same script's other boards are held out: an RTX 4090 and another RTX 3060
     assert {k[0] for k in rows if k[0].startswith(zzc) and rows[k]["split"] == "held_out"} == {f"{zzc}#78", f"{zzc}#131"}

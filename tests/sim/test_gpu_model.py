@@ -362,12 +362,13 @@ def test_hash_split_without_the_bench_models():
                                            ("NVIDIA H100 PCIe", "h100-pcie"), ("NVIDIA A100 80GB PCIe", "a100-pcie"),
                                            ("NVIDIA GH200 144G HBM3e", "gh200"), ("NVIDIA A10", "a10"),
                                            ("NVIDIA L4", "l4"), ("NVIDIA GeForce RTX 3090", "rtx3090"),
-                                           ("NVIDIA GeForce RTX 4090", "rtx4090")])
+                                           ("NVIDIA GeForce RTX 4090", "rtx4090"), ("NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
+                                           ("NVIDIA A40", "a40")])
 def test_device_detection(device, preset):
     assert preset_for_device(device) == preset
 
 
-@pytest.mark.parametrize("device", ["NVIDIA H100 NVL", "NVIDIA H200 NVL", "NVIDIA A100-PCIE-40GB",
+@pytest.mark.parametrize("device", ["NVIDIA H100 NVL", "NVIDIA H200 NVL", "NVIDIA A800 80GB PCIe",
                                     "NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 3060 Ti", "NVIDIA A10G",
                                     "NVIDIA GH200 480GB", "NVIDIA GeForce RTX 3090 Ti"])
 def test_unknown_device_names_the_fix(device):
