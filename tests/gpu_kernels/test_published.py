@@ -108,12 +108,19 @@ def test_split_by_source_and_shipped_calibration_reproduce():
     held, split = split_by_source(rows)
     assert held.any() and not held.all()
     assert set(split["calibration"]) <= set(CALIBRATION_SOURCES)
-    fitted, fit, _ = calibrate_published(rows)
+    fitted, fit, report = calibrate_published(rows)
     shipped = shipped_values()
     # the shipped calibration (sim/gpu/calibrated.py) is what the fit gives today, key for key
     assert set(shipped) == set(fitted), set(shipped) ^ set(fitted)
     for k, v in fitted.items():
         assert shipped[k] == pytest.approx(v, rel=0.01), k
+    # ... and its header, which names the calibration sources, is the one `--write` makes today (the
+    # values' last digits may differ across machines, the text before them may not)
+    from nmsim.gpu_kernels.validate_published import calibrated_module_text
+
+    shipped_text = (Path(__file__).resolve().parents[2] / "sim" / "gpu" / "calibrated.py").read_text()
+    head = shipped_text[:shipped_text.index("from __future__")]
+    assert calibrated_module_text(fitted, fit, report).startswith(head)
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +149,12 @@ def test_published_gemm_scores(gemm_result):
     assert res["synthetic_rows"] == 0
 
 
-def test_published_gemm_scores_recompute_from_the_rows(gemm_result):
+def test_published_gemm_scores_recompute_from_the_rows():
     # every reported score follows from the per-row records by the split, the device flag and the
-    # kernel kind alone: a held-out score never counts a calibration row or an inferred device's
+    # kernel kind alone: a held-out score never counts a calibration row or an inferred device's.
+    # Its own run, not the module's fixture: mutation testing (benchmarks/mutation.py) maps a line to
+    # the tests that execute it, and a shared fixture's lines run inside the first test that asks
+    gemm_result = validate_published_gemm(gemm_rows())
     rows = gemm_result["rows"]
     dense_kernels = ("cublas", "cutlass_dense")
     sides = {"held_out": ("held_out", True), "held_out_inferred": ("held_out", False),
@@ -168,9 +178,20 @@ def test_published_gemm_scores_recompute_from_the_rows(gemm_result):
             assert got["mean_abs_error"] == pytest.approx(np.mean(err)) and got["max_abs_error"] == pytest.approx(max(err))
             assert got["side_right"] == pytest.approx(
                 np.mean([(r["predicted_speedup"] > 1) == (r["speedup"] > 1) for r in sp])), name
-    # the split: a row is held out exactly when its source is outside the calibration set
+    # the split: a row is held out exactly when its source is outside the calibration set, and the
+    # split report counts each source's rows on its side
     assert all((r["split"] == "calibration") == (r["source_id"] in CALIBRATION_SOURCES) for r in rows)
     assert set(gemm_result["held_out_sources"]) == {r["source_id"] for r in rows if r["split"] == "held_out"}
+    for side in ("held_out", "calibration"):
+        counted = {}
+        for r in rows:
+            if r["split"] == side:
+                counted[r["source_id"]] = counted.get(r["source_id"], 0) + 1
+        assert gemm_result["split"][side] == counted, side
+    # parameter status per preset: per-architecture values say which class they come from
+    status = gemm_result["param_status"]
+    assert status["l4"]["power_w_per_sm_ghz"] == "fitted (sm89)" and status["l4"]["cta_fixed_s"] == "fitted"
+    assert status["rtx4090"]["tensor_eff_cusparselt"] == "uncalibrated"
 
 
 def test_breadth_sources_pin_the_parameters_they_were_added_for(gemm_result):
@@ -204,12 +225,29 @@ def test_breadth_sources_pin_the_parameters_they_were_added_for(gemm_result):
         assert abs(rows[(src, "fp16", n)]["error"]) < 0.15, (src, n, rows[(src, "fp16", n)]["error"])
 
 
+def test_speedup_side_of_one_counts_exactly_one_as_no_speedup():
+    from nmsim.gpu_kernels.validate_published import speedup_metrics
+
+    # a predicted ratio of exactly 1.0 is not a speedup: against a measured 1.2 it is on the wrong side,
+    # against a measured 0.8 on the right one
+    m = speedup_metrics(np.array([1.0, 1.0]), np.array([1.2, 0.8]))
+    assert m == {"n": 2, "side_right": 0.5, "mean_abs_error": pytest.approx(0.2), "max_abs_error": pytest.approx(0.2)}
+    assert speedup_metrics(np.array([1.0]), np.array([1.2]))["side_right"] == 0.0
+    assert speedup_metrics(np.array([1.2]), np.array([1.0]))["side_right"] == 0.0
+    assert speedup_metrics(np.array([0.9]), np.array([1.0]))["side_right"] == 1.0   # measured 1.0: no speedup either
+    assert speedup_metrics(np.array([]), np.array([]))["n"] == 0
+
+
 def test_external_rows_use_the_shipped_calibration(tmp_path):
     # a file from sources outside the calibration set (what a held-out check brings): no refit
     rows = [r for r in gemm_rows() if r["source_id"] not in CALIBRATION_SOURCES]
     res = validate_published_gemm(rows)
     assert res["fit"]["free"] == [] and "shipped calibration" in res["fit"]["status"]
+    assert res["fit"]["nfev"] == 0 and res["fit"]["cost"] is None     # nothing was evaluated
     assert res["params"] == shipped_values() and res["time"]["all"]["calibration"]["n"] == 0
+    # no calibration rows: every speedup score of that side is empty, not zero-valued
+    assert res["speedup"]["calibration"] == {"n": 0, "side_right": None, "mean_abs_error": None,
+                                            "max_abs_error": None}
 
 
 def test_validate_and_calibrate_cli(tmp_path, capsys):
