@@ -64,7 +64,7 @@ def sensitivities(cases: list, gpu) -> tuple[np.ndarray, np.ndarray, list[str]]:
     gcases = [_gemm_case(c) for c in cases]
     geo = gm.geometry(gpu, gcases)
     p = gm.default_params(gpu)
-    names = [n for n in gm.used_params(gcases) if n not in gm.ACROSS_BOARDS]   # a bench file does not fit them
+    names = gm.used_params(gcases, one_board=True)   # a bench file does not fit the across-board ones
     base = gm.predict_s(geo, p, gpu.hbm_bytes_per_s)
     sens = np.empty((len(cases), len(names)))
     for j, n in enumerate(names):

@@ -167,7 +167,7 @@ def validate(rows: list[dict], arch: str = "auto", split: str = "auto") -> dict:
     cal = ~held
     defaults = gm.default_params(a.gpu)
     cal_cases = [c for c, k in zip(cases, cal) if k]
-    free = [n for n in gm.used_params(cal_cases) if n not in gm.ACROSS_BOARDS]
+    free = gm.used_params(cal_cases, one_board=True)
     hbm = a.gpu.hbm_bytes_per_s
     params, fit = gm.calibrate(gm.geometry(a.gpu, cal_cases), meas[cal], defaults, free, hbm)
     best, pt = gm.best_pairs(geo, params)

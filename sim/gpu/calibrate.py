@@ -9,7 +9,7 @@ import numpy as np
 
 from .calls import call_path
 from .geometry import Geometry
-from .params import PARAMS, param_key
+from .params import ACROSS_BOARDS, PARAMS, param_key
 from .timing import predict_s
 
 _BOUNDS = {p.name: (p.lo, p.hi) for p in PARAMS}
@@ -33,9 +33,10 @@ class FitGroup:
     measured_s: np.ndarray
 
 
-def used_params(cases: list) -> list[str]:
+def used_params(cases: list, one_board: bool = False) -> list[str]:
     """Names of the parameters the times of these GemmCases depend on: by kernel, and the host and
-    epilogue terms only where a case's timing and call path use them."""
+    epilogue terms only where a case's timing and call path use them; `one_board`: without those
+    only several boards can separate (params.ACROSS_BOARDS), for a fit or plan on one device's rows."""
     kernels = {c.kernel for c in cases}
     call_level = [c for c in cases if c.timing not in ("profiler", "cuda_graph")]
     paths = {call_path(c.kernel, c.variant) for c in call_level}
@@ -43,7 +44,8 @@ def used_params(cases: list) -> list[str]:
             "host_s_cslt_setup": any(c.kernel == "cusparselt" and "cached_plan" not in c.variant
                                      and call_path(c.kernel, c.variant) != "c_api" for c in call_level),
             "epilogue_passes": any("unfused_epilogue" in c.variant for c in cases)}
-    return [p.name for p in PARAMS if need.get(p.name, bool(set(p.kernels) & kernels))]
+    return [p.name for p in PARAMS if need.get(p.name, bool(set(p.kernels) & kernels))
+            and not (one_board and p.name in ACROSS_BOARDS)]
 
 
 def resolve(values: dict[str, float], arch: str) -> dict[str, float]:

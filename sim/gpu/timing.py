@@ -25,9 +25,10 @@ def _family_values(params: dict, fam: np.ndarray, names: tuple[str, ...]) -> np.
 
 
 # assumed: the exponent of the smooth minimum in power_scale (6: 0.3 % slower at half the TDP, 11 % at
-# it); 6 fits the calibration rows better than 8 (least-squares cost 1.166 vs 1.201, where 8 leaves the
-# fit at the knee's flat side and lowers sm90's cuBLAS efficiency instead) and keeps the efficiencies of
-# the unthrottled boards where they were, where 4 (1.163) moves sm89's cuBLAS efficiency to 1.11
+# it); chosen on stop 26's first calibration set (the L4 and H100 PCIe added): 6 fit it better than 8
+# (least-squares cost 1.166 vs 1.201, where 8 leaves the fit at the knee's flat side and lowers sm90's
+# cuBLAS efficiency instead) and kept the unthrottled boards' efficiencies where they were, where 4
+# (1.163) moved sm89's cuBLAS efficiency to 1.11
 POWER_KNEE = 6.0
 
 

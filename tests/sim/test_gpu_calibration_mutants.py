@@ -58,6 +58,13 @@ def test_used_params_follow_kernel_timing_and_call_path(case, extra):
     assert used_params([case]) == _in_params_order(base + extra)
 
 
+def test_one_board_drops_only_what_several_boards_separate():
+    cases = [GemmCase("cublas", 8, 64, 64), GemmCase("cusparselt", 8, 64, 64, n=2, m=4, index_bits=2)]
+    both = used_params(cases)
+    assert "power_w_per_sm_ghz" in both
+    assert used_params(cases, one_board=True) == [n for n in both if n not in gm.ACROSS_BOARDS]
+
+
 def test_used_params_epilogue_and_union_of_kernels():
     # the unfused epilogue is a GPU pass: it counts at kernel-level timing too
     cut = GemmCase("cutlass", 8, 64, 64, n=2, m=4, index_bits=2, variant=("unfused_epilogue",))
