@@ -49,7 +49,7 @@ from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRA
 from .params import (ACROSS_BOARDS, ARCH_FALLBACK, E2E_PARAM_NAMES, PARAM_NAMES, PARAMS, PER_ARCH, Param, arch_class, default_params, param_key,
                      param_status, prior_params)
 from .tiles import (DECODE_TILES, GEMM_GROUP_M, GEMM_TILES, LIBRARY_TILE_MENU, MAX_DECODE_ELEMS_PER_THREAD,
-                    SPARSE_TILE_MENU, SPLIT_K_MENU, TORCH_CUTLASS_SPARSE_TILE, CtaTile, candidate_tiles, decode_elems_per_thread, decode_tiles_for,
+                    SPARSE_TILE_MENU, SPLIT_K_MENU, TORCH_CUTLASS_SPARSE_GROUP_M, TORCH_CUTLASS_SPARSE_TILE, CtaTile, candidate_tiles, decode_elems_per_thread, decode_tiles_for,
                     fit_decode_tiles, kernel_menu, parse_config, stage_bytes, smem_bytes, triton_smem_bytes,
                     decode_smem_bytes, cta_smem_bytes)
 from .timing import GemmTime, best_pairs, bound_of, gemm_times, pair_times, power_scale, predict_parts, predict_s
@@ -63,7 +63,7 @@ __all__ = [
     "call_terms", "call_times", "padded_rows",
     # tiles
     "CtaTile", "GEMM_TILES", "GEMM_GROUP_M", "DECODE_TILES", "LIBRARY_TILE_MENU", "SPLIT_K_MENU", "SPARSE_TILE_MENU",
-    "TORCH_CUTLASS_SPARSE_TILE", "kernel_menu",
+    "TORCH_CUTLASS_SPARSE_TILE", "TORCH_CUTLASS_SPARSE_GROUP_M", "kernel_menu",
     "MAX_DECODE_ELEMS_PER_THREAD", "decode_elems_per_thread", "fit_decode_tiles", "decode_tiles_for", "candidate_tiles", "parse_config", "stage_bytes",
     "smem_bytes", "triton_smem_bytes", "decode_smem_bytes", "cta_smem_bytes",
     # params

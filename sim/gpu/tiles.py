@@ -90,10 +90,17 @@ SPARSE_TILE_MENU = ((256, 128, 64, 8, 3), (128, 256, 64, 8, 3), (128, 128, 64, 4
                     (64, 128, 64, 4, 4), (64, 64, 64, 4, 4))
 # source: pytorch/pytorch@09bfdd9 aten/src/ATen/native/sparse/cuda/SparseSemiStructuredOps.cu: torch's
 # CUTLASS 2:4 backend instantiates one kernel per dtype, ThreadblockShape 128x128x64 with WarpShape
-# 64x64x64 (4 warps) for fp16/bf16, 128x128x128 for int8, 128x64x32 for fp32, and no split-K
-# (stages: assumed 3, CUTLASS's sm80 default)
+# 64x64x64 (4 warps) for fp16/bf16, 128x128x128 for int8, 128x64x32 for fp32, `NumStages = 3` and no
+# split-K
 TORCH_CUTLASS_SPARSE_TILE = {"fp16": (128, 128, 64, 4, 3), "bf16": (128, 128, 64, 4, 3),
                              "int8": (128, 128, 128, 4, 3), "fp32": (128, 64, 32, 4, 3)}
+# source: the same file (spgemm_cutlass): `SwizzleThreadBlock = GemmIdentityThreadblockSwizzle<>`, whose
+# default swizzle width is 1 (CUTLASS include/cutlass/gemm/threadblock/threadblock_swizzle.h: `template
+# <int N = 1>`, log tile 0 for N = 1): blockIdx.x walks the tiles of the sparse operand's rows (the
+# weight's, `length_m = tensor_a.size(0)`) for one tile of tokens, no grouping. A wave holds one token
+# tile against `conc` weight tiles, so a weight too big to stay in L2 is fetched again for every token
+# tile (geometry._prefill_terms), where a group of 8 would fetch it an eighth as often.
+TORCH_CUTLASS_SPARSE_GROUP_M = 1
 
 
 def decode_elems_per_thread(block_t: int, block_n: int, block_j: int, num_warps: int) -> float:
@@ -254,7 +261,8 @@ def kernel_menu(case: GemmCase) -> tuple[tuple, tuple[int, ...]]:
 
 def candidate_tiles(gpu: GPU, case: GemmCase) -> list[CtaTile]:
     """The tiles a case may run with: its own, else its kernel's menu (`kernel_menu`; split-K
-    factors that leave each CTA two K steps) within the GPU's shared memory per block: our Triton
+    factors that leave each CTA two K steps; swizzle group DEFAULT_GROUP_M, torch's CUTLASS 2:4
+    kernel TORCH_CUTLASS_SPARSE_GROUP_M) within the GPU's shared memory per block: our Triton
     kernels' autotuner drops a config that does not fit (Triton refuses to launch it), a library
     tile keeps as many of its pipeline stages as fit."""
     if case.tile is not None:
@@ -266,11 +274,12 @@ def candidate_tiles(gpu: GPU, case: GemmCase) -> list[CtaTile]:
         return [t for t in out if cta_smem_bytes(gpu, case, t) <= limit]
     menu, splits = kernel_menu(case)
     triton = KERNEL_FAMILY[case.kernel] == "triton"
+    group = TORCH_CUTLASS_SPARSE_GROUP_M if case.kernel == "cutlass" else DEFAULT_GROUP_M
     out = []
     for bm, bn, bk, w, stages in menu:
         while stages >= 1 and cta_smem_bytes(gpu, case, CtaTile(bm, bn, bk, w, stages)) > limit:
             stages = 0 if triton else stages - 1
         if stages >= 1:
-            out += [CtaTile(bm, bn, bk, w, stages, DEFAULT_GROUP_M, sk) for sk in splits
+            out += [CtaTile(bm, bn, bk, w, stages, group, sk) for sk in splits
                     if sk == 1 or -(-case.K // sk) >= 2 * bk]
     return out

@@ -125,6 +125,30 @@ def test_a_problem_that_fits_l2_is_read_once():
     assert one_pair(toy(l2_bytes=a + w), case)["hbm_bytes"] == a + 2 * w + o
 
 
+def test_torch_cutlass_streams_a_big_weight_once_per_token_tile():
+    # torch's CUTLASS 2:4 kernel launches its CTAs unswizzled (GemmIdentityThreadblockSwizzle<>,
+    # pytorch@09bfdd9 SparseSemiStructuredOps.cu): blockIdx.x walks the weight's row tiles for one
+    # token tile. RTX 4070 Ti SUPER (66 SMs, 48 MiB L2), bf16 M = N = 8192, K = 10240, tile 128x128x64
+    # with 3 stages: 3 * (128*64*2 + 128*32*(2 + 2/8)) = 76,800 B + 1 KiB reserved of 100 KiB per SM,
+    # one CTA per SM, a wave of 66 tiles. tm = tn = 64; W = 8192 * 5120 * 2.25 B (94 MB) does not fit
+    # half of L2, A = 8192*10240*2 and O = 8192*8192*2 are read and written once.
+    g = load_arch("rtx4070-ti-super").gpu
+    M = N = 8192
+    K = 10240
+    a, w, o = M * K * 2, N * (K // 2) * (2 + 2 / 8), M * N * 2
+    assert w > g.l2_bytes / 2
+    waves = 64 * 64 / 66
+    # a wave is one token tile x 64 weight tiles (the weight's whole height): W once per wave
+    ident = one_pair(g, GemmCase("cutlass", M, N, K, "bf16", n=2, m=4, index_bits=2))
+    assert ident["occupancy"] == 1
+    assert ident["hbm_bytes"] == pytest.approx(a + waves * w + o, rel=1e-12)
+    # the same tile swizzled in groups of 8 token tiles: a wave is 8 x ceil(66/8) = 9 tiles; the
+    # waves fetch W 9/64 as often and A (168 MB, beyond half of L2 too) 8/64 times per wave
+    grouped = one_pair(g, GemmCase("cutlass", M, N, K, "bf16", n=2, m=4, index_bits=2,
+                                   tile=CtaTile(128, 128, 64, 4, 3, group_m=8)))
+    assert grouped["hbm_bytes"] == pytest.approx(waves * 8 / 64 * a + waves * 9 / 64 * w + o, rel=1e-12)
+
+
 # --- occupancy ---------------------------------------------------------------------------------------
 
 def test_occupancy_limited_by_threads():

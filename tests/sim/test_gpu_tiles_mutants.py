@@ -205,7 +205,8 @@ def test_torch_cutlass_runs_its_one_compiled_tile_on_every_sm8x_preset(preset, d
     bm, bn, bk = TORCH_SOURCE[dtype][0]
     e = E_BYTES[dtype]
     assert 3 * (bm * bk * e + bn * bk * 0.5 * (e + 0.25)) <= g.smem_bytes_per_sm - 1024
-    assert tiles.candidate_tiles(g, case) == [tiles.CtaTile(bm, bn, bk, 4, 3, tiles.DEFAULT_GROUP_M, 1)]
+    # GemmIdentityThreadblockSwizzle<> (pytorch@09bfdd9 spgemm_cutlass): CUTLASS's default width N = 1
+    assert tiles.candidate_tiles(g, case) == [tiles.CtaTile(bm, bn, bk, 4, 3, 1, 1)]
     menu, splits = tiles.kernel_menu(case)
     assert menu == ((bm, bn, bk, 4, 3),) and splits == (1,)
 
@@ -239,6 +240,7 @@ def test_docs_describe_the_menus_as_they_are():
         return hit.groups()
 
     assert int(grab(r"GROUP_M = (\d+) row tiles")[0]) == tiles.GEMM_GROUP_M == tiles.DEFAULT_GROUP_M
+    assert int(grab(r"CUTLASS 2:4 kernel, which launches unswizzled, `G = (\d+)`")[0]) == tiles.TORCH_CUTLASS_SPARSE_GROUP_M
     assert int(grab(r"Autotuned over (\d+) tile configs")[0]) == len(gemm)
     first, last = grab(r"from (\d+x\d+x\d+ \(\d+ warps, \d+ stages\)) down to (\d+x\d+x\d+)")
     bm, bn, bk, w, s = gemm[0]
