@@ -35,6 +35,10 @@ CALIBRATION_SOURCES: tuple[str, ...] = (
     # same crowd-sourced script as #70 and #79
     "zzc0721/torch-performance-test-data#120", "zzc0721/torch-performance-test-data#95",
     "zzc0721/torch-performance-test-data#108", "zzc0721/torch-performance-test-data#185",
+    # stop 27: the first 2:4 rows of sm89 (an RTX 4090) and the first INT8 GEMM rows of any class:
+    # cuBLASLt vs cuSPARSELt through their C APIs on an RTX 4090, an H100 PCIe and an A100 PCIe (the
+    # SlideSparse kernel benchmark, a subsample fixed before it was scored: gemm_slidesparse.csv)
+    "bcacdwk/vllmbench@92a8ca4:slidesparse/benchmark_kernel/kernel_speedup_results",
 )
 # source_id -> why the corpus holds it out. Chosen so that the held-out set has stated-device rows of
 # each kind (dense library, cuSPARSELt, CUTLASS 2:4; A100, H100, a GeForce Ada part) while every

@@ -46,8 +46,8 @@ from .attention import ATTN_BLOCK_Q, AttentionWork, attention_seconds, attention
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
                       NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, TORCH_CUTLASS_SPARSE_CC, GemmCase, kernel_rates,
                       parse_kernel_pattern)
-from .params import (ACROSS_BOARDS, ARCH_FALLBACK, E2E_PARAM_NAMES, PARAM_NAMES, PARAMS, PER_ARCH, Param, arch_class, default_params, param_key,
-                     param_status, prior_params)
+from .params import (ACROSS_BOARDS, ARCH_FALLBACK, E2E_PARAM_NAMES, MEASURED_MEM_EFF, MEASURED_PRIOR_SIGMA, PARAM_NAMES, PARAMS,
+                     PER_ARCH, Param, arch_class, default_params, param_key, param_status, prior_params, prior_sigma)
 from .tiles import (DECODE_TILES, GEMM_GROUP_M, GEMM_TILES, LIBRARY_TILE_MENU, MAX_DECODE_ELEMS_PER_THREAD,
                     SPARSE_TILE_MENU, SPLIT_K_MENU, TORCH_CUTLASS_SPARSE_GROUP_M, TORCH_CUTLASS_SPARSE_TILE, CtaTile, candidate_tiles, decode_elems_per_thread, decode_tiles_for,
                     fit_decode_tiles, kernel_menu, parse_config, stage_bytes, smem_bytes, triton_smem_bytes,
@@ -67,7 +67,8 @@ __all__ = [
     "MAX_DECODE_ELEMS_PER_THREAD", "decode_elems_per_thread", "fit_decode_tiles", "decode_tiles_for", "candidate_tiles", "parse_config", "stage_bytes",
     "smem_bytes", "triton_smem_bytes", "decode_smem_bytes", "cta_smem_bytes",
     # params
-    "Param", "PARAMS", "PARAM_NAMES", "E2E_PARAM_NAMES", "PER_ARCH", "ACROSS_BOARDS", "ARCH_FALLBACK", "default_params", "prior_params", "param_status",
+    "Param", "PARAMS", "PARAM_NAMES", "E2E_PARAM_NAMES", "PER_ARCH", "ACROSS_BOARDS", "ARCH_FALLBACK", "MEASURED_MEM_EFF", "MEASURED_PRIOR_SIGMA", "default_params", "prior_params",
+    "prior_sigma", "param_status",
     "arch_class", "param_key", "CALIBRATED",
     # geometry, timing, calibration
     "Geometry", "geometry", "GemmTime", "pair_times", "power_scale", "best_pairs", "predict_s", "predict_parts", "bound_of", "gemm_times",

@@ -9,7 +9,8 @@ import numpy as np
 
 from .calls import call_path
 from .geometry import Geometry
-from .params import ACROSS_BOARDS, PARAMS, param_key
+from .kernels import DECODE_KERNEL, DTYPE_BYTES
+from .params import ACROSS_BOARDS, PARAMS, param_key, prior_sigma
 from .timing import predict_s
 
 _BOUNDS = {p.name: (p.lo, p.hi) for p in PARAMS}
@@ -43,7 +44,8 @@ def used_params(cases: list, one_board: bool = False) -> list[str]:
     need = {"host_s_torch_op": "torch_op" in paths, "host_s_subclass": "torch_subclass" in paths,
             "host_s_cslt_setup": any(c.kernel == "cusparselt" and "cached_plan" not in c.variant
                                      and call_path(c.kernel, c.variant) != "c_api" for c in call_level),
-            "epilogue_passes": any("unfused_epilogue" in c.variant for c in cases)}
+            "epilogue_passes": any("unfused_epilogue" in c.variant for c in cases),
+            "tensor_eff_8bit": any(DTYPE_BYTES[c.dtype] == 1 and c.kernel != DECODE_KERNEL for c in cases)}
     return [p.name for p in PARAMS if need.get(p.name, bool(set(p.kernels) & kernels))
             and not (one_board and p.name in ACROSS_BOARDS)]
 
@@ -71,7 +73,8 @@ def calibrate(geo: Geometry, measured_s: np.ndarray, params: dict, free: list[st
 
 def calibrate_groups(groups: list[FitGroup], values: dict[str, float], free: list[str]) -> tuple[dict, dict]:
     """Joint least squares over several GPUs: `values` every parameter by its key
-    (params.param_key: 'tensor_eff_cublas@sm80'), also the prior of each free key (PRIOR_SIGMA),
+    (params.param_key: 'tensor_eff_cublas@sm80'), also the prior of each free key (PRIOR_SIGMA;
+    params.prior_sigma where the prior is a measurement),
     `free` the keys to fit. Returns (values with the
     fitted keys replaced, in each parameter's unit: fractions, seconds, ...; fit info as `calibrate`)."""
     from scipy.optimize import least_squares
@@ -84,6 +87,7 @@ def calibrate_groups(groups: list[FitGroup], values: dict[str, float], free: lis
     x0 = np.clip(np.log([values[f] for f in free]), lo + 1e-9, hi - 1e-9)
     log_meas = np.concatenate([np.log(g.measured_s) for g in groups])
     log_prior = np.log([values[f] for f in free])
+    sigma = np.asarray([prior_sigma(f) or PRIOR_SIGMA for f in free])
 
     def at(x):
         return dict(values, **{f: float(np.exp(v)) for f, v in zip(free, x)})
@@ -91,7 +95,7 @@ def calibrate_groups(groups: list[FitGroup], values: dict[str, float], free: lis
     def residuals(x):
         v = at(x)
         pred = [predict_s(g.geo, resolve(v, g.arch), g.hbm_bytes_per_s) for g in groups]
-        return np.concatenate([np.log(np.concatenate(pred)) - log_meas, (x - log_prior) / PRIOR_SIGMA])
+        return np.concatenate([np.log(np.concatenate(pred)) - log_meas, (x - log_prior) / sigma])
 
     # kinks (max, min over tiles and host floors) make the objective piecewise smooth: a coarse
     # difference step sees across them instead of reading a zero slope on one side

@@ -44,6 +44,7 @@ class Geometry:
     tiles: list[CtaTile]
     family: np.ndarray          # index into FAMILIES
     stream_k: np.ndarray        # bool: the kernel balances its work over the SMs (no wave quantization)
+    eight_bit: np.ndarray       # bool: 1-byte operands (int8, fp8) on the tensor cores (params.py: tensor_eff_8bit)
     steps: np.ndarray           # K steps per CTA (pipeline depth)
     t_tensor_s: np.ndarray      # per CTA at 100% of the compute rate
     t_expand_s: np.ndarray      # per CTA per unit of `expand_ops`
@@ -101,6 +102,7 @@ def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> 
     return dict(
         family=kind["family"],
         stream_k=(kind["family"] == FAMILIES.index("cublas")) & (gpu.compute_capability >= STREAM_K_MIN_CC),
+        eight_bit=(e == 1) & ~decode,
         steps=np.where(decode, dec["steps"], mm["steps"]),
         t_tensor_s=np.where(decode, dec["t_compute"], mm["t_tensor"]),
         t_expand_s=mm["t_expand"],

@@ -47,8 +47,16 @@ PARAMS: tuple[Param, ...] = (
           "(NVIDIA/cutlass#1335), a different fraction of the rate, hence per architecture", True),
     Param("tensor_eff_triton", 0.65, 0.02, 2.0, ("triton_dense", "triton_nm"),
           "assumed: Triton tiles reach somewhat less of the tensor peak than cuBLAS", True),
+    Param("tensor_eff_8bit", 1.0, 0.2, 2.0, _GEMMS,
+          "assumed: INT8 and FP8 GEMMs reach the same fraction of their rated rate (twice the 16-bit "
+          "one) as 16-bit GEMMs of the same kernel family; a multiplier on that family's efficiency for "
+          "1-byte operands, fitted per architecture where 8-bit rows exist (stop 27: the SlideSparse "
+          "kernel benchmark's INT8 cuBLASLt rows reach 0.56-0.58 of the A100 PCIe's rated INT8 rate "
+          "where its BF16 rows reach 0.71-0.75)", True),
     Param("mem_eff", 0.8, 0.02, 2.0, _GEMMS,
-          "assumed: streaming kernels reach about 80% of peak HBM bandwidth", True),
+          "source (sm80, sm86, sm89, sm90): the best read-only STREAM bandwidth a third party measured on a "
+          "board of the class over its rated bandwidth (MEASURED_MEM_EFF), a prior the fit moves only as far as "
+          "many rows ask (prior_sigma); assumed elsewhere: streaming kernels reach about 80% of it", True),
     Param("decode_eff", 0.6, 0.02, 2.0, (DECODE_KERNEL,),
           "assumed: gathers and per-row index decoding keep the decode kernel below streaming rate", True),
     Param("expand_ops", 8.6, 0.01, 50.0, ("triton_nm",),
@@ -97,6 +105,14 @@ PARAMS: tuple[Param, ...] = (
           "70 W T4 throttling its clock on compute-intensive work)", True),
 )
 PARAM_NAMES = tuple(p.name for p in PARAMS)
+# source: te42kyfo/gpu-benches@1c36d50 gpu-stream/{a100_40,a40,l40,h100_pcie}.txt, the best "read"
+# column over block sizes (GB/s) over the board's datasheet bandwidth: A100 40GB 1490 of 1555, A40 679
+# of 696, L40 844 of 864, H100 PCIe 1942 of 2000 (the prior of `mem_eff` for the class; docs/GPU.md)
+MEASURED_MEM_EFF = {"sm80": 1490 / 1555, "sm86": 679 / 696, "sm89": 844 / 864, "sm90": 1942 / 2000}
+# assumed: the spread (log units, a factor 1.28) of a prior that is a measurement: a GEMM's tiled traffic
+# reaches somewhat less of the DRAM rate than a stream does, not a factor 20 less (the assumed priors'
+# spread, calibrate.PRIOR_SIGMA); fixed before it was scored (stop 27, docs/GPU.md)
+MEASURED_PRIOR_SIGMA = 0.25
 # the whole-model parameters: fitted by gpu_kernels/e2e.py on end-to-end rows, not by the GEMM fit
 E2E_PARAM_NAMES = ("gap_s_tensorrt", "gap_s_torch_compile", "sustained_frac")
 PER_ARCH = tuple(p.name for p in PARAMS if p.per_arch)
@@ -106,6 +122,15 @@ ACROSS_BOARDS = ("power_w_per_sm_ghz",)
 # an architecture class without calibrated values borrows a sibling's: GeForce/workstation Ada (sm89)
 # and Orin (sm87) run the same mma.sync/mma.sp kernels as GeForce Ampere (sm86)
 ARCH_FALLBACK = {"sm89": "sm86", "sm87": "sm86"}
+
+
+def prior_sigma(key: str) -> float | None:
+    """The prior's standard deviation of the log of a fit key's value (param_key: 'mem_eff@sm89',
+    a fraction; 0.25 is a factor 1.28) where that prior is a third party's measurement
+    (MEASURED_MEM_EFF); None where the prior is assumed (the fit's own, calibrate.PRIOR_SIGMA), and
+    for keys of no architecture class (a bench file's fit, whose prior is the shipped calibration)."""
+    name, _, arch = key.partition("@")
+    return MEASURED_PRIOR_SIGMA if name == "mem_eff" and arch in MEASURED_MEM_EFF else None
 
 
 def arch_class(gpu: GPU) -> str:
@@ -131,8 +156,11 @@ def _lookup(name: str, arch: str) -> tuple[float, str] | None:
 
 
 def prior_params(gpu: GPU) -> dict[str, float]:
-    """The assumed priors (fractions, ops per slot, seconds, passes) for `gpu`, ignoring calibration."""
-    return {p.name: gpu.launch_overhead_s if p.default == "launch" else float(p.default) for p in PARAMS}
+    """The priors (fractions, ops per slot, seconds, passes) for `gpu`, ignoring calibration: each
+    Param's default, the class's measured stream fraction for `mem_eff` (MEASURED_MEM_EFF)."""
+    out = {p.name: gpu.launch_overhead_s if p.default == "launch" else float(p.default) for p in PARAMS}
+    out["mem_eff"] = MEASURED_MEM_EFF.get(arch_class(gpu), out["mem_eff"])
+    return out
 
 
 def default_params(gpu: GPU) -> dict[str, float]:

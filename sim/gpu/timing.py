@@ -48,6 +48,8 @@ def pair_times(geo: Geometry, params: dict) -> dict[str, np.ndarray]:
     summed over waves; overhead_s), and waves (count), under `params`."""
     eff_c = _family_values(params, geo.family, ("tensor_eff_cublas", "tensor_eff_cusparselt",
                                                 "tensor_eff_cutlass_sparse", "tensor_eff_triton", "decode_eff"))
+    # 8-bit tensor work reaches its own fraction of its (2x) rated rate, the same for every family
+    eff_c = eff_c * np.where(geo.eight_bit, params["tensor_eff_8bit"], 1.0)
     eff_m = np.where(geo.family == FAMILIES.index("decode"), params["decode_eff"], params["mem_eff"])
     overhead = _family_values(params, geo.family, ("overhead_s_cublas", "overhead_s_sparse_lib",
                                                    "overhead_s_sparse_lib", "overhead_s_triton", "overhead_s_triton"))

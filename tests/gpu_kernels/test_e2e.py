@@ -186,3 +186,20 @@ def test_validation_report_says_what_is_costed(capsys):
     assert res["params"]["gap_s_tensorrt"] == shipped_e2e()["gap_s_tensorrt"]
     for r in res["rows"]:
         assert r["predicted_s"] == pytest.approx(sum(r["parts_s"].values()))
+
+
+def test_tensorrt_int8_gemms_do_not_take_the_library_8bit_factor():
+    # e2e_work.KERNEL_LEVEL_8BIT (stop 27): TensorRT's INT8 engines run its own kernels, timed at the
+    # 16-bit efficiency whatever the GEMM calibration's tensor_eff_8bit; an eager call (a library
+    # GEMM through PyTorch) takes the factor
+    from nmsim.gpu_kernels.e2e_work import KERNEL_LEVEL_8BIT, _gemm_calls
+    from nmsim.sim import gpu as gm
+
+    g = load_arch("l4").gpu
+    trt = gm.GemmCase("cublas", 128 * 8, 2304, 768, "int8", timing="cuda_graph")
+    eager = gm.GemmCase("cublas", 128 * 8, 2304, 768, "int8", timing="python_eager")
+    p = gm.default_params(g)
+    half = _gemm_calls(g, [trt, eager], p | {"tensor_eff_8bit": 0.5})
+    one = _gemm_calls(g, [trt, eager], p | {"tensor_eff_8bit": 1.0})
+    assert KERNEL_LEVEL_8BIT == 1.0 and half[trt] == one[trt]
+    assert half[eager][0] > one[eager][0]

@@ -277,3 +277,41 @@ def test_default_params_take_the_shipped_values_of_the_class():
     ng = gm.nongemm_default_params(A100)
     assert ng["nongemm_mem_eff"] == gm.CALIBRATED["any"]["nongemm_mem_eff"]
     assert ng["nongemm_launch_s"] == gm.CALIBRATED["any"]["overhead_s_cublas"]
+
+
+def test_used_params_include_the_8bit_factor_only_for_8bit_tensor_work():
+    fp16 = GemmCase("cublas", 64, 1024, 1024)
+    int8 = GemmCase("cublas", 64, 1024, 1024, "int8")
+    fp8 = GemmCase("cusparselt", 64, 1024, 1024, "fp8", n=2, m=4, index_bits=2)
+    decode = GemmCase("triton_nm_decode", 1, 1024, 1024, "int8", n=2, m=4, index_bits=2)
+    assert "tensor_eff_8bit" not in used_params([fp16])
+    assert "tensor_eff_8bit" in used_params([fp16, int8]) and "tensor_eff_8bit" in used_params([fp8])
+    assert "tensor_eff_8bit" not in used_params([decode])     # CUDA-core gathers, no tensor work
+
+
+def test_a_measured_prior_holds_against_one_row_an_assumed_one_does_not():
+    # one HBM-bound row measured at half the memory efficiency of the prior: in log space the MAP
+    # fit of x = log(mem_eff / prior) minimizes (J x - r)^2 + (x / sigma)^2 with r = log 0.5 and J
+    # close to 1, so x = J r / (J^2 + 1 / sigma^2): sigma 0.25 (a stream measurement, sm89) leaves it
+    # within 5 % of the prior, sigma 3 (the assumed prior of sm75) moves it 90 % of the way
+    case = GemmCase("cublas", 1, 16384, 16384)
+    geo = geometry(H100, [case])
+    prior = gm.default_params(H100) | {"mem_eff": 0.9}
+    measured = predict_s(geo, prior | {"mem_eff": 0.45}, H100.hbm_bytes_per_s)
+    assert gm.prior_sigma("mem_eff@sm89") == gm.MEASURED_PRIOR_SIGMA == 0.25
+    assert gm.prior_sigma("mem_eff@sm75") is None and gm.prior_sigma("mem_eff@_") is None
+    assert gm.prior_sigma("tensor_eff_cublas@sm89") is None
+    for arch, expect in (("sm89", 0.9 * 0.5 ** (1 / (1 + 1 / 0.25 ** 2))), ("sm75", 0.9 * 0.5 ** (1 / (1 + 1 / 9)))):
+        values = {gm.param_key(n, arch): v for n, v in prior.items()}
+        fitted, info = calibrate_groups([FitGroup(geo, H100.hbm_bytes_per_s, arch, measured)], values,
+                                        [gm.param_key("mem_eff", arch)])
+        assert fitted[gm.param_key("mem_eff", arch)] == pytest.approx(expect, rel=0.03), arch
+
+
+def test_the_mem_eff_prior_is_the_stream_measurement_of_the_class():
+    # te42kyfo/gpu-benches@1c36d50 gpu-stream: best "read" GB/s over the boards' datasheet GB/s
+    measured = {"a100-40gb": 1490 / 1555, "a100": 1490 / 1555, "a40": 679 / 696, "rtx3060": 679 / 696,
+                "l40s": 844 / 864, "rtx4090": 844 / 864, "h100-pcie": 1942 / 2000, "h200": 1942 / 2000}
+    for preset, frac in measured.items():
+        assert gm.prior_params(load_arch(preset).gpu)["mem_eff"] == pytest.approx(frac, rel=1e-12), preset
+    assert gm.prior_params(load_arch("t4").gpu)["mem_eff"] == 0.8       # no stream measurement of sm75

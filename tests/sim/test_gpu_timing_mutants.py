@@ -148,3 +148,19 @@ def test_best_pairs_pick_each_cases_fastest_tile():
         rows = np.flatnonzero(geo.row == c)
         assert geo.row[i] == c and pt["total_s"][i] == pt["total_s"][rows].min()
     assert len(best) == 2
+
+
+def test_eight_bit_operands_take_their_own_efficiency_factor():
+    # stop 27 (docs/GPU.md "Formulas"): a CTA of 1-byte operands computes t_tensor / (tensor_eff x
+    # tensor_eff_8bit); 16-bit operands ignore the factor; the geometry flags the 1-byte cases
+    toy = TOY.model_copy(update={"dense_tensor_flops": {"fp16": 1e14, "int8": 2e14, "fp8": 2e14}})
+    params = default_params(toy) | {"tensor_eff_cublas": 0.8, "tensor_eff_8bit": 0.5, "cta_fixed_s": 0.0}
+    for dtype, factor in (("int8", 0.5), ("fp8", 0.5), ("fp16", 1.0)):
+        geo = geometry(toy, [GemmCase("cublas", 160, 64, 256, dtype, tile=TILE)])
+        assert bool(geo.eight_bit[0]) == (factor != 1.0), dtype
+        pt = tm.pair_times(geo, params)
+        # one full wave of 4 CTAs (one per SM) and a tail of 1: two CTA times of compute
+        assert float(pt["compute_s"][0]) == pytest.approx(2 * float(geo.t_tensor_s[0]) / (0.8 * factor)), dtype
+    # the decode kernel has no tensor work: never flagged, whatever its dtype
+    dec = geometry(H100, [GemmCase("triton_nm_decode", 1, 4096, 4096, "int8", n=2, m=4, index_bits=2)])
+    assert not dec.eight_bit.any()
