@@ -81,7 +81,11 @@ LIBRARY_TILE_MENU = ((256, 128, 64, 8, 3), (128, 256, 64, 8, 3), (128, 128, 64, 
 # assumed: libraries may split K over CTAs (cuBLAS, CUTLASS and cuSPARSELt all offer split-K) to
 # fill the SMs when M x N has few tiles; Triton kernels here never split (grid = tiles of M x N).
 SPLIT_K_MENU = (1, 2, 4, 8, 16)
-DEFAULT_GROUP_M = GEMM_GROUP_M    # assumed: the libraries swizzle like our Triton kernels
+# source for the CUTLASS library kernels (the profiler's cutlass_dense and cutlass_spgemm):
+# NVIDIA/cutlass@751eb9a python/cutlass_library/generator.py, DefaultSwizzlingFunctor() returns
+# Identity8 and CreateSparseGemmOperator defaults to it (8 tiles of the non-weight side per band, our
+# group of 8 token tiles); assumed for cuBLAS and cuSPARSELt, whose launch order is not published
+DEFAULT_GROUP_M = GEMM_GROUP_M
 # assumed: the 2:4 kernels of cuSPARSELt and of CUTLASS's library: sparse MMA (m16n8k32) CTA tiles of
 # 64 to 256 per side, the smallest of which still pads a few tokens to 64 rows (tile quantization);
 # no split-K: torch calls cuSPARSELt's default plan (alg_id 0, no cusparseLtMatmulSearch) and the
