@@ -203,3 +203,54 @@ def test_tensorrt_int8_gemms_do_not_take_the_library_8bit_factor():
     one = _gemm_calls(g, [trt, eager], p | {"tensor_eff_8bit": 1.0})
     assert KERNEL_LEVEL_8BIT == 1.0 and half[trt] == one[trt]
     assert half[eager][0] > one[eager][0]
+    # kernel-level calls pay the framework's gap, not the libraries' one-call overheads
+    sparse = gm.GemmCase("cusparselt", 128 * 8, 2304, 768, "int8", 2, 4, 2, timing="cuda_graph", variant=("c_api",))
+    cheap = _gemm_calls(g, [trt, sparse], p | {"overhead_s_cublas": 0.0, "overhead_s_sparse_lib": 0.0})
+    dear = _gemm_calls(g, [trt, sparse], p | {"overhead_s_cublas": 1e-3, "overhead_s_sparse_lib": 1e-3})
+    assert cheap == dear
+
+
+def test_kernel_case_of_dense_and_pruned_linears_per_framework():
+    # e2e_work.kernel_case: a pruned linear is a 2:4 GemmCase (n 2, m 4, 2 index bits) on cuSPARSELt,
+    # or torch's CUTLASS when the row's variant says so; TensorRT and compiled graphs call the library
+    # through its C API, eager PyTorch through the tensor subclass (no variant); dense linears are cuBLAS
+    from nmsim.gpu_kernels.e2e_work import kernel_case
+
+    rows = e2e_rows()
+    trt = next(r for r in rows if r["framework"] == "tensorrt" and r["sparsity"] == "2:4")
+    eager = next(r for r in rows if r["framework"] == "torch_eager" and r["sparsity"] == "2:4")
+    dense = next(r for r in rows if r["framework"] == "torch_eager" and r["sparsity"] == "dense")
+    for row, kernel, variant in ((trt, "cusparselt", ("c_api",)), (eager, "cutlass", ())):
+        gemm = next(k for k in row_kernels(row) if k.kind == "gemm")
+        c = kernel_case(row, gemm)
+        assert (c.kernel, c.n, c.m, c.index_bits, c.variant) == (kernel, 2, 4, 2, variant), row["framework"]
+        assert c.N == sum(g.N for g in gemm.gemms) and not gemm.gemms[0].weight_sparsity.is_dense
+    gemm = next(k for k in row_kernels(dense) if k.kind == "gemm")
+    c = kernel_case(dense, gemm)
+    assert (c.kernel, c.n, c.m, c.index_bits, c.variant) == ("cublas", 1, 1, 0, ())
+    assert gemm.gemms[0].weight_sparsity.is_dense
+
+
+def test_eager_ops_cost_their_launch_or_host_floor_and_no_gap():
+    # e2e_work.preset_seconds, eager (python_eager): each non-GEMM op is a call costing
+    # max(overhead_s_cublas + its GPU time, host_s_torch_op), and no framework gap is charged
+    from nmsim.gpu_kernels.e2e_work import preset_seconds
+
+    row = next(r for r in e2e_rows() if r["framework"] == "torch_eager" and r["sparsity"] == "dense")
+    work = build_work([row], {})
+    w = work[0]
+    p = load_arch(row["preset"]).gpu
+    from nmsim.sim import gpu as gm
+
+    params = gm.default_params(p) | e2e_values(p, {})
+    base = preset_seconds(w, params)
+    assert base["gaps_s"][0] == 0.0
+    slow_host = preset_seconds(w, params | {"host_s_torch_op": 1.0})
+    n_ng = int(sum(1 for k in row_kernels(row) if k.kind == "nongemm"))
+    assert n_ng > 0
+    # every non-GEMM call sits on the 1 s host floor
+    assert slow_host["nongemm_s"][0] == pytest.approx(n_ng * 1.0)
+    more_launch = preset_seconds(w, params | {"overhead_s_cublas": params["overhead_s_cublas"] + 1e-3,
+                                              "host_s_torch_op": 0.0})
+    no_host = preset_seconds(w, params | {"host_s_torch_op": 0.0})
+    assert more_launch["nongemm_s"][0] - no_host["nongemm_s"][0] == pytest.approx(n_ng * 1e-3)
