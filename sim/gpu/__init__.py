@@ -44,7 +44,7 @@ from .nongemm import (NONGEMM_KERNEL, NONGEMM_PARAM_NAMES, NONGEMM_PARAMS, Kerne
                       placed_bytes, work_seconds)
 from .attention import ATTN_BLOCK_Q, AttentionWork, attention_seconds, attention_work
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
-                      NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, TORCH_CUTLASS_SPARSE_CC, GemmCase, kernel_rates,
+                      NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, TORCH_CUTLASS_SPARSE_CC, GemmCase, eight_bit_tensor, kernel_rates,
                       parse_kernel_pattern)
 from .params import (ACROSS_BOARDS, ARCH_FALLBACK, E2E_PARAM_NAMES, MEASURED_MEM_EFF, MEASURED_PRIOR_SIGMA, PARAM_NAMES, PARAMS,
                      PER_ARCH, Param, arch_class, default_params, param_key, param_status, prior_params, prior_sigma)
@@ -57,7 +57,7 @@ from .timing import GemmTime, best_pairs, bound_of, gemm_times, pair_times, powe
 __all__ = [
     # kernels
     "DTYPE_BYTES", "KERNEL_FAMILY", "FAMILIES", "SPARSE_TC_KERNELS", "LIBRARY_KERNELS", "NM_KERNELS",
-    "NM_PREFILL_KERNEL", "DECODE_KERNEL", "TORCH_CUTLASS_SPARSE_CC", "GemmCase", "kernel_rates", "parse_kernel_pattern",
+    "NM_PREFILL_KERNEL", "DECODE_KERNEL", "TORCH_CUTLASS_SPARSE_CC", "GemmCase", "eight_bit_tensor", "kernel_rates", "parse_kernel_pattern",
     # calls
     "TIMINGS", "KERNEL_LEVEL_TIMINGS", "VARIANTS", "CALL_PATHS", "DENSE_MIN_ROWS", "CallTerms", "call_path",
     "call_terms", "call_times", "padded_rows",

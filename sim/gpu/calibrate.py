@@ -9,7 +9,7 @@ import numpy as np
 
 from .calls import call_path
 from .geometry import Geometry
-from .kernels import DECODE_KERNEL, DTYPE_BYTES
+from .kernels import eight_bit_tensor
 from .params import ACROSS_BOARDS, PARAMS, param_key, prior_sigma
 from .timing import predict_s
 
@@ -45,7 +45,7 @@ def used_params(cases: list, one_board: bool = False) -> list[str]:
             "host_s_cslt_setup": any(c.kernel == "cusparselt" and "cached_plan" not in c.variant
                                      and call_path(c.kernel, c.variant) != "c_api" for c in call_level),
             "epilogue_passes": any("unfused_epilogue" in c.variant for c in cases),
-            "tensor_eff_8bit": any(DTYPE_BYTES[c.dtype] == 1 and c.kernel != DECODE_KERNEL for c in cases)}
+            "tensor_eff_8bit": any(eight_bit_tensor(c.kernel, c.dtype) for c in cases)}
     return [p.name for p in PARAMS if need.get(p.name, bool(set(p.kernels) & kernels))
             and not (one_board and p.name in ACROSS_BOARDS)]
 

@@ -14,7 +14,7 @@ from nmsim.specfile import SpecError
 
 from .calls import CallTerms, call_path, call_terms, padded_rows
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, NM_KERNELS, NM_PREFILL_KERNEL,
-                      SPARSE_TC_KERNELS, GemmCase, kernel_rates)
+                      SPARSE_TC_KERNELS, GemmCase, eight_bit_tensor, kernel_rates)
 from .tiles import CtaTile, candidate_tiles, smem_bytes
 
 # assumed: dense library GEMMs on Hopper and later run persistent kernels whose tile scheduler
@@ -83,13 +83,14 @@ def geometry(gpu: GPU, cases: list[GemmCase]) -> Geometry:
     e = np.asarray([DTYPE_BYTES[per_case[r][0].dtype] for r in rows], dtype=np.float64)
     t = {f: np.asarray([getattr(tl, f) for tl in tiles], dtype=np.float64) for f in _TILE_FIELDS}
     g = _geometry(gpu, kernels, col, t, e, rate, simt)
+    g["eight_bit"] = np.asarray([eight_bit_tensor(per_case[r][0].kernel, per_case[r][0].dtype) for r in rows], dtype=bool)
     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
     return Geometry(row=row, starts=starts, tiles=tiles, sms=gpu.sms, calls=call_terms(cases, DTYPE_BYTES),
                     sm_ghz=gpu.sms * gpu.boost_clock_hz / 1e9, tdp_w=gpu.tdp_w, **g)
 
 
 def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> dict:
-    """Vectorized tile geometry: `Geometry`'s fields but row, starts, tiles and sms."""
+    """Vectorized tile geometry: `Geometry`'s fields but row, starts, tiles, sms and eight_bit."""
     kind = _kernel_kinds(kernels)
     ops = _operand_bytes(c, e, kind)
     occupancy = _occupancy(gpu, c, t, e, kind)
@@ -102,7 +103,6 @@ def _geometry(gpu: GPU, kernels: list[str], c: dict, t: dict, e, rate, simt) -> 
     return dict(
         family=kind["family"],
         stream_k=(kind["family"] == FAMILIES.index("cublas")) & (gpu.compute_capability >= STREAM_K_MIN_CC),
-        eight_bit=(e == 1) & ~decode,
         steps=np.where(decode, dec["steps"], mm["steps"]),
         t_tensor_s=np.where(decode, dec["t_compute"], mm["t_tensor"]),
         t_expand_s=mm["t_expand"],

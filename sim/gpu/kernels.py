@@ -57,6 +57,13 @@ class GemmCase:
     variant: tuple[str, ...] = ()
 
 
+def eight_bit_tensor(kernel: str, dtype: str) -> bool:
+    """Whether a call runs 1-byte operands (int8, fp8) on the tensor cores: what the 8-bit
+    efficiency factor (params.py `tensor_eff_8bit`, a fraction) applies to; the decode kernel's
+    CUDA-core gathers never."""
+    return DTYPE_BYTES[dtype] == 1 and kernel != DECODE_KERNEL
+
+
 def parse_kernel_pattern(pattern: str) -> tuple[int, int, int]:
     """A measurement row's pattern text as GemmCase fields: 'dense' -> (1, 1, 0); 'N:M' -> (n, m,
     ceil(log2 m) index bits per nonzero)."""
