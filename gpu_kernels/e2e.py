@@ -34,7 +34,7 @@ __all__ = ["FRAMEWORK_GAP", "FRAMEWORK_TIMING", "E2E_FREE", "OPS_NOTE", "kernel_
 # what the end-to-end fit may move: each framework's gap, the non-GEMM efficiencies, and per
 # architecture class the sustained fraction (the placement fraction and the special-op cost stay
 # fixed: a threshold and a documented ratio)
-E2E_FREE = ("gap_s_tensorrt", "gap_s_torch_compile", "nongemm_mem_eff", "nongemm_l2_eff", "nongemm_compute_eff",
+E2E_FREE = ("gap_launches_tensorrt", "gap_launches_torch_compile", "nongemm_mem_eff", "nongemm_l2_eff", "nongemm_compute_eff",
             "sustained_frac")
 OPS_NOTE = ("every layer of the zoo workloads, as each framework launches it: GEMMs (q/k/v merged where the "
             "framework merges them), fused attention (score, softmax, context in one kernel), norms, softmax, "
@@ -139,7 +139,7 @@ def free_keys(rows: list[dict]) -> list[str]:
     arches = sorted({gm.arch_class(load_arch(p).gpu) for p in {r["preset"] for r in rows}})
     keys = []
     for n in E2E_FREE:
-        if n.startswith("gap_s_") and not any(FRAMEWORK_GAP.get(f) == n for f in fws):
+        if n in FRAMEWORK_GAP.values() and not any(FRAMEWORK_GAP.get(f) == n for f in fws):
             continue
         keys += [gm.param_key(n, a) for a in arches] if _per_arch(n) else [n]
     return keys
@@ -163,8 +163,13 @@ def _solve(rows: list[dict], work: list, free: list[str], gemm_params_of) -> tup
     def misfit(x):
         return np.log(predict_e2e(work, len(rows), at(x), gemm_params_of)["total_s"]) - meas
 
-    fit = least_squares(lambda x: np.concatenate([misfit(x), (x - x0) / PRIOR_SIGMA]), x0, bounds=(lo, hi),
-                        method="trf", diff_step=1e-3)
+    # trf's first trust radius is the norm of the start (scipy/optimize/_lsq/trf.py): priors of 1 (log 0)
+    # on every free key start it near zero and the fit stalls at its first step, so the solver works in
+    # offsets from the prior plus one (a first radius of sqrt(n) in log units, whatever the priors)
+    off = 1.0 - x0
+    fit = least_squares(lambda u: np.concatenate([misfit(u - off), (u - off - x0) / PRIOR_SIGMA]), x0 + off,
+                        bounds=(lo + off, hi + off), method="trf", diff_step=1e-3)
+    fit.x = fit.x - off
     # posterior spread of each log-value: the Gauss-Newton curvature of the misfit (pooled residual
     # variance) plus the prior's, from one-sided differences that stay inside the bounds
     r0, h = misfit(fit.x), 1e-3

@@ -8,8 +8,9 @@ GEMM model, once per distinct call, with the parameters of the GEMM calibration;
 end-to-end parameters (framework gaps, non-GEMM efficiencies) re-time them without rebuilding:
 
 * kernel-level frameworks (TensorRT, torch.compile with CUDA graphs): every kernel costs its GPU
-  time plus the framework's gap (`gap_s_<framework>`), one launch model for GEMM, attention and
-  non-GEMM kernels alike (the GEMM model's own per-call overheads are replaced by the gap);
+  time plus the framework's gap, `gap_launches_<framework>` launch floors of the GPU
+  (params.graph_launch_floor_s: measured cycles at the boost clock), one launch model for GEMM,
+  attention and non-GEMM kernels alike (the GEMM model's own per-call overheads are replaced by it);
 * PyTorch eager: every op is a call that costs the larger of its GPU time (with the per-kernel
   overhead `overhead_s_cublas`, the same for non-GEMM kernels) and its host time (`host_s_torch_op`).
 
@@ -27,7 +28,7 @@ import numpy as np
 from .fusion import Kernel, kernels
 
 FRAMEWORK_TIMING = {"tensorrt": "cuda_graph", "torch_compile": "cuda_graph", "torch_eager": "python_eager"}
-FRAMEWORK_GAP = {"tensorrt": "gap_s_tensorrt", "torch_compile": "gap_s_torch_compile"}
+FRAMEWORK_GAP = {"tensorrt": "gap_launches_tensorrt", "torch_compile": "gap_launches_torch_compile"}
 
 
 @lru_cache(maxsize=256)
@@ -175,8 +176,9 @@ def _per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 def preset_seconds(w: PresetWork, params: dict) -> dict[str, np.ndarray]:
     """Per row of `w`, seconds under `params` (GEMM, non-GEMM and end-to-end parameters by name):
-    gemm_s, nongemm_s, attention_s, gaps_s (kernels x gap; 0 in eager) and total_s. GPU times are
-    divided by `sustained_frac`; an eager call costs at least its host time."""
+    gemm_s, nongemm_s, attention_s, gaps_s (kernels x gap x the GPU's launch floor; 0 in eager) and
+    total_s. GPU times are divided by `sustained_frac`; an eager call costs at least its host time."""
+    from nmsim.sim.gpu import graph_launch_floor_s
     from nmsim.sim.gpu.attention import attention_seconds
     from nmsim.sim.gpu.nongemm import work_seconds
 
@@ -193,6 +195,6 @@ def preset_seconds(w: PresetWork, params: dict) -> dict[str, np.ndarray]:
     attention = np.zeros(n)
     if len(w.at_row):
         attention = _per_row(w.at_row, attention_seconds(w.gpu, w.at, params)["total_s"] / frac, n)
-    gaps = w.kernels * np.asarray([params[g] if g else 0.0 for g in w.gap])
+    gaps = w.kernels * np.asarray([params[g] if g else 0.0 for g in w.gap]) * graph_launch_floor_s(w.gpu)
     return {"gemm_s": gemm, "nongemm_s": nongemm, "attention_s": attention, "gaps_s": gaps,
             "total_s": gemm + nongemm + attention + gaps}

@@ -18,7 +18,7 @@ One concept per module, each importing only those above it:
 * `tiles`: the CTA tile record (`CtaTile`), the tile menus (our Triton kernels autotune over the
   same ones), the candidate tiles of a call, a measurement row's `config` text (`parse_config`);
 * `calibrated`: the values fitted on measurements/published, per architecture class (`CALIBRATED`);
-* `params`: the free efficiencies and overheads (`Param`, `PARAMS`, `ACROSS_BOARDS`, `default_params`,
+* `params`: the free efficiencies and overheads (`Param`, `PARAMS`, `ACROSS_BOARDS`, `default_params`, the launch floor `graph_launch_floor_s`,
   `param_status`, `arch_class`);
 * `geometry`: the parameter-free tile geometry of (call, tile) pairs (`Geometry`);
 * `timing`: seconds per pair and per call (`pair_times`, `power_scale`, `best_pairs`, `predict_s`, `predict_parts`, `gemm_times`,
@@ -46,8 +46,8 @@ from .attention import ATTN_BLOCK_Q, AttentionWork, attention_seconds, attention
 from .kernels import (DECODE_KERNEL, DTYPE_BYTES, FAMILIES, KERNEL_FAMILY, LIBRARY_KERNELS, NM_KERNELS,
                       NM_PREFILL_KERNEL, SPARSE_TC_KERNELS, TORCH_CUTLASS_SPARSE_CC, GemmCase, eight_bit_tensor, kernel_rates,
                       parse_kernel_pattern)
-from .params import (ACROSS_BOARDS, ARCH_FALLBACK, E2E_PARAM_NAMES, MEASURED_MEM_EFF, MEASURED_PRIOR_SIGMA, PARAM_NAMES, PARAMS,
-                     PER_ARCH, Param, arch_class, default_params, param_key, param_status, prior_params, prior_sigma)
+from .params import (ACROSS_BOARDS, ARCH_FALLBACK, E2E_PARAM_NAMES, MEASURED_GRAPH_LAUNCH_CYCLES, MEASURED_MEM_EFF, MEASURED_PRIOR_SIGMA, PARAM_NAMES, PARAMS,
+                     PER_ARCH, Param, arch_class, default_params, graph_launch_floor_s, param_key, param_status, prior_params, prior_sigma)
 from .tiles import (DECODE_TILES, GEMM_GROUP_M, GEMM_TILES, LIBRARY_TILE_MENU, MAX_DECODE_ELEMS_PER_THREAD,
                     SPARSE_TILE_MENU, SPLIT_K_MENU, TORCH_CUTLASS_SPARSE_GROUP_M, TORCH_CUTLASS_SPARSE_TILE, CtaTile, candidate_tiles, decode_elems_per_thread, decode_tiles_for,
                     fit_decode_tiles, kernel_menu, parse_config, stage_bytes, smem_bytes, triton_smem_bytes,
@@ -67,9 +67,9 @@ __all__ = [
     "MAX_DECODE_ELEMS_PER_THREAD", "decode_elems_per_thread", "fit_decode_tiles", "decode_tiles_for", "candidate_tiles", "parse_config", "stage_bytes",
     "smem_bytes", "triton_smem_bytes", "decode_smem_bytes", "cta_smem_bytes",
     # params
-    "Param", "PARAMS", "PARAM_NAMES", "E2E_PARAM_NAMES", "PER_ARCH", "ACROSS_BOARDS", "ARCH_FALLBACK", "MEASURED_MEM_EFF", "MEASURED_PRIOR_SIGMA", "default_params", "prior_params",
+    "Param", "PARAMS", "PARAM_NAMES", "E2E_PARAM_NAMES", "PER_ARCH", "ACROSS_BOARDS", "ARCH_FALLBACK", "MEASURED_MEM_EFF", "MEASURED_PRIOR_SIGMA", "MEASURED_GRAPH_LAUNCH_CYCLES", "default_params", "prior_params",
     "prior_sigma", "param_status",
-    "arch_class", "param_key", "CALIBRATED",
+    "arch_class", "graph_launch_floor_s", "param_key", "CALIBRATED",
     # geometry, timing, calibration
     "Geometry", "geometry", "GemmTime", "pair_times", "power_scale", "best_pairs", "predict_s", "predict_parts", "bound_of", "gemm_times",
     "calibrate", "calibrate_groups", "FitGroup", "resolve", "used_params",

@@ -94,10 +94,13 @@ PARAMS: tuple[Param, ...] = (
     # whole-model latency (gpu_kernels/e2e.py): what separates one kernel from the next inside a
     # framework that launches without Python in between (TensorRT's enqueue, CUDA graphs); these
     # replace the per-kernel overheads above, which were fitted on one-op measurements
-    Param("gap_s_tensorrt", 2e-6, 1e-8, 1e-4, (),
-          "assumed: TensorRT launches its kernels back to back from C++ (or a CUDA graph), ~2 us apart"),
-    Param("gap_s_torch_compile", 2e-6, 1e-8, 1e-4, (),
-          "assumed: torch.compile with CUDA graphs (gpt-fast, torchao generate.py) replays kernels ~2 us apart"),
+    Param("gap_launches_tensorrt", 1.0, 0.01, 100.0, (),
+          "assumed: TensorRT runs its kernels back to back like a CUDA graph (the demo's perf binary replays "
+          "one), one launch floor apart; counted in launch floors (graph_launch_floor_s: GPU cycles at the "
+          "boost clock), so a faster-clocked board pays less per kernel"),
+    Param("gap_launches_torch_compile", 1.0, 0.01, 100.0, (),
+          "assumed: torch.compile with CUDA graphs (gpt-fast, torchao generate.py) replays its kernels one "
+          "launch floor apart (graph_launch_floor_s)"),
     Param("sustained_frac", 1.0, 0.1, 1.0, (),
           "assumed: a whole-model run sustains the kernel rates the one-op measurements were fitted on "
           "(the datasheet boost clock holds); power-limited cards fall below them under sustained load "
@@ -113,8 +116,18 @@ MEASURED_MEM_EFF = {"sm80": 1490 / 1555, "sm86": 679 / 696, "sm89": 844 / 864, "
 # reaches somewhat less of the DRAM rate than a stream does, not a factor 20 less (the assumed priors'
 # spread, calibrate.PRIOR_SIGMA); fixed before it was scored (stop 27, docs/GPU.md)
 MEASURED_PRIOR_SIGMA = 0.25
+# source: te42kyfo/gpu-benches@1c36d50 gpu-small-kernels/{a100_80,a40,l40,h200}_graph.txt: 10,000
+# dependent SCALE kernels over 4,096 doubles (64 kB, L2-resident) captured in one CUDA graph; at that
+# smallest size the best block size's GB/s gives the seconds one kernel costs back to back (A100 80GB
+# 1.337 us, A40 1.092, L40 0.936, H200 1.260), times the board's boost clock (1410, 1740, 2490, 1980 MHz)
+# the cycles it costs. The two Ampere boards agree in cycles (1885, 1900) where they differ in time by
+# 1.22x: the launch floor is GPU clock-domain work (the front end, CTA dispatch, the kernel's drain)
+MEASURED_GRAPH_LAUNCH_CYCLES = {"sm80": 1.337e-6 * 1.41e9, "sm86": 1.092e-6 * 1.74e9,
+                                "sm89": 0.936e-6 * 2.49e9, "sm90": 1.260e-6 * 1.98e9}
+# assumed: an architecture the benchmark did not measure (Turing's T4) launches like Ampere
+ASSUMED_LAUNCH_CYCLES = MEASURED_GRAPH_LAUNCH_CYCLES["sm80"]
 # the whole-model parameters: fitted by gpu_kernels/e2e.py on end-to-end rows, not by the GEMM fit
-E2E_PARAM_NAMES = ("gap_s_tensorrt", "gap_s_torch_compile", "sustained_frac")
+E2E_PARAM_NAMES = ("gap_launches_tensorrt", "gap_launches_torch_compile", "sustained_frac")
 PER_ARCH = tuple(p.name for p in PARAMS if p.per_arch)
 # what one board's rows cannot separate from its efficiencies (its power limit scales the same SM
 # work): fitted across boards of an architecture on published rows only, never on one bench file
@@ -136,6 +149,17 @@ def prior_sigma(key: str) -> float | None:
 def arch_class(gpu: GPU) -> str:
     """The architecture class of a GPU from its compute capability: 'sm80' for 8.0, 'sm90' for 9.0."""
     return f"sm{round(gpu.compute_capability * 10)}"
+
+def graph_launch_floor_s(gpu: GPU) -> float:
+    """Seconds (s) one kernel costs back to back in a CUDA graph when it does almost nothing: the
+    measured launch cycles of the GPU's architecture class (or of the class it borrows from,
+    ARCH_FALLBACK; else ASSUMED_LAUNCH_CYCLES) at the preset's boost clock. The unit of the
+    framework gaps (gap_launches_*)."""
+    arch = arch_class(gpu)
+    cycles = MEASURED_GRAPH_LAUNCH_CYCLES.get(arch, MEASURED_GRAPH_LAUNCH_CYCLES.get(ARCH_FALLBACK.get(arch),
+                                                                                    ASSUMED_LAUNCH_CYCLES))
+    return cycles / gpu.boost_clock_hz
+
 
 
 def param_key(name: str, arch: str) -> str:

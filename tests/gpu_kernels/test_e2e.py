@@ -14,8 +14,8 @@ from nmsim.gpu_kernels.e2e import (build_work, calibrate_e2e, e2e_values, kernel
 from nmsim.gpu_kernels.fusion import Kernel, kernels
 from nmsim.gpu_kernels.published import read_published
 from nmsim.gpu_kernels.validate_published import CALIBRATION_SOURCES
-from nmsim.sim.gpu import (DTYPE_BYTES, attention_seconds, attention_work, fused_kernel_terms, kernel_work,
-                           nongemm_default_params, work_seconds)
+from nmsim.sim.gpu import (DTYPE_BYTES, attention_seconds, attention_work, fused_kernel_terms, graph_launch_floor_s,
+                           kernel_work, nongemm_default_params, work_seconds)
 from nmsim.workloads import NonGemmOp, Op, zoo
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "measurements" / "published"
@@ -125,40 +125,55 @@ def _subset():
 def test_one_gap_for_every_kernel_of_a_framework():
     rows = [r for r in _subset() if r["batch"] in (1, 8)]
     work = build_work(rows, {})
-    base = predict_e2e(work, len(rows), {"gap_s_tensorrt": 1e-6})
-    more = predict_e2e(work, len(rows), {"gap_s_tensorrt": 3e-6})
+    base = predict_e2e(work, len(rows), {"gap_launches_tensorrt": 1.0})
+    more = predict_e2e(work, len(rows), {"gap_launches_tensorrt": 3.0})
     for i, r in enumerate(rows):
-        # GEMM, attention and non-GEMM kernels alike: 85 kernels x 2 us
+        # GEMM, attention and non-GEMM kernels alike: 85 kernels x 2 launch floors of the row's GPU
         assert kernel_launches(r) == 85 == len(row_kernels(r))
-        assert more["total_s"][i] - base["total_s"][i] == pytest.approx(85 * 2e-6)
+        floor = graph_launch_floor_s(load_arch(r["preset"]).gpu)
+        assert more["total_s"][i] - base["total_s"][i] == pytest.approx(85 * 2 * floor)
         assert more["gemm_s"][i] == base["gemm_s"][i] and more["nongemm_s"][i] == base["nongemm_s"][i]
+
+
+def test_a_faster_clocked_board_pays_less_per_kernel():
+    # the gap is counted in launch floors, GPU cycles (params.graph_launch_floor_s): the same
+    # engine's 85 kernels cost the L40S (Ada, 2.52 GHz) less than the A30 (Ampere, 1.44 GHz) at the
+    # same fitted gap, in the ratio of their floors; no other part of the time moves with the gap
+    rows = [r for r in _subset() if r["batch"] == 1]
+    work = build_work(rows, {})
+    gaps = predict_e2e(work, len(rows), {"gap_launches_tensorrt": 4.0})["gaps_s"]
+    per_kernel = {r["preset"]: g / kernel_launches(r) for r, g in zip(rows, gaps)}
+    assert set(per_kernel) == {"a30", "l40s"}
+    assert per_kernel["a30"] == pytest.approx(4.0 * 1.337e-6 * 1.41 / 1.44)
+    assert per_kernel["l40s"] == pytest.approx(4.0 * 0.936e-6 * 2.49 / 2.52)
+    assert per_kernel["l40s"] < 0.75 * per_kernel["a30"]
 
 
 def test_held_out_rows_never_move_the_fit():
     rows = _subset()
     values, info = calibrate_e2e(rows)
-    assert "gap_s_tensorrt" in values and info["free"]
+    assert "gap_launches_tensorrt" in values and info["free"]
     i = next(i for i, r in enumerate(rows) if r["source_id"] not in CALIBRATION_SOURCES)
     changed = [dict(r, time_s=r["time_s"] * 3) if j == i else r for j, r in enumerate(rows)]
     assert calibrate_e2e(changed)[0] == values
     # a calibration row does move it (the check above can fail)
     k = next(k for k, r in enumerate(rows) if r["source_id"] in CALIBRATION_SOURCES and r["batch"] == 1)
     moved = [dict(r, time_s=r["time_s"] * 3) if j == k else r for j, r in enumerate(rows)]
-    assert calibrate_e2e(moved)[0]["gap_s_tensorrt"] != values["gap_s_tensorrt"]
+    assert calibrate_e2e(moved)[0]["gap_launches_tensorrt"] != values["gap_launches_tensorrt"]
 
 
 def test_fit_recovers_known_values_and_leaves_loose_ones_at_their_prior():
     rows = [r for r in _subset() if r["source_id"] in CALIBRATION_SOURCES]
-    truth = {"gap_s_tensorrt": 3e-6, "sustained_frac@sm80": 0.8}
+    truth = {"gap_launches_tensorrt": 1.5, "sustained_frac@sm80": 0.8}
     pred = predict_e2e(build_work(rows, {}), len(rows), truth)["total_s"]
     values, info = calibrate_e2e([dict(r, time_s=float(t)) for r, t in zip(rows, pred)])
-    # a maximum a posteriori fit: the prior (2 us, 1.0) pulls a little on 20 exact rows
-    assert values["gap_s_tensorrt"] == pytest.approx(3e-6, rel=0.15)
+    # a maximum a posteriori fit: the prior (1 launch floor, 1.0) pulls a little on 20 exact rows
+    assert values["gap_launches_tensorrt"] == pytest.approx(1.5, rel=0.15)
     assert values["sustained_frac@sm80"] == pytest.approx(0.8, rel=0.03)
     again = predict_e2e(build_work(rows, values), len(rows), values)["total_s"]
     assert max(abs(again / pred - 1)) < 0.05
     # no torch.compile row: its gap is not a free key; an unpinned key keeps its prior
-    assert "gap_s_torch_compile" not in info["free"]
+    assert "gap_launches_torch_compile" not in info["free"]
     assert info["unconstrained"] and all(k not in values and k not in info["sd"] for k in info["unconstrained"])
 
 
@@ -182,8 +197,8 @@ def test_validation_report_says_what_is_costed(capsys):
     assert "fused attention" in text and "cost nothing" not in text and "per preset" in text
     rows = [r for r in e2e_rows() if r["source_id"] not in CALIBRATION_SOURCES and r["framework"] == "tensorrt"][:5]
     res = validate_e2e(rows)                              # held-out sources only: the shipped calibration, no fit
-    assert res["param_status"]["gap_s_tensorrt"] == "shipped calibration"
-    assert res["params"]["gap_s_tensorrt"] == shipped_e2e()["gap_s_tensorrt"]
+    assert res["param_status"]["gap_launches_tensorrt"] == "shipped calibration"
+    assert res["params"]["gap_launches_tensorrt"] == shipped_e2e()["gap_launches_tensorrt"]
     for r in res["rows"]:
         assert r["predicted_s"] == pytest.approx(sum(r["parts_s"].values()))
 

@@ -28,7 +28,7 @@ EFFICIENCIES = ("tensor_eff_cublas", "tensor_eff_cusparselt", "tensor_eff_cutlas
                 "mem_eff", "decode_eff")
 OVERHEADS = ("overhead_s_cublas", "overhead_s_sparse_lib", "overhead_s_triton")     # "overheads 10 ns..1 ms"
 HOST_TIMES = ("host_s_torch_op", "host_s_subclass", "host_s_cslt_setup")
-GAPS = ("gap_s_tensorrt", "gap_s_torch_compile")
+GAPS = ("gap_launches_tensorrt", "gap_launches_torch_compile")
 
 
 # read the tables at call time (not at import), through a function of their module: the mutation
@@ -99,7 +99,7 @@ def test_parameters_of_one_kind_share_the_fits_bounds():
     # the widest host range
     assert by_name("host_s_subclass").hi == by_name("host_s_cslt_setup").hi
     assert by_name("host_s_torch_op").hi <= by_name("host_s_subclass").hi
-    # the framework gaps: one row of the docs table, one prior ("~2 us apart") and one range
+    # the framework gaps: one row of the docs table, one prior (one launch floor apart) and one range
     assert len({(by_name(n).default, by_name(n).lo, by_name(n).hi) for n in GAPS}) == 1
     # the non-GEMM efficiencies: one range, a fraction of a datasheet rate (<= 1)
     effs = ("nongemm_mem_eff", "nongemm_l2_eff", "nongemm_compute_eff")
@@ -228,3 +228,32 @@ def test_prior_params_ignore_calibration_and_take_the_presets_launch():
     prior = pm.prior_params(g)
     for p in pm.PARAMS:
         assert prior[p.name] == (7e-6 if p.default == "launch" else float(p.default)), p.name
+
+
+# --- the launch floor the framework gaps are counted in --------------------------------------
+
+def test_launch_floor_is_the_cited_measurement_at_the_presets_clock():
+    # te42kyfo/gpu-benches@1c36d50 gpu-small-kernels/*_graph.txt, 64 kB: A100 80GB 1.337 us at
+    # 1410 MHz, A40 1.092 us at 1740, L40 0.936 us at 2490, H200 1.260 us at 1980
+    measured = {"a100": 1.337e-6, "h200": 1.260e-6}
+    for preset, s in measured.items():                    # the measured boards' own clocks
+        assert pm.graph_launch_floor_s(gpu(preset)) == pytest.approx(s, rel=1e-9), preset
+    assert pm.graph_launch_floor_s(gpu("a40")) == pytest.approx(1.092e-6, rel=1e-9)
+    assert pm.graph_launch_floor_s(gpu("l40s")) == pytest.approx(0.936e-6 * 2.49 / 2.52, rel=1e-9)
+    # cycles, not seconds: the same class at a lower clock pays more per kernel
+    assert pm.graph_launch_floor_s(gpu("a100", boost_clock_hz=0.705e9)) == pytest.approx(2 * 1.337e-6)
+    # the two Ampere boards agree in cycles (the reason the floor is counted in them)
+    c = pm.MEASURED_GRAPH_LAUNCH_CYCLES
+    assert c["sm86"] / c["sm80"] == pytest.approx(1.0, abs=0.01)
+    assert 0.5e-6 < min(pm.graph_launch_floor_s(gpu(p)) for p in PRESETS)
+    assert max(pm.graph_launch_floor_s(gpu(p)) for p in PRESETS) < 2e-6
+
+
+def test_an_unmeasured_class_borrows_then_assumes():
+    # sm87 (Orin) borrows sm86's measurement (ARCH_FALLBACK); Turing has none: Ampere's cycles, assumed
+    orin = gpu("rtx3060", compute_capability=8.7, boost_clock_hz=1.0e9)
+    assert pm.graph_launch_floor_s(orin) == pytest.approx(pm.MEASURED_GRAPH_LAUNCH_CYCLES["sm86"] / 1e9)
+    assert pm.graph_launch_floor_s(gpu("t4")) == pytest.approx(pm.ASSUMED_LAUNCH_CYCLES / 1.59e9)
+    assert pm.ASSUMED_LAUNCH_CYCLES == pm.MEASURED_GRAPH_LAUNCH_CYCLES["sm80"]
+    v100 = gpu("t4", compute_capability=7.0, boost_clock_hz=2.0e9)
+    assert pm.graph_launch_floor_s(v100) == pytest.approx(pm.ASSUMED_LAUNCH_CYCLES / 2.0e9)
