@@ -257,3 +257,37 @@ def test_an_unmeasured_class_borrows_then_assumes():
     assert pm.ASSUMED_LAUNCH_CYCLES == pm.MEASURED_GRAPH_LAUNCH_CYCLES["sm80"]
     v100 = gpu("t4", compute_capability=7.0, boost_clock_hz=2.0e9)
     assert pm.graph_launch_floor_s(v100) == pytest.approx(pm.ASSUMED_LAUNCH_CYCLES / 2.0e9)
+
+
+# --- docs/GPU.md's parameter table states every parameter's prior range -----------------------
+
+def _documented_bounds() -> dict[str, tuple[float, float]]:
+    """name -> (lo, hi) from the 'fit bounds' column of docs/GPU.md's table of the GEMM model's
+    parameters ('0.02..2', '10 ns..1 ms', '0.05..20 W')."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "GPU.md").read_text()
+    start = text.index("| parameter | prior | fit bounds |")
+    table = text[start:text.index("\n\n", start)].splitlines()[2:]
+    unit = {"": 1.0, "W": 1.0, "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+    num = r"(\d+(?:\.\d+)?(?:e-?\d+)?)(?: (ns|us|ms|s|W))?"
+    out = {}
+    for row in table:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        m = re.fullmatch(rf"{num}\.\.{num}", cells[2])
+        assert m, row
+        lo = float(m.group(1)) * unit[m.group(2) or m.group(4) or ""]
+        hi = float(m.group(3)) * unit[m.group(4) or ""]
+        for name in re.findall(r"`([a-z0-9_]+)`", cells[0]):
+            assert name not in out, name
+            out[name] = (lo, hi)
+    return out
+
+
+def test_documented_fit_bounds_are_the_code():
+    doc = _documented_bounds()
+    assert set(doc) == set(pm.PARAM_NAMES), set(doc) ^ set(pm.PARAM_NAMES)
+    for name, (lo, hi) in doc.items():
+        p = by_name(name)
+        assert (p.lo, p.hi) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9)), (name, p.lo, p.hi, lo, hi)
