@@ -34,8 +34,8 @@ __all__ = ["FRAMEWORK_GAP", "FRAMEWORK_TIMING", "E2E_FREE", "OPS_NOTE", "kernel_
 # what the end-to-end fit may move: each framework's gap, the non-GEMM efficiencies, and per
 # architecture class the sustained fraction (the placement fraction and the special-op cost stay
 # fixed: a threshold and a documented ratio)
-E2E_FREE = ("gap_launches_tensorrt", "gap_launches_torch_compile", "nongemm_mem_eff", "nongemm_l2_eff", "nongemm_compute_eff",
-            "sustained_frac")
+E2E_FREE = ("gap_launches_tensorrt", "gap_launches_torch_compile", "nongemm_mem_eff", "nongemm_l2_eff",
+            "nongemm_compute_eff", "sustained_frac")
 OPS_NOTE = ("every layer of the zoo workloads, as each framework launches it: GEMMs (q/k/v merged where the "
             "framework merges them), fused attention (score, softmax, context in one kernel), norms, softmax, "
             "activations, residual adds and embeddings as memory-bound kernels (runs fused where the framework "
@@ -169,17 +169,17 @@ def _solve(rows: list[dict], work: list, free: list[str], gemm_params_of) -> tup
     off = 1.0 - x0
     fit = least_squares(lambda u: np.concatenate([misfit(u - off), (u - off - x0) / PRIOR_SIGMA]), x0 + off,
                         bounds=(lo + off, hi + off), method="trf", diff_step=1e-3)
-    fit.x = fit.x - off
+    x = fit.x - off
     # posterior spread of each log-value: the Gauss-Newton curvature of the misfit (pooled residual
     # variance) plus the prior's, from one-sided differences that stay inside the bounds
-    r0, h = misfit(fit.x), 1e-3
+    r0, h = misfit(x), 1e-3
     jac = np.empty((len(meas), len(free)))
     for j in range(len(free)):
-        step = h if fit.x[j] + h <= hi[j] else -h
-        jac[:, j] = (misfit(fit.x + step * np.eye(len(free))[j]) - r0) / step
+        step = h if x[j] + h <= hi[j] else -h
+        jac[:, j] = (misfit(x + step * np.eye(len(free))[j]) - r0) / step
     s2 = max(float(np.sum(r0 ** 2)) / max(len(meas) - len(free), 1), 1e-12)
     cov = np.linalg.inv(jac.T @ jac / s2 + np.eye(len(free)) / PRIOR_SIGMA ** 2)
-    return at(fit.x), np.sqrt(np.diag(cov)), float(fit.cost), fit.message
+    return at(x), np.sqrt(np.diag(cov)), float(fit.cost), fit.message
 
 
 def fit_e2e(rows: list[dict], work: list, gemm_params_of=_gemm_params) -> tuple[dict, dict]:

@@ -18,8 +18,9 @@ One concept per module, each importing only those above it:
 * `tiles`: the CTA tile record (`CtaTile`), the tile menus (our Triton kernels autotune over the
   same ones), the candidate tiles of a call, a measurement row's `config` text (`parse_config`);
 * `calibrated`: the values fitted on measurements/published, per architecture class (`CALIBRATED`);
-* `params`: the free efficiencies and overheads (`Param`, `PARAMS`, `ACROSS_BOARDS`, `default_params`, the launch floor `graph_launch_floor_s`,
-  `param_status`, `arch_class`);
+* `params`: the free efficiencies and overheads (`Param`, `PARAMS`, `ACROSS_BOARDS`, `default_params`,
+  `param_status`, `arch_class`) and the measured launch floor the framework gaps count in
+  (`graph_launch_floor_s`);
 * `geometry`: the parameter-free tile geometry of (call, tile) pairs (`Geometry`);
 * `timing`: seconds per pair and per call (`pair_times`, `power_scale`, `best_pairs`, `predict_s`, `predict_parts`, `gemm_times`,
   `GemmTime`, `bound_of`);
