@@ -139,7 +139,7 @@ def free_keys(rows: list[dict]) -> list[str]:
     arches = sorted({gm.arch_class(load_arch(p).gpu) for p in {r["preset"] for r in rows}})
     keys = []
     for n in E2E_FREE:
-        if n in FRAMEWORK_GAP.values() and not any(FRAMEWORK_GAP.get(f) == n for f in fws):
+        if n in FRAMEWORK_GAP.values() and n not in {FRAMEWORK_GAP.get(f) for f in fws}:
             continue
         keys += [gm.param_key(n, a) for a in arches] if _per_arch(n) else [n]
     return keys
